@@ -1,0 +1,39 @@
+# Flux: `make run` starts everything, `make test` runs the whole suite. Both set up what they need.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PYTHONUNBUFFERED := 1
+
+.PHONY: run test bench models samples migrate setup clean
+
+setup: $(STAMP) models
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	# torch first and pinned: the local CPU wheel, never the CUDA build.
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[test]"
+	@touch $(STAMP)
+
+models: $(STAMP)
+	@$(PY) -m reconstruction.assets models
+
+migrate: setup
+	@$(PY) manage.py migrate --noinput -v 0
+
+run: migrate
+	$(PY) manage.py serve
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+samples: $(STAMP)
+	@$(PY) -m reconstruction.assets samples
+
+bench: migrate samples
+	$(PY) bench/bench.py
+
+clean:
+	rm -rf $(VENV)

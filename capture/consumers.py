@@ -1,0 +1,190 @@
+"""The shooting socket: thin protocol handling around ``capture.live`` and ``capture.services``.
+
+See ``capture.protocol`` for the messages. Frames are latest-frame-wins: ``receive`` only swaps
+the waiting frame and returns, a per-socket pump analyses one frame at a time in the analysis
+pool, and the event loop never runs CPU work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.urls import reverse
+
+from reconstruction.imageio import FrameError
+
+from . import protocol, services
+from .live import LiveStream, analysis_pool, analyze_jpeg
+
+log = logging.getLogger(__name__)
+
+
+class RateGate:
+    """Token bucket: ``allow()`` is False once frames come faster than ``rate`` per second."""
+
+    def __init__(self, rate: float, burst: float):
+        self.rate, self.burst = rate, burst
+        self.tokens = burst
+        self.stamp = time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+def user_group(user_id) -> str:
+    return f"shooter-{user_id}"
+
+
+def shot_json(shot) -> dict:
+    return {
+        "id": str(shot.id),
+        "created_at": shot.created_at.isoformat(),
+        "width": shot.width,
+        "height": shot.height,
+        "elements": shot.elements,
+        "faces": shot.faces,
+        "url": reverse("capture:shot-original", args=[shot.id]),
+    }
+
+
+class ShootConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        self.user = self.scope.get("user")
+        self.pump = None
+        await self.accept()
+        if self.user is None or not self.user.is_authenticated:
+            await self.send(protocol.error("login_required", "log in to use the camera"))
+            await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
+            return
+        self.stream = LiveStream()
+        self.waiting: bytes | None = None  # the newest frame not yet analysed
+        self.wake = asyncio.Event()
+        self.expect_shot = False
+        self.seq = 0
+        self.dropped = 0
+        self.gate = RateGate(settings.FLUX_MAX_FPS, settings.FLUX_MAX_FPS)
+        self.last_flood_warning = 0.0
+        self.shot_tasks: set[asyncio.Task] = set()
+        self.group = user_group(self.user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.pump = asyncio.create_task(self._pump())
+        limits = {
+            "max_frame_bytes": settings.FLUX_MAX_FRAME_BYTES,
+            "max_frame_width": settings.FLUX_MAX_FRAME_WIDTH,
+            "max_frame_height": settings.FLUX_MAX_FRAME_HEIGHT,
+            "max_fps": settings.FLUX_MAX_FPS,
+        }
+        await self.send(protocol.hello(self.user.get_username(), limits))
+
+    async def disconnect(self, code):
+        if self.pump is not None:
+            self.pump.cancel()
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if bytes_data is not None:
+            if self.expect_shot:
+                self.expect_shot = False
+                task = asyncio.create_task(self._take_shot(bytes_data))
+                self.shot_tasks.add(task)
+                task.add_done_callback(self.shot_tasks.discard)
+            else:
+                await self._offer_frame(bytes_data)
+            return
+        try:
+            command = protocol.parse_command(text_data or "")
+        except protocol.ProtocolError as exc:
+            if self.expect_shot:
+                self.expect_shot = False
+                await self._error("expected_binary", "the shutter was pressed: the shot must follow as a binary JPEG message, not text; press the shutter again")
+            else:
+                await self._error(exc.code, exc.message)
+            return
+        if self.expect_shot and command.type != "ping":
+            self.expect_shot = False
+            await self._error("expected_binary", "the shutter was pressed: the shot must follow as a binary JPEG message; press the shutter again")
+        if command.type == "shutter":
+            self.expect_shot = True
+        elif command.type == "ping":
+            await self.send('{"type": "pong"}')
+
+    async def _offer_frame(self, jpeg: bytes):
+        if len(jpeg) > settings.FLUX_MAX_FRAME_BYTES:
+            await self._error("frame_too_large", f"frame is {len(jpeg)} bytes; the limit is {settings.FLUX_MAX_FRAME_BYTES} bytes")
+            return
+        if not self.gate.allow():
+            self.dropped += 1
+            now = time.monotonic()
+            if now - self.last_flood_warning >= 1.0:
+                self.last_flood_warning = now
+                await self._error("flood", f"frames are coming faster than {settings.FLUX_MAX_FPS:g} per second; extra frames are dropped")
+            return
+        if self.waiting is not None:
+            self.dropped += 1  # latest frame wins: the older waiting one is never analysed
+        self.waiting = jpeg
+        self.wake.set()
+
+    async def _pump(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            jpeg, self.waiting = self.waiting, None
+            if jpeg is None:
+                continue
+            try:
+                outcome = await loop.run_in_executor(analysis_pool(), self.stream.analyze, jpeg)
+            except FrameError as exc:
+                await self._error(exc.code, str(exc))
+                continue
+            except Exception:
+                log.exception("analysis failed")
+                await self._error("analysis_failed", "this frame could not be analysed; the next one will be tried")
+                continue
+            self.seq += 1
+            await self.send(protocol.degrees(self.seq, outcome.analysis, self.dropped))
+            if outcome.sample_jpeg is not None:
+                try:
+                    await database_sync_to_async(services.record_learning_sample)(self.user, outcome.sample_jpeg, outcome.sample_analysis)
+                except Exception:
+                    log.exception("could not keep a learning sample")
+
+    async def _take_shot(self, jpeg: bytes):
+        loop = asyncio.get_running_loop()
+        try:
+            _, analysis = await loop.run_in_executor(analysis_pool(), analyze_jpeg, jpeg)
+        except FrameError as exc:
+            await self._error(exc.code, f"the shot was not saved: {exc}")
+            return
+        except Exception:
+            log.exception("shot analysis failed")
+            await self._error("shot_failed", "the shot could not be analysed and was not saved; try again")
+            return
+        try:
+            shot = await database_sync_to_async(services.save_shot)(self.user, jpeg, analysis.to_json())
+        except Exception:
+            log.exception("could not save a shot")
+            await self._error("shot_failed", "the shot could not be saved; try again")
+            return
+        payload = await database_sync_to_async(shot_json)(shot)
+        await self.send(protocol.shot_saved(payload))
+        await self.channel_layer.group_send(self.group, {"type": "shot.saved", "shot": payload, "origin": self.channel_name})
+
+    async def shot_saved(self, event):
+        """A shot taken on another of this user's open shooting pages."""
+        if event.get("origin") != self.channel_name:
+            await self.send(protocol.shot_saved(event["shot"], elsewhere=True))
+
+    async def _error(self, code: str, message: str):
+        await self.send(protocol.error(code, message))

@@ -1,0 +1,73 @@
+"""Live analysis of a shooting stream, run in a bounded thread pool off the event loop."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from reconstruction.imageio import FrameLimits, decode_jpeg, encode_jpeg, fit_within
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def analysis_pool() -> ThreadPoolExecutor:
+    """One pool for the whole process: its size bounds the CPU the analysis takes."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=settings.FLUX_ANALYSIS_THREADS, thread_name_prefix="flux-analysis")
+    return _pool
+
+
+def frame_limits() -> FrameLimits:
+    return FrameLimits(
+        max_bytes=settings.FLUX_MAX_FRAME_BYTES,
+        max_width=settings.FLUX_MAX_FRAME_WIDTH,
+        max_height=settings.FLUX_MAX_FRAME_HEIGHT,
+    )
+
+
+def analyze_jpeg(jpeg: bytes, person_mask=None):
+    """Decode and analyse one frame with this thread's analyzer (call it in the pool)."""
+    from reconstruction.extraction import thread_analyzer
+
+    rgb = decode_jpeg(jpeg, frame_limits())
+    return rgb, thread_analyzer().analyze(rgb, person_mask=person_mask)
+
+
+@dataclass
+class FrameOutcome:
+    analysis: dict  # the JSON-ready analysis of the frame as received
+    sample_jpeg: bytes | None = None  # the frame to keep as learning data, when one is due
+    sample_analysis: dict | None = None  # the same analysis, sized for the kept frame
+
+
+class LiveStream:
+    """Per-socket state: the reused person mask and the learning-data sampling clock.
+
+    Only one frame of a stream is analysed at a time (the consumer guarantees it), so this needs
+    no lock even though its methods run on pool threads.
+    """
+
+    def __init__(self):
+        self._person = None
+        self._frames = 0
+        self._last_sample = float("-inf")
+
+    def analyze(self, jpeg: bytes) -> FrameOutcome:
+        reuse = self._person if self._frames % settings.FLUX_SEGMENT_EVERY else None
+        rgb, analysis = analyze_jpeg(jpeg, person_mask=reuse)
+        self._person = analysis.person_mask
+        self._frames += 1
+        outcome = FrameOutcome(analysis.to_json())
+        now = time.monotonic()
+        if now - self._last_sample >= settings.FLUX_LEARNING_INTERVAL_S:
+            self._last_sample = now
+            side = settings.FLUX_LEARNING_MAX_SIDE
+            small = fit_within(rgb, side, side)
+            # Face boxes are relative to the frame, so only the size changes with the downscale.
+            outcome.sample_jpeg = jpeg if small is rgb else encode_jpeg(small, quality=88)
+            outcome.sample_analysis = outcome.analysis | {"width": small.shape[1], "height": small.shape[0]}
+        return outcome

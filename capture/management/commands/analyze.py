@@ -1,0 +1,65 @@
+"""Analyse photos and videos: one JSON object per analysed frame per line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from reconstruction.imageio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameError, iter_video, read_image
+
+
+class Command(BaseCommand):
+    help = "Measure every fluctuation element in images (jpg, png) and videos (mp4, mov, webm)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", metavar="PATH")
+        parser.add_argument("--every", type=int, default=1, help="analyse every N-th frame of a video (default 1)")
+        parser.add_argument("--json", action="store_true", help="one JSON object per frame per line (the default output)")
+
+    def handle(self, *args, paths, every, **options):
+        if every < 1:
+            raise CommandError("--every must be 1 or more")
+        for raw in paths:
+            path = Path(raw)
+            if not path.exists():
+                raise CommandError(f"{raw}: no such file")
+            if path.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+                raise CommandError(f"{raw}: not an image ({', '.join(sorted(IMAGE_SUFFIXES))}) or video ({', '.join(sorted(VIDEO_SUFFIXES))})")
+        from reconstruction.assets import AssetError
+        from reconstruction.extraction import Analyzer
+
+        try:
+            analyzer = Analyzer()
+        except AssetError as exc:
+            raise CommandError(str(exc)) from exc
+        failed = False
+        with analyzer:
+            for raw in paths:
+                path = Path(raw)
+                try:
+                    if path.suffix.lower() in IMAGE_SUFFIXES:
+                        self._emit(raw, 0, analyzer.analyze(read_image(path)))
+                    else:
+                        for index, _, frame in iter_video(path, every=every):
+                            self._emit(raw, index, analyzer.analyze(frame))
+                except FrameError as exc:
+                    self.stderr.write(f"error: {exc}")
+                    failed = True
+        if failed:
+            raise CommandError("some inputs could not be read")
+
+    def _emit(self, source: str, frame: int, analysis) -> None:
+        data = analysis.to_json()
+        line = {
+            "source": source,
+            "frame": frame,
+            "width": data["width"],
+            "height": data["height"],
+            "faces": len(data["faces"]),
+            "elements": data["elements"],
+            "ms": data["ms"],
+        }
+        self.stdout.write(json.dumps(line))
+        self.stdout.flush()

@@ -1,0 +1,115 @@
+"""Start Flux: the daphne server (http on loopback, https on the local network for phones) and
+the background task worker, together; Ctrl-C stops both."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+def ensure_certificate(folder: Path, hosts: list[str]) -> tuple[Path, Path]:
+    """A self-signed certificate for this machine's names and addresses, made once."""
+    key_path, cert_path = folder / "key.pem", folder / "cert.pem"
+    stamp = folder / "hosts.txt"
+    wanted = ",".join(sorted(set(hosts)))
+    if key_path.exists() and cert_path.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return key_path, cert_path
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = []
+    for host in sorted(set(hosts)):
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host.strip("[]"))))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Flux (self-signed)")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=825))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    stamp.write_text(wanted)
+    return key_path, cert_path
+
+
+class Command(BaseCommand):
+    help = "Run the Flux web server (daphne) and the background task worker."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("FLUX_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("FLUX_PORT", "8000")))
+        parser.add_argument("--https-port", type=int, default=int(os.environ.get("FLUX_HTTPS_PORT", "8443")),
+                            help="https on all interfaces, for phones on the local network (0 turns it off)")
+        parser.add_argument("--no-worker", action="store_true", help="do not start the task worker")
+
+    def handle(self, *args, host, port, https_port, no_worker, **options):
+        env = os.environ.copy()
+        # daphne accepts up to 8 MB so that larger frames reach Flux and get a clear error.
+        cmd = [sys.executable, "-m", "daphne", "-b", host, "-p", str(port),
+               "--websocket-max-message-size", str(8 * 1024 * 1024),
+               "--websocket-max-frame-size", str(8 * 1024 * 1024)]
+        lan = [a for a in settings.ALLOWED_HOSTS if a not in ("localhost", "127.0.0.1", "[::1]")]
+        if https_port:
+            key, cert = ensure_certificate(settings.VAR_DIR / "tls", ["localhost", "127.0.0.1", *lan])
+            cmd += ["-e", f"ssl:{https_port}:privateKey={key}:certKey={cert}:interface=0.0.0.0"]
+        cmd.append("fluxsite.asgi:application")
+        procs = [subprocess.Popen(cmd, env=env)]
+        if not no_worker:
+            procs.append(subprocess.Popen([sys.executable, "manage.py", "db_worker", "--interval", "0.5"],
+                                          env=env, cwd=settings.BASE_DIR))
+        self.stdout.write(self.style.SUCCESS(f"Flux is running at http://{host}:{port}/"))
+        if https_port:
+            for address in lan or [socket.gethostname()]:
+                self.stdout.write(f"  phones on your network: https://{address}:{https_port}/  (self-signed certificate: accept it once)")
+        self.stdout.write("  background worker: " + ("off" if no_worker else "running") + ".  Ctrl-C stops everything.")
+        self.stdout.flush()
+
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping:
+                for proc in procs:
+                    if proc.poll() is not None:
+                        self.stderr.write(f"{proc.args[2] if len(proc.args) > 2 else proc.args} exited with {proc.returncode}; stopping")
+                        stopping = True
+                time.sleep(0.5)
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()

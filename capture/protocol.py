@@ -1,0 +1,96 @@
+"""The shooting socket's protocol, in one place.
+
+Endpoint: ``/ws/shoot/`` (same origin as the page; a login session is required, otherwise the
+socket is accepted and closed at once with code 4401; a foreign ``Origin`` is refused at the
+handshake).
+
+Client → server
+  binary  a JPEG frame of the live stream (≤ FLUX_MAX_FRAME_BYTES, ≤ 1920×1080). The client
+          sends the next one when the previous answer arrived (one in flight), and at most every
+          100 ms; it resends after 1 s without an answer. The server keeps only the newest
+          frame waiting (latest-frame-wins): frames that arrive while one is analysed replace
+          each other and are counted as dropped.
+  text    a JSON command, ``{"type": ...}``:
+          ``{"type": "shutter"}``   the next binary message is the shot: the frame the user
+                                    froze, to be stored as the original.
+          ``{"type": "ping"}``      answered with ``{"type": "pong"}``.
+
+Server → client (always text JSON)
+  ``{"type": "hello", "user": NAME, "elements": [{name, group, label, low, high}, ...], "limits": {...}}``
+  ``{"type": "degrees", "seq": N, "width": W, "height": H, "faces": [{"box": [x, y, w, h] (0–1),
+     "main": bool, "degrees": {...}}], "elements": {name: degree or null}, "ms": T, "dropped": D}``
+  ``{"type": "shot_saved", "shot": {"id", "created_at", "width", "height", "elements", "faces", "url"}}``
+     (also sent to the user's other open shooting pages, with ``"elsewhere": true``)
+  ``{"type": "error", "code": CODE, "message": TEXT}`` — the socket stays open. Codes:
+     ``frame_too_large``, ``corrupt_frame``, ``bad_json``, ``unknown_command``,
+     ``expected_binary``, ``message_too_large``, ``flood``, ``analysis_failed``, ``shot_failed``.
+  ``{"type": "pong"}``
+
+Close codes: 4401 not logged in.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from reconstruction.elements import ELEMENTS
+
+CLOSE_UNAUTHENTICATED = 4401
+MAX_TEXT_BYTES = 64 * 1024
+COMMANDS = ("shutter", "ping")
+
+
+@dataclass(frozen=True)
+class Command:
+    type: str
+    payload: dict
+
+
+class ProtocolError(ValueError):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def parse_command(text: str) -> Command:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+        raise ProtocolError("message_too_large", f"text messages are limited to {MAX_TEXT_BYTES} bytes")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ProtocolError(
+            "bad_json",
+            "text messages must be JSON commands like {\"type\": \"shutter\"}; frames go as binary JPEG messages",
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ProtocolError("bad_json", "a command is a JSON object with a \"type\" field")
+    if data["type"] not in COMMANDS:
+        raise ProtocolError("unknown_command", f"unknown command {data['type'][:40]!r}; known: {', '.join(COMMANDS)}")
+    return Command(type=data["type"], payload=data)
+
+
+def error(code: str, message: str) -> str:
+    return json.dumps({"type": "error", "code": code, "message": message})
+
+
+def hello(username: str, limits: dict) -> str:
+    return json.dumps(
+        {
+            "type": "hello",
+            "user": username,
+            "elements": [
+                {"name": e.name, "group": e.group, "label": e.label, "low": e.low, "high": e.high} for e in ELEMENTS
+            ],
+            "limits": limits,
+        }
+    )
+
+
+def degrees(seq: int, analysis: dict, dropped: int) -> str:
+    return json.dumps({"type": "degrees", "seq": seq, **analysis, "dropped": dropped})
+
+
+def shot_saved(shot: dict, elsewhere: bool = False) -> str:
+    return json.dumps({"type": "shot_saved", "shot": shot, "elsewhere": elsewhere})

@@ -1,0 +1,176 @@
+"""Flux settings. Everything comes from environment variables, with defaults that run embedded
+(SQLite, in-memory channel layer, local files) and scale out (DATABASE_URL, REDIS_URL)."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from pathlib import Path
+
+import dj_database_url
+
+from .env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Runtime state of the embedded setup: database, uploaded media, TLS certificate, secret key.
+VAR_DIR = Path(env_str("FLUX_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    key = env_str("SECRET_KEY")
+    if key:
+        return key
+    # A self-hosted install keeps its own random key on disk instead of a shared default.
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _local_addresses() -> list[str]:
+    """This machine's LAN addresses, so that a phone on the same network may connect."""
+    found: set[str] = set()
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            found.add(info[4][0])
+    except OSError:
+        pass
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.255.255.255", 1))  # no packet is sent; this only picks the outgoing interface
+            found.add(s.getsockname()[0])
+    except OSError:
+        pass
+    return sorted(a for a in found if not a.startswith("127."))
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", socket.gethostname(), *_local_addresses()])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_tasks",
+    "django_tasks_db",
+    "accounts",
+    "capture",
+    "reconstruction",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "fluxsite.urls"
+ASGI_APPLICATION = "fluxsite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'flux.sqlite3'}"),
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process and the task worker share the file: wait for locks instead of failing, and
+    # let readers proceed while one writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+    # Tests use a file, not memory, so that a real worker process can share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": env_str("FLUX_TEST_DB", str(VAR_DIR / "test-flux.sqlite3"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("FLUX_CHANNEL_PREFIX", "flux")},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "capture:shoot"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = Path(env_str("FLUX_MEDIA_DIR", str(VAR_DIR / "media")))
+# Shots are private: media is never served by URL, only through views that check the owner.
+MEDIA_URL = "/private-media/"
+
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+
+# --- Flux ---------------------------------------------------------------------------------------
+
+# Live frames: a JPEG over FLUX_MAX_FRAME_BYTES or FLUX_MAX_FRAME_WIDTH×HEIGHT is refused.
+FLUX_MAX_FRAME_BYTES = env_int("FLUX_MAX_FRAME_BYTES", 2 * 1024 * 1024)
+FLUX_MAX_FRAME_WIDTH = env_int("FLUX_MAX_FRAME_WIDTH", 1920)
+FLUX_MAX_FRAME_HEIGHT = env_int("FLUX_MAX_FRAME_HEIGHT", 1080)
+# Frames per second one socket may send before the server starts warning and dropping.
+FLUX_MAX_FPS = env_float("FLUX_MAX_FPS", 30.0)
+# Analysis threads for the whole web process (CPU work never runs on the event loop).
+FLUX_ANALYSIS_THREADS = env_int("FLUX_ANALYSIS_THREADS", 2)
+# Refresh the person mask of a live stream every N frames (it moves slowly; saves ~7 ms a frame).
+FLUX_SEGMENT_EVERY = env_int("FLUX_SEGMENT_EVERY", 3)
+# Learning data: keep at most one live frame per this many seconds per stream ...
+FLUX_LEARNING_INTERVAL_S = env_float("FLUX_LEARNING_INTERVAL_S", 1.0)
+# ... and at most this many per user, the oldest dropped first.
+FLUX_LEARNING_MAX_PER_USER = env_int("FLUX_LEARNING_MAX_PER_USER", 1500)
+# Long side of a stored learning frame, in pixels.
+FLUX_LEARNING_MAX_SIDE = env_int("FLUX_LEARNING_MAX_SIDE", 640)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+}

@@ -1,0 +1,13 @@
+"""Flux's reconstruction core.
+
+The modules listed in ``CORE_MODULES`` are pure Python on numpy arrays and plain dataclasses: they
+import no Django, so they run from a command line or a notebook. The Django side of this app
+(models, services, tasks, management commands) lives beside them and calls into them.
+"""
+
+CORE_MODULES = (
+    "reconstruction.assets",
+    "reconstruction.elements",
+    "reconstruction.extraction",
+    "reconstruction.imageio",
+)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ReconstructionConfig(AppConfig):
+    name = "reconstruction"
+    verbose_name = "Reconstruction"

@@ -1,0 +1,494 @@
+"""Fluctuation element extraction: image in, degree of every element out.
+
+``Analyzer`` runs MediaPipe's Face Landmarker (478 landmarks, 52 blendshapes, head-pose matrix)
+and its person segmenter, then measures each element with the small numpy functions below. Each
+function documents its formula next to its code. An element that is absent from the image gets
+``None``, never a made-up value.
+
+Images are RGB ``uint8`` arrays of shape (H, W, 3). Nothing here imports Django.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from . import assets
+from .elements import PER_FACE_NAMES, empty_degrees
+
+# Landmark indices of MediaPipe's canonical face mesh.
+NOSE_TIP = 1
+CHIN = 152
+FOREHEAD = 10
+
+# The fraction of the frame the sky must cover to count as visible.
+MIN_SKY_FRACTION = 0.04
+# The clothing degrees need at least this many torso pixels (at analysis scale) to mean anything.
+MIN_TORSO_PIXELS = 150
+# Small working size for the frame-wide measures: they are averages, so 160 px wide loses nothing.
+WORK_WIDTH = 160
+
+
+@dataclass
+class Face:
+    box: tuple[float, float, float, float]  # x, y, width, height in pixels of the analysed image
+    landmarks: np.ndarray  # (478, 3): x, y normalised to the image, z relative depth
+    blendshapes: dict[str, float]  # MediaPipe's 52 ARKit-style coefficients in [0, 1]
+    matrix: np.ndarray | None  # 4x4 facial transformation (head pose), None if not returned
+    degrees: dict[str, float | None] = field(default_factory=dict)  # this face's own elements
+    main: bool = False  # the main subject: the largest, most central face
+
+    def to_json(self, width: int, height: int) -> dict:
+        x, y, w, h = self.box
+        return {
+            "box": [round(x / width, 4), round(y / height, 4), round(w / width, 4), round(h / height, 4)],
+            "main": self.main,
+            "degrees": _rounded(self.degrees),
+        }
+
+
+@dataclass
+class Analysis:
+    width: int
+    height: int
+    faces: list[Face]
+    elements: dict[str, float | None]  # every element name; None when absent
+    person_mask: np.ndarray | None = None  # float32 (H, W) in [0, 1], None if not segmented
+    sky_mask: np.ndarray | None = None  # bool at working scale, None when no sky
+    ms: float = 0.0  # wall time of the analysis
+
+    @property
+    def main_face(self) -> Face | None:
+        return next((f for f in self.faces if f.main), None)
+
+    def to_json(self) -> dict:
+        return {
+            "width": self.width,
+            "height": self.height,
+            "faces": [f.to_json(self.width, self.height) for f in self.faces],
+            "elements": _rounded(self.elements),
+            "ms": round(self.ms, 2),
+        }
+
+
+def _rounded(degrees: dict[str, float | None]) -> dict[str, float | None]:
+    return {k: (None if v is None else round(float(v), 4)) for k, v in degrees.items()}
+
+
+def _clip01(value: float) -> float:
+    return float(min(1.0, max(0.0, value)))
+
+
+# --- expression ---------------------------------------------------------------------------------
+
+
+def smile_degree(blendshapes: dict[str, float]) -> float:
+    """Mean of the left and right ``mouthSmile`` blendshapes, stretched so that a broad smile
+    (coefficients around 0.8) reaches 1."""
+    smile = (blendshapes.get("mouthSmileLeft", 0.0) + blendshapes.get("mouthSmileRight", 0.0)) / 2
+    return _clip01(smile / 0.8)
+
+
+def eye_openness_degree(blendshapes: dict[str, float]) -> float:
+    """One minus the mean ``eyeBlink`` blendshape, rescaled so that relaxed open eyes (blink
+    about 0.1) read about 0.85 and fully shut eyes (blink 0.7 and more) read 0; ``eyeWide`` adds
+    the last bit up to 1."""
+    blink = (blendshapes.get("eyeBlinkLeft", 0.0) + blendshapes.get("eyeBlinkRight", 0.0)) / 2
+    wide = (blendshapes.get("eyeWideLeft", 0.0) + blendshapes.get("eyeWideRight", 0.0)) / 2
+    return _clip01((0.7 - blink) / 0.7 + 0.5 * wide)
+
+
+def mouth_openness_degree(landmarks: np.ndarray, width: int, height: int) -> float:
+    """Gap between the inner lips (landmarks 13 and 14) over the face height (forehead 10 to
+    chin 152); a gap of a quarter of the face height, a wide-open mouth, reads 1."""
+    pts = landmarks[:, :2] * np.array([width, height], dtype=np.float32)
+    gap = float(np.linalg.norm(pts[14] - pts[13]))
+    face_h = float(np.linalg.norm(pts[CHIN] - pts[FOREHEAD])) or 1.0
+    return _clip01(gap / (0.25 * face_h))
+
+
+# --- posture -------------------------------------------------------------------------------------
+
+
+def head_angles(matrix: np.ndarray) -> tuple[float, float]:
+    """Yaw and pitch in degrees from the facial transformation matrix. Positive yaw: the face
+    turns toward the image's right; positive pitch: the face looks up."""
+    r = np.asarray(matrix, dtype=np.float64)[:3, :3]
+    yaw = math.degrees(math.atan2(r[0, 2], r[2, 2]))
+    pitch = math.degrees(math.atan2(-r[1, 2], r[2, 2]))
+    return yaw, pitch
+
+
+def face_yaw_degree(yaw: float) -> float:
+    """0.5 + yaw / 120°: facing the camera is 0.5; a head turned 60° to the image's left is 0,
+    to its right is 1."""
+    return _clip01(0.5 + yaw / 120.0)
+
+
+def face_pitch_degree(pitch: float) -> float:
+    """0.5 + pitch / 90°: level is 0.5; looking 45° down is 0, 45° up is 1."""
+    return _clip01(0.5 + pitch / 90.0)
+
+
+def motion_blur_degree(gray_face: np.ndarray) -> float:
+    """Blur from sharpness: the face crop is resized to 128 px and the variance ``s`` of its
+    Laplacian taken; degree = 1 / (1 + s / 60), so a crisp face (s in the hundreds) reads near 0
+    and a smeared one (s of a few units) near 1."""
+    if gray_face.size == 0:
+        return 1.0
+    crop = cv2.resize(gray_face, (128, 128), interpolation=cv2.INTER_AREA)
+    sharpness = float(cv2.Laplacian(crop, cv2.CV_32F).var())
+    return _clip01(1.0 / (1.0 + sharpness / 60.0))
+
+
+# --- composition ---------------------------------------------------------------------------------
+
+
+def subject_position(box: tuple[float, float, float, float], width: int, height: int) -> tuple[float, float]:
+    """Centre of the main subject's face box over the frame size: (0, 0) is the top-left corner,
+    (0.5, 0.5) the centre."""
+    x, y, w, h = box
+    return _clip01((x + w / 2) / width), _clip01((y + h / 2) / height)
+
+
+def subject_size_degree(box: tuple[float, float, float, float], height: int) -> float:
+    """Face height over 80 % of the frame height: a face filling most of the frame reads 1, a
+    head-and-shoulders portrait (face a third of the height) about 0.4, a face a tenth of the
+    frame about 0.12."""
+    return _clip01(box[3] / (0.8 * height))
+
+
+def subject_spacing_degree(boxes: list[tuple[float, float, float, float]]) -> float | None:
+    """With two people or more: the mean gap between neighbouring face centres (left to right),
+    in face widths, mapped so that cheek to cheek (1 face width) is 0 and 5 face widths is 1.
+    Absent with fewer than two faces."""
+    if len(boxes) < 2:
+        return None
+    ordered = sorted(boxes, key=lambda b: b[0] + b[2] / 2)
+    centres = np.array([(b[0] + b[2] / 2, b[1] + b[3] / 2) for b in ordered])
+    gaps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
+    face_w = float(np.mean([b[2] for b in ordered])) or 1.0
+    return _clip01((float(np.mean(gaps)) / face_w - 1.0) / 4.0)
+
+
+# --- lighting ------------------------------------------------------------------------------------
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma in [0, 1]."""
+    f = rgb.astype(np.float32)
+    return (0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]) / 255.0
+
+
+def exposure_degree(rgb: np.ndarray) -> float:
+    """Mean Rec. 601 luma of the whole frame: black is 0, white is 1."""
+    return _clip01(float(luma(rgb).mean()))
+
+
+def light_direction_degree(face_luma: np.ndarray, face_mask: np.ndarray, split_x: int) -> float | None:
+    """Left/right asymmetry of the light on the face. Inside the face's landmark hull, L and R
+    are the mean luma left and right of the nose tip (image left and right); light from the
+    image's left brightens L, so degree = 0.5 − 2 · (L − R) / (L + R), clipped: 0 is lit from
+    the left, 1 from the right, 0.5 evenly."""
+    left = face_mask[:, :split_x]
+    right = face_mask[:, split_x:]
+    if left.sum() < 20 or right.sum() < 20:
+        return None
+    lv = float(face_luma[:, :split_x][left].mean())
+    rv = float(face_luma[:, split_x:][right].mean())
+    if lv + rv <= 1e-6:
+        return None
+    return _clip01(0.5 - 2.0 * (lv - rv) / (lv + rv))
+
+
+# --- climate -------------------------------------------------------------------------------------
+
+
+def sky_mask(rgb_small: np.ndarray, person_small: np.ndarray | None, face_luma: float | None) -> np.ndarray | None:
+    """Where the sky is, at working scale, or None when there is none.
+
+    Sky pixels are smooth (low luma gradient), outside any person, in the upper 60 % of the frame,
+    and either sky-blue (hue 185°–250°, saturation ≥ 0.12) or bright and neutral-to-cool grey
+    (saturation < 0.25, value ≥ 0.55, blue not below red): the colours of clear and overcast sky.
+    They must form regions touching the top edge of the frame. When a face is visible the sky
+    must also be brighter than that face, as daylight sky behind a person always is; that keeps
+    coloured backdrops and indoor walls out.
+    """
+    h, w = rgb_small.shape[:2]
+    f = rgb_small.astype(np.float32) / 255.0
+    hsv = cv2.cvtColor(rgb_small, cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
+    hue = hsv[..., 0] * (360.0 / 256.0)
+    sat = hsv[..., 1] / 255.0
+    val = hsv[..., 2] / 255.0
+    y = luma(rgb_small)
+    gx = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3)
+    smooth = np.hypot(gx, gy) < 0.25
+    blue = (hue >= 185) & (hue <= 250) & (sat >= 0.12) & (val >= 0.35)
+    grey = (sat < 0.25) & (val >= 0.55) & (f[..., 2] >= f[..., 0] - 0.02)
+    cand = smooth & (blue | grey)
+    cand[int(h * 0.6):, :] = False
+    if person_small is not None:
+        cand &= person_small < 0.3
+    if face_luma is not None:
+        cand &= y > face_luma * 1.05
+    count, labels = cv2.connectedComponents(cand.astype(np.uint8), connectivity=4)
+    touching = np.unique(labels[0][labels[0] > 0])
+    if touching.size == 0:
+        return None
+    mask = np.isin(labels, touching)
+    if mask.mean() < MIN_SKY_FRACTION:
+        return None
+    return mask
+
+
+def climate_degrees(rgb_small: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """Inside the sky: sunniness is the fraction of sky-blue pixels times their mean saturation
+    stretched ×2 (a deep clear blue reads near 1); cloudiness is the fraction of grey or white
+    pixels (saturation < 0.25)."""
+    hsv = cv2.cvtColor(rgb_small, cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
+    hue = hsv[..., 0][mask] * (360.0 / 256.0)
+    sat = hsv[..., 1][mask] / 255.0
+    blue = (hue >= 185) & (hue <= 250) & (sat >= 0.25)
+    blue_fraction = float(blue.mean())
+    blue_sat = float(sat[blue].mean()) if blue.any() else 0.0
+    sunniness = _clip01(blue_fraction * min(1.0, 2.0 * blue_sat))
+    cloudiness = _clip01(float((sat < 0.25).mean()))
+    return sunniness, cloudiness
+
+
+# --- clothing ------------------------------------------------------------------------------------
+
+
+def torso_box(face_box: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
+    """Where the torso is expected: from a fifth of a face height under the chin down to 1.6
+    face heights under it, one face width either side of the face centre."""
+    x, y, w, h = face_box
+    cx = x + w / 2
+    top = y + h * 1.2
+    x0, x1 = int(max(0, cx - w)), int(min(width, cx + w))
+    y0, y1 = int(min(height, top)), int(min(height, top + 1.4 * h))
+    return x0, y0, x1, y1
+
+
+def clothing_degrees(rgb_torso: np.ndarray, mask: np.ndarray) -> tuple[float, float] | None:
+    """Inside the torso pixels: hue is the saturation-weighted circular mean hue over 360° (so
+    grey threads do not pull it); saturation is the median HSV saturation. Absent when too few
+    torso pixels are visible."""
+    if int(mask.sum()) < MIN_TORSO_PIXELS:
+        return None
+    hsv = cv2.cvtColor(rgb_torso, cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
+    hue = hsv[..., 0][mask] * (2 * math.pi / 256.0)
+    sat = hsv[..., 1][mask] / 255.0
+    weight = sat + 1e-3
+    angle = math.atan2(float((weight * np.sin(hue)).sum()), float((weight * np.cos(hue)).sum()))
+    return (angle % (2 * math.pi)) / (2 * math.pi), float(np.median(sat))
+
+
+# --- the analyzer --------------------------------------------------------------------------------
+
+
+def _main_face_index(boxes: list[tuple[float, float, float, float]], width: int, height: int) -> int | None:
+    """The largest, most central face: area discounted by up to half for distance from the centre."""
+    if not boxes:
+        return None
+    diag = math.hypot(width / 2, height / 2)
+
+    def score(b):
+        cx, cy = b[0] + b[2] / 2, b[1] + b[3] / 2
+        dist = math.hypot(cx - width / 2, cy - height / 2) / diag
+        return b[2] * b[3] * (1.0 - 0.5 * dist)
+
+    return max(range(len(boxes)), key=lambda i: score(boxes[i]))
+
+
+class Analyzer:
+    """Measures every fluctuation element of RGB frames.
+
+    One instance is not thread-safe (a lock guards it): give each thread its own, as
+    ``thread_analyzer`` does. Frames are analysed independently; a caller that streams may pass
+    the previous frame's ``person_mask`` to skip the segmenter, since a person moves slowly.
+    """
+
+    def __init__(self, max_faces: int = 4):
+        # Imported here: MediaPipe is heavy and only the analysing processes need it.
+        import mediapipe as mp
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        self._mp = mp
+        self._landmarker = vision.FaceLandmarker.create_from_options(
+            vision.FaceLandmarkerOptions(
+                base_options=BaseOptions(model_asset_path=str(assets.model_path("face_landmarker.task"))),
+                running_mode=vision.RunningMode.IMAGE,
+                num_faces=max_faces,
+                min_face_detection_confidence=0.4,
+                output_face_blendshapes=True,
+                output_facial_transformation_matrixes=True,
+            )
+        )
+        self._segmenter = vision.ImageSegmenter.create_from_options(
+            vision.ImageSegmenterOptions(
+                base_options=BaseOptions(model_asset_path=str(assets.model_path("selfie_segmentation.tflite"))),
+                running_mode=vision.RunningMode.IMAGE,
+                output_confidence_masks=True,
+                output_category_mask=False,
+            )
+        )
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._landmarker.close()
+        self._segmenter.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def analyze(self, rgb: np.ndarray, person_mask: np.ndarray | None = None) -> Analysis:
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError("expected an RGB uint8 image of shape (H, W, 3)")
+        started = time.perf_counter()
+        rgb = np.ascontiguousarray(rgb)
+        height, width = rgb.shape[:2]
+        with self._lock:
+            image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
+            result = self._landmarker.detect(image)
+            if person_mask is None or person_mask.shape != (height, width):
+                segmented = self._segmenter.segment(image).confidence_masks[0].numpy_view()
+                person_mask = np.array(segmented, dtype=np.float32).reshape(height, width)
+        analysis = measure(rgb, result, person_mask)
+        analysis.ms = (time.perf_counter() - started) * 1000
+        return analysis
+
+
+_local = threading.local()
+_open: list[Analyzer] = []
+
+
+def thread_analyzer() -> Analyzer:
+    """This thread's own analyzer, created on first use (about 0.2 s)."""
+    analyzer = getattr(_local, "analyzer", None)
+    if analyzer is None:
+        analyzer = _local.analyzer = Analyzer()
+        _open.append(analyzer)
+    return analyzer
+
+
+@atexit.register
+def _close_all() -> None:
+    # MediaPipe's tasks complain when the interpreter tears them down itself.
+    while _open:
+        _open.pop().close()
+
+
+def faces_from_result(result, width: int, height: int) -> list[Face]:
+    faces = []
+    for i, marks in enumerate(result.face_landmarks):
+        lm = np.array([(p.x, p.y, p.z) for p in marks], dtype=np.float32)
+        xs, ys = lm[:, 0] * width, lm[:, 1] * height
+        x0, y0 = float(max(0.0, xs.min())), float(max(0.0, ys.min()))
+        x1, y1 = float(min(width, xs.max())), float(min(height, ys.max()))
+        blend = {c.category_name: float(c.score) for c in result.face_blendshapes[i]} if result.face_blendshapes else {}
+        matrix = np.array(result.facial_transformation_matrixes[i]) if result.facial_transformation_matrixes else None
+        faces.append(Face(box=(x0, y0, max(1.0, x1 - x0), max(1.0, y1 - y0)), landmarks=lm, blendshapes=blend, matrix=matrix))
+    return faces
+
+
+def measure(rgb: np.ndarray, result, person: np.ndarray | None) -> Analysis:
+    """Every element's degree from the landmarker's result and the person mask."""
+    height, width = rgb.shape[:2]
+    faces = faces_from_result(result, width, height)
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    degrees = empty_degrees()
+
+    main_index = _main_face_index([f.box for f in faces], width, height)
+    for i, face in enumerate(faces):
+        face.main = i == main_index
+        face.degrees = _face_degrees(face, gray, width, height)
+
+    scale = WORK_WIDTH / width
+    small_size = (WORK_WIDTH, max(1, round(height * scale)))
+    rgb_small = cv2.resize(rgb, small_size, interpolation=cv2.INTER_AREA)
+    person_small = cv2.resize(person, small_size, interpolation=cv2.INTER_AREA) if person is not None else None
+    degrees["lighting.exposure"] = exposure_degree(rgb_small)
+
+    main = faces[main_index] if main_index is not None else None
+    face_luma = None
+    if main is not None:
+        degrees.update(main.degrees)
+        sx, sy = subject_position(main.box, width, height)
+        degrees["composition.subject_x"] = sx
+        degrees["composition.subject_y"] = sy
+        degrees["composition.subject_size"] = subject_size_degree(main.box, height)
+        degrees["composition.subject_spacing"] = subject_spacing_degree([f.box for f in faces])
+        face_luma, light = _face_light(main, rgb, width, height)
+        degrees["lighting.light_direction"] = light
+        degrees.update(_clothing(main, rgb, person, width, height))
+
+    sky = sky_mask(rgb_small, person_small, face_luma)
+    if sky is not None:
+        degrees["climate.sunniness"], degrees["climate.cloudiness"] = climate_degrees(rgb_small, sky)
+
+    return Analysis(width=width, height=height, faces=faces, elements=degrees, person_mask=person, sky_mask=sky)
+
+
+def _face_degrees(face: Face, gray: np.ndarray, width: int, height: int) -> dict[str, float | None]:
+    degrees: dict[str, float | None] = {name: None for name in PER_FACE_NAMES}
+    if face.blendshapes:
+        degrees["expression.smile"] = smile_degree(face.blendshapes)
+        degrees["expression.eye_openness"] = eye_openness_degree(face.blendshapes)
+    degrees["expression.mouth_openness"] = mouth_openness_degree(face.landmarks, width, height)
+    if face.matrix is not None:
+        yaw, pitch = head_angles(face.matrix)
+        degrees["posture.face_yaw"] = face_yaw_degree(yaw)
+        degrees["posture.face_pitch"] = face_pitch_degree(pitch)
+    x, y, w, h = (int(round(v)) for v in face.box)
+    degrees["posture.motion_blur"] = motion_blur_degree(gray[y:y + h, x:x + w])
+    return degrees
+
+
+def face_hull_mask(face: Face, x0: int, y0: int, w: int, h: int, width: int, height: int) -> np.ndarray:
+    pts = (face.landmarks[:, :2] * np.array([width, height], dtype=np.float32) - np.array([x0, y0], dtype=np.float32))
+    hull = cv2.convexHull(pts.astype(np.int32))
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(mask, hull, 1)
+    return mask.astype(bool)
+
+
+def _face_light(face: Face, rgb: np.ndarray, width: int, height: int) -> tuple[float | None, float | None]:
+    x, y, w, h = (int(round(v)) for v in face.box)
+    crop = rgb[y:y + h, x:x + w]
+    if crop.size == 0:
+        return None, None
+    hull = face_hull_mask(face, x, y, crop.shape[1], crop.shape[0], width, height)
+    y_face = luma(crop)
+    if not hull.any():
+        return None, None
+    split = int(round(face.landmarks[NOSE_TIP, 0] * width)) - x
+    split = min(max(split, 1), crop.shape[1] - 1)
+    return float(y_face[hull].mean()), light_direction_degree(y_face, hull, split)
+
+
+def _clothing(face: Face, rgb: np.ndarray, person: np.ndarray | None, width: int, height: int) -> dict[str, float | None]:
+    out: dict[str, float | None] = {"clothing.clothing_hue": None, "clothing.clothing_saturation": None}
+    if person is None:
+        return out
+    x0, y0, x1, y1 = torso_box(face.box, width, height)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return out
+    # Work at a quarter of a face width per 8 px: enough pixels for stable statistics, cheap.
+    step = max(1, int(face.box[2] / 32))
+    torso = rgb[y0:y1:step, x0:x1:step]
+    mask = person[y0:y1:step, x0:x1:step] > 0.5
+    values = clothing_degrees(np.ascontiguousarray(torso), mask)
+    if values is not None:
+        out["clothing.clothing_hue"], out["clothing.clothing_saturation"] = values
+    return out

@@ -1,0 +1,111 @@
+"""Decoding frames and reading photos and videos into RGB arrays (no Django)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".m4v", ".avi", ".mkv"}
+
+
+class FrameError(ValueError):
+    """A frame that cannot be used; the message is meant for the user, the code for programs."""
+
+    def __init__(self, message: str, code: str = "corrupt_frame"):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class FrameLimits:
+    max_bytes: int = 2 * 1024 * 1024  # a JPEG above this is refused before decoding
+    max_width: int = 1920  # decoded frames above 1920×1080 (either orientation) are refused
+    max_height: int = 1080
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a JPEG's SOF header, without decoding the pixels."""
+    if len(data) < 4 or data[0] != 0xFF or data[1] != 0xD8:
+        return None
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            i += 1
+            continue
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        seg_len = int.from_bytes(data[i + 2:i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h = int.from_bytes(data[i + 5:i + 7], "big")
+            w = int.from_bytes(data[i + 7:i + 9], "big")
+            return w, h
+        i += 2 + seg_len
+    return None
+
+
+def decode_jpeg(data: bytes, limits: FrameLimits = FrameLimits()) -> np.ndarray:
+    """RGB array from JPEG bytes, or ``FrameError`` saying what is wrong with them."""
+    if len(data) > limits.max_bytes:
+        raise FrameError(f"frame is {len(data)} bytes; the limit is {limits.max_bytes} bytes", "frame_too_large")
+    size = jpeg_size(data)
+    if size is None:
+        raise FrameError("frame is not a JPEG image")
+    w, h = size
+    if max(w, h) > max(limits.max_width, limits.max_height) or min(w, h) > min(limits.max_width, limits.max_height):
+        raise FrameError(f"frame is {w}×{h}; the limit is {limits.max_width}×{limits.max_height}", "frame_too_large")
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None or bgr.shape[0] != h or bgr.shape[1] != w:
+        raise FrameError("frame is a corrupt JPEG and could not be decoded")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise FrameError("could not encode the image as JPEG")
+    return buf.tobytes()
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise FrameError(f"{path}: not a readable image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def iter_video(path: str | Path, every: int = 1) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(frame index, timestamp in ms, RGB frame) for every ``every``-th frame of a video."""
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise FrameError(f"{path}: not a readable video")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    index = 0
+    try:
+        while True:
+            if index % every:
+                if not cap.grab():
+                    break
+            else:
+                ok, bgr = cap.read()
+                if not ok:
+                    break
+                yield index, int(index * 1000 / fps), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        cap.release()
+
+
+def fit_within(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Downscale (never upscale) to fit inside width×height, keeping the aspect ratio."""
+    h, w = rgb.shape[:2]
+    scale = min(width / w, height / h, 1.0)
+    if scale >= 1.0:
+        return rgb
+    return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)

@@ -1,0 +1,44 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+
+from reconstruction.elements import ELEMENT_NAMES
+from tests.conftest import sample_path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_analyze(*args):
+    return subprocess.run([sys.executable, "manage.py", "analyze", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_analyze_prints_one_json_line_per_frame_with_every_element(tmp_path, portrait):
+    photo = tmp_path / "portrait.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(portrait, cv2.COLOR_RGB2BGR))
+    video = sample_path("single_face.mp4")
+    out = run_analyze(photo, video, "--every", "24", "--json")
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(line["source"], line["frame"]) for line in lines] == [(str(photo), 0), (str(video), 0), (str(video), 24), (str(video), 48)]
+    for line in lines:
+        assert set(line) == {"source", "frame", "width", "height", "faces", "elements", "ms"}
+        assert set(line["elements"]) == set(ELEMENT_NAMES)
+        assert line["faces"] == 1
+    assert (lines[0]["width"], lines[0]["height"]) == (512, 600)
+    assert lines[1]["elements"]["expression.smile"] < 0.3 < lines[2]["elements"]["expression.smile"]
+
+
+def test_analyze_says_clearly_what_is_wrong_with_bad_inputs(tmp_path):
+    missing = run_analyze(tmp_path / "nope.jpg")
+    assert missing.returncode != 0 and "no such file" in missing.stderr
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    assert "not an image" in run_analyze(text).stderr
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not really")
+    out = run_analyze(broken)
+    assert out.returncode != 0 and "not a readable image" in out.stderr

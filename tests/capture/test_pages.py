@@ -1,0 +1,68 @@
+"""Accounts and pages over HTTP."""
+
+import pytest
+from django.urls import reverse
+
+from capture import services
+from tests.conftest import PASSWORD, solid_jpeg
+
+pytestmark = [pytest.mark.django_db, pytest.mark.db]
+
+
+def test_the_shooting_page_requires_login(client):
+    response = client.get(reverse("capture:shoot"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_the_home_page_leads_to_the_shooting_page(client, alice):
+    client.force_login(alice)
+    response = client.get("/", follow=True)
+    assert response.redirect_chain[-1][0] == reverse("capture:shoot")
+    assert b'id="shutter"' in response.content
+    assert b'data-element="expression.smile"' in response.content
+    assert b'data-element="clothing.clothing_saturation"' in response.content
+
+
+def test_a_visitor_can_sign_up_and_lands_on_the_shooting_page(client, django_user_model):
+    response = client.post(
+        reverse("signup"), {"username": "carol", "password1": "a-long-pass-9876", "password2": "a-long-pass-9876"}
+    )
+    assert response.status_code == 302 and response["Location"] == reverse("capture:shoot")
+    assert django_user_model.objects.filter(username="carol").exists()
+    assert client.get(reverse("capture:shoot")).status_code == 200
+
+
+def test_sign_up_refuses_mismatched_passwords(client, django_user_model):
+    response = client.post(reverse("signup"), {"username": "dave", "password1": "a-long-pass-9876", "password2": "other-pass-1234"})
+    assert response.status_code == 200
+    assert b"form-error" in response.content
+    assert not django_user_model.objects.filter(username="dave").exists()
+
+
+def test_log_in_and_log_out(client, alice):
+    response = client.post(reverse("login"), {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.get(reverse("capture:shoot")).status_code == 200
+    assert client.get(reverse("logout")).status_code == 405  # logging out is a POST
+    client.post(reverse("logout"))
+    assert client.get(reverse("capture:shoot")).status_code == 302
+
+
+def test_a_wrong_password_is_refused(client, alice):
+    response = client.post(reverse("login"), {"username": "alice", "password": "nope"})
+    assert response.status_code == 200
+    assert b"form-error" in response.content
+
+
+def test_a_shot_is_served_to_its_owner_and_is_404_for_anyone_else(client, alice, bob):
+    jpeg = solid_jpeg()
+    shot = services.save_shot(alice, jpeg, {"width": 320, "height": 240, "elements": {}, "faces": []})
+    url = reverse("capture:shot-original", args=[shot.id])
+    assert client.get(url).status_code == 302  # anonymous: to the login page
+    client.force_login(bob)
+    assert client.get(url).status_code == 404
+    client.force_login(alice)
+    response = client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    assert b"".join(response.streaming_content) == jpeg

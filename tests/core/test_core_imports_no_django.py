@@ -1,0 +1,45 @@
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from reconstruction import CORE_MODULES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_core_modules_import_without_django_loaded():
+    code = (
+        "import sys\n"
+        f"for name in {list(CORE_MODULES)!r}:\n"
+        "    __import__(name)\n"
+        "leaked = sorted(m for m in sys.modules if m == 'django' or m.startswith('django.'))\n"
+        "print(','.join(leaked))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"the core pulled in Django: {out.stdout}"
+
+
+def test_no_core_source_file_mentions_django_imports():
+    for name in CORE_MODULES:
+        path = ROOT / (name.replace(".", "/") + ".py")
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            assert not any(n == "django" or n.startswith(("django.", "channels", "capture")) for n in names), f"{path} imports {names}"
+
+
+def test_the_core_list_covers_every_pure_module():
+    # A new core module must be listed (and so checked); Django-side modules are named here.
+    django_side = {"models", "services", "tasks", "views", "apps", "admin", "urls", "storage"}
+    listed = {m.split(".")[1] for m in CORE_MODULES}
+    for path in (ROOT / "reconstruction").glob("*.py"):
+        stem = path.stem
+        if stem.startswith("_") or stem in django_side:
+            continue
+        assert stem in listed, f"reconstruction/{path.name} is neither in CORE_MODULES nor a Django-side module"
