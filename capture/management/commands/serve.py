@@ -57,6 +57,14 @@ def ensure_certificate(folder: Path, hosts: list[str]) -> tuple[Path, Path]:
     return key_path, cert_path
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
 class Command(BaseCommand):
     help = "Run the Flux web server (daphne) and the background task worker."
 
@@ -84,7 +92,8 @@ class Command(BaseCommand):
                                           env=env, cwd=settings.BASE_DIR))
         self.stdout.write(self.style.SUCCESS(f"Flux is running at http://{host}:{port}/"))
         if https_port:
-            for address in lan or [socket.gethostname()]:
+            addresses = [a for a in lan if _is_ip(a)] or lan or [socket.gethostname()]
+            for address in addresses:
                 self.stdout.write(f"  phones on your network: https://{address}:{https_port}/  (self-signed certificate: accept it once)")
         self.stdout.write("  background worker: " + ("off" if no_worker else "running") + ".  Ctrl-C stops everything.")
         self.stdout.flush()

@@ -1,0 +1,209 @@
+"""Fixtures for the real-browser tests: a real daphne server (``manage.py serve``) on its own
+SQLite file, Debian's Chromium driven by Playwright, and a fake webcam that plays real footage.
+
+The server is a subprocess with its own database, so pytest-django's test database is not
+involved; everything it needs (migrations, the user alice) is done through ``manage.py`` in
+subprocesses with the same environment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import pytest
+
+from tests.conftest import PASSWORD, sample_path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+
+CHROMIUM_ARGS = [
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+# --- the fake webcam ------------------------------------------------------------------------
+
+
+def write_y4m(frames, path: Path, fps: int) -> None:
+    """Write RGB frames as an uncompressed YUV4MPEG2 (4:2:0) file, the format Chromium's fake
+    capture device reads with --use-file-for-fake-video-capture."""
+    frames = list(frames)
+    height, width = frames[0].shape[:2]
+    with open(path, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for rgb in frames:
+            out.write(b"FRAME\n")
+            out.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
+
+
+@pytest.fixture(scope="session")
+def fake_camera_clip(tmp_path_factory) -> Path:
+    """single_face.mp4 (neutral for ~0.6 s, then a broad smile) played forward then backward,
+    at its own 30 fps: the face goes neutral -> smile -> neutral with no jump, every ~4.7 s, and
+    Chromium loops the file."""
+    from reconstruction.imageio import iter_video
+
+    frames = [rgb for _, _, rgb in iter_video(sample_path("single_face.mp4"))]
+    assert len(frames) > 30, "the sample clip is unexpectedly short"
+    path = tmp_path_factory.mktemp("camera") / "single_face.y4m"
+    write_y4m(frames + frames[-2:0:-1], path, fps=30)
+    return path
+
+
+# --- the server -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(path: Path, chars: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class FluxServer:
+    url: str
+    env: dict
+    var_dir: Path
+    db_path: Path
+    log_path: Path
+    proc: subprocess.Popen
+
+    def manage(self, *args: str, timeout: float = 60) -> str:
+        """Run ``manage.py`` against this server's database; fail the test with its output."""
+        done = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            pytest.fail(f"manage.py {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def log(self) -> str:
+        return _tail(self.log_path)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop ``serve`` and the daphne it started: both are in the process group we created."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+    # serve stops daphne itself on SIGTERM; whatever is left of the group is killed.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+@pytest.fixture(scope="session")
+def flux_server(tmp_path_factory):
+    """``manage.py serve`` on a free loopback port with its own SQLite file, media folder and
+    in-memory channel layer, migrated, with the user alice; stopped at the end even on failure."""
+    var_dir = tmp_path_factory.mktemp("flux-var")
+    db_path = var_dir / "flux.sqlite3"
+    env = os.environ.copy()
+    for name in ("REDIS_URL", "FLUX_TEST_DB", "FLUX_HOST", "FLUX_PORT", "FLUX_HTTPS_PORT", "DEBUG"):
+        env.pop(name, None)
+    env.update({
+        "FLUX_VAR_DIR": str(var_dir),
+        "FLUX_MEDIA_DIR": str(var_dir / "media"),
+        # Always this test's own SQLite file, also when the suite runs against PostgreSQL.
+        "DATABASE_URL": f"sqlite:///{db_path}",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "FLUX_LEARNING_INTERVAL_S": env.get("FLUX_LEARNING_INTERVAL_S", "1.0"),
+        "PYTHONUNBUFFERED": "1",
+    })
+    port = free_port()
+    server = FluxServer(url=f"http://127.0.0.1:{port}", env=env, var_dir=var_dir, db_path=db_path,
+                        log_path=var_dir / "server.log", proc=None)  # type: ignore[arg-type]
+    server.manage("migrate", "--noinput", "-v", "0", timeout=120)
+    server.manage("shell", "-c", (
+        "from django.contrib.auth import get_user_model; "
+        f"get_user_model().objects.create_user(username='alice', password={PASSWORD!r})"
+    ))
+    with open(server.log_path, "wb") as log:
+        server.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--https-port", "0", "--no-worker"],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 45
+        while True:
+            if server.proc.poll() is not None:
+                pytest.fail(f"the server exited with {server.proc.returncode} before answering:\n{server.log()}")
+            try:
+                with urllib.request.urlopen(server.url + "/accounts/login/", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not answer on {server.url} within 45 s:\n{server.log()}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        _stop(server.proc)
+
+
+# --- the browser ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser(fake_camera_clip, tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.fail(f"the browser tests need Debian's Chromium at {CHROMIUM}: "
+                    "run `apt-get install -y chromium chromium-driver`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={fake_camera_clip}"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
