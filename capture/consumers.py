@@ -79,6 +79,8 @@ class ShootConsumer(AsyncWebsocketConsumer):
         self.group = user_group(self.user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.pump = asyncio.create_task(self._pump())
+        self.keeping: asyncio.Task | None = None  # the learning sample being written, if any
+        analysis_pool()  # warms the analyzers while the user is still allowing the camera
         limits = {
             "max_frame_bytes": settings.FLUX_MAX_FRAME_BYTES,
             "max_frame_width": settings.FLUX_MAX_FRAME_WIDTH,
@@ -90,6 +92,8 @@ class ShootConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.pump is not None:
             self.pump.cancel()
+            if self.keeping is not None:
+                await asyncio.gather(self.keeping, return_exceptions=True)
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
@@ -154,11 +158,16 @@ class ShootConsumer(AsyncWebsocketConsumer):
                 continue
             self.seq += 1
             await self.send(protocol.degrees(self.seq, outcome.analysis, self.dropped))
-            if outcome.sample_jpeg is not None:
-                try:
-                    await database_sync_to_async(services.record_learning_sample)(self.user, outcome.sample_jpeg, outcome.sample_analysis)
-                except Exception:
-                    log.exception("could not keep a learning sample")
+            # Writing the sample must not hold up the next frame; if the previous write is still
+            # going, this sample is skipped rather than queued.
+            if outcome.sample_jpeg is not None and (self.keeping is None or self.keeping.done()):
+                self.keeping = asyncio.create_task(self._keep_sample(outcome.sample_jpeg, outcome.sample_analysis))
+
+    async def _keep_sample(self, jpeg: bytes, analysis: dict):
+        try:
+            await database_sync_to_async(services.record_learning_sample)(self.user, jpeg, analysis)
+        except Exception:
+            log.exception("could not keep a learning sample")
 
     async def _take_shot(self, jpeg: bytes):
         loop = asyncio.get_running_loop()

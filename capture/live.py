@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,13 +12,34 @@ from django.conf import settings
 from reconstruction.imageio import FrameLimits, decode_jpeg, encode_jpeg, fit_within
 
 _pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _warm_thread(barrier: threading.Barrier) -> None:
+    from reconstruction.extraction import thread_analyzer
+
+    thread_analyzer()
+    try:
+        # Hold this thread until every other one took a warm-up job, so each gets its own.
+        barrier.wait(timeout=30)
+    except threading.BrokenBarrierError:
+        pass
 
 
 def analysis_pool() -> ThreadPoolExecutor:
-    """One pool for the whole process: its size bounds the CPU the analysis takes."""
+    """One pool for the whole process: its size bounds the CPU the analysis takes.
+
+    On creation every thread builds its analyzer (about 0.5 s of model loading) in the
+    background, so the first frames of the first user do not pay for it.
+    """
     global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=settings.FLUX_ANALYSIS_THREADS, thread_name_prefix="flux-analysis")
+    with _pool_lock:
+        if _pool is None:
+            threads = settings.FLUX_ANALYSIS_THREADS
+            _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="flux-analysis")
+            barrier = threading.Barrier(threads)
+            for _ in range(threads):
+                _pool.submit(_warm_thread, barrier)
     return _pool
 
 

@@ -158,7 +158,7 @@ FLUX_MAX_FRAME_HEIGHT = env_int("FLUX_MAX_FRAME_HEIGHT", 1080)
 FLUX_MAX_FPS = env_float("FLUX_MAX_FPS", 30.0)
 # Analysis threads for the whole web process (CPU work never runs on the event loop).
 FLUX_ANALYSIS_THREADS = env_int("FLUX_ANALYSIS_THREADS", 2)
-# Refresh the person mask of a live stream every N frames (it moves slowly; saves ~7 ms a frame).
+# Refresh the person mask of a live stream every N frames (it moves slowly; the segmenter costs ~5 ms a frame).
 FLUX_SEGMENT_EVERY = env_int("FLUX_SEGMENT_EVERY", 3)
 # Learning data: keep at most one live frame per this many seconds per stream ...
 FLUX_LEARNING_INTERVAL_S = env_float("FLUX_LEARNING_INTERVAL_S", 1.0)

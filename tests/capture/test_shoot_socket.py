@@ -97,9 +97,10 @@ async def test_live_frames_are_kept_as_bounded_learning_data(alice, alice_header
     settings.FLUX_LEARNING_INTERVAL_S = 0.0
     settings.FLUX_LEARNING_MAX_PER_USER = 2
     comm, _ = await open_socket(alice_headers)
-    for _ in range(4):
+    for _ in range(5):
         await comm.send_to(bytes_data=portrait_jpeg)
         await next_of(comm, "degrees", timeout=30)
+        await asyncio.sleep(0.1)  # a sample is skipped, not queued, while the previous one is written
     await asyncio.sleep(0.5)
     samples = await sync_to_async(list)(LearningSample.objects.filter(user=alice))
     assert len(samples) == 2
