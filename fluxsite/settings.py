@@ -164,6 +164,9 @@ FLUX_SEGMENT_EVERY = env_int("FLUX_SEGMENT_EVERY", 3)
 FLUX_LEARNING_INTERVAL_S = env_float("FLUX_LEARNING_INTERVAL_S", 1.0)
 # ... and at most this many per user, the oldest dropped first.
 FLUX_LEARNING_MAX_PER_USER = env_int("FLUX_LEARNING_MAX_PER_USER", 1500)
+# Training: the newest N learning frames are used; a running run silent this long has died.
+FLUX_TRAINING_MAX_SAMPLES = env_int("FLUX_TRAINING_MAX_SAMPLES", 400)
+FLUX_TRAINING_STALE_S = env_int("FLUX_TRAINING_STALE_S", 120)
 # Long side of a stored learning frame, in pixels.
 FLUX_LEARNING_MAX_SIDE = env_int("FLUX_LEARNING_MAX_SIDE", 640)
 

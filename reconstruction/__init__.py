@@ -10,4 +10,12 @@ CORE_MODULES = (
     "reconstruction.elements",
     "reconstruction.extraction",
     "reconstruction.imageio",
+    "reconstruction.training",
+    "reconstruction.generators",
+    "reconstruction.generators.base",
+    "reconstruction.generators.expression",
+    "reconstruction.generators.lighting",
+    "reconstruction.generators.climate",
+    "reconstruction.generators.composition",
+    "reconstruction.generators.clothing",
 )

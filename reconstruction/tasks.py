@@ -1,5 +1,5 @@
 """Background tasks, run by the task worker process (`manage.py db_worker`), never by the web
-process. Training jobs join this module; for now the worker can be probed."""
+process."""
 
 from __future__ import annotations
 
@@ -27,3 +27,11 @@ def probe() -> dict:
         except assets.AssetError:
             models[asset.name] = False
     return {"pid": os.getpid(), "python": platform.python_version(), "torch": torch_version, "cuda": cuda, "models": models}
+
+
+@task()
+def train_group(run_id: int) -> str:
+    """Train one queued run; the run row records progress, the outcome and any failure."""
+    from reconstruction import services
+
+    return services.run_training(run_id).status

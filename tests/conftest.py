@@ -86,3 +86,9 @@ def pytest_configure(config):
 def _private_media(settings, tmp_path):
     """Every test writes its shots and samples into its own folder, never the real install's."""
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _private_weights(tmp_path, monkeypatch):
+    """Trained weights of test users go to the test's own folder."""
+    monkeypatch.setenv("FLUX_WEIGHTS_DIR", str(tmp_path / "weights"))

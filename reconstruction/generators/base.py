@@ -1,0 +1,192 @@
+"""What every fluctuation model shares: config, ranges, checkpoints, and the way the trained
+transforms learn their parameters from the user's frames."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+
+from ..extraction import Analysis
+from ..training import DataSummary, Progress, Sample, clamp_to_range, summarize
+
+CHECKPOINT_FORMAT = "flux-fluctuation-model"
+
+
+class ModelError(RuntimeError):
+    """A model that cannot be used: missing or corrupt weights, a wrong group, no range."""
+
+
+class FluctuationModel:
+    """A per-user model that sets one element group to target degrees.
+
+    Subclasses set ``group``, ``elements``, ``version`` and ``Config``, and implement ``_fit``
+    (learn ``self.params`` from samples) and ``_generate``.
+    """
+
+    group: ClassVar[str]
+    elements: ClassVar[tuple[str, ...]]
+    version: ClassVar[int] = 1  # bump when the checkpoint's content changes meaning
+
+    @dataclasses.dataclass
+    class Config:
+        seed: int = 0  # random seed for sampling training pairs
+
+    def __init__(self, config: Any = None):
+        self.config = config or self.Config()
+        self.ranges: dict[str, tuple[float, float] | None] = {n: None for n in self.elements}
+        self.summary: DataSummary | None = None
+        self.params: dict[str, Any] = {}
+
+    # --- training -----------------------------------------------------------------------------
+
+    def fit(self, samples: Sequence[Sample], progress: Progress | None = None) -> dict:
+        """Learn from the user's samples; returns quality figures for the model's record."""
+        self.summary = summarize(samples, self.elements)
+        self.ranges = dict(self.summary.ranges)
+        if not self.summary.usable:
+            raise ModelError("; ".join(self.summary.missing) or f"no usable {self.group} data")
+        return self._fit(samples, progress or (lambda *a: None))
+
+    def _fit(self, samples: Sequence[Sample], progress: Progress) -> dict:
+        raise NotImplementedError
+
+    def reconstructable_range(self, element: str) -> tuple[float, float] | None:
+        return self.ranges.get(element)
+
+    # --- generation ---------------------------------------------------------------------------
+
+    def generate(self, rgb: np.ndarray, analysis: Analysis, targets: dict[str, float]) -> np.ndarray:
+        """The image with this group's elements moved to ``targets`` (each clamped to its range);
+        elements without a target, a range or a present degree are left as they are."""
+        clamped = {}
+        for name, value in targets.items():
+            if name not in self.elements:
+                raise ModelError(f"{name} is not an element of the {self.group} model")
+            within = clamp_to_range(float(value), self.ranges.get(name))
+            if within is not None and analysis.elements.get(name) is not None:
+                clamped[name] = within
+        if not clamped:
+            return rgb.copy()
+        return self._generate(rgb, analysis, clamped)
+
+    def _generate(self, rgb: np.ndarray, analysis: Analysis, targets: dict[str, float]) -> np.ndarray:
+        raise NotImplementedError
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def state(self) -> dict:
+        return {"params": self.params}
+
+    def load_state(self, state: dict) -> None:
+        self.params = state["params"]
+
+
+def save_checkpoint(model: FluctuationModel, path: Path, meta: dict | None = None) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "group": model.group,
+        "version": model.version,
+        "config": dataclasses.asdict(model.config),
+        "ranges": {k: (list(v) if v else None) for k, v in model.ranges.items()},
+        "state": model.state(),
+        "meta": meta or {},
+    }
+    partial = path.with_suffix(".partial")
+    torch.save(payload, partial)
+    partial.replace(path)
+
+
+def load_checkpoint(path: Path) -> FluctuationModel:
+    """The model saved at ``path``, or ``ModelError`` saying clearly what is wrong with it."""
+    import torch
+
+    from . import MODEL_CLASSES
+
+    if not path.exists():
+        raise ModelError(f"model file {path} is missing")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt, truncated, or not a torch file at all
+        raise ModelError(f"model file {path} is corrupt: {type(exc).__name__}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ModelError(f"{path} is not a Flux model file")
+    cls = MODEL_CLASSES.get(payload.get("group"))
+    if cls is None:
+        raise ModelError(f"{path} holds an unknown group {payload.get('group')!r}")
+    if payload.get("version") != cls.version:
+        raise ModelError(f"{path} is version {payload.get('version')} of the {cls.group} model; this Flux reads version {cls.version}")
+    fields = {f.name for f in dataclasses.fields(cls.Config)}
+    model = cls(cls.Config(**{k: v for k, v in payload["config"].items() if k in fields}))
+    model.ranges = {k: (tuple(v) if v else None) for k, v in payload["ranges"].items()}
+    try:
+        model.load_state(payload["state"])
+    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+        raise ModelError(f"model file {path} does not match the {cls.group} model: {exc}") from exc
+    return model
+
+
+# --- helpers for the trained transforms -----------------------------------------------------------
+
+
+def solve_parameter(measure: Callable[[float], float | None], target: float, lo: float, hi: float, iters: int = 14) -> float:
+    """The parameter in [lo, hi] whose measured degree is closest to ``target``, for a measure
+    that grows with the parameter (bisection)."""
+    a, b = lo, hi
+    for _ in range(iters):
+        mid = (a + b) / 2
+        value = measure(mid)
+        if value is None:
+            break
+        if value < target:
+            a = mid
+        else:
+            b = mid
+    return (a + b) / 2
+
+
+def pair_features(src: float, dst: float) -> np.ndarray:
+    delta = dst - src
+    return np.array([1.0, src, dst, delta, delta * abs(delta)], dtype=np.float64)
+
+
+def fit_regression(features: np.ndarray, targets: np.ndarray, ridge: float = 1e-3) -> list[float]:
+    """Ridge least squares: the coefficients that map pair features to the solved parameter."""
+    a = features.T @ features + ridge * np.eye(features.shape[1])
+    return np.linalg.solve(a, features.T @ targets).tolist()
+
+
+def predict(coef: Sequence[float], src: float, dst: float) -> float:
+    return float(np.dot(pair_features(src, dst), np.asarray(coef)))
+
+
+def feather(mask: np.ndarray, radius: float) -> np.ndarray:
+    """A soft float mask in [0, 1] from a boolean one, fading over about ``radius`` pixels inside
+    the mask's edge so that nothing outside it changes."""
+    m = mask.astype(np.uint8)
+    if radius >= 1:
+        k = int(radius) | 1
+        m = cv2.erode(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        soft = cv2.GaussianBlur(m.astype(np.float32), (0, 0), radius / 2)
+        return np.clip(soft, 0.0, 1.0) * mask
+    return mask.astype(np.float32)
+
+
+def blend(original: np.ndarray, edited: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a = alpha[..., None].astype(np.float32)
+    out = original.astype(np.float32) * (1 - a) + edited.astype(np.float32) * a
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def training_progress(progress: Progress, total: int) -> Callable[[int, float], None]:
+    def report(step: int, loss: float) -> None:
+        progress(step, total, float(loss))
+
+    return report

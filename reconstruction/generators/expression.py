@@ -1,0 +1,309 @@
+"""Expression: a conditional image-to-image GAN on aligned face crops ([0053]).
+
+The face is aligned to a canonical crop by a similarity transform on the eyes and mouth. A U-Net
+generator takes the crop with the source and target degrees (smile, eye openness, mouth
+openness) as constant input planes and predicts a residual; a PatchGAN discriminator judges
+(crop, target degrees). Losses: L1 to a real frame of the user with the target degrees (pairs of
+the user's own frames), identity L1 when source = target, adversarial, and degree consistency
+through a small degree regressor trained first on the same crops with the extractor's labels.
+The output crop is warped back and blended with a soft face mask, so nothing outside the face
+changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from ..extraction import Analysis, Face
+from ..training import Progress, Sample
+from .base import FluctuationModel, ModelError, blend, feather
+
+ELEMENTS = ("expression.smile", "expression.eye_openness", "expression.mouth_openness")
+LEFT_EYE = [33, 133, 159, 145]
+RIGHT_EYE = [362, 263, 386, 374]
+MOUTH = [13, 14, 61, 291]
+
+
+@dataclasses.dataclass
+class ExpressionConfig:
+    seed: int = 0  # random seed for initialisation and batches
+    crop: int = 64  # side of the aligned face crop, pixels
+    width: int = 24  # channels of the U-Net's first level (doubles per level)
+    steps: int = 600  # generator/discriminator updates
+    regressor_steps: int = 150  # updates of the degree regressor before the GAN
+    identity_fraction: float = 0.25  # share of each batch whose target is its own source
+    batch: int = 16  # pairs per update
+    lr: float = 3e-3  # Adam learning rate (generator and regressor)
+    lr_d: float = 1e-3  # Adam learning rate of the discriminator
+    l1_weight: float = 10.0  # pull toward the real frame that has the target degrees
+    degree_weight: float = 1.0  # the (low-pass) regressor must read the target degrees on the output
+    adversarial_weight: float = 0.5  # realism, judged by the PatchGAN
+    device: str = "auto"  # "auto": CUDA when present, else CPU
+
+
+def canonical_points(size: int) -> np.ndarray:
+    return np.array([[0.33 * size, 0.38 * size], [0.67 * size, 0.38 * size], [0.5 * size, 0.74 * size]], np.float32)
+
+
+def alignment(face: Face, width: int, height: int, size: int) -> np.ndarray:
+    """2×3 similarity transform from the image to the canonical crop."""
+    pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
+    src = np.stack([pts[LEFT_EYE].mean(0), pts[RIGHT_EYE].mean(0), pts[MOUTH].mean(0)]).astype(np.float32)
+    m, _ = cv2.estimateAffinePartial2D(src, canonical_points(size))
+    if m is None:
+        raise ModelError("could not align the face")
+    return m.astype(np.float32)
+
+
+def face_degrees(face: Face) -> np.ndarray:
+    return np.array([face.degrees.get(n) or 0.0 for n in ELEMENTS], np.float32)
+
+
+def _build_networks(cfg: ExpressionConfig):
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    def block(cin, cout, stride):
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.GroupNorm(math.gcd(8, cout), cout), nn.LeakyReLU(0.2, inplace=True))
+
+    class Film(nn.Module):
+        """Per-channel scale and shift from the degrees: the condition reaches every level
+        after its normalisation, which would otherwise wash constant input planes out."""
+
+        def __init__(self, channels):
+            super().__init__()
+            self.proj = nn.Linear(9, 2 * channels)
+            nn.init.zeros_(self.proj.weight)
+            nn.init.zeros_(self.proj.bias)
+
+        def forward(self, h, cond):
+            scale, shift = self.proj(cond).chunk(2, dim=1)
+            return h * (1 + scale[:, :, None, None]) + shift[:, :, None, None]
+
+    class Generator(nn.Module):
+        def __init__(self):
+            super().__init__()
+            w = cfg.width
+            self.e1 = block(3, w, 1)
+            self.e2 = block(w, 2 * w, 2)
+            self.e3 = block(2 * w, 4 * w, 2)
+            self.e4 = block(4 * w, 4 * w, 2)
+            self.mid = block(4 * w, 4 * w, 1)
+            self.d4 = block(8 * w, 4 * w, 1)
+            self.d3 = block(8 * w, 2 * w, 1)
+            self.d2 = block(4 * w, w, 1)
+            self.d1 = block(w, w, 1)
+            self.films = nn.ModuleList([Film(c) for c in (4 * w, 4 * w, 2 * w, w, w)])
+            self.out = nn.Conv2d(w, 3, 3, 1, 1)
+            self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+
+        def forward(self, x, src, dst):
+            cond = torch.cat([src, dst, dst - src], 1)
+            f = self.films
+            e1 = self.e1(x)
+            e2 = self.e2(e1)
+            e3 = self.e3(e2)
+            e4 = self.e4(e3)
+            m = f[0](self.mid(e4), cond)
+            d4 = f[1](self.d4(torch.cat([m, e4], 1)), cond)
+            d3 = f[2](self.d3(torch.cat([self.up(d4), e3], 1)), cond)
+            d2 = f[3](self.d2(torch.cat([self.up(d3), e2], 1)), cond)
+            # No full-resolution skip: the input's detail comes back through the residual, and the
+            # network cannot satisfy the loss by copying its input at the top level.
+            d1 = f[4](self.d1(self.up(d2)), cond)
+            return torch.clamp(x + torch.tanh(self.out(d1)), -1, 1)
+
+    class Discriminator(nn.Module):
+        def __init__(self):
+            super().__init__()
+            w = cfg.width
+            self.net = nn.Sequential(
+                nn.Conv2d(3 + 3, w, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),
+                block(w, 2 * w, 2), block(2 * w, 4 * w, 2), nn.Conv2d(4 * w, 1, 3, 1, 1),
+            )
+
+        def forward(self, x, dst):
+            n, _, h, w_ = x.shape
+            return self.net(torch.cat([x, dst[:, :, None, None].expand(n, 3, h, w_)], 1))
+
+    class Regressor(nn.Module):
+        def __init__(self):
+            super().__init__()
+            w = cfg.width // 2
+            self.net = nn.Sequential(block(3, w, 2), block(w, 2 * w, 2), block(2 * w, 4 * w, 2), block(4 * w, 4 * w, 2),
+                                     nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * w, 3), nn.Sigmoid())
+
+        def forward(self, x):
+            # It reads a low-passed face: the generator can satisfy it only by changing the
+            # mouth and eyes themselves, not with fine patterns that fool a small network.
+            low = F.interpolate(F.avg_pool2d(x, 4), scale_factor=4, mode="bilinear", align_corners=False)
+            return self.net(low)
+
+    return Generator(), Discriminator(), Regressor()
+
+
+def _device(cfg: ExpressionConfig):
+    import torch
+
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)
+
+
+class ExpressionModel(FluctuationModel):
+    group = "expression"
+    elements = ELEMENTS
+    version = 1
+    Config = ExpressionConfig
+
+    def __init__(self, config: ExpressionConfig | None = None):
+        super().__init__(config)
+        self._generator = None
+        self._regressor = None
+
+    # --- data ---------------------------------------------------------------------------------
+
+    def crops(self, samples: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray]:
+        size = self.config.crop
+        images, degrees = [], []
+        for s in samples:
+            face = s.analysis.main_face
+            if face is None or face.degrees.get("expression.smile") is None:
+                continue
+            height, width = s.rgb.shape[:2]
+            m = alignment(face, width, height, size)
+            images.append(cv2.warpAffine(s.rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101))
+            degrees.append(face_degrees(face))
+        if not images:
+            raise ModelError("no face in the learning data: shoot a few seconds with your face in view")
+        return np.stack(images), np.stack(degrees)
+
+    # --- training -----------------------------------------------------------------------------
+
+    def _fit(self, samples: Sequence[Sample], progress: Progress) -> dict:
+        import torch
+        import torch.nn.functional as F
+
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+        device = _device(cfg)
+        images, degrees = self.crops(samples)
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device)
+        d = torch.from_numpy(degrees).to(device)
+        n = len(x)
+        generator, discriminator, regressor = (net.to(device) for net in _build_networks(cfg))
+        total = cfg.regressor_steps + cfg.steps
+        started = time.perf_counter()
+
+        def augment(batch):
+            # Small shifts and brightness changes: the user's frames never align perfectly.
+            if rng.random() < 0.5:
+                batch = torch.roll(batch, shifts=(int(rng.integers(-2, 3)), int(rng.integers(-2, 3))), dims=(2, 3))
+            return (batch * float(rng.uniform(0.9, 1.1))).clamp(-1, 1)
+
+        opt_r = torch.optim.Adam(regressor.parameters(), lr=cfg.lr)
+        for step in range(cfg.regressor_steps):
+            idx = torch.from_numpy(rng.integers(0, n, cfg.batch)).to(device)
+            loss = F.l1_loss(regressor(augment(x[idx])), d[idx])
+            opt_r.zero_grad()
+            loss.backward()
+            opt_r.step()
+            if step % 20 == 0:
+                progress(step, total, loss.item())
+        regressor.eval()
+        for p in regressor.parameters():
+            p.requires_grad_(False)
+
+        opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
+        last = {}
+        for step in range(cfg.steps):
+            src_np = rng.integers(0, n, cfg.batch)
+            dst_np = rng.integers(0, n, cfg.batch)
+            same = rng.random(cfg.batch) < cfg.identity_fraction
+            dst_np[same] = src_np[same]  # these must come back unchanged
+            src_i, dst_i = torch.from_numpy(src_np).to(device), torch.from_numpy(dst_np).to(device)
+            source, target = x[src_i], x[dst_i]
+            d_src, d_dst = d[src_i], d[dst_i]
+            fake = generator(source, d_src, d_dst)
+
+            real_logits = discriminator(target, d_dst)
+            fake_logits = discriminator(fake.detach(), d_dst)
+            loss_d = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) + \
+                F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+            opt_d.zero_grad()
+            loss_d.backward()
+            opt_d.step()
+
+            adv_logits = discriminator(fake, d_dst)
+            loss_adv = F.binary_cross_entropy_with_logits(adv_logits, torch.ones_like(adv_logits))
+            loss_l1 = F.l1_loss(fake, target)
+            loss_deg = F.l1_loss(regressor(fake), d_dst)
+            loss_g = cfg.l1_weight * loss_l1 + cfg.degree_weight * loss_deg + cfg.adversarial_weight * loss_adv
+            opt_g.zero_grad()
+            loss_g.backward()
+            opt_g.step()
+            last = {"l1": loss_l1.item(), "degree": loss_deg.item(), "adversarial": loss_adv.item(), "discriminator": loss_d.item()}
+            if step % 10 == 0 or step == cfg.steps - 1:
+                progress(cfg.regressor_steps + step + 1, total, loss_g.item())
+        generator.eval()
+        self._generator = generator.cpu()
+        self._regressor = regressor.cpu()
+        return {"crops": n, "device": device.type, "seconds": round(time.perf_counter() - started, 1),
+                **{f"final_{k}": round(v, 4) for k, v in last.items()}}
+
+    # --- generation ---------------------------------------------------------------------------
+
+    def _generate(self, rgb: np.ndarray, analysis: Analysis, targets: dict[str, float]) -> np.ndarray:
+        face = analysis.main_face
+        if face is None:
+            return rgb.copy()
+        return self.generate_face(rgb, face, targets)
+
+    def generate_face(self, rgb: np.ndarray, face: Face, targets: dict[str, float]) -> np.ndarray:
+        import torch
+
+        if self._generator is None:
+            raise ModelError("the expression model has no weights")
+        size = self.config.crop
+        height, width = rgb.shape[:2]
+        m = alignment(face, width, height, size)
+        crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101)
+        src = face_degrees(face)
+        dst = np.array([targets.get(n, float(src[k])) for k, n in enumerate(ELEMENTS)], np.float32)
+        with torch.no_grad():
+            x = torch.from_numpy(crop).permute(2, 0, 1)[None].float().div(127.5).sub(1)
+            y = self._generator(x, torch.from_numpy(src)[None], torch.from_numpy(dst)[None])
+        out_crop = ((y[0].permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+        # Only what the generator changed goes back: warp the change, not the resampled crop.
+        delta = out_crop.astype(np.float32) - crop.astype(np.float32)
+        back = cv2.warpAffine(delta, m, (width, height), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderValue=0)
+        pts = (face.landmarks[:, :2] * np.array([width, height], np.float32)).astype(np.int32)
+        hull = np.zeros((height, width), np.uint8)
+        cv2.fillConvexPoly(hull, cv2.convexHull(pts), 1)
+        covered = cv2.warpAffine(np.ones((size, size), np.uint8), m, (width, height), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_NEAREST, borderValue=0)
+        region = (hull > 0) & (covered > 0)
+        alpha = feather(region, max(3.0, face.box[2] / 12))
+        edited = np.clip(rgb.astype(np.float32) + back, 0, 255).astype(np.uint8)
+        return blend(rgb, edited, alpha)
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def state(self) -> dict:
+        if self._generator is None:
+            raise ModelError("the expression model has not been trained")
+        return {"generator": self._generator.state_dict(), "regressor": self._regressor.state_dict()}
+
+    def load_state(self, state: dict) -> None:
+        generator, _, regressor = _build_networks(self.config)
+        generator.load_state_dict(state["generator"])
+        regressor.load_state_dict(state["regressor"])
+        self._generator, self._regressor = generator.eval(), regressor.eval()

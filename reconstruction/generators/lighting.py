@@ -1,0 +1,163 @@
+"""Lighting: exposure (a tone curve on the whole frame) and light direction (a left-right gain
+ramp confined to the face).
+
+Trained transform: for pairs of the user's own frames, the curve strength and ramp slope that
+carry one frame's degree to the other's are solved on the real measure, and a small ridge
+regression learns them from (source degree, target degree). The user's data thus fixes both the
+range and how strongly their scenes respond; generation starts from the learned parameter and
+refines it on a thumbnail within the limits seen in training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from ..extraction import NOSE_TIP, WORK_WIDTH, Analysis, exposure_degree, face_hull_mask, light_direction_degree, luma
+from ..training import Progress, Sample, training_pairs
+from .base import FluctuationModel, blend, feather, fit_regression, pair_features, predict, solve_parameter
+
+EXPOSURE = "lighting.exposure"
+LIGHT = "lighting.light_direction"
+
+
+def tone_curve(rgb: np.ndarray, strength: float) -> np.ndarray:
+    """Gamma curve: strength > 0 brightens (gamma = e^-strength), < 0 darkens."""
+    lut = np.clip(255.0 * (np.arange(256) / 255.0) ** np.exp(-strength) + 0.5, 0, 255).astype(np.uint8)
+    return cv2.LUT(rgb, lut)
+
+
+@dataclasses.dataclass
+class FaceRegion:
+    x: int
+    y: int
+    w: int
+    h: int
+    split: int  # nose tip, in crop coordinates
+    hull: np.ndarray  # bool (h, w)
+
+
+def face_region(rgb: np.ndarray, analysis: Analysis) -> FaceRegion | None:
+    face = analysis.main_face
+    if face is None:
+        return None
+    height, width = rgb.shape[:2]
+    x, y, w, h = (int(round(v)) for v in face.box)
+    w, h = min(w, width - x), min(h, height - y)
+    if w < 8 or h < 8:
+        return None
+    hull = face_hull_mask(face, x, y, w, h, width, height)
+    split = int(round(face.landmarks[NOSE_TIP, 0] * width)) - x
+    return FaceRegion(x, y, w, h, min(max(split, 1), w - 1), hull)
+
+
+def ramp(region: FaceRegion, slope: float) -> np.ndarray:
+    """Gain across the face: 1 at the nose, 1 ± slope at the face's left and right edges."""
+    xs = (np.arange(region.w, dtype=np.float32) - region.split) / max(1.0, region.w / 2)
+    return np.clip(1.0 + slope * xs, 0.2, 2.0)[None, :].repeat(region.h, axis=0)
+
+
+def relight(crop: np.ndarray, region: FaceRegion, slope: float) -> np.ndarray:
+    return np.clip(crop.astype(np.float32) * ramp(region, slope)[..., None], 0, 255).astype(np.uint8)
+
+
+def measure_light(crop: np.ndarray, region: FaceRegion) -> float | None:
+    return light_direction_degree(luma(crop), region.hull, region.split)
+
+
+def thumbnail(rgb: np.ndarray) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    return cv2.resize(rgb, (WORK_WIDTH, max(1, round(h * WORK_WIDTH / w))), interpolation=cv2.INTER_AREA)
+
+
+class LightingModel(FluctuationModel):
+    group = "lighting"
+    elements = (EXPOSURE, LIGHT)
+    version = 1
+
+    @dataclasses.dataclass
+    class Config:
+        seed: int = 0  # random seed for sampling training pairs
+        pairs: int = 400  # (source, target) frame pairs solved per element
+        max_strength: float = 1.6  # bound on |log gamma| of the tone curve
+        max_slope: float = 0.9  # bound on the face ramp's slope
+
+    def _fit(self, samples: Sequence[Sample], progress: Progress) -> dict:
+        rng = np.random.default_rng(self.config.seed)
+        cfg = self.config
+        total = 2 * cfg.pairs
+        metrics = {}
+        step = 0
+        if self.ranges[EXPOSURE] is not None:
+            usable = [(thumbnail(s.rgb), s.degree(EXPOSURE)) for s in samples if s.degree(EXPOSURE) is not None]
+            feats, params = [], []
+            for i, j in training_pairs(len(usable), cfg.pairs, rng):
+                thumb, src = usable[i]
+                dst = usable[j][1]
+                p = solve_parameter(lambda s: exposure_degree(tone_curve(thumb, s)), dst, -cfg.max_strength, cfg.max_strength)
+                feats.append(pair_features(src, dst))
+                params.append(p)
+                step += 1
+                if step % 50 == 0:
+                    progress(step, total, 0.0)
+            params = np.array(params)
+            self.params["exposure_coef"] = fit_regression(np.array(feats), params)
+            self.params["exposure_limits"] = [float(params.min()) * 1.25 - 0.05, float(params.max()) * 1.25 + 0.05]
+            residual = params - np.array(feats) @ np.array(self.params["exposure_coef"])
+            metrics["exposure_fit_rmse"] = round(float(np.sqrt(np.mean(residual**2))), 4)
+        step = cfg.pairs
+        if self.ranges[LIGHT] is not None:
+            faces = []
+            for s in samples:
+                region = face_region(s.rgb, s.analysis)
+                if region is not None and s.degree(LIGHT) is not None:
+                    crop = s.rgb[region.y:region.y + region.h, region.x:region.x + region.w]
+                    faces.append((crop, region, s.degree(LIGHT)))
+            feats, params = [], []
+            for i, j in training_pairs(len(faces), cfg.pairs, rng):
+                crop, region, src = faces[i]
+                dst = faces[j][2]
+                p = solve_parameter(lambda k: measure_light(relight(crop, region, k), region), dst, -cfg.max_slope, cfg.max_slope, iters=10)
+                feats.append(pair_features(src, dst))
+                params.append(p)
+                step += 1
+                if step % 50 == 0:
+                    progress(step, total, 0.0)
+            params = np.array(params)
+            self.params["light_coef"] = fit_regression(np.array(feats), params)
+            self.params["light_limits"] = [float(params.min()) * 1.25 - 0.05, float(params.max()) * 1.25 + 0.05]
+            residual = params - np.array(feats) @ np.array(self.params["light_coef"])
+            metrics["light_fit_rmse"] = round(float(np.sqrt(np.mean(residual**2))), 4)
+        progress(total, total, 0.0)
+        return metrics
+
+    def _generate(self, rgb: np.ndarray, analysis: Analysis, targets: dict[str, float]) -> np.ndarray:
+        out = rgb
+        if LIGHT in targets and "light_coef" in self.params:
+            region = face_region(rgb, analysis)
+            if region is not None:
+                out = self._relight(out, analysis, region, targets[LIGHT])
+        if EXPOSURE in targets and "exposure_coef" in self.params:
+            lo, hi = self.params["exposure_limits"]
+            guess = predict(self.params["exposure_coef"], analysis.elements[EXPOSURE], targets[EXPOSURE])
+            thumb = thumbnail(out)
+            # Refine around the learned guess, never past the strengths seen in training.
+            a, b = max(lo, guess - 0.6), min(hi, guess + 0.6)
+            strength = solve_parameter(lambda s: exposure_degree(tone_curve(thumb, s)), targets[EXPOSURE], a, b, iters=10)
+            out = tone_curve(out, strength)
+        return out if out is not rgb else rgb.copy()
+
+    def _relight(self, rgb, analysis, region: FaceRegion, target: float) -> np.ndarray:
+        lo, hi = self.params["light_limits"]
+        guess = predict(self.params["light_coef"], analysis.elements[LIGHT], target)
+        crop = rgb[region.y:region.y + region.h, region.x:region.x + region.w]
+        a, b = max(lo, guess - 0.4), min(hi, guess + 0.4)
+        slope = solve_parameter(lambda k: measure_light(relight(crop, region, k), region), target, a, b, iters=10)
+        alpha = np.zeros(rgb.shape[:2], np.float32)
+        alpha[region.y:region.y + region.h, region.x:region.x + region.w] = feather(region.hull, max(3.0, region.w / 25))
+        edited = rgb.copy()
+        edited[region.y:region.y + region.h, region.x:region.x + region.w] = relight(crop, region, slope)
+        return blend(rgb, edited, alpha)

@@ -1,0 +1,214 @@
+"""The only code that writes model-store rows: training runs, model versions, activation."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from capture.models import LearningSample
+
+from . import storage
+from .models import FluctuationModel, TrainingRun
+
+log = logging.getLogger(__name__)
+
+
+class TrainingBusy(RuntimeError):
+    """This user's group is already being trained."""
+
+
+# --- access helpers (everything is scoped by user) -------------------------------------------------
+
+
+def models_for(user):
+    return FluctuationModel.objects.filter(user=user)
+
+
+def runs_for(user):
+    return TrainingRun.objects.filter(user=user)
+
+
+def get_model(user, pk) -> FluctuationModel:
+    return get_object_or_404(models_for(user), pk=pk)
+
+
+def get_run(user, pk) -> TrainingRun:
+    return get_object_or_404(runs_for(user), pk=pk)
+
+
+# --- training ---------------------------------------------------------------------------------------
+
+
+def start_training(user, group: str, steps: int | None = None, enqueue: bool = True) -> TrainingRun:
+    """Queue a training run for the background worker; refuses a second live run of the group."""
+    from .generators import MODEL_CLASSES
+
+    if group not in MODEL_CLASSES:
+        raise ValueError(f"unknown group {group!r}")
+    reap_stale_runs(user)
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(user=user, group=group, steps=steps, message="waiting for the worker")
+    except IntegrityError:
+        raise TrainingBusy(f"{group} is already training") from None
+    if enqueue:
+        from .tasks import train_group
+
+        transaction.on_commit(lambda: train_group.enqueue(run.pk))
+    return run
+
+
+def reap_stale_runs(user=None) -> int:
+    """A running run whose worker stopped beating is marked failed; the previous version stays."""
+    cutoff = timezone.now() - timedelta(seconds=settings.FLUX_TRAINING_STALE_S)
+    stale = TrainingRun.objects.filter(status=TrainingRun.RUNNING, heartbeat_at__lt=cutoff)
+    if user is not None:
+        stale = stale.filter(user=user)
+    return stale.update(
+        status=TrainingRun.FAILED,
+        finished_at=timezone.now(),
+        message="the worker stopped during training; the previous version stays in use",
+    )
+
+
+def _fail(run: TrainingRun, message: str) -> None:
+    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.FAILED, finished_at=timezone.now(), message=message[:500])
+
+
+def learning_samples(user, limit: int):
+    """The user's newest learning frames, oldest first."""
+    newest = LearningSample.objects.filter(user=user).order_by("-created_at", "-id")[:limit]
+    return list(reversed(list(newest)))
+
+
+def analyse_samples(rows, analyzer):
+    from reconstruction.imageio import FrameError, decode_jpeg
+    from reconstruction.training import Sample
+
+    samples = []
+    for row in rows:
+        try:
+            with row.image.open("rb") as fh:
+                rgb = decode_jpeg(fh.read())
+        except (OSError, FrameError):
+            log.warning("skipping unreadable learning sample %s", row.pk)
+            continue
+        samples.append(Sample(rgb=rgb, analysis=analyzer.analyze(rgb)))
+    return samples
+
+
+def run_training(run_id: int, analyzer=None) -> TrainingRun:
+    """Train one run to the end (in the worker, or in the `train` command). Any failure marks the
+    run failed with a message and leaves the active version as it was."""
+    from reconstruction.generators import MODEL_CLASSES, ModelError, save_checkpoint
+
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        if run.status != TrainingRun.QUEUED:
+            return run
+        now = timezone.now()
+        run.status, run.started_at, run.heartbeat_at, run.message = TrainingRun.RUNNING, now, now, "analysing the learning data"
+        run.save(update_fields=["status", "started_at", "heartbeat_at", "message"])
+    started = time.perf_counter()
+    try:
+        if analyzer is None:
+            from reconstruction.extraction import thread_analyzer
+
+            analyzer = thread_analyzer()
+        rows = learning_samples(run.user, settings.FLUX_TRAINING_MAX_SAMPLES)
+        samples = analyse_samples(rows, analyzer)
+        cls = MODEL_CLASSES[run.group]
+        config = cls.Config()
+        if run.steps:
+            field = "steps" if hasattr(config, "steps") else "pairs" if hasattr(config, "pairs") else None
+            if field:
+                config = dataclasses.replace(config, **{field: run.steps})
+                if hasattr(config, "regressor_steps"):
+                    config = dataclasses.replace(config, regressor_steps=max(5, min(config.regressor_steps, run.steps // 2)))
+        model = cls(config)
+        last_write = [0.0]
+
+        def progress(step: int, total: int, loss: float) -> None:
+            now = time.monotonic()
+            if now - last_write[0] < 0.5 and step < total:
+                return
+            last_write[0] = now
+            TrainingRun.objects.filter(pk=run.pk).update(step=step, total=total, loss=loss, heartbeat_at=timezone.now(), message="training")
+
+        TrainingRun.objects.filter(pk=run.pk).update(message=f"training on {len(samples)} frames", heartbeat_at=timezone.now())
+        metrics = model.fit(samples, progress)
+    except ModelError as exc:
+        _fail(run, str(exc))
+        return TrainingRun.objects.get(pk=run.pk)
+    except Exception as exc:
+        log.exception("training run %s crashed", run.pk)
+        _fail(run, f"training crashed: {type(exc).__name__}: {exc}; the previous version stays in use")
+        return TrainingRun.objects.get(pk=run.pk)
+    seconds = time.perf_counter() - started
+    with transaction.atomic():
+        last = models_for(run.user).filter(group=run.group).order_by("-version").first()
+        version = (last.version if last else 0) + 1
+        path = storage.weights_path(run.user_id, run.group, version)
+        save_checkpoint(model, path, meta={"user": run.user_id, "samples": len(samples)})
+        summary = model.summary
+        row = FluctuationModel.objects.create(
+            user=run.user, group=run.group, version=version, samples=len(samples), seconds=round(seconds, 2),
+            device=str(metrics.get("device", "cpu")),
+            ranges={k: (list(v) if v else None) for k, v in model.ranges.items()},
+            histograms=summary.histograms, missing=summary.missing, metrics=metrics, weights=storage.relative(path),
+        )
+        _activate(row)
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=TrainingRun.SUCCEEDED, finished_at=timezone.now(), heartbeat_at=timezone.now(), result=row,
+            message=f"version {version} trained",
+        )
+    return TrainingRun.objects.get(pk=run.pk)
+
+
+# --- versions ---------------------------------------------------------------------------------------
+
+
+def _activate(row: FluctuationModel) -> None:
+    models_for(row.user).filter(group=row.group, active=True).exclude(pk=row.pk).update(active=False)
+    FluctuationModel.objects.filter(pk=row.pk).update(active=True)
+
+
+def activate(user, pk) -> FluctuationModel:
+    """Roll back (or forward) to a version."""
+    with transaction.atomic():
+        row = get_model(user, pk)
+        _activate(row)
+    row.refresh_from_db()
+    return row
+
+
+def delete_version(user, pk) -> None:
+    """Delete a version and its weights; if it was active, the newest remaining one takes over."""
+    with transaction.atomic():
+        row = get_model(user, pk)
+        was_active = row.active
+        row.delete()  # its weights file goes with it (reconstruction.signals)
+        if was_active:
+            newest = models_for(user).filter(group=row.group).order_by("-version").first()
+            if newest:
+                _activate(newest)
+
+
+def load_active(user, group: str):
+    """(model, None) for the group's active version, or (None, reason) when it is not usable."""
+    from reconstruction.generators import ModelError, load_checkpoint
+
+    row = models_for(user).filter(group=group, active=True).first()
+    if row is None:
+        return None, "not trained"
+    try:
+        return load_checkpoint(storage.absolute(row.weights)), None
+    except ModelError as exc:
+        return None, f"not trained: {exc}"

@@ -1,0 +1,33 @@
+"""Where model weights live: ``FLUX_WEIGHTS_DIR/<user id>/<group>/<version>.pt`` (by default
+beside the fetched MediaPipe files in ``models/``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from reconstruction.assets import models_dir as _assets_dir
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("FLUX_WEIGHTS_DIR", _assets_dir()))
+
+
+def weights_path(user_id: int, group: str, version: int) -> Path:
+    return models_dir() / str(user_id) / group / f"{version}.pt"
+
+
+def relative(path: Path) -> str:
+    return str(path.relative_to(models_dir()))
+
+
+def absolute(stored: str) -> Path:
+    return models_dir() / stored
+
+
+def delete_user_weights(user_id: int) -> None:
+    folder = models_dir() / str(user_id)
+    if folder.exists():
+        for path in sorted(folder.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+        folder.rmdir()

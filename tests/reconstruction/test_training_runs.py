@@ -1,0 +1,168 @@
+"""Training runs: the real queue and worker process, one live run per group, failures that leave
+the previous version in use, and the model store's files."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from capture import services as capture_services
+from reconstruction import services, storage
+from reconstruction.generators.lighting import tone_curve
+from reconstruction.imageio import encode_jpeg
+from reconstruction.models import FluctuationModel, TrainingRun
+from tests.conftest import video_frames
+from tests.reconstruction.test_task_worker import worker_env
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db, pytest.mark.tasks]
+
+
+@pytest.fixture(scope="module")
+def frames():
+    got = video_frames("single_face.mp4", range(0, 72, 4))
+    return [got[i] for i in sorted(got)]
+
+
+def give_learning_data(user, frames, analyzer):
+    for f in frames:
+        for strength in (-0.7, 0.0, 0.7):
+            rgb = tone_curve(f, strength)
+            capture_services.record_learning_sample(user, encode_jpeg(rgb), analyzer.analyze(rgb).to_json())
+
+
+def env_for_worker(settings):
+    env = worker_env()
+    env["FLUX_MEDIA_DIR"] = str(settings.MEDIA_ROOT)
+    env["FLUX_WEIGHTS_DIR"] = os.environ["FLUX_WEIGHTS_DIR"]
+    return env
+
+
+def run_worker(settings, timeout=300):
+    proc = subprocess.run([sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"],
+                          cwd=ROOT, env=env_for_worker(settings), capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_the_worker_trains_a_queued_run_and_stores_a_new_active_version(alice, frames, analyzer, settings):
+    give_learning_data(alice, frames, analyzer)
+    run = services.start_training(alice, "lighting", steps=60)
+    assert run.status == TrainingRun.QUEUED
+    run_worker(settings)
+    run.refresh_from_db()
+    assert run.status == TrainingRun.SUCCEEDED, run.message
+    model = run.result
+    assert (model.group, model.version, model.active) == ("lighting", 1, True)
+    assert model.samples == len(frames) * 3
+    lo, hi = model.ranges["lighting.exposure"]
+    assert hi - lo > 0.2
+    assert sum(model.histograms["lighting.exposure"]) == model.samples
+    path = storage.absolute(model.weights)
+    assert path == storage.weights_path(alice.pk, "lighting", 1) and path.exists()
+    loaded, reason = services.load_active(alice, "lighting")
+    assert reason is None and loaded.reconstructable_range("lighting.exposure") == (lo, hi)
+
+
+def test_two_trainings_of_the_same_group_never_run_at_once(alice):
+    services.start_training(alice, "lighting", enqueue=False)
+    with pytest.raises(services.TrainingBusy):
+        services.start_training(alice, "lighting", enqueue=False)
+    services.start_training(alice, "climate", enqueue=False)  # another group may
+
+
+def test_too_little_data_fails_with_what_to_shoot_and_keeps_nothing(alice, frames, analyzer):
+    capture_services.record_learning_sample(alice, encode_jpeg(frames[0]), analyzer.analyze(frames[0]).to_json())
+    run = services.start_training(alice, "expression", enqueue=False)
+    run = services.run_training(run.pk, analyzer=analyzer)
+    assert run.status == TrainingRun.FAILED
+    assert "shoot a few more seconds" in run.message
+    assert not FluctuationModel.objects.filter(user=alice).exists()
+
+
+def _first_version(alice, frames, analyzer):
+    give_learning_data(alice, frames, analyzer)
+    run = services.run_training(services.start_training(alice, "lighting", steps=40, enqueue=False).pk, analyzer=analyzer)
+    assert run.status == TrainingRun.SUCCEEDED
+    return run.result
+
+
+def test_a_crash_mid_training_marks_the_run_failed_and_keeps_the_previous_version(alice, frames, analyzer, monkeypatch):
+    first = _first_version(alice, frames, analyzer)
+    from reconstruction.generators.lighting import LightingModel
+
+    def explode(self, samples, progress):
+        progress(1, 10, 0.5)
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(LightingModel, "_fit", explode)
+    run = services.run_training(services.start_training(alice, "lighting", enqueue=False).pk, analyzer=analyzer)
+    assert run.status == TrainingRun.FAILED and "MemoryError" in run.message
+    assert services.models_for(alice).get(active=True) == first
+
+
+def test_a_worker_killed_mid_training_leaves_the_run_failed_not_running(alice, frames, analyzer, settings):
+    first = _first_version(alice, frames, analyzer)
+    run = services.start_training(alice, "lighting", steps=5000)
+    proc = subprocess.Popen([sys.executable, "manage.py", "db_worker", "--no-startup-delay", "--interval", "0.2"],
+                            cwd=ROOT, env=env_for_worker(settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            run.refresh_from_db()
+            if run.status == TrainingRun.RUNNING and run.step > 0:
+                break
+            assert time.monotonic() < deadline, f"the worker never started training: {run.status} {run.message}"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the worker dies without a word
+        proc.wait()
+    run.refresh_from_db()
+    assert run.status == TrainingRun.RUNNING  # nobody could say otherwise yet
+    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=settings.FLUX_TRAINING_STALE_S + 1))
+    assert services.reap_stale_runs() == 1
+    run.refresh_from_db()
+    assert run.status == TrainingRun.FAILED and "worker stopped" in run.message
+    assert services.models_for(alice).get(active=True) == first
+    services.start_training(alice, "lighting", enqueue=False)  # the group can be trained again
+
+
+def test_a_missing_or_corrupt_weights_file_falls_back_to_not_trained(alice, frames, analyzer):
+    first = _first_version(alice, frames, analyzer)
+    path = storage.absolute(first.weights)
+    path.write_bytes(b"garbage")
+    model, reason = services.load_active(alice, "lighting")
+    assert model is None and "corrupt" in reason
+    path.unlink()
+    model, reason = services.load_active(alice, "lighting")
+    assert model is None and "missing" in reason
+    assert services.load_active(alice, "climate") == (None, "not trained")
+
+
+def test_rollback_and_delete_keep_one_active_version(alice, frames, analyzer):
+    first = _first_version(alice, frames, analyzer)
+    second = services.run_training(services.start_training(alice, "lighting", steps=40, enqueue=False).pk, analyzer=analyzer).result
+    assert second.version == 2 and second.active
+    services.activate(alice, first.pk)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.active and not second.active
+    services.delete_version(alice, first.pk)
+    second.refresh_from_db()
+    assert second.active
+    assert not storage.absolute(first.weights).exists()
+
+
+def test_deleting_a_user_deletes_their_weights_and_learning_data(alice, bob, frames, analyzer):
+    first = _first_version(alice, frames, analyzer)
+    path = storage.absolute(first.weights)
+    assert path.exists()
+    alice.delete()
+    assert not path.exists()
+    assert not FluctuationModel.objects.exists()
