@@ -16,6 +16,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.urls import reverse
 
+from reconstruction import services as training
 from reconstruction.imageio import FrameError
 
 from . import protocol, services
@@ -80,6 +81,7 @@ class ShootConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.pump = asyncio.create_task(self._pump())
         self.keeping: asyncio.Task | None = None  # the learning sample being written, if any
+        self.kept = 0
         analysis_pool()  # warms the analyzers while the user is still allowing the camera
         limits = {
             "max_frame_bytes": settings.FLUX_MAX_FRAME_BYTES,
@@ -166,6 +168,9 @@ class ShootConsumer(AsyncWebsocketConsumer):
     async def _keep_sample(self, jpeg: bytes, analysis: dict):
         try:
             await database_sync_to_async(services.record_learning_sample)(self.user, jpeg, analysis)
+            self.kept += 1
+            if self.kept % 20 == 0:
+                await database_sync_to_async(training.maybe_auto_train)(self.user)
         except Exception:
             log.exception("could not keep a learning sample")
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 from pathlib import Path
@@ -167,6 +168,10 @@ FLUX_LEARNING_MAX_PER_USER = env_int("FLUX_LEARNING_MAX_PER_USER", 1500)
 # Training: the newest N learning frames are used; a running run silent this long has died.
 FLUX_TRAINING_MAX_SAMPLES = env_int("FLUX_TRAINING_MAX_SAMPLES", 400)
 FLUX_TRAINING_STALE_S = env_int("FLUX_TRAINING_STALE_S", 120)
+# CPU threads a training run may use (the web process keeps the rest for live analysis).
+FLUX_TRAINING_THREADS = env_int("FLUX_TRAINING_THREADS", max(1, (os.cpu_count() or 2) - 1))
+# Training starts by itself for untrained groups once a user has this many learning frames.
+FLUX_AUTO_TRAIN_MIN_SAMPLES = env_int("FLUX_AUTO_TRAIN_MIN_SAMPLES", 120)
 # Long side of a stored learning frame, in pixels.
 FLUX_LEARNING_MAX_SIDE = env_int("FLUX_LEARNING_MAX_SIDE", 640)
 

@@ -277,18 +277,25 @@ def torso_box(face_box: tuple[float, float, float, float], width: int, height: i
     return x0, y0, x1, y1
 
 
-def clothing_degrees(rgb_torso: np.ndarray, mask: np.ndarray) -> tuple[float, float] | None:
+GREY_CLOTHING = 0.12  # below this median saturation, clothes are grey, black or white: no hue
+
+
+def clothing_degrees(rgb_torso: np.ndarray, mask: np.ndarray) -> tuple[float | None, float] | None:
     """Inside the torso pixels: hue is the saturation-weighted circular mean hue over 360° (so
-    grey threads do not pull it); saturation is the median HSV saturation. Absent when too few
-    torso pixels are visible."""
+    grey threads do not pull it), absent for grey, black or white clothes (median saturation
+    under 0.12), which have no colour to measure; saturation is the median HSV saturation. Both
+    are absent when too few torso pixels are visible."""
     if int(mask.sum()) < MIN_TORSO_PIXELS:
         return None
     hsv = cv2.cvtColor(rgb_torso, cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
     hue = hsv[..., 0][mask] * (2 * math.pi / 256.0)
     sat = hsv[..., 1][mask] / 255.0
+    saturation = float(np.median(sat))
+    if saturation < GREY_CLOTHING:
+        return None, saturation
     weight = sat + 1e-3
     angle = math.atan2(float((weight * np.sin(hue)).sum()), float((weight * np.cos(hue)).sum()))
-    return (angle % (2 * math.pi)) / (2 * math.pi), float(np.median(sat))
+    return (angle % (2 * math.pi)) / (2 * math.pi), saturation
 
 
 # --- the analyzer --------------------------------------------------------------------------------

@@ -65,6 +65,28 @@ def start_training(user, group: str, steps: int | None = None, enqueue: bool = T
     return run
 
 
+def maybe_auto_train(user) -> list[str]:
+    """Once enough learning data exists, start training each group that has no model yet (and
+    has not been tried in the last hour, so that a group lacking data is not retried on every
+    frame)."""
+    from .generators import TRAINABLE_GROUPS
+
+    if LearningSample.objects.filter(user=user).count() < settings.FLUX_AUTO_TRAIN_MIN_SAMPLES:
+        return []
+    trained = set(models_for(user).values_list("group", flat=True))
+    tried = set(runs_for(user).filter(created_at__gte=timezone.now() - timedelta(hours=1)).values_list("group", flat=True))
+    started = []
+    for group in TRAINABLE_GROUPS:
+        if group in trained or group in tried:
+            continue
+        try:
+            start_training(user, group)
+        except TrainingBusy:
+            continue
+        started.append(group)
+    return started
+
+
 def reap_stale_runs(user=None) -> int:
     """A running run whose worker stopped beating is marked failed; the previous version stays."""
     cutoff = timezone.now() - timedelta(seconds=settings.FLUX_TRAINING_STALE_S)
@@ -118,6 +140,10 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
         run.save(update_fields=["status", "started_at", "heartbeat_at", "message"])
     started = time.perf_counter()
     try:
+        import torch
+
+        # Leave a core to the web process's live analysis on small machines.
+        torch.set_num_threads(settings.FLUX_TRAINING_THREADS)
         if analyzer is None:
             from reconstruction.extraction import thread_analyzer
 

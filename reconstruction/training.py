@@ -55,7 +55,7 @@ def what_is_missing(name: str, values: Sequence[float]) -> str | None:
         where = {"face": "with your face in view", "sky": "with the sky in view", "torso": "with your upper body in view"}.get(element.region, "")
         return f"{element.label}: only {len(values)} frames measured; shoot a few more seconds {where}".strip()
     if degree_range(values) is None:
-        return f"{element.label}: too uniform; shoot a few seconds {element.low} and a few {element.high}"
+        return f"{element.label}: too uniform; shoot some frames where it is \"{element.low}\" and some where it is \"{element.high}\""
     return None
 
 

@@ -110,7 +110,7 @@ class ClothingModel(FluctuationModel):
         current = measure(crop, region.mask)
         if current is None:
             return rgb.copy()
-        hue_shift = circular_gap(current[0], targets[HUE]) if HUE in targets else 0.0
+        hue_shift = circular_gap(current[0], targets[HUE]) if HUE in targets and current[0] is not None else 0.0
         gain = 1.0
         if SAT in targets and "sat_coef" in self.params:
             lo, hi = self.params["sat_limits"]

@@ -166,3 +166,15 @@ def test_deleting_a_user_deletes_their_weights_and_learning_data(alice, bob, fra
     alice.delete()
     assert not path.exists()
     assert not FluctuationModel.objects.exists()
+
+
+def test_training_starts_by_itself_once_enough_learning_data_exists(alice, frames, analyzer, settings):
+    settings.FLUX_AUTO_TRAIN_MIN_SAMPLES = 6
+    rgb = frames[0]
+    for _ in range(5):
+        capture_services.record_learning_sample(alice, encode_jpeg(rgb), analyzer.analyze(rgb).to_json())
+    assert services.maybe_auto_train(alice) == []
+    capture_services.record_learning_sample(alice, encode_jpeg(rgb), analyzer.analyze(rgb).to_json())
+    started = services.maybe_auto_train(alice)
+    assert set(started) == {"expression", "lighting", "climate", "composition", "clothing"}
+    assert services.maybe_auto_train(alice) == []  # neither twice nor while they run

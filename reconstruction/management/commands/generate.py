@@ -35,17 +35,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument("image")
-        parser.add_argument("--set", dest="settings", action="append", required=True, metavar="ELEMENT=DEGREE")
+        parser.add_argument("--set", dest="assignments", action="append", required=True, metavar="ELEMENT=DEGREE")
         parser.add_argument("--out", required=True)
         parser.add_argument("--json", action="store_true", help="print the result as JSON (the default output)")
 
-    def handle(self, *args, username, image, settings, out, **options):
+    def handle(self, *args, username, image, assignments, out, **options):
         from reconstruction.extraction import Analyzer
 
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"no user {username!r}")
-        requested = dict(parse_setting(s) for s in settings)
+        requested = dict(parse_setting(s) for s in assignments)
         try:
             rgb = read_image(image)
         except FrameError as exc:

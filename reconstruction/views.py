@@ -1,0 +1,102 @@
+"""My models: versions per group with their data histograms (FIG. 5A), training with live progress,
+rollback and delete. Thin: every write goes through ``reconstruction.services``."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from capture import services as capture_services
+from reconstruction.elements import BY_NAME
+
+from . import services
+from .models import TrainingRun
+
+GROUPS = ("expression", "lighting", "climate", "composition", "clothing")
+
+
+def run_json(run: TrainingRun) -> dict:
+    left = None
+    if run.status == TrainingRun.RUNNING and run.started_at and run.step and run.total:
+        elapsed = (timezone.now() - run.started_at).total_seconds()
+        left = round(elapsed / run.step * max(0, run.total - run.step), 1)
+    return {
+        "id": run.pk, "group": run.group, "status": run.status, "step": run.step, "total": run.total,
+        "loss": None if run.loss is None else round(run.loss, 4), "seconds_left": left, "message": run.message,
+        "version": run.result.version if run.result_id else None,
+    }
+
+
+def histogram_view(name: str, counts: list[int], span) -> dict:
+    top = max(counts) if counts and max(counts) else 1
+    bars = [{"x": i * 10, "y": round(44 - 40 * c / top, 1), "h": round(40 * c / top, 1), "count": c} for i, c in enumerate(counts)]
+    rng = None if not span else {"x": round(span[0] * 200, 1), "w": round((span[1] - span[0]) * 200, 1), "lo": span[0], "hi": span[1]}
+    return {"name": name, "label": BY_NAME[name].label, "bars": bars, "range": rng, "total": sum(counts)}
+
+
+@login_required
+def model_list(request):
+    services.reap_stale_runs(request.user)
+    rows = list(services.models_for(request.user).order_by("group", "-version"))
+    runs = {}
+    for run in services.runs_for(request.user).select_related("result").order_by("-created_at"):
+        runs.setdefault(run.group, run)
+    groups = []
+    for group in GROUPS:
+        versions = [r for r in rows if r.group == group]
+        active = next((r for r in versions if r.active), None)
+        shown = active or (versions[0] if versions else None)
+        groups.append({
+            "name": group,
+            "versions": versions,
+            "active": active,
+            "histograms": [histogram_view(n, shown.histograms.get(n, []), shown.ranges.get(n)) for n in shown.histograms] if shown else [],
+            "missing": shown.missing if shown else [],
+            "run": run_json(runs[group]) if group in runs else None,
+        })
+    return render(request, "reconstruction/models.html", {
+        "groups": groups, "learning_count": capture_services.learning_samples_for(request.user).count(),
+    })
+
+
+@login_required
+def runs(request):
+    """Progress of this user's latest run per group, for the live progress bars."""
+    services.reap_stale_runs(request.user)
+    latest = {}
+    for run in services.runs_for(request.user).select_related("result").order_by("-created_at")[:50]:
+        latest.setdefault(run.group, run)
+    return JsonResponse({"runs": [run_json(r) for r in latest.values()]})
+
+
+@login_required
+@require_POST
+def train(request, group):
+    if group not in GROUPS:
+        raise Http404
+    try:
+        services.start_training(request.user, group)
+    except services.TrainingBusy:
+        messages.info(request, f"{group} is already training.")
+    return redirect("reconstruction:models")
+
+
+@login_required
+@require_POST
+def activate(request, pk):
+    row = services.activate(request.user, pk)
+    messages.success(request, f"{row.group}: version {row.version} is now in use.")
+    return redirect("reconstruction:models")
+
+
+@login_required
+@require_POST
+def delete(request, pk):
+    row = services.get_model(request.user, pk)
+    services.delete_version(request.user, pk)
+    messages.success(request, f"{row.group}: version {row.version} deleted.")
+    return redirect("reconstruction:models")

@@ -1,0 +1,72 @@
+"""My models over HTTP: listing, training requests, progress, rollback, delete, and privacy."""
+
+import pytest
+from django.urls import reverse
+
+from reconstruction import services
+from reconstruction.models import FluctuationModel, TrainingRun
+
+pytestmark = [pytest.mark.django_db, pytest.mark.db]
+
+
+def make_version(user, group="lighting", version=1, active=True):
+    row = FluctuationModel.objects.create(
+        user=user, group=group, version=version, active=False, samples=40, seconds=3.2,
+        ranges={"lighting.exposure": [0.2, 0.7], "lighting.light_direction": None},
+        histograms={"lighting.exposure": [0] * 4 + [10] * 10 + [0] * 6, "lighting.light_direction": [0] * 20},
+        missing=["Light direction: too uniform; shoot a few seconds from the left and a few from the right"],
+        metrics={"exposure_fit_rmse": 0.05}, weights=f"{user.pk}/{group}/{version}.pt",
+    )
+    if active:
+        services.activate(user, row.pk)
+    return row
+
+
+def test_the_models_page_requires_login(client):
+    assert client.get(reverse("reconstruction:models")).status_code == 302
+
+
+def test_it_shows_each_version_with_its_histogram_range_and_what_is_missing(client, alice):
+    make_version(alice, version=1, active=False)
+    make_version(alice, version=2)
+    client.force_login(alice)
+    page = client.get(reverse("reconstruction:models")).content.decode()
+    assert "version 2 in use" in page
+    assert page.count('<tr class="') == 2  # the update history keeps older versions
+    assert 'class="range"' in page and "range 0.20–0.70" in page
+    assert "too uniform" in page
+    assert "not trained" in page  # the groups without a model
+
+
+def test_training_is_requested_by_post_and_a_second_request_waits(client, alice):
+    client.force_login(alice)
+    assert client.get(reverse("reconstruction:train", args=["lighting"])).status_code == 405
+    client.post(reverse("reconstruction:train", args=["lighting"]))
+    response = client.post(reverse("reconstruction:train", args=["lighting"]), follow=True)
+    assert "already training" in response.content.decode()
+    assert TrainingRun.objects.filter(user=alice, group="lighting").count() == 1
+    assert client.post(reverse("reconstruction:train", args=["nonsense"])).status_code == 404
+
+
+def test_progress_is_reported_for_the_users_own_runs_only(client, alice, bob):
+    run = services.start_training(alice, "expression", enqueue=False)
+    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.RUNNING, step=30, total=120, loss=0.31)
+    services.start_training(bob, "climate", enqueue=False)
+    client.force_login(alice)
+    runs = client.get(reverse("reconstruction:runs")).json()["runs"]
+    assert [(r["group"], r["status"], r["step"], r["total"]) for r in runs] == [("expression", "running", 30, 120)]
+
+
+def test_rollback_and_delete_are_posts_and_others_models_answer_404(client, alice, bob):
+    old = make_version(alice, version=1, active=False)
+    new = make_version(alice, version=2)
+    client.force_login(bob)
+    assert client.post(reverse("reconstruction:activate", args=[old.pk])).status_code == 404
+    assert client.post(reverse("reconstruction:delete", args=[new.pk])).status_code == 404
+    client.force_login(alice)
+    assert client.get(reverse("reconstruction:activate", args=[old.pk])).status_code == 405
+    client.post(reverse("reconstruction:activate", args=[old.pk]))
+    old.refresh_from_db()
+    assert old.active
+    client.post(reverse("reconstruction:delete", args=[new.pk]))
+    assert not FluctuationModel.objects.filter(pk=new.pk).exists()
