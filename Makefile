@@ -34,6 +34,7 @@ samples: $(STAMP)
 
 bench: migrate samples
 	$(PY) bench/bench.py
+	$(PY) bench/models_bench.py
 
 clean:
 	rm -rf $(VENV)

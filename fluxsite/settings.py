@@ -168,6 +168,8 @@ FLUX_LEARNING_MAX_PER_USER = env_int("FLUX_LEARNING_MAX_PER_USER", 1500)
 # Training: the newest N learning frames are used; a running run silent this long has died.
 FLUX_TRAINING_MAX_SAMPLES = env_int("FLUX_TRAINING_MAX_SAMPLES", 400)
 FLUX_TRAINING_STALE_S = env_int("FLUX_TRAINING_STALE_S", 120)
+# With at least this many learning frames, a fifth is held out to measure each new version.
+FLUX_EVALUATION_MIN_SAMPLES = env_int("FLUX_EVALUATION_MIN_SAMPLES", 25)
 # CPU threads a training run may use (the web process keeps the rest for live analysis).
 FLUX_TRAINING_THREADS = env_int("FLUX_TRAINING_THREADS", max(1, (os.cpu_count() or 2) - 1))
 # Training starts by itself for untrained groups once a user has this many learning frames.

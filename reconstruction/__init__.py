@@ -11,6 +11,7 @@ CORE_MODULES = (
     "reconstruction.extraction",
     "reconstruction.imageio",
     "reconstruction.training",
+    "reconstruction.evaluation",
     "reconstruction.generators",
     "reconstruction.generators.base",
     "reconstruction.generators.expression",

@@ -168,8 +168,16 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
             last_write[0] = now
             TrainingRun.objects.filter(pk=run.pk).update(step=step, total=total, loss=loss, heartbeat_at=timezone.now(), message="training")
 
-        TrainingRun.objects.filter(pk=run.pk).update(message=f"training on {len(samples)} frames", heartbeat_at=timezone.now())
-        metrics = model.fit(samples, progress)
+        # Every fifth frame is held out to measure the new version's quality on unseen frames.
+        held = samples[::5] if len(samples) >= settings.FLUX_EVALUATION_MIN_SAMPLES else []
+        train = [s for k, s in enumerate(samples) if k % 5] if held else samples
+        TrainingRun.objects.filter(pk=run.pk).update(message=f"training on {len(train)} frames", heartbeat_at=timezone.now())
+        metrics = model.fit(train, progress)
+        if held:
+            from reconstruction.evaluation import evaluate
+
+            TrainingRun.objects.filter(pk=run.pk).update(message=f"measuring quality on {len(held)} held-out frames", heartbeat_at=timezone.now())
+            metrics.update(evaluate(model, held, analyzer, train))
     except ModelError as exc:
         _fail(run, str(exc))
         return TrainingRun.objects.get(pk=run.pk)
@@ -182,10 +190,10 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
         last = models_for(run.user).filter(group=run.group).order_by("-version").first()
         version = (last.version if last else 0) + 1
         path = storage.weights_path(run.user_id, run.group, version)
-        save_checkpoint(model, path, meta={"user": run.user_id, "samples": len(samples)})
+        save_checkpoint(model, path, meta={"user": run.user_id, "samples": len(train)})
         summary = model.summary
         row = FluctuationModel.objects.create(
-            user=run.user, group=run.group, version=version, samples=len(samples), seconds=round(seconds, 2),
+            user=run.user, group=run.group, version=version, samples=len(train), seconds=round(seconds, 2),
             device=str(metrics.get("device", "cpu")),
             ranges={k: (list(v) if v else None) for k, v in model.ranges.items()},
             histograms=summary.histograms, missing=summary.missing, metrics=metrics, weights=storage.relative(path),

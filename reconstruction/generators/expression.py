@@ -33,8 +33,10 @@ MOUTH = [13, 14, 61, 291]
 @dataclasses.dataclass
 class ExpressionConfig:
     seed: int = 0  # random seed for initialisation and batches
-    crop: int = 64  # side of the aligned face crop, pixels
-    width: int = 24  # channels of the U-Net's first level (doubles per level)
+    crop: int = 96  # side of the aligned face crop, pixels
+    width: int = 16  # channels of the U-Net's first level (doubles per level)
+    pose_neighbours: int = 12  # targets are drawn from this many frames nearest in head pose
+    feature_weight: float = 3.0  # extra L1 weight on the mouth and eyes
     steps: int = 600  # generator/discriminator updates
     regressor_steps: int = 150  # updates of the degree regressor before the GAN
     identity_fraction: float = 0.25  # share of each batch whose target is its own source
@@ -170,9 +172,9 @@ class ExpressionModel(FluctuationModel):
 
     # --- data ---------------------------------------------------------------------------------
 
-    def crops(self, samples: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray]:
+    def crops(self, samples: Sequence[Sample], with_pose: bool = False):
         size = self.config.crop
-        images, degrees = [], []
+        images, degrees, poses = [], [], []
         for s in samples:
             face = s.analysis.main_face
             if face is None or face.degrees.get("expression.smile") is None:
@@ -181,8 +183,11 @@ class ExpressionModel(FluctuationModel):
             m = alignment(face, width, height, size)
             images.append(cv2.warpAffine(s.rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101))
             degrees.append(face_degrees(face))
+            poses.append([face.degrees.get("posture.face_yaw") or 0.5, face.degrees.get("posture.face_pitch") or 0.5])
         if not images:
             raise ModelError("no face in the learning data: shoot a few seconds with your face in view")
+        if with_pose:
+            return np.stack(images), np.stack(degrees), np.array(poses, np.float32)
         return np.stack(images), np.stack(degrees)
 
     # --- training -----------------------------------------------------------------------------
@@ -195,10 +200,19 @@ class ExpressionModel(FluctuationModel):
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         device = _device(cfg)
-        images, degrees = self.crops(samples)
+        images, degrees, poses = self.crops(samples, with_pose=True)
         x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device)
         d = torch.from_numpy(degrees).to(device)
         n = len(x)
+        # Pairs of similar head pose: the L1 pull then mostly teaches the expression change.
+        pose_gap = np.abs(poses[:, None, :] - poses[None, :, :]).sum(-1)
+        neighbours = np.argsort(pose_gap, axis=1)[:, : max(2, min(n, cfg.pose_neighbours))]
+        weight = torch.ones(1, 1, cfg.crop, cfg.crop, device=device)
+        size = cfg.crop
+        eyes_y, mouth_y = int(0.38 * size), int(0.74 * size)
+        weight[..., eyes_y - size // 10:eyes_y + size // 10, size // 6:size - size // 6] += cfg.feature_weight / 2
+        weight[..., mouth_y - size // 8:mouth_y + size // 8, size // 4:size - size // 4] += cfg.feature_weight
+        weight = weight / weight.mean()
         generator, discriminator, regressor = (net.to(device) for net in _build_networks(cfg))
         total = cfg.regressor_steps + cfg.steps
         started = time.perf_counter()
@@ -227,7 +241,7 @@ class ExpressionModel(FluctuationModel):
         last = {}
         for step in range(cfg.steps):
             src_np = rng.integers(0, n, cfg.batch)
-            dst_np = rng.integers(0, n, cfg.batch)
+            dst_np = neighbours[src_np, rng.integers(0, neighbours.shape[1], cfg.batch)]
             same = rng.random(cfg.batch) < cfg.identity_fraction
             dst_np[same] = src_np[same]  # these must come back unchanged
             src_i, dst_i = torch.from_numpy(src_np).to(device), torch.from_numpy(dst_np).to(device)
@@ -245,7 +259,7 @@ class ExpressionModel(FluctuationModel):
 
             adv_logits = discriminator(fake, d_dst)
             loss_adv = F.binary_cross_entropy_with_logits(adv_logits, torch.ones_like(adv_logits))
-            loss_l1 = F.l1_loss(fake, target)
+            loss_l1 = ((fake - target).abs() * weight).mean()
             loss_deg = F.l1_loss(regressor(fake), d_dst)
             loss_g = cfg.l1_weight * loss_l1 + cfg.degree_weight * loss_deg + cfg.adversarial_weight * loss_adv
             opt_g.zero_grad()

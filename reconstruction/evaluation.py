@@ -1,0 +1,134 @@
+"""Quality figures of a trained fluctuation model on held-out frames of the same user.
+
+For each held-out frame and element, the model generates toward the degree of another held-out
+frame, and the extractor measures the result:
+- degree progress: (measured − source) / (target − source), averaged (1 = reached the target);
+- preservation: SSIM between source and result outside the element's region (1 = untouched);
+- realism (expression): SSIM on the face between the result and the real frame that has the
+  target degrees, against two baselines: the unchanged source, and the nearest training face by
+  degree pasted in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from .elements import BY_NAME
+from .training import Sample
+
+MIN_GAP = 0.15  # targets closer than this to the source say little about progress
+
+
+def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean structural similarity of two RGB images on luma (Gaussian window, σ = 1.5)."""
+    x = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    y = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+
+    def blur(z):
+        return cv2.GaussianBlur(z, (11, 11), 1.5)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    if mask is not None:
+        if not mask.any():
+            return 1.0
+        return float(s[mask].mean())
+    return float(s.mean())
+
+
+def region_mask(sample: Sample, region: str) -> np.ndarray | None:
+    """Where an element lives in this frame (True inside), or None for whole-frame elements."""
+    height, width = sample.rgb.shape[:2]
+    mask = np.zeros((height, width), bool)
+    if region == "face" and sample.analysis.main_face is not None:
+        x, y, w, h = (int(v) for v in sample.analysis.main_face.box)
+        mask[max(0, y - 2):y + h + 2, max(0, x - 2):x + w + 2] = True
+        return mask
+    if region == "torso" and sample.analysis.main_face is not None:
+        from .extraction import torso_box
+
+        x0, y0, x1, y1 = torso_box(sample.analysis.main_face.box, width, height)
+        mask[y0:y1, x0:x1] = True
+        return mask
+    if region == "sky" and sample.analysis.sky_mask is not None:
+        sky = cv2.resize(sample.analysis.sky_mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+        return cv2.dilate(sky, np.ones((5, 5), np.uint8)).astype(bool)
+    return None
+
+
+def evaluate(model, held_out: Sequence[Sample], analyzer, train: Sequence[Sample] = ()) -> dict:
+    """Progress, preservation and (for expression) realism figures, rounded for the record."""
+    progress: dict[str, list[float]] = {}
+    preservation: list[float] = []
+    realism = {"model": [], "unchanged": [], "nearest_training": []}
+    for i, source in enumerate(held_out):
+        for name in model.elements:
+            span = model.reconstructable_range(name)
+            before = source.degree(name)
+            if span is None or before is None:
+                continue
+            target_sample = _target_for(held_out, i, name, before, span)
+            if target_sample is None:
+                continue
+            target = target_sample.degree(name)
+            out = model.generate(source.rgb, source.analysis, {name: target})
+            after = analyzer.analyze(out).elements.get(name)
+            if after is None:
+                continue
+            progress.setdefault(name, []).append((after - before) / (target - before))
+            inside = region_mask(source, BY_NAME[name].region)
+            if inside is not None:
+                preservation.append(ssim(source.rgb, out, ~inside))
+            if model.group == "expression" and name == "expression.smile" and train:
+                face = region_mask(target_sample, "face")
+                pasted = _nearest_pasted(model, source, target_sample, train)
+                if face is not None and pasted is not None:
+                    realism["model"].append(ssim(out, target_sample.rgb, face))
+                    realism["unchanged"].append(ssim(source.rgb, target_sample.rgb, face))
+                    realism["nearest_training"].append(ssim(pasted, target_sample.rgb, face))
+    figures: dict = {f"progress.{n.split('.')[1]}": round(float(np.mean(v)), 3) for n, v in progress.items()}
+    figures["progress_pairs"] = sum(len(v) for v in progress.values())
+    if preservation:
+        figures["preservation_ssim"] = round(float(np.mean(preservation)), 4)
+    if realism["model"]:
+        figures.update({f"realism_ssim.{k}": round(float(np.mean(v)), 4) for k, v in realism.items()})
+    return figures
+
+
+def _target_for(held_out, i, name, before, span):
+    """Another held-out frame whose degree is inside the range and far enough from the source."""
+    for k in range(1, len(held_out)):
+        candidate = held_out[(i + k) % len(held_out)]
+        value = candidate.degree(name)
+        if value is not None and span[0] <= value <= span[1] and abs(value - before) >= MIN_GAP:
+            return candidate
+    return None
+
+
+def _nearest_pasted(model, source: Sample, target: Sample, train: Sequence[Sample]) -> np.ndarray | None:
+    """The training face whose degrees are nearest the target's, aligned onto the source's face
+    and blended in with the same soft mask the model uses: the copy-paste baseline."""
+    from .generators.base import blend, feather
+    from .generators.expression import ELEMENTS, alignment
+
+    wanted = np.array([target.degree(n) or 0.0 for n in ELEMENTS])
+    faces = [s for s in train if s.analysis.main_face is not None and s.degree(ELEMENTS[0]) is not None]
+    if not faces or source.analysis.main_face is None:
+        return None
+    best = min(faces, key=lambda s: float(np.abs(np.array([s.degree(n) or 0.0 for n in ELEMENTS]) - wanted).sum()))
+    height, width = source.rgb.shape[:2]
+    size = 256
+    m_src = alignment(source.analysis.main_face, width, height, size)
+    bh, bw = best.rgb.shape[:2]
+    m_best = alignment(best.analysis.main_face, bw, bh, size)
+    crop = cv2.warpAffine(best.rgb, m_best, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    back = cv2.warpAffine(crop, m_src, (width, height), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    pts = (source.analysis.main_face.landmarks[:, :2] * np.array([width, height], np.float32)).astype(np.int32)
+    hull = np.zeros((height, width), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(pts), 1)
+    return blend(source.rgb, back, feather(hull.astype(bool), max(3.0, source.analysis.main_face.box[2] / 12)))
