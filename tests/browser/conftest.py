@@ -142,6 +142,7 @@ def flux_server(tmp_path_factory):
     env.update({
         "FLUX_VAR_DIR": str(var_dir),
         "FLUX_MEDIA_DIR": str(var_dir / "media"),
+        "FLUX_WEIGHTS_DIR": str(var_dir / "weights"),
         # Always this test's own SQLite file, also when the suite runs against PostgreSQL.
         "DATABASE_URL": f"sqlite:///{db_path}",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
