@@ -185,8 +185,33 @@ def blend(original: np.ndarray, edited: np.ndarray, alpha: np.ndarray) -> np.nda
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def training_progress(progress: Progress, total: int) -> Callable[[int, float], None]:
-    def report(step: int, loss: float) -> None:
-        progress(step, total, float(loss))
+@dataclasses.dataclass
+class LearnedStrength:
+    """A transform strength learned from pairs of the user's frames."""
 
-    return report
+    coef: list[float]  # ridge regression from pair_features(source, target) to the strength
+    limits: list[float]  # the strengths seen in training, widened by a quarter: generation stays inside
+    rmse: float  # how well the regression fits the solved strengths
+
+    def guess(self, src: float, dst: float) -> float:
+        return predict(self.coef, src, dst)
+
+
+def learn_strength(items: Sequence[tuple[Any, float]], pairs: int, rng: np.random.Generator,
+                   solve: Callable[[Any, float], float], tick: Callable[[], None]) -> LearnedStrength:
+    """For random pairs (i, j) of ``items`` (payload, degree), solve the strength that carries
+    item i to item j's degree, then learn strength from (degree i, degree j)."""
+    from ..training import training_pairs
+
+    feats, params = [], []
+    for i, j in training_pairs(len(items), pairs, rng):
+        payload, src = items[i]
+        dst = items[j][1]
+        params.append(solve(payload, dst))
+        feats.append(pair_features(src, dst))
+        tick()
+    x, y = np.array(feats), np.array(params)
+    coef = fit_regression(x, y)
+    residual = y - x @ np.array(coef)
+    return LearnedStrength(coef=coef, limits=[float(y.min()) * 1.25 - 0.05, float(y.max()) * 1.25 + 0.05],
+                           rmse=round(float(np.sqrt(np.mean(residual**2))), 4))

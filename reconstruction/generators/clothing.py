@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 
 from ..extraction import Analysis, clothing_degrees, torso_box
-from ..training import Progress, Sample, training_pairs
-from .base import FluctuationModel, blend, feather, fit_regression, pair_features, predict, solve_parameter
+from ..training import Progress, Sample
+from .base import FluctuationModel, blend, feather, learn_strength, predict, solve_parameter
 
 HUE = "clothing.clothing_hue"
 SAT = "clothing.clothing_saturation"
@@ -84,21 +84,19 @@ class ClothingModel(FluctuationModel):
                 torsos.append((s.rgb[region.y0:region.y1, region.x0:region.x1], region.mask, s.degree(SAT)))
         metrics = {}
         if self.ranges[SAT] is not None and torsos:
-            feats, params = [], []
-            for n, (i, j) in enumerate(training_pairs(len(torsos), cfg.pairs, rng), 1):
-                crop, mask, src = torsos[i]
-                dst = torsos[j][2]
-                p = solve_parameter(lambda g: measure(recolour(crop, 0.0, float(np.exp(g))), mask)[1], dst,
-                                    -cfg.max_log_gain, cfg.max_log_gain, iters=10)
-                feats.append(pair_features(src, dst))
-                params.append(p)
-                if n % 50 == 0:
-                    progress(n, cfg.pairs, 0.0)
-            params = np.array(params)
-            self.params["sat_coef"] = fit_regression(np.array(feats), params)
-            self.params["sat_limits"] = [float(params.min()) * 1.25 - 0.05, float(params.max()) * 1.25 + 0.05]
-            residual = params - np.array(feats) @ np.array(self.params["sat_coef"])
-            metrics["saturation_fit_rmse"] = round(float(np.sqrt(np.mean(residual**2))), 4)
+            done = [0]
+
+            def tick():
+                done[0] += 1
+                if done[0] % 50 == 0:
+                    progress(done[0], cfg.pairs, 0.0)
+
+            items = [((crop, mask), sat) for crop, mask, sat in torsos]
+            learned = learn_strength(items, cfg.pairs, rng, lambda torso, dst: solve_parameter(
+                lambda g: measure(recolour(torso[0], 0.0, float(np.exp(g))), torso[1])[1], dst,
+                -cfg.max_log_gain, cfg.max_log_gain, iters=10), tick)
+            self.params["sat_coef"], self.params["sat_limits"] = learned.coef, learned.limits
+            metrics["saturation_fit_rmse"] = learned.rmse
         progress(cfg.pairs, cfg.pairs, 0.0)
         return metrics
 

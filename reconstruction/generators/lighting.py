@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 from ..extraction import NOSE_TIP, WORK_WIDTH, Analysis, exposure_degree, face_hull_mask, light_direction_degree, luma
-from ..training import Progress, Sample, training_pairs
-from .base import FluctuationModel, blend, feather, fit_regression, pair_features, predict, solve_parameter
+from ..training import Progress, Sample
+from .base import FluctuationModel, blend, feather, learn_strength, predict, solve_parameter
 
 EXPOSURE = "lighting.exposure"
 LIGHT = "lighting.light_direction"
@@ -89,48 +89,31 @@ class LightingModel(FluctuationModel):
         rng = np.random.default_rng(self.config.seed)
         cfg = self.config
         total = 2 * cfg.pairs
+        done = [0]
+
+        def tick():
+            done[0] += 1
+            if done[0] % 50 == 0:
+                progress(done[0], total, 0.0)
+
         metrics = {}
-        step = 0
         if self.ranges[EXPOSURE] is not None:
-            usable = [(thumbnail(s.rgb), s.degree(EXPOSURE)) for s in samples if s.degree(EXPOSURE) is not None]
-            feats, params = [], []
-            for i, j in training_pairs(len(usable), cfg.pairs, rng):
-                thumb, src = usable[i]
-                dst = usable[j][1]
-                p = solve_parameter(lambda s: exposure_degree(tone_curve(thumb, s)), dst, -cfg.max_strength, cfg.max_strength)
-                feats.append(pair_features(src, dst))
-                params.append(p)
-                step += 1
-                if step % 50 == 0:
-                    progress(step, total, 0.0)
-            params = np.array(params)
-            self.params["exposure_coef"] = fit_regression(np.array(feats), params)
-            self.params["exposure_limits"] = [float(params.min()) * 1.25 - 0.05, float(params.max()) * 1.25 + 0.05]
-            residual = params - np.array(feats) @ np.array(self.params["exposure_coef"])
-            metrics["exposure_fit_rmse"] = round(float(np.sqrt(np.mean(residual**2))), 4)
-        step = cfg.pairs
+            thumbs = [(thumbnail(s.rgb), s.degree(EXPOSURE)) for s in samples if s.degree(EXPOSURE) is not None]
+            learned = learn_strength(thumbs, cfg.pairs, rng, lambda thumb, dst: solve_parameter(
+                lambda k: exposure_degree(tone_curve(thumb, k)), dst, -cfg.max_strength, cfg.max_strength), tick)
+            self.params["exposure_coef"], self.params["exposure_limits"] = learned.coef, learned.limits
+            metrics["exposure_fit_rmse"] = learned.rmse
+        done[0] = cfg.pairs
         if self.ranges[LIGHT] is not None:
             faces = []
             for s in samples:
                 region = face_region(s.rgb, s.analysis)
                 if region is not None and s.degree(LIGHT) is not None:
-                    crop = s.rgb[region.y:region.y + region.h, region.x:region.x + region.w]
-                    faces.append((crop, region, s.degree(LIGHT)))
-            feats, params = [], []
-            for i, j in training_pairs(len(faces), cfg.pairs, rng):
-                crop, region, src = faces[i]
-                dst = faces[j][2]
-                p = solve_parameter(lambda k: measure_light(relight(crop, region, k), region), dst, -cfg.max_slope, cfg.max_slope, iters=10)
-                feats.append(pair_features(src, dst))
-                params.append(p)
-                step += 1
-                if step % 50 == 0:
-                    progress(step, total, 0.0)
-            params = np.array(params)
-            self.params["light_coef"] = fit_regression(np.array(feats), params)
-            self.params["light_limits"] = [float(params.min()) * 1.25 - 0.05, float(params.max()) * 1.25 + 0.05]
-            residual = params - np.array(feats) @ np.array(self.params["light_coef"])
-            metrics["light_fit_rmse"] = round(float(np.sqrt(np.mean(residual**2))), 4)
+                    faces.append(((s.rgb[region.y:region.y + region.h, region.x:region.x + region.w], region), s.degree(LIGHT)))
+            learned = learn_strength(faces, cfg.pairs, rng, lambda face, dst: solve_parameter(
+                lambda k: measure_light(relight(face[0], face[1], k), face[1]), dst, -cfg.max_slope, cfg.max_slope, iters=10), tick)
+            self.params["light_coef"], self.params["light_limits"] = learned.coef, learned.limits
+            metrics["light_fit_rmse"] = learned.rmse
         progress(total, total, 0.0)
         return metrics
 
