@@ -37,10 +37,10 @@ class ExpressionConfig:
     width: int = 16  # channels of the U-Net's first level (doubles per level)
     pose_neighbours: int = 12  # targets are drawn from this many frames nearest in head pose
     feature_weight: float = 3.0  # extra L1 weight on the mouth and eyes
-    steps: int = 600  # generator/discriminator updates
+    steps: int = 1200  # generator/discriminator updates (more small updates beat fewer large ones: measured)
     regressor_steps: int = 150  # updates of the degree regressor before the GAN
     identity_fraction: float = 0.25  # share of each batch whose target is its own source
-    batch: int = 16  # pairs per update
+    batch: int = 8  # pairs per update
     lr: float = 3e-3  # Adam learning rate (generator and regressor)
     lr_d: float = 1e-3  # Adam learning rate of the discriminator
     l1_weight: float = 10.0  # pull toward the real frame that has the target degrees
