@@ -22,6 +22,7 @@ class Element:
     threshold: float  # per-element degree gap above which the element counts as diverged
     low: str  # what degree 0 means, for the meter's legend
     high: str  # what degree 1 means
+    circular: bool = False  # degrees wrap around (hue: 0 and 1 are the same red)
 
 
 GROUPS = ("expression", "posture", "composition", "lighting", "climate", "clothing")
@@ -41,7 +42,7 @@ ELEMENTS: tuple[Element, ...] = (
     Element("lighting.light_direction", "lighting", "Light direction", "face", False, 1.0, 0.2, "from the left", "from the right"),
     Element("climate.sunniness", "climate", "Sunniness", "sky", False, 1.0, 0.2, "grey", "sunny"),
     Element("climate.cloudiness", "climate", "Cloudiness", "sky", False, 1.0, 0.2, "clear", "overcast"),
-    Element("clothing.clothing_hue", "clothing", "Clothing colour", "torso", False, 1.0, 0.1, "hue 0°", "hue 360°"),
+    Element("clothing.clothing_hue", "clothing", "Clothing colour", "torso", False, 1.0, 0.1, "hue 0°", "hue 360°", circular=True),
     Element("clothing.clothing_saturation", "clothing", "Clothing saturation", "torso", False, 1.0, 0.2, "grey", "vivid"),
 )
 

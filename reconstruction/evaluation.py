@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .elements import BY_NAME
-from .training import Sample
+from .training import Sample, clamp_to_range
 
 MIN_GAP = 0.15  # targets closer than this to the source say little about progress
 
@@ -80,7 +80,7 @@ def evaluate(model, held_out: Sequence[Sample], analyzer, train: Sequence[Sample
             after = analyzer.analyze(out).elements.get(name)
             if after is None:
                 continue
-            progress.setdefault(name, []).append((after - before) / (target - before))
+            progress.setdefault(name, []).append(_gap(before, after, name) / _gap(before, target, name))
             inside = region_mask(source, BY_NAME[name].region)
             if inside is not None:
                 preservation.append(ssim(source.rgb, out, ~inside))
@@ -100,12 +100,21 @@ def evaluate(model, held_out: Sequence[Sample], analyzer, train: Sequence[Sample
     return figures
 
 
+def _gap(a: float, b: float, name: str) -> float:
+    """b − a, the short way round for circular elements (hue)."""
+    if BY_NAME[name].circular:
+        return (b - a + 0.5) % 1.0 - 0.5
+    return b - a
+
+
 def _target_for(held_out, i, name, before, span):
     """Another held-out frame whose degree is inside the range and far enough from the source."""
     for k in range(1, len(held_out)):
         candidate = held_out[(i + k) % len(held_out)]
         value = candidate.degree(name)
-        if value is not None and span[0] <= value <= span[1] and abs(value - before) >= MIN_GAP:
+        if value is None or abs(_gap(before, value, name)) < MIN_GAP:
+            continue
+        if abs(clamp_to_range(value, span) - value) < 1e-9:
             return candidate
     return None
 

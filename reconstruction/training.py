@@ -34,13 +34,31 @@ class Sample:
         return self.analysis.elements.get(name)
 
 
-def degree_range(values: Sequence[float]) -> tuple[float, float] | None:
+def degree_range(values: Sequence[float], circular: bool = False) -> tuple[float, float] | None:
+    """(lo, hi), or None. For a circular element (hue) the range is the shortest arc holding all
+    the values, and lo > hi means it wraps through 0 (say reds from 0.95 to 0.05)."""
     if len(values) < MIN_SAMPLES:
         return None
+    if circular:
+        return _circular_range(np.sort(np.asarray(values, dtype=np.float64) % 1.0))
     lo, hi = np.percentile(np.asarray(values, dtype=np.float64), [2, 98])
     if hi - lo < MIN_SPREAD:
         return None
     return round(float(lo), 4), round(float(hi), 4)
+
+
+def _circular_range(ordered: np.ndarray) -> tuple[float, float] | None:
+    gaps = np.diff(np.append(ordered, ordered[0] + 1.0))
+    widest = int(np.argmax(gaps))  # the arc the data leaves empty
+    lo, hi = ordered[(widest + 1) % len(ordered)], ordered[widest]
+    if (hi - lo) % 1.0 < MIN_SPREAD:
+        return None
+    return round(float(lo), 4), round(float(hi), 4)
+
+
+def arc_distance(a: float, b: float) -> float:
+    d = abs(a - b) % 1.0
+    return min(d, 1.0 - d)
 
 
 def histogram(values: Sequence[float]) -> list[int]:
@@ -54,7 +72,7 @@ def what_is_missing(name: str, values: Sequence[float]) -> str | None:
     if len(values) < MIN_SAMPLES:
         where = {"face": "with your face in view", "sky": "with the sky in view", "torso": "with your upper body in view"}.get(element.region, "")
         return f"{element.label}: only {len(values)} frames measured; shoot a few more seconds {where}".strip()
-    if degree_range(values) is None:
+    if degree_range(values, element.circular) is None:
         return f"{element.label}: too uniform; shoot some frames where it is \"{element.low}\" and some where it is \"{element.high}\""
     return None
 
@@ -75,16 +93,23 @@ class DataSummary:
 
 def summarize(samples: Sequence[Sample], elements: Sequence[str]) -> DataSummary:
     values = {n: [s.degree(n) for s in samples if s.degree(n) is not None] for n in elements}
-    ranges = {n: degree_range(v) for n, v in values.items()}
+    ranges = {n: degree_range(v, BY_NAME[n].circular) for n, v in values.items()}
     missing = [m for n, v in values.items() if (m := what_is_missing(n, v))]
     return DataSummary(values=values, ranges=ranges, histograms={n: histogram(v) for n, v in values.items()}, missing=missing)
 
 
 def clamp_to_range(value: float, span: tuple[float, float] | None) -> float | None:
-    """FIG. 5C: a wished degree outside the range becomes the nearest reconstructable one."""
+    """FIG. 5C: a wished degree outside the range becomes the nearest reconstructable one. A span
+    with lo > hi is a circular arc through 0."""
     if span is None:
         return None
-    return float(min(max(value, span[0]), span[1]))
+    lo, hi = span
+    if lo <= hi:
+        return float(min(max(value, lo), hi))
+    value %= 1.0
+    if value >= lo or value <= hi:
+        return float(value)
+    return float(lo if arc_distance(value, lo) < arc_distance(value, hi) else hi)
 
 
 def training_pairs(count: int, pairs: int, rng: np.random.Generator) -> np.ndarray:

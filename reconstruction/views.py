@@ -34,7 +34,12 @@ def run_json(run: TrainingRun) -> dict:
 def histogram_view(name: str, counts: list[int], span) -> dict:
     top = max(counts) if counts and max(counts) else 1
     bars = [{"x": i * 10, "y": round(44 - 40 * c / top, 1), "h": round(40 * c / top, 1), "count": c} for i, c in enumerate(counts)]
-    rng = None if not span else {"x": round(span[0] * 200, 1), "w": round((span[1] - span[0]) * 200, 1), "lo": span[0], "hi": span[1]}
+    rng = None
+    if span:
+        lo, hi = span
+        # A circular range through 0 (hue) is drawn as two pieces, at both ends of the axis.
+        pieces = [(lo, hi)] if lo <= hi else [(0.0, hi), (lo, 1.0)]
+        rng = {"lo": lo, "hi": hi, "rects": [{"x": round(a * 200, 1), "w": round((b - a) * 200, 1)} for a, b in pieces]}
     return {"name": name, "label": BY_NAME[name].label, "bars": bars, "range": rng, "total": sum(counts)}
 
 

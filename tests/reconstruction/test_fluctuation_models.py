@@ -211,3 +211,17 @@ def test_the_expression_gan_trains_and_changes_only_the_face(analyzer, face_fram
     save_checkpoint(model, tmp_path / "e.pt")
     again = load_checkpoint(tmp_path / "e.pt")
     assert np.array_equal(again.generate(held.rgb, held.analysis, {"expression.smile": 1.0}), out)
+
+
+def test_a_hue_range_is_the_shortest_arc_and_may_wrap_through_red():
+    from reconstruction.training import clamp_to_range
+
+    reds = [0.93, 0.95, 0.97, 0.99, 0.01, 0.03, 0.05, 0.07, 0.02, 0.96]
+    lo, hi = degree_range(reds)
+    assert hi - lo > 0.9  # read linearly, a few reds would claim almost every hue
+    span = degree_range(reds, circular=True)
+    assert span == (0.93, 0.07)
+    assert clamp_to_range(0.98, span) == pytest.approx(0.98)
+    assert clamp_to_range(0.5 - 0.1, span) == 0.07  # nearer the 0.07 end
+    assert clamp_to_range(0.6, span) == 0.93
+    assert degree_range([0.30 + 0.001 * i for i in range(20)], circular=True) is None  # one colour only
