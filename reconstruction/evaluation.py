@@ -122,6 +122,7 @@ def _target_for(held_out, i, name, before, span):
 def _nearest_pasted(model, source: Sample, target: Sample, train: Sequence[Sample]) -> np.ndarray | None:
     """The training face whose degrees are nearest the target's, aligned onto the source's face
     and blended in with the same soft mask the model uses: the copy-paste baseline."""
+    from .extraction import face_hull_mask
     from .generators.base import blend, feather
     from .generators.expression import ELEMENTS, alignment
 
@@ -137,7 +138,6 @@ def _nearest_pasted(model, source: Sample, target: Sample, train: Sequence[Sampl
     m_best = alignment(best.analysis.main_face, bw, bh, size)
     crop = cv2.warpAffine(best.rgb, m_best, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     back = cv2.warpAffine(crop, m_src, (width, height), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    pts = (source.analysis.main_face.landmarks[:, :2] * np.array([width, height], np.float32)).astype(np.int32)
-    hull = np.zeros((height, width), np.uint8)
-    cv2.fillConvexPoly(hull, cv2.convexHull(pts), 1)
-    return blend(source.rgb, back, feather(hull.astype(bool), max(3.0, source.analysis.main_face.box[2] / 12)))
+    face = source.analysis.main_face
+    hull = face_hull_mask(face, 0, 0, width, height, width, height)
+    return blend(source.rgb, back, feather(hull, max(3.0, face.box[2] / 12)))

@@ -39,10 +39,6 @@ def get_model(user, pk) -> FluctuationModel:
     return get_object_or_404(models_for(user), pk=pk)
 
 
-def get_run(user, pk) -> TrainingRun:
-    return get_object_or_404(runs_for(user), pk=pk)
-
-
 # --- training ---------------------------------------------------------------------------------------
 
 
@@ -98,6 +94,15 @@ def reap_stale_runs(user=None) -> int:
         finished_at=timezone.now(),
         message="the worker stopped during training; the previous version stays in use",
     )
+
+
+def latest_runs(user) -> dict[str, TrainingRun]:
+    """The user's newest run of each group (stale ones marked failed first)."""
+    from .generators import TRAINABLE_GROUPS
+
+    reap_stale_runs(user)
+    newest = (runs_for(user).select_related("result").filter(group=g).order_by("-created_at").first() for g in TRAINABLE_GROUPS)
+    return {run.group: run for run in newest if run is not None}
 
 
 def _fail(run: TrainingRun, message: str) -> None:

@@ -12,11 +12,11 @@ from django.views.decorators.http import require_POST
 
 from capture import services as capture_services
 from reconstruction.elements import BY_NAME
+from reconstruction.generators import TRAINABLE_GROUPS
 
 from . import services
 from .models import TrainingRun
 
-GROUPS = ("expression", "lighting", "climate", "composition", "clothing")
 
 
 def run_json(run: TrainingRun) -> dict:
@@ -45,13 +45,10 @@ def histogram_view(name: str, counts: list[int], span) -> dict:
 
 @login_required
 def model_list(request):
-    services.reap_stale_runs(request.user)
     rows = list(services.models_for(request.user).order_by("group", "-version"))
-    runs = {}
-    for run in services.runs_for(request.user).select_related("result").order_by("-created_at"):
-        runs.setdefault(run.group, run)
+    runs = services.latest_runs(request.user)
     groups = []
-    for group in GROUPS:
+    for group in TRAINABLE_GROUPS:
         versions = [r for r in rows if r.group == group]
         active = next((r for r in versions if r.active), None)
         shown = active or (versions[0] if versions else None)
@@ -71,17 +68,13 @@ def model_list(request):
 @login_required
 def runs(request):
     """Progress of this user's latest run per group, for the live progress bars."""
-    services.reap_stale_runs(request.user)
-    latest = {}
-    for run in services.runs_for(request.user).select_related("result").order_by("-created_at")[:50]:
-        latest.setdefault(run.group, run)
-    return JsonResponse({"runs": [run_json(r) for r in latest.values()]})
+    return JsonResponse({"runs": [run_json(r) for r in services.latest_runs(request.user).values()]})
 
 
 @login_required
 @require_POST
 def train(request, group):
-    if group not in GROUPS:
+    if group not in TRAINABLE_GROUPS:
         raise Http404
     try:
         services.start_training(request.user, group)

@@ -193,9 +193,6 @@ class LearnedStrength:
     limits: list[float]  # the strengths seen in training, widened by a quarter: generation stays inside
     rmse: float  # how well the regression fits the solved strengths
 
-    def guess(self, src: float, dst: float) -> float:
-        return predict(self.coef, src, dst)
-
 
 def learn_strength(items: Sequence[tuple[Any, float]], pairs: int, rng: np.random.Generator,
                    solve: Callable[[Any, float], float], tick: Callable[[], None]) -> LearnedStrength:

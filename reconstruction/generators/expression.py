@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from ..extraction import Analysis, Face
+from ..extraction import Analysis, Face, face_hull_mask
 from ..training import Progress, Sample
 from .base import FluctuationModel, ModelError, blend, feather
 
@@ -300,11 +300,9 @@ class ExpressionModel(FluctuationModel):
         # Only what the generator changed goes back: warp the change, not the resampled crop.
         delta = out_crop.astype(np.float32) - crop.astype(np.float32)
         back = cv2.warpAffine(delta, m, (width, height), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderValue=0)
-        pts = (face.landmarks[:, :2] * np.array([width, height], np.float32)).astype(np.int32)
-        hull = np.zeros((height, width), np.uint8)
-        cv2.fillConvexPoly(hull, cv2.convexHull(pts), 1)
+        hull = face_hull_mask(face, 0, 0, width, height, width, height)
         covered = cv2.warpAffine(np.ones((size, size), np.uint8), m, (width, height), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_NEAREST, borderValue=0)
-        region = (hull > 0) & (covered > 0)
+        region = hull & (covered > 0)
         alpha = feather(region, max(3.0, face.box[2] / 12))
         edited = np.clip(rgb.astype(np.float32) + back, 0, 255).astype(np.uint8)
         return blend(rgb, edited, alpha)

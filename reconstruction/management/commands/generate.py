@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from reconstruction import services
 from reconstruction.elements import BY_NAME
 from reconstruction.imageio import FrameError, read_image
+from reconstruction.training import clamp_to_range
 
 
 def parse_setting(text: str) -> tuple[str, float]:
@@ -64,8 +65,7 @@ class Command(BaseCommand):
                     skipped.append({"group": group, "reason": reason})
                     continue
                 for name, degree in targets.items():
-                    span = model.reconstructable_range(name)
-                    clamped[name] = None if span is None else min(max(degree, span[0]), span[1])
+                    clamped[name] = clamp_to_range(degree, model.reconstructable_range(name))
                 row = services.models_for(user).get(group=group, active=True)
                 current = model.generate(current, analysis, targets)
                 analysis = analyzer.analyze(current)
