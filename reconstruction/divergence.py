@@ -1,0 +1,96 @@
+"""Divergence between two images, both ways the specification gives ([0098]–[0104]).
+
+- By degrees (claim 9, [0099]–[0100], [0103]): the gap of each element's degree between the two
+  images. Each element has a threshold (expression high, composition low, because a small
+  reframing moves every pixel while a big smile changes only the face) and a weight for the
+  summary score; the images diverge when any element's gap reaches its threshold.
+- By interframe difference (claim 10, [0101], [0104]): the fraction of the frame whose pixels
+  changed; the images diverge when it reaches a set share of the frame area.
+
+A user picks one or both ("both": either one diverging is enough) and how sensitive they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .elements import BY_NAME
+from .rules import degree_gap
+
+METHODS = ("degrees", "pixels", "both")
+
+
+@dataclass
+class DivergenceSettings:
+    method: str = "both"  # "degrees" (claim 9), "pixels" (claim 10) or "both" (either diverging counts)
+    scale: float = 1.0  # multiplies every element's threshold: below 1 diverges sooner, above 1 later
+    pixel_delta: int = 18  # a pixel counts as changed when its grey level moves more than this (0–255)
+    pixel_fraction: float = 0.12  # the share of the frame area that must change to diverge
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"divergence method must be one of {', '.join(METHODS)}")
+
+
+@dataclass
+class Divergence:
+    gaps: dict[str, float] = field(default_factory=dict)  # element -> |degree gap|, both images measured
+    score: float = 0.0  # weighted mean of the gaps ([0100]'s "total or average value", weighted)
+    exceeded: list[str] = field(default_factory=list)  # elements whose gap reached their threshold
+    changed: float | None = None  # share of the frame whose pixels changed (claim 10), if measured
+    diverged: bool = False  # the verdict under the settings used
+
+    def to_json(self) -> dict:
+        return {
+            "gaps": {k: round(v, 3) for k, v in self.gaps.items() if v >= 0.005},
+            "score": round(self.score, 3),
+            "exceeded": self.exceeded,
+            "changed": None if self.changed is None else round(self.changed, 4),
+            "diverged": self.diverged,
+        }
+
+
+def degree_gaps(a: Mapping[str, float | None], b: Mapping[str, float | None]) -> dict[str, float]:
+    """Per element present in both, the gap between the two images' degrees."""
+    return {n: degree_gap(n, float(a[n]), float(b[n])) for n in BY_NAME
+            if a.get(n) is not None and b.get(n) is not None}
+
+
+def changed_fraction(a: np.ndarray, b: np.ndarray, delta: int = 18) -> float:
+    """Claim 10's interframe difference: the share of the frame whose grey level moved more than
+    ``delta``. Both images are compared at a quarter size after a light blur, so JPEG noise and
+    single-pixel jitter do not count as change."""
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in size: {a.shape} vs {b.shape}")
+    height, width = a.shape[:2]
+    size = (max(1, width // 4), max(1, height // 4))
+
+    def grey(img):
+        small = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        return cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), (3, 3), 0).astype(np.int16)
+
+    changed = np.abs(grey(a) - grey(b)) > delta
+    return float(changed.mean())
+
+
+def divergence(a_rgb: np.ndarray | None, a_degrees: Mapping[str, float | None],
+               b_rgb: np.ndarray | None, b_degrees: Mapping[str, float | None],
+               settings: DivergenceSettings | None = None) -> Divergence:
+    """How far image b has moved from image a, and whether that is "too far" under ``settings``."""
+    settings = settings or DivergenceSettings()
+    gaps = degree_gaps(a_degrees, b_degrees)
+    weights = {n: BY_NAME[n].weight for n in gaps}
+    total = sum(weights.values())
+    score = sum(weights[n] * g for n, g in gaps.items()) / total if total else 0.0
+    exceeded = [n for n, g in gaps.items() if g >= BY_NAME[n].threshold * settings.scale]
+    changed = None
+    if settings.method in ("pixels", "both") and a_rgb is not None and b_rgb is not None:
+        changed = changed_fraction(a_rgb, b_rgb, settings.pixel_delta)
+    by_degrees = bool(exceeded)
+    by_pixels = changed is not None and changed >= settings.pixel_fraction * settings.scale
+    verdict = {"degrees": by_degrees, "pixels": by_pixels, "both": by_degrees or by_pixels}[settings.method]
+    return Divergence(gaps=gaps, score=score, exceeded=exceeded, changed=changed, diverged=verdict)

@@ -1,0 +1,347 @@
+"""Preview planning: what the user sees after the shutter, in display order (FIGS. 7, 11, 13).
+
+``stages()`` is a generator of display events. It yields the original first, before any model
+runs (claim 13: shown on acquisition, generation starts on acquisition), then reconstructs the
+shot with every step of the rule (the second image, the one that is recorded, claim 8), measures
+how far it diverges from the original, and, when that is too far, plans gentler images first:
+
+- mode 1, embodiment 1 (FIG. 7): one softened preview (the third image) made with fewer models
+  (claim 11: the steps that move the image most are left out) or with weaker parameters
+  (claim 12: every target only part of the way from the current degree);
+- mode 2, embodiment 2 (FIG. 11): as mode 1, and if the softened preview itself still diverges
+  from the original, a placeholder (a solid colour or a "processing" card) comes between them
+  (claims 2 and 3);
+- mode 3, embodiment 3 (FIG. 13): a sequence of previews of growing strength, one more element
+  (model) or region at a time, ordered near→far, far→near, or by ascending or descending
+  divergence (claims 4–7), until the preview is within the threshold of the reconstruction.
+
+The reconstruction always comes last. Nothing here records anything: the caller stores the
+``reconstruction`` stage's image and only shows the others.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from .divergence import Divergence, DivergenceSettings, divergence
+from .elements import BY_NAME
+from .extraction import Analysis
+from .rules import Rule, Step
+
+MODES = (1, 2, 3)
+SOFTENINGS = ("fewer_models", "weaker")
+UNITS = ("element", "region")
+ORDERS = ("near_far", "far_near", "divergence_asc", "divergence_desc")
+PLACEHOLDERS = ("card", "colour")
+
+# Close range to long range ([0135]): the face is nearest the camera, the sky farthest.
+GROUP_DEPTH = {"expression": 0, "lighting": 1, "clothing": 2, "composition": 3, "climate": 4}
+REGION_DEPTH = {"face": 0, "torso": 1, "background": 2, "sky": 3}
+# Groups whose edit moves the subject: the shot is measured again before the next model runs.
+MOVES_SUBJECT = {"composition"}
+ORDER_LABELS = {"near_far": "near to far", "far_near": "far to near",
+                "divergence_asc": "smallest change first", "divergence_desc": "largest change first"}
+
+
+@dataclass
+class PreviewSettings:
+    mode: int = 2  # 1, 2 or 3: the embodiment the preview follows
+    soften: str = "fewer_models"  # modes 1 and 2: "fewer_models" (claim 11) or "weaker" (claim 12)
+    unit: str = "element"  # mode 3: grow the preview one "element" (model) or one "region" at a time
+    order: str = "near_far"  # mode 3: near_far, far_near, divergence_asc or divergence_desc
+    placeholder: str = "card"  # mode 2: "card" (a "processing" card) or "colour" (a solid colour)
+    placeholder_colour: str = "#1b1f27"  # the solid colour, or the card's background
+    max_previews: int = 4  # mode 3: an upper bound on the sequence, so the reveal stays short
+
+    def __post_init__(self):
+        checks = [(self.mode, MODES, "mode"), (self.soften, SOFTENINGS, "soften"), (self.unit, UNITS, "unit"),
+                  (self.order, ORDERS, "order"), (self.placeholder, PLACEHOLDERS, "placeholder")]
+        for value, allowed, name in checks:
+            if value not in allowed:
+                raise ValueError(f"preview {name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+
+
+class Reconstructor(Protocol):
+    """What the planner needs from the models: apply one step, and measure an image."""
+
+    def apply(self, rgb: np.ndarray, analysis: Analysis, step: Step, strength: float) -> np.ndarray: ...
+
+    def measure(self, rgb: np.ndarray) -> Analysis: ...
+
+
+class ModelReconstructor:
+    """The user's trained fluctuation models behind the ``Reconstructor`` interface."""
+
+    def __init__(self, models: Mapping[str, object], analyzer):
+        self.models = models
+        self.analyzer = analyzer
+
+    def apply(self, rgb, analysis, step, strength):
+        return self.models[step.group].generate(rgb, analysis, step.at(strength))
+
+    def measure(self, rgb):
+        return self.analyzer.analyze(rgb)
+
+
+@dataclass
+class Stage:
+    """One display event."""
+
+    stage: str  # "original", "placeholder", "preview" or "reconstruction"
+    image: np.ndarray | None  # None for a placeholder (the page draws it; ``placeholder_image`` renders it)
+    groups: list[str] = field(default_factory=list)  # the models whose edits the image holds
+    strength: float = 1.0  # how far toward the targets those models went (claim 12)
+    regions: list[str] = field(default_factory=list)  # mode 3 by region: the regions revealed
+    degrees: dict[str, float | None] = field(default_factory=dict)  # measured on the image
+    divergence: Divergence | None = None  # from the original
+    to_reconstruction: Divergence | None = None  # from the reconstruction (mode 3's stopping test)
+    note: str = ""  # why this image is shown
+    placeholder: dict | None = None  # {"kind", "colour", "text"} for a placeholder
+    failed: list[dict] = field(default_factory=list)  # reconstruction: models that failed, and why
+    ms: float = 0.0  # since the shutter's image reached the planner
+
+    def to_json(self) -> dict:
+        return {
+            "stage": self.stage,
+            "groups": self.groups,
+            "strength": round(self.strength, 3),
+            "regions": self.regions,
+            "degrees": {k: (None if v is None else round(float(v), 3)) for k, v in self.degrees.items()},
+            "divergence": self.divergence.to_json() if self.divergence else None,
+            "to_reconstruction": self.to_reconstruction.to_json() if self.to_reconstruction else None,
+            "note": self.note,
+            "placeholder": self.placeholder,
+            "failed": self.failed,
+            "ms": round(self.ms, 1),
+        }
+
+
+@dataclass
+class Chain:
+    image: np.ndarray
+    analysis: Analysis
+    applied: list[str]
+    failed: list[dict]
+
+
+def reconstruct(original: np.ndarray, analysis: Analysis, steps: Sequence[Step], reconstructor: Reconstructor,
+                strength: float = 1.0) -> Chain:
+    """Apply the steps in order ([0109], FIG. 8). A model that fails is skipped and reported; the
+    others still run."""
+    image, current = original, analysis
+    applied, failed = [], []
+    for step in steps:
+        try:
+            image = reconstructor.apply(image, current, step, strength)
+        except Exception as exc:  # one broken model must not cost the user the others' edits
+            failed.append({"group": step.group, "reason": f"{type(exc).__name__}: {exc}"[:300]})
+            continue
+        applied.append(step.group)
+        if step.group in MOVES_SUBJECT:
+            current = reconstructor.measure(image)
+    final = reconstructor.measure(image) if applied else analysis
+    return Chain(image, final, applied, failed)
+
+
+def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: Reconstructor,
+           settings: PreviewSettings | None = None, div: DivergenceSettings | None = None) -> Iterator[Stage]:
+    """The display events for one shot, in display order; the last is always the reconstruction."""
+    settings = settings or PreviewSettings()
+    div = div or DivergenceSettings()
+    start = time.perf_counter()
+
+    def stamp(stage: Stage) -> Stage:
+        stage.ms = (time.perf_counter() - start) * 1000
+        return stage
+
+    yield stamp(Stage("original", original, degrees=dict(analysis.elements), note="the shot as taken"))
+    if not rule.steps:
+        reasons = "; ".join(f"{s.group}: {s.reason}" for s in rule.skipped) or "the intention asks for no change"
+        yield stamp(Stage("reconstruction", original, degrees=dict(analysis.elements),
+                          divergence=divergence(original, analysis.elements, original, analysis.elements, div),
+                          note=f"no models to apply ({reasons}); the original is recorded"))
+        return
+    full = reconstruct(original, analysis, rule.steps, reconstructor)
+    d_full = divergence(original, analysis.elements, full.image, full.analysis.elements, div)
+    final = Stage("reconstruction", full.image, full.applied, 1.0, degrees=dict(full.analysis.elements),
+                  divergence=d_full, failed=full.failed)
+    if not full.applied:
+        final.note = "every model failed; the original is recorded"
+        yield stamp(final)
+        return
+    if not d_full.diverged:
+        final.note = "close to the original: shown directly"
+        yield stamp(final)
+        return
+    final.note = "the full reconstruction (recorded)"
+    if settings.mode in (1, 2):
+        soft, note = _softened(original, analysis, rule, full, d_full, reconstructor, settings, div)
+        if settings.mode == 2 and soft.divergence.diverged:
+            yield stamp(Stage("placeholder", None, note="the gentler preview still differs a lot from the shot (claim 2)",
+                              placeholder=placeholder_spec(settings)))
+        soft.note = note
+        yield stamp(soft)
+    else:
+        for preview in _sequence(original, analysis, rule, full, d_full, reconstructor, settings, div):
+            yield stamp(preview)
+    yield stamp(final)
+
+
+def _contribution(step_group: str, gaps: Mapping[str, float]) -> float:
+    """How much a group's edits moved the image: its elements' gaps measured against their
+    thresholds and weighted (claim 9), so a small reframing outweighs a big smile ([0100])."""
+    return sum(BY_NAME[n].weight * g / BY_NAME[n].threshold for n, g in gaps.items() if BY_NAME[n].group == step_group)
+
+
+def _softened(original, analysis, rule, full, d_full, reconstructor, settings, div) -> tuple[Stage, str]:
+    """The third image for modes 1 and 2."""
+    steps = [s for s in rule.steps if s.group in full.applied]
+    if settings.soften == "fewer_models" and len(steps) > 1:
+        kept = list(steps)
+        dropped: list[str] = []
+        # Leave out the model that moved the image most, then the next, until the preview is
+        # within the threshold or one model is left ([0111]: composition goes first).
+        for group in sorted((s.group for s in steps), key=lambda g: -_contribution(g, d_full.gaps)):
+            if len(kept) == 1:
+                break
+            kept = [s for s in kept if s.group != group]
+            dropped.append(group)
+            chain = reconstruct(original, analysis, kept, reconstructor)
+            d = divergence(original, analysis.elements, chain.image, chain.analysis.elements, div)
+            if not d.diverged:
+                break
+        stage = Stage("preview", chain.image, chain.applied, 1.0, degrees=dict(chain.analysis.elements), divergence=d)
+        return stage, f"fewer models (claim 11): without {', '.join(dropped)}"
+
+    def attempt(strength):
+        chain = reconstruct(original, analysis, steps, reconstructor, strength)
+        return strength, chain, divergence(original, analysis.elements, chain.image, chain.analysis.elements, div)
+
+    # Halfway first; then a quarter if that still diverges, else three quarters if that does not.
+    best = attempt(0.5)
+    if best[2].diverged:
+        best = attempt(0.25)
+    else:
+        stronger = attempt(0.75)
+        if not stronger[2].diverged:
+            best = stronger
+    strength, chain, d = best
+    stage = Stage("preview", chain.image, chain.applied, strength, degrees=dict(chain.analysis.elements), divergence=d)
+    reason = "" if settings.soften == "weaker" else " (a single model: weaker instead of fewer)"
+    return stage, f"weaker parameters (claim 12): {round(strength * 100)} % of the way{reason}"
+
+
+def region_masks(rgb: np.ndarray, analysis: Analysis) -> dict[str, np.ndarray]:
+    """Float masks of the face, torso, sky and the rest of the frame, feathered at their edges."""
+    from .extraction import face_hull_mask
+    from .generators.base import feather
+    from .generators.climate import sky_at
+    from .generators.clothing import torso_region
+
+    height, width = rgb.shape[:2]
+    masks: dict[str, np.ndarray] = {}
+    taken = np.zeros((height, width), bool)
+    face = analysis.main_face
+    if face is not None:
+        hull = face_hull_mask(face, 0, 0, width, height, width, height)
+        hull = cv2.dilate(hull.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (15, 15))) > 0
+        masks["face"], taken = hull, taken | hull
+    torso = torso_region(rgb, analysis) if face is not None else None
+    if torso is not None:
+        m = np.zeros((height, width), bool)
+        m[torso.y0:torso.y1, torso.x0:torso.x1] = torso.mask
+        m &= ~taken
+        if m.any():
+            masks["torso"], taken = m, taken | m
+    if analysis.sky_mask is not None:
+        sky = sky_at(analysis.sky_mask, (height, width)) & ~taken
+        if sky.any():
+            masks["sky"], taken = sky, taken | sky
+    masks["background"] = ~taken
+    return {k: feather(v, 4.0) for k, v in masks.items()}
+
+
+def _ordered(units: list[str], depth: Mapping[str, int], weight: Mapping[str, float], order: str) -> list[str]:
+    if order == "near_far":
+        return sorted(units, key=lambda u: depth.get(u, 99))
+    if order == "far_near":
+        return sorted(units, key=lambda u: -depth.get(u, 99))
+    return sorted(units, key=lambda u: weight[u], reverse=order == "divergence_desc")
+
+
+def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, div) -> Iterator[Stage]:
+    """Mode 3: previews of growing strength, each within the threshold of the reconstruction ends it."""
+    steps = {s.group: s for s in rule.steps if s.group in full.applied}
+    order_name = ORDER_LABELS[settings.order]
+    if settings.unit == "region" and "composition" not in steps:
+        masks = region_masks(original, analysis)
+        full_f, orig_f = full.image.astype(np.float32), original.astype(np.float32)
+        changed = {r: float(np.abs(full_f - orig_f).mean(axis=2)[m > 0.5].mean()) if (m > 0.5).any() else 0.0
+                   for r, m in masks.items()}
+        regions = [r for r in _ordered(list(masks), REGION_DEPTH, changed, settings.order) if changed[r] > 0.5]
+        alpha = np.zeros(original.shape[:2], np.float32)
+        for k, region in enumerate(regions[:-1][: settings.max_previews], start=1):
+            alpha = np.maximum(alpha, masks[region])
+            image = np.clip(orig_f * (1 - alpha[..., None]) + full_f * alpha[..., None] + 0.5, 0, 255).astype(np.uint8)
+            measured = reconstructor.measure(image)
+            to_full = divergence(image, measured.elements, full.image, full.analysis.elements, div)
+            yield Stage("preview", image, list(steps), 1.0, regions=regions[:k], degrees=dict(measured.elements),
+                        divergence=divergence(original, analysis.elements, image, measured.elements, div),
+                        to_reconstruction=to_full, note=f"region by region ({order_name}): {', '.join(regions[:k])}")
+            if not to_full.diverged:
+                return
+        return
+    note_unit = "" if settings.unit == "element" else " (reframing moves every region, so the reveal goes model by model)"
+    groups = _ordered(list(steps), GROUP_DEPTH, {g: _contribution(g, d_full.gaps) for g in steps}, settings.order)
+    if len(groups) == 1:
+        # One model: grow its strength instead (claim 4: the degree rises preview by preview).
+        for strength in (1 / 3, 2 / 3)[: settings.max_previews]:
+            chain = reconstruct(original, analysis, [steps[groups[0]]], reconstructor, strength)
+            to_full = divergence(chain.image, chain.analysis.elements, full.image, full.analysis.elements, div)
+            yield Stage("preview", chain.image, chain.applied, strength, degrees=dict(chain.analysis.elements),
+                        divergence=divergence(original, analysis.elements, chain.image, chain.analysis.elements, div),
+                        to_reconstruction=to_full, note=f"{groups[0]} at {round(strength * 100)} %{note_unit}")
+            if not to_full.diverged:
+                return
+        return
+    image, current, applied = original, analysis, []
+    for group in groups[:-1][: settings.max_previews]:
+        # Each preview adds one model to the previous preview, so the sequence costs one pass per model.
+        chain = reconstruct(image, current, [steps[group]], reconstructor)
+        image, current = chain.image, chain.analysis
+        applied += chain.applied
+        to_full = divergence(image, current.elements, full.image, full.analysis.elements, div)
+        yield Stage("preview", image, list(applied), 1.0, degrees=dict(current.elements),
+                    divergence=divergence(original, analysis.elements, image, current.elements, div),
+                    to_reconstruction=to_full, failed=chain.failed,
+                    note=f"model by model ({order_name}): {', '.join(applied)}{note_unit}")
+        if not to_full.diverged:
+            return
+
+
+def placeholder_spec(settings: PreviewSettings) -> dict:
+    text = "Reconstructing\u2026" if settings.placeholder == "card" else ""
+    return {"kind": settings.placeholder, "colour": settings.placeholder_colour, "text": text}
+
+
+def placeholder_image(width: int, height: int, spec: dict) -> np.ndarray:
+    """The placeholder as an image (claim 3): a solid colour, or a card saying processing is on."""
+    colour = spec.get("colour", "#1b1f27").lstrip("#")
+    rgb = tuple(int(colour[i:i + 2], 16) for i in (0, 2, 4))
+    image = np.empty((height, width, 3), np.uint8)
+    image[:] = rgb
+    if spec.get("kind") == "card":
+        text = spec.get("text") or "Reconstructing..."
+        text = text.replace("\u2026", "...")
+        scale = max(0.5, width / 640)
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+        cv2.putText(image, text, ((width - tw) // 2, (height + th) // 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (235, 235, 235), 2, cv2.LINE_AA)
+        cv2.circle(image, (width // 2, (height + th) // 2 + int(40 * scale)), int(10 * scale), (242, 169, 59), -1, cv2.LINE_AA)
+    return image

@@ -1,0 +1,194 @@
+"""The staged preview as pure functions, one test per claim (1–13), on the toy world."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reconstruction.divergence import DivergenceSettings, changed_fraction, divergence
+from reconstruction.preview import PreviewSettings, placeholder_image, reconstruct, stages
+from reconstruction.rules import fluctuation_rule
+
+from .toy_world import FULL_RANGES, IDEALS, ToyReconstructor, measure, scene
+
+
+def plan(mode=1, ideals=IDEALS, ranges=FULL_RANGES, broken=(), div=None, **kw):
+    original = scene()
+    analysis = measure(original)
+    rule = fluctuation_rule(analysis.elements, ideals, ranges)
+    toy = ToyReconstructor(broken)
+    events = list(stages(original, analysis, rule, toy, PreviewSettings(mode=mode, **kw), div or DivergenceSettings()))
+    return original, analysis, rule, toy, events
+
+
+def kinds(events):
+    return [e.stage for e in events]
+
+
+def gap_from_original(event, original_analysis):
+    return sum(abs(event.degrees[n] - original_analysis.elements[n]) for n in IDEALS)
+
+
+def test_claim_1_a_diverging_reconstruction_is_previewed_by_a_gentler_third_image_after_the_original():
+    original, analysis, rule, toy, events = plan(mode=1)
+    assert kinds(events) == ["original", "preview", "reconstruction"]
+    preview, recon = events[1], events[2]
+    assert recon.divergence.diverged
+    assert gap_from_original(preview, analysis) < gap_from_original(recon, analysis)
+    assert np.array_equal(events[0].image, original)
+
+
+def test_claim_1_a_reconstruction_close_to_the_original_is_shown_without_a_preview():
+    gentle = {"expression.smile": 0.3}  # 0.2 -> 0.3: under the smile threshold
+    _, _, _, _, events = plan(mode=1, ideals=gentle)
+    assert kinds(events) == ["original", "reconstruction"]
+    assert not events[-1].divergence.diverged
+
+
+def test_claim_2_a_placeholder_comes_between_the_original_and_a_preview_that_still_diverges():
+    _, _, _, _, events = plan(mode=2, soften="fewer_models")
+    assert kinds(events) == ["original", "placeholder", "preview", "reconstruction"]
+    assert events[2].divergence.diverged
+
+
+def test_claim_2_no_placeholder_when_the_preview_is_close_to_the_original():
+    _, _, _, _, events = plan(mode=2, soften="weaker", div=DivergenceSettings("degrees"))
+    assert kinds(events) == ["original", "preview", "reconstruction"]
+    assert not events[1].divergence.diverged
+
+
+@pytest.mark.parametrize("kind", ["colour", "card"])
+def test_claim_3_the_placeholder_is_a_solid_colour_or_a_processing_card(kind):
+    _, _, _, _, events = plan(mode=2, placeholder=kind, placeholder_colour="#203040")
+    spec = events[1].placeholder
+    assert spec["kind"] == kind and spec["colour"] == "#203040"
+    image = placeholder_image(320, 240, spec)
+    corner = image[5, 5]
+    assert tuple(corner) == (0x20, 0x30, 0x40)
+    distinct = len(np.unique(image.reshape(-1, 3), axis=0))
+    assert (distinct == 1) == (kind == "colour")  # the card carries text saying work is in progress
+    assert ("Reconstructing" in spec["text"]) == (kind == "card")
+
+
+def test_claim_4_previews_grow_in_strength_until_within_the_threshold_of_the_reconstruction():
+    original, analysis, _, _, events = plan(mode=3)
+    previews = [e for e in events if e.stage == "preview"]
+    assert kinds(events) == ["original"] + ["preview"] * len(previews) + ["reconstruction"]
+    assert len(previews) >= 2
+    gaps = [gap_from_original(p, analysis) for p in previews] + [gap_from_original(events[-1], analysis)]
+    assert gaps == sorted(gaps) and gaps[0] > 0
+    assert all(p.to_reconstruction.diverged for p in previews[:-1])
+
+
+def test_claim_4_the_sequence_stops_once_a_preview_is_within_the_threshold():
+    lenient = DivergenceSettings(method="degrees", scale=1.0)
+    ideals = {"expression.smile": 0.9, "climate.sunniness": 0.4}  # climate's step is small
+    _, _, _, _, events = plan(mode=3, ideals=ideals, div=lenient, order="near_far")
+    previews = [e for e in events if e.stage == "preview"]
+    assert [p.groups for p in previews] == [["expression"]]
+    assert not previews[-1].to_reconstruction.diverged
+
+
+def test_claim_5_previews_are_built_model_by_model_or_region_by_region():
+    _, _, _, _, by_element = plan(mode=3, unit="element")
+    groups = [e.groups for e in by_element if e.stage == "preview"]
+    assert [len(g) for g in groups] == list(range(1, len(groups) + 1))
+    ideals = {"expression.smile": 0.9, "climate.sunniness": 0.9}
+    _, _, _, _, by_region = plan(mode=3, unit="region", ideals=ideals)
+    regions = [e.regions for e in by_region if e.stage == "preview"]
+    assert regions == [["background"]]
+
+
+def test_claim_6_previews_go_from_near_to_far_or_far_to_near():
+    _, _, _, _, near = plan(mode=3, order="near_far")
+    _, _, _, _, far = plan(mode=3, order="far_near")
+    assert [e.groups for e in near if e.stage == "preview"] == [["expression"], ["expression", "composition"]]
+    assert [e.groups for e in far if e.stage == "preview"] == [["climate"], ["climate", "composition"]]
+    ideals = {"expression.smile": 0.9, "climate.sunniness": 0.9}
+    _, _, _, _, sky_first = plan(mode=3, unit="region", order="far_near", ideals=ideals)
+    assert [e.regions for e in sky_first if e.stage == "preview"] == [["sky"]]
+
+
+def test_claim_7_previews_go_in_ascending_or_descending_divergence():
+    _, _, _, _, asc = plan(mode=3, order="divergence_asc")
+    _, _, _, _, desc = plan(mode=3, order="divergence_desc")
+    # Against their thresholds: smile 0.7/0.25, sunniness 0.6/0.2, subject_x 0.2/0.1 weighted 2.
+    assert [e.groups[-1] for e in asc if e.stage == "preview"] == ["expression", "climate"]
+    assert [e.groups[-1] for e in desc if e.stage == "preview"] == ["composition", "climate"]
+
+
+def test_claim_8_the_recorded_image_is_the_full_reconstruction_never_a_preview():
+    original, analysis, rule, _, events = plan(mode=3)
+    recorded = events[-1]
+    assert recorded.stage == "reconstruction"
+    full = reconstruct(original, analysis, rule.steps, ToyReconstructor())
+    assert np.array_equal(recorded.image, full.image)
+    assert all(not np.array_equal(e.image, full.image) for e in events if e.stage == "preview")
+
+
+def test_claim_9_divergence_by_degree_gaps_weighs_composition_above_expression():
+    a = {"expression.smile": 0.2, "composition.subject_x": 0.3}
+    smile = divergence(None, a, None, {"expression.smile": 0.4, "composition.subject_x": 0.3}, DivergenceSettings("degrees"))
+    framing = divergence(None, a, None, {"expression.smile": 0.2, "composition.subject_x": 0.42}, DivergenceSettings("degrees"))
+    assert not smile.diverged and framing.diverged  # a bigger smile gap than framing gap, yet only framing diverges
+    assert framing.exceeded == ["composition.subject_x"]
+    assert framing.score > 0 and smile.gaps["expression.smile"] == pytest.approx(0.2)
+    stricter = divergence(None, a, None, {"expression.smile": 0.4, "composition.subject_x": 0.3}, DivergenceSettings("degrees", scale=0.5))
+    assert stricter.diverged
+
+
+def test_claim_10_divergence_by_interframe_difference_counts_the_changed_share_of_the_frame():
+    base = scene()
+    assert changed_fraction(base, base) == 0.0
+    small = changed_fraction(base, scene(smile=0.9))
+    large = changed_fraction(base, np.roll(base, 30, axis=1))
+    assert 0 < small < 0.08 < large
+    verdict = divergence(base, {}, np.roll(base, 30, axis=1), {}, DivergenceSettings("pixels", pixel_fraction=0.1))
+    assert verdict.diverged and verdict.changed == pytest.approx(large)
+    assert not divergence(base, {}, scene(smile=0.9), {}, DivergenceSettings("pixels")).diverged
+
+
+def test_claim_11_the_gentler_preview_uses_fewer_models_leaving_out_the_reframing_first():
+    _, _, rule, toy, events = plan(mode=1, soften="fewer_models")
+    preview, recon = events[1], events[2]
+    assert set(recon.groups) == {"expression", "climate", "composition"}
+    assert "composition" not in preview.groups and 0 < len(preview.groups) < 3
+    assert preview.strength == 1.0
+
+
+def test_claim_12_the_gentler_preview_uses_weaker_parameters():
+    _, analysis, _, _, events = plan(mode=1, soften="weaker")
+    preview, recon = events[1], events[2]
+    assert preview.groups == recon.groups and preview.strength < 1.0
+    for name in IDEALS:
+        before, soft, full = analysis.elements[name], preview.degrees[name], recon.degrees[name]
+        assert min(before, full) - 0.01 <= soft <= max(before, full) + 0.01
+        assert abs(soft - before) < abs(full - before)
+
+
+def test_claim_13_the_original_is_shown_before_any_model_runs():
+    original = scene()
+    analysis = measure(original)
+    toy = ToyReconstructor()
+    rule = fluctuation_rule(analysis.elements, IDEALS, FULL_RANGES)
+    events = stages(original, analysis, rule, toy, PreviewSettings(mode=2))
+    first = next(events)
+    assert first.stage == "original" and np.array_equal(first.image, original)
+    assert toy.calls == []
+    rest = list(events)
+    assert toy.calls and rest[-1].stage == "reconstruction"
+
+
+def test_a_failing_model_still_delivers_the_others_and_says_which_failed():
+    _, _, _, _, events = plan(mode=1, broken=("climate",))
+    recon = events[-1]
+    assert set(recon.groups) == {"expression", "composition"}
+    assert recon.failed[0]["group"] == "climate" and "unreadable" in recon.failed[0]["reason"]
+
+
+def test_no_models_records_the_original_and_says_so():
+    original, _, rule, toy, events = plan(mode=2, ranges={})
+    assert kinds(events) == ["original", "reconstruction"]
+    assert np.array_equal(events[-1].image, original) and events[-1].groups == []
+    assert "no models" in events[-1].note and toy.calls == []
+    assert {s.group for s in rule.skipped} == {"expression", "climate", "composition"}
