@@ -8,19 +8,20 @@ pool, and the event loop never runs CPU work.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.urls import reverse
 
 from reconstruction import services as training
 from reconstruction.imageio import FrameError
 
 from . import protocol, services
-from .live import LiveStream, analysis_pool, analyze_jpeg
+from .live import LiveStream, analysis_pool
+from .shutter import reconstruction_pool, take
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +48,6 @@ def user_group(user_id) -> str:
     return f"shooter-{user_id}"
 
 
-def shot_json(shot) -> dict:
-    return {
-        "id": str(shot.id),
-        "created_at": shot.created_at.isoformat(),
-        "width": shot.width,
-        "height": shot.height,
-        "elements": shot.elements,
-        "faces": shot.faces,
-        "url": reverse("capture:shot-original", args=[shot.id]),
-    }
-
-
 class ShootConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.user = self.scope.get("user")
@@ -72,6 +61,7 @@ class ShootConsumer(AsyncWebsocketConsumer):
         self.waiting: bytes | None = None  # the newest frame not yet analysed
         self.wake = asyncio.Event()
         self.expect_shot = False
+        self.shutter: dict = {}  # the pending shutter command's intention and wish
         self.seq = 0
         self.dropped = 0
         self.gate = RateGate(settings.FLUX_MAX_FPS, settings.FLUX_MAX_FPS)
@@ -83,6 +73,7 @@ class ShootConsumer(AsyncWebsocketConsumer):
         self.keeping: asyncio.Task | None = None  # the learning sample being written, if any
         self.kept = 0
         analysis_pool()  # warms the analyzers while the user is still allowing the camera
+        reconstruction_pool()
         limits = {
             "max_frame_bytes": settings.FLUX_MAX_FRAME_BYTES,
             "max_frame_width": settings.FLUX_MAX_FRAME_WIDTH,
@@ -102,7 +93,7 @@ class ShootConsumer(AsyncWebsocketConsumer):
         if bytes_data is not None:
             if self.expect_shot:
                 self.expect_shot = False
-                task = asyncio.create_task(self._take_shot(bytes_data))
+                task = asyncio.create_task(self._take_shot(bytes_data, **self.shutter))
                 self.shot_tasks.add(task)
                 task.add_done_callback(self.shot_tasks.discard)
             else:
@@ -122,6 +113,7 @@ class ShootConsumer(AsyncWebsocketConsumer):
             await self._error("expected_binary", "the shutter was pressed: the shot must follow as a binary JPEG message; press the shutter again")
         if command.type == "shutter":
             self.expect_shot = True
+            self.shutter = {"chosen": command.payload["intention"], "wish": command.payload["wish"]}
         elif command.type == "ping":
             await self.send('{"type": "pong"}')
 
@@ -174,26 +166,34 @@ class ShootConsumer(AsyncWebsocketConsumer):
         except Exception:
             log.exception("could not keep a learning sample")
 
-    async def _take_shot(self, jpeg: bytes):
+    async def _take_shot(self, jpeg: bytes, chosen=None, wish=None):
+        """Store and develop the shot on a reconstruction thread; its messages come back through
+        a queue, so they reach the page in the order they were made."""
+        if len(jpeg) > settings.FLUX_MAX_FRAME_BYTES:
+            await self._error("frame_too_large", f"the shot is {len(jpeg)} bytes; the limit is {settings.FLUX_MAX_FRAME_BYTES} bytes; it was not saved")
+            return
         loop = asyncio.get_running_loop()
+        outbox: asyncio.Queue = asyncio.Queue()
+
+        def emit(message: dict) -> None:
+            try:
+                loop.call_soon_threadsafe(outbox.put_nowait, message)
+            except RuntimeError:
+                pass  # the socket and its loop are gone; the shot is still developed and recorded
+
+        job = loop.run_in_executor(reconstruction_pool(), lambda: take(self.user, jpeg, emit, chosen=chosen, wish=wish))
+        job.add_done_callback(lambda _: loop.call_soon_threadsafe(outbox.put_nowait, None))
+        while (message := await outbox.get()) is not None:
+            if message["type"] == "shot_saved":
+                await self.send(protocol.shot_saved(message["shot"]))
+                await self.channel_layer.group_send(self.group, {"type": "shot.saved", "shot": message["shot"], "origin": self.channel_name})
+            else:
+                await self.send(json.dumps(message))
         try:
-            _, analysis = await loop.run_in_executor(analysis_pool(), analyze_jpeg, jpeg)
-        except FrameError as exc:
-            await self._error(exc.code, f"the shot was not saved: {exc}")
-            return
+            await job
         except Exception:
-            log.exception("shot analysis failed")
-            await self._error("shot_failed", "the shot could not be analysed and was not saved; try again")
-            return
-        try:
-            shot = await database_sync_to_async(services.save_shot)(self.user, jpeg, analysis.to_json())
-        except Exception:
-            log.exception("could not save a shot")
-            await self._error("shot_failed", "the shot could not be saved; try again")
-            return
-        payload = await database_sync_to_async(shot_json)(shot)
-        await self.send(protocol.shot_saved(payload))
-        await self.channel_layer.group_send(self.group, {"type": "shot.saved", "shot": payload, "origin": self.channel_name})
+            log.exception("shot job crashed")
+            await self._error("shot_failed", "the shot could not be processed; try again")
 
     async def shot_saved(self, event):
         """A shot taken on another of this user's open shooting pages."""

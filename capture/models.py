@@ -10,6 +10,10 @@ def _shot_path(instance: "Shot", filename: str) -> str:
     return f"users/{instance.user_id}/shots/{instance.id}.jpg"
 
 
+def _reconstruction_path(instance: "Shot", filename: str) -> str:
+    return f"users/{instance.user_id}/shots/{instance.id}-reconstruction.jpg"
+
+
 def _sample_path(instance: "LearningSample", filename: str) -> str:
     return f"users/{instance.user_id}/learning/{uuid.uuid4().hex}.jpg"
 
@@ -26,6 +30,22 @@ class Shot(models.Model):
     height = models.PositiveIntegerField()
     elements = models.JSONField(default=dict)  # element name -> degree or None (absent)
     faces = models.JSONField(default=list)  # per face: normalised box, main flag, own degrees
+    # The staged preview (issue 4). The recorded photo is the reconstruction when there is one
+    # (claim 8), else the original; softened previews are never stored as the shot.
+    PROCESSING, DONE, FAILED = "processing", "done", "failed"
+    status = models.CharField(max_length=16, default=DONE, choices=[(s, s) for s in (PROCESSING, DONE, FAILED)])
+    reconstruction = models.FileField(upload_to=_reconstruction_path, blank=True)
+    reconstructed_elements = models.JSONField(default=dict, blank=True)  # degrees measured on the reconstruction
+    intention = models.JSONField(default=dict, blank=True)  # name, source, confidence, reasons, wished
+    rule = models.JSONField(default=dict, blank=True)  # steps (group, targets, ...) and skipped groups
+    stages = models.JSONField(default=list, blank=True)  # what was shown, in order, without the images
+    models_used = models.JSONField(default=dict, blank=True)  # group -> version
+    message = models.CharField(max_length=500, blank=True)  # for the user: no models yet, a model failed, ...
+
+    @property
+    def recorded(self):
+        """The recorded photo: the reconstruction when one was made, else the original."""
+        return self.reconstruction if self.reconstruction else self.original
 
     class Meta:
         ordering = ["-created_at"]

@@ -11,8 +11,12 @@ Client → server
           frame waiting (latest-frame-wins): frames that arrive while one is analysed replace
           each other and are counted as dropped.
   text    a JSON command, ``{"type": ...}``:
-          ``{"type": "shutter"}``   the next binary message is the shot: the frame the user
-                                    froze, to be stored as the original.
+          ``{"type": "shutter", "intention": NAME or null, "wish": TEXT or null}``
+                                    the next binary message is the shot: the frame the user
+                                    froze, to be stored as the original. ``intention`` is one
+                                    the user chose (fun, souvenir, portrait, travel, landscape;
+                                    null: infer it), ``wish`` what they typed or said (≤ 300
+                                    characters), e.g. "I wish it was sunny".
           ``{"type": "ping"}``      answered with ``{"type": "pong"}``.
 
 Server → client (always text JSON)
@@ -21,9 +25,24 @@ Server → client (always text JSON)
      "main": bool, "degrees": {...}}], "elements": {name: degree or null}, "ms": T, "dropped": D}``
   ``{"type": "shot_saved", "shot": {"id", "created_at", "width", "height", "elements", "faces", "url"}}``
      (also sent to the user's other open shooting pages, with ``"elsewhere": true``)
+  After ``shot_saved``, for that shot and in this order:
+  ``{"type": "plan", "shot": ID, "intention": {"name", "label", "source", "confidence", "reasons",
+     "wished"}, "rule": {"steps": [{"group", "targets", "current", "ideal", "gap"}], "skipped":
+     [{"group", "reason"}]}, "mode": 1|2|3, "models": {group: version}}``
+  ``{"type": "stage", "shot": ID, "index": N, "stage": S, "groups": [...], "strength": F,
+     "regions": [...], "degrees": {...}, "divergence": {"gaps", "score", "exceeded", "changed",
+     "diverged"} (from the original), "to_reconstruction": {...} or null, "note": TEXT,
+     "placeholder": {"kind": "card"|"colour", "colour", "text"} or null, "failed": [{"group",
+     "reason"}], "ms": T, "image": "data:image/jpeg;base64,..." (previews and the reconstruction)}``
+     with S in display order: ``original`` (index 0: the page already shows its own frozen
+     frame), then any ``placeholder``, any ``preview`` (softened, shown only), and last
+     ``reconstruction``, which also carries ``"recorded": "reconstruction"|"original"``, the
+     recorded photo's ``"url"`` and a ``"message"`` (no models yet, a model failed, ...).
+     Stages of a second shot follow those of the first: shots are developed one after another.
   ``{"type": "error", "code": CODE, "message": TEXT}`` — the socket stays open. Codes:
      ``frame_too_large``, ``corrupt_frame``, ``bad_json``, ``unknown_command``,
-     ``expected_binary``, ``message_too_large``, ``flood``, ``analysis_failed``, ``shot_failed``.
+     ``expected_binary``, ``message_too_large``, ``flood``, ``analysis_failed``, ``shot_failed``,
+     ``bad_intention``, ``reconstruction_failed`` (the original stays recorded; carries ``shot``).
   ``{"type": "pong"}``
 
 Close codes: 4401 not logged in.
@@ -35,9 +54,11 @@ import json
 from dataclasses import dataclass
 
 from reconstruction.elements import ELEMENTS
+from reconstruction.intention import INTENTIONS, LABELS
 
 CLOSE_UNAUTHENTICATED = 4401
 MAX_TEXT_BYTES = 64 * 1024
+MAX_WISH_CHARS = 300
 COMMANDS = ("shutter", "ping")
 
 
@@ -68,6 +89,15 @@ def parse_command(text: str) -> Command:
         raise ProtocolError("bad_json", "a command is a JSON object with a \"type\" field")
     if data["type"] not in COMMANDS:
         raise ProtocolError("unknown_command", f"unknown command {data['type'][:40]!r}; known: {', '.join(COMMANDS)}")
+    if data["type"] == "shutter":
+        intention, wish = data.get("intention"), data.get("wish")
+        if intention in ("", "auto"):
+            intention = None
+        if intention is not None and intention not in INTENTIONS:
+            raise ProtocolError("bad_intention", f"unknown intention {str(intention)[:40]!r}; known: {', '.join(INTENTIONS)}")
+        if wish is not None and not isinstance(wish, str):
+            raise ProtocolError("bad_intention", "the wish is text")
+        data = {"type": "shutter", "intention": intention, "wish": (wish or "")[:MAX_WISH_CHARS] or None}
     return Command(type=data["type"], payload=data)
 
 
@@ -84,6 +114,7 @@ def hello(username: str, limits: dict) -> str:
                 {"name": e.name, "group": e.group, "label": e.label, "low": e.low, "high": e.high} for e in ELEMENTS
             ],
             "limits": limits,
+            "intentions": [{"name": n, "label": LABELS[n]} for n in INTENTIONS],
         }
     )
 

@@ -8,8 +8,9 @@ from .models import LearningSample, Shot
 
 @receiver(post_delete, sender=Shot)
 def _delete_shot_file(sender, instance: Shot, **kwargs):
-    if instance.original:
-        instance.original.storage.delete(instance.original.name)
+    for field in (instance.original, instance.reconstruction):
+        if field:
+            field.storage.delete(field.name)
 
 
 @receiver(post_delete, sender=LearningSample)

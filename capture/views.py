@@ -17,3 +17,10 @@ def shoot(request):
 def shot_original(request, shot_id):
     shot = services.get_shot(request.user, shot_id)
     return FileResponse(shot.original.open("rb"), content_type="image/jpeg")
+
+
+@login_required
+def shot_recorded(request, shot_id):
+    """The recorded photo: the full reconstruction, or the original when none was made."""
+    shot = services.get_shot(request.user, shot_id)
+    return FileResponse(shot.recorded.open("rb"), content_type="image/jpeg")

@@ -159,6 +159,8 @@ FLUX_MAX_FRAME_HEIGHT = env_int("FLUX_MAX_FRAME_HEIGHT", 1080)
 FLUX_MAX_FPS = env_float("FLUX_MAX_FPS", 30.0)
 # Analysis threads for the whole web process (CPU work never runs on the event loop).
 FLUX_ANALYSIS_THREADS = env_int("FLUX_ANALYSIS_THREADS", 2)
+# Threads that reconstruct shots after the shutter; shots beyond it wait their turn.
+FLUX_RECONSTRUCTION_THREADS = env_int("FLUX_RECONSTRUCTION_THREADS", 1)
 # Refresh the person mask of a live stream every N frames (it moves slowly; the segmenter costs ~5 ms a frame).
 FLUX_SEGMENT_EVERY = env_int("FLUX_SEGMENT_EVERY", 3)
 # Learning data: keep at most one live frame per this many seconds per stream ...

@@ -60,3 +60,42 @@ class TrainingRun(models.Model):
             # Two trainings of the same user's group never run at once.
             models.UniqueConstraint(fields=["user", "group"], condition=Q(status__in=["queued", "running"]), name="one_live_run_per_group"),
         ]
+
+
+class ShootingPreferences(models.Model):
+    """How a user's shots are previewed and judged (the settings page). Missing row = defaults."""
+
+    MODES = [(1, "1 — a gentler preview first (FIG. 7)"), (2, "2 — a placeholder before a preview that still differs (FIG. 11)"),
+             (3, "3 — a sequence of growing previews (FIG. 13)")]
+    SOFTENINGS = [("fewer_models", "fewer models (claim 11)"), ("weaker", "weaker edits (claim 12)")]
+    UNITS = [("element", "model by model"), ("region", "region by region")]
+    ORDERS = [("near_far", "near to far"), ("far_near", "far to near"),
+              ("divergence_asc", "smallest change first"), ("divergence_desc", "largest change first")]
+    PLACEHOLDERS = [("card", "a \u201cprocessing\u201d card"), ("colour", "a solid colour")]
+    METHODS = [("both", "degrees or pixels"), ("degrees", "element degrees (claim 9)"), ("pixels", "changed pixels (claim 10)")]
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shooting_preferences")
+    preview_mode = models.PositiveSmallIntegerField(choices=MODES, default=2)
+    soften = models.CharField(max_length=16, choices=SOFTENINGS, default="fewer_models")
+    sequence_unit = models.CharField(max_length=16, choices=UNITS, default="element")
+    sequence_order = models.CharField(max_length=16, choices=ORDERS, default="near_far")
+    placeholder = models.CharField(max_length=16, choices=PLACEHOLDERS, default="card")
+    placeholder_colour = models.CharField(max_length=7, default="#1b1f27")
+    divergence_method = models.CharField(max_length=16, choices=METHODS, default="both")
+    divergence_scale = models.FloatField(default=1.0)  # multiplies every element threshold
+    pixel_fraction = models.FloatField(default=0.12)  # share of the frame that must change (claim 10)
+    model_order = models.JSONField(default=list, blank=True)  # groups in the user's order; empty = largest gap first
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class IntentionTable(models.Model):
+    """A user's own row of the intention table (FIG. 5B); intentions without a row use the
+    shipped defaults."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="intention_rows")
+    intention = models.CharField(max_length=32)
+    ideals = models.JSONField(default=dict)  # element -> ideal degree; elements left out are not changed
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "intention"], name="one_row_per_intention")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from datetime import timedelta
 
@@ -15,7 +16,7 @@ from django.utils import timezone
 from capture.models import LearningSample
 
 from . import storage
-from .models import FluctuationModel, TrainingRun
+from .models import FluctuationModel, IntentionTable, ShootingPreferences, TrainingRun
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def analyse_samples(rows, analyzer):
 def run_training(run_id: int, analyzer=None) -> TrainingRun:
     """Train one run to the end (in the worker, or in the `train` command). Any failure marks the
     run failed with a message and leaves the active version as it was."""
-    from reconstruction.generators import MODEL_CLASSES, ModelError, save_checkpoint
+    from reconstruction.generators import MODEL_CLASSES, ModelError
 
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run_id)
@@ -191,24 +192,32 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
         _fail(run, f"training crashed: {type(exc).__name__}: {exc}; the previous version stays in use")
         return TrainingRun.objects.get(pk=run.pk)
     seconds = time.perf_counter() - started
+    row = store_version(run.user, model, samples=len(train), seconds=seconds, metrics=metrics)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=TrainingRun.SUCCEEDED, finished_at=timezone.now(), heartbeat_at=timezone.now(), result=row,
+        message=f"version {row.version} trained",
+    )
+    return TrainingRun.objects.get(pk=run.pk)
+
+
+def store_version(user, model, samples: int, seconds: float, metrics: dict) -> FluctuationModel:
+    """Save a trained model's weights as the group's next version and make it the active one."""
+    from reconstruction.generators import save_checkpoint
+
     with transaction.atomic():
-        last = models_for(run.user).filter(group=run.group).order_by("-version").first()
+        last = models_for(user).filter(group=model.group).order_by("-version").first()
         version = (last.version if last else 0) + 1
-        path = storage.weights_path(run.user_id, run.group, version)
-        save_checkpoint(model, path, meta={"user": run.user_id, "samples": len(train)})
+        path = storage.weights_path(user.pk, model.group, version)
+        save_checkpoint(model, path, meta={"user": user.pk, "samples": samples})
         summary = model.summary
         row = FluctuationModel.objects.create(
-            user=run.user, group=run.group, version=version, samples=len(train), seconds=round(seconds, 2),
+            user=user, group=model.group, version=version, samples=samples, seconds=round(seconds, 2),
             device=str(metrics.get("device", "cpu")),
             ranges={k: (list(v) if v else None) for k, v in model.ranges.items()},
             histograms=summary.histograms, missing=summary.missing, metrics=metrics, weights=storage.relative(path),
         )
         _activate(row)
-        TrainingRun.objects.filter(pk=run.pk).update(
-            status=TrainingRun.SUCCEEDED, finished_at=timezone.now(), heartbeat_at=timezone.now(), result=row,
-            message=f"version {version} trained",
-        )
-    return TrainingRun.objects.get(pk=run.pk)
+    return row
 
 
 # --- versions ---------------------------------------------------------------------------------------
@@ -240,6 +249,42 @@ def delete_version(user, pk) -> None:
                 _activate(newest)
 
 
+_model_cache: dict[tuple[int, str], tuple[int, object]] = {}
+_model_cache_lock = threading.Lock()
+
+
+def active_models(user) -> tuple[dict[str, object], dict[str, int], dict[str, str]]:
+    """(group -> loaded model, group -> version, group -> why unusable) for every trainable group.
+
+    Loaded models are kept per (user, group) while that version stays active, so a shutter does
+    not read weights from disk; a new version, a rollback or a deletion changes the row and the
+    next call loads again."""
+    from reconstruction.generators import TRAINABLE_GROUPS, ModelError, load_checkpoint
+
+    rows = {row.group: row for row in models_for(user).filter(active=True)}
+    loaded, versions, unavailable = {}, {}, {}
+    for group in TRAINABLE_GROUPS:
+        row = rows.get(group)
+        if row is None:
+            unavailable[group] = "not trained yet"
+            continue
+        key = (user.pk, group)
+        with _model_cache_lock:
+            cached = _model_cache.get(key)
+        if cached is not None and cached[0] == row.pk:
+            model = cached[1]
+        else:
+            try:
+                model = load_checkpoint(storage.absolute(row.weights))
+            except ModelError as exc:
+                unavailable[group] = f"not trained: {exc}"
+                continue
+            with _model_cache_lock:
+                _model_cache[key] = (row.pk, model)
+        loaded[group], versions[group] = model, row.version
+    return loaded, versions, unavailable
+
+
 def load_active(user, group: str):
     """(model, None) for the group's active version, or (None, reason) when it is not usable."""
     from reconstruction.generators import ModelError, load_checkpoint
@@ -251,3 +296,50 @@ def load_active(user, group: str):
         return load_checkpoint(storage.absolute(row.weights)), None
     except ModelError as exc:
         return None, f"not trained: {exc}"
+
+
+# --- shooting preferences and the intention table ----------------------------------------------------
+
+
+def preferences_for(user) -> ShootingPreferences:
+    """The user's preferences, or the defaults (unsaved) when they never changed them."""
+    return ShootingPreferences.objects.filter(user=user).first() or ShootingPreferences(user=user)
+
+
+def save_preferences(user, **values) -> ShootingPreferences:
+    from reconstruction.generators import TRAINABLE_GROUPS
+
+    order = values.get("model_order")
+    if order is not None:
+        unknown = [g for g in order if g not in TRAINABLE_GROUPS]
+        if unknown:
+            raise ValueError(f"unknown model groups: {', '.join(unknown)}")
+    prefs = preferences_for(user)
+    for name, value in values.items():
+        setattr(prefs, name, value)
+    prefs.full_clean(exclude=["user"])
+    prefs.save()
+    return prefs
+
+
+def intention_table_for(user) -> dict[str, dict[str, float]]:
+    """FIG. 5B for this user: the shipped table with the user's own rows in place of defaults."""
+    from reconstruction.intention import DEFAULT_TABLE
+
+    table = {k: dict(v) for k, v in DEFAULT_TABLE.items()}
+    for row in IntentionTable.objects.filter(user=user):
+        if row.intention in table:
+            table[row.intention] = dict(row.ideals)
+    return table
+
+
+def save_intention_row(user, intention: str, ideals: dict[str, float]) -> IntentionTable:
+    from reconstruction.intention import validate_table
+
+    clean = validate_table({intention: ideals})[intention]
+    row, _ = IntentionTable.objects.update_or_create(user=user, intention=intention, defaults={"ideals": clean})
+    return row
+
+
+def reset_intention_row(user, intention: str) -> None:
+    IntentionTable.objects.filter(user=user, intention=intention).delete()

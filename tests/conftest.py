@@ -92,3 +92,43 @@ def _private_media(settings, tmp_path):
 def _private_weights(tmp_path, monkeypatch):
     """Trained weights of test users go to the test's own folder."""
     monkeypatch.setenv("FLUX_WEIGHTS_DIR", str(tmp_path / "weights"))
+
+
+@pytest.fixture(autouse=True)
+def _drain_reconstructions():
+    """A shot is developed on a reconstruction thread that outlives its socket; let it finish
+    before the test's database goes away."""
+    yield
+    from capture import shutter
+
+    if shutter._pool is not None:
+        shutter._pool.submit(lambda: None).result(timeout=300)
+
+
+@pytest.fixture(scope="session")
+def small_models(analyzer):
+    """Lighting and composition models really trained on single_face.mp4 frames varied in
+    exposure and framing (the clip itself holds neither variation); fitted once per session."""
+    from reconstruction.generators.composition import CompositionModel, reframe
+    from reconstruction.generators.lighting import LightingModel, tone_curve
+    from reconstruction.training import Sample
+
+    frames = video_frames("single_face.mp4", range(0, 48, 4))
+    samples = []
+    for frame in frames.values():
+        face = analyzer.analyze(frame).main_face
+        if face is None:
+            continue
+        h, w = frame.shape[:2]
+        x, y, bw, bh = face.box
+        centre = ((x + bw / 2) * w, (y + bh / 2) * h)
+        for strength in (-0.6, 0.0, 0.6):
+            toned = tone_curve(frame, strength)
+            for dx, zoom in ((0, 1.0), (-0.18, 0.8), (0.18, 1.25)):
+                rgb = reframe(toned, centre, (centre[0] + dx * w, centre[1]), zoom)
+                samples.append(Sample(rgb, analyzer.analyze(rgb)))
+    lighting = LightingModel(LightingModel.Config(pairs=60))
+    lighting.fit(samples)
+    composition = CompositionModel()
+    composition.fit(samples)
+    return {"lighting": lighting, "composition": composition, "samples": len(samples)}

@@ -1,0 +1,142 @@
+"""What happens after the shutter, run on a reconstruction thread (never on the event loop).
+
+``take()`` stores the original, then streams the display stages as they are ready through
+``emit`` (in order: the intention and rule, then original → placeholder → previews →
+reconstruction) and records the reconstruction. See ``capture.protocol`` for the messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.urls import reverse
+
+from reconstruction.imageio import encode_jpeg
+
+from . import services
+
+log = logging.getLogger(__name__)
+
+_pool: ThreadPoolExecutor | None = None
+_lock = threading.Lock()
+
+
+def _warm() -> None:
+    from reconstruction.extraction import thread_analyzer
+
+    thread_analyzer()
+    import torch  # noqa: F401  (the first model load should not pay for the import)
+
+
+def reconstruction_pool() -> ThreadPoolExecutor:
+    """A small pool of its own, so a reconstruction never waits behind live frames (and the
+    reverse); shots queue here one after another instead of competing for the cores."""
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=settings.FLUX_RECONSTRUCTION_THREADS, thread_name_prefix="flux-reconstruct")
+            for _ in range(settings.FLUX_RECONSTRUCTION_THREADS):
+                _pool.submit(_warm)
+    return _pool
+
+
+def data_url(rgb) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(encode_jpeg(rgb, quality=88)).decode("ascii")
+
+
+def shot_json(shot) -> dict:
+    return {
+        "id": str(shot.id),
+        "created_at": shot.created_at.isoformat(),
+        "width": shot.width,
+        "height": shot.height,
+        "elements": shot.elements,
+        "faces": shot.faces,
+        "url": reverse("capture:shot-original", args=[shot.id]),
+    }
+
+
+def take(user, jpeg: bytes, emit: Callable[[dict], None], chosen: str | None = None, wish: str | None = None) -> None:
+    """Analyse and store the shot, then develop it. Errors reach the user through ``emit``."""
+    from reconstruction.extraction import thread_analyzer
+    from reconstruction.imageio import FrameError
+
+    from .live import analyze_jpeg
+
+    try:
+        try:
+            rgb, analysis = analyze_jpeg(jpeg)
+        except FrameError as exc:
+            emit({"type": "error", "code": exc.code, "message": f"the shot was not saved: {exc}"})
+            return
+        except Exception:
+            log.exception("shot analysis failed")
+            emit({"type": "error", "code": "shot_failed", "message": "the shot could not be analysed and was not saved; try again"})
+            return
+        try:
+            shot = services.save_shot(user, jpeg, analysis.to_json(), status=services.Shot.PROCESSING)
+        except Exception:
+            log.exception("could not save a shot")
+            emit({"type": "error", "code": "shot_failed", "message": "the shot could not be saved; try again"})
+            return
+        emit({"type": "shot_saved", "shot": shot_json(shot)})
+        try:
+            develop(user, shot, rgb, analysis, thread_analyzer(), emit, chosen=chosen, wish=wish)
+        except Exception as exc:
+            log.exception("reconstruction of shot %s failed", shot.pk)
+            message = f"the reconstruction failed ({type(exc).__name__}); the original is kept as the photo"
+            services.mark_shot_failed(shot, message)
+            emit({"type": "error", "code": "reconstruction_failed", "message": message, "shot": str(shot.id)})
+    finally:
+        close_old_connections()
+
+
+def develop(user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], chosen=None, wish=None) -> None:
+    """Intention → rule → stages, streamed in display order; the reconstruction is recorded."""
+    from reconstruction import staging
+
+    attempts = services.attempts_at_scene(user, shot)
+    plan = staging.plan_for(user, analysis, chosen=chosen, wish=wish, attempts=attempts)
+    summary = plan.to_json()
+    shot_id = str(shot.id)
+    emit({"type": "plan", "shot": shot_id, **summary})
+    shown: list[dict] = []
+    for index, stage in enumerate(plan.stages(rgb, analysis, analyzer)):
+        record = {"index": index, **stage.to_json()}
+        message = {"type": "stage", "shot": shot_id, **record}
+        if stage.stage == "reconstruction":
+            made = bool(stage.groups)
+            note = _message(plan, stage)
+            shown.append(record)
+            shot = services.record_reconstruction(shot, encode_jpeg(stage.image, quality=92) if made else None,
+                                                  summary, shown, stage.degrees if made else {}, note)
+            message |= {
+                "recorded": "reconstruction" if made else "original",
+                "url": reverse("capture:shot-recorded", args=[shot.id]),
+                "message": note,
+                "image": data_url(stage.image) if made else None,
+            }
+            emit(message)
+            return
+        shown.append(record)
+        if stage.stage == "preview":
+            message["image"] = data_url(stage.image)
+        emit(message)
+
+
+def _message(plan, stage) -> str:
+    if not plan.rule.steps:
+        if not plan.trained:
+            return "No models yet: the original is recorded. Train your models on \u201cMy models\u201d."
+        return "Nothing to change for this intention: the original is recorded."
+    parts = []
+    if stage.failed:
+        parts.append("; ".join(f"the {f['group']} model failed ({f['reason']})" for f in stage.failed))
+        parts.append("the others' edits are recorded" if stage.groups else "the original is recorded")
+    return "; ".join(parts)

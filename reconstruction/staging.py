@@ -1,0 +1,66 @@
+"""The shutter's pipeline, Django side: read the user's preferences, intention table and active
+models, then hand everything to the pure core (intention → rule → preview stages).
+
+Used by the shooting socket (``capture.shutter``) and by ``manage.py reconstruct``; both show the
+same stages in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from reconstruction.divergence import DivergenceSettings
+from reconstruction.intention import Intention, infer_intention
+from reconstruction.preview import ModelReconstructor, PreviewSettings, Stage, stages
+from reconstruction.rules import Rule, fluctuation_rule
+
+from . import services
+
+
+@dataclass
+class Plan:
+    intention: Intention
+    rule: Rule
+    preview: PreviewSettings
+    divergence: DivergenceSettings
+    models: dict  # group -> loaded fluctuation model
+    versions: dict[str, int]  # group -> active version
+    trained: list[str]  # every group the user has a usable model for, used or not
+
+    def to_json(self) -> dict:
+        return {
+            "intention": self.intention.to_json(),
+            "rule": self.rule.to_json(),
+            "mode": self.preview.mode,
+            "models": self.versions,
+        }
+
+    def stages(self, rgb, analysis, analyzer) -> Iterator[Stage]:
+        return stages(rgb, analysis, self.rule, ModelReconstructor(self.models, analyzer), self.preview, self.divergence)
+
+
+def settings_for(user) -> tuple[PreviewSettings, DivergenceSettings, list[str]]:
+    prefs = services.preferences_for(user)
+    preview = PreviewSettings(mode=prefs.preview_mode, soften=prefs.soften, unit=prefs.sequence_unit,
+                              order=prefs.sequence_order, placeholder=prefs.placeholder,
+                              placeholder_colour=prefs.placeholder_colour)
+    div = DivergenceSettings(method=prefs.divergence_method, scale=prefs.divergence_scale, pixel_fraction=prefs.pixel_fraction)
+    return preview, div, list(prefs.model_order or [])
+
+
+def plan_for(user, analysis, *, chosen: str | None = None, wish: str | None = None, attempts: int = 1,
+             mode: int | None = None, order: str | None = None) -> Plan:
+    """Everything the shot needs before the first model runs."""
+    preview, div, model_order = settings_for(user)
+    if mode is not None:
+        preview = replace(preview, mode=mode)
+    if order is not None:
+        preview = replace(preview, order=order)
+    intention = infer_intention(analysis.elements, len(analysis.faces), attempts, chosen=chosen, wish=wish)
+    ideals = intention.ideals(services.intention_table_for(user))
+    models, versions, unavailable = services.active_models(user)
+    ranges = {g: dict(m.ranges) for g, m in models.items()}
+    rule = fluctuation_rule(analysis.elements, ideals, ranges, unavailable, model_order)
+    return Plan(intention, rule, preview, div, {s.group: models[s.group] for s in rule.steps},
+                {s.group: versions[s.group] for s in rule.steps}, sorted(models))
