@@ -65,8 +65,7 @@ class TrainingRun(models.Model):
 class ShootingPreferences(models.Model):
     """How a user's shots are previewed and judged (the settings page). Missing row = defaults."""
 
-    MODES = [(1, "1 — a gentler preview first (FIG. 7)"), (2, "2 — a placeholder before a preview that still differs (FIG. 11)"),
-             (3, "3 — a sequence of growing previews (FIG. 13)")]
+    MODES = [(1, "1 · gentler preview"), (2, "2 · placeholder, then gentler"), (3, "3 · growing sequence")]
     SOFTENINGS = [("fewer_models", "fewer models (claim 11)"), ("weaker", "weaker edits (claim 12)")]
     UNITS = [("element", "model by model"), ("region", "region by region")]
     ORDERS = [("near_far", "near to far"), ("far_near", "far to near"),

@@ -333,13 +333,16 @@ def intention_table_for(user) -> dict[str, dict[str, float]]:
     return table
 
 
-def save_intention_row(user, intention: str, ideals: dict[str, float]) -> IntentionTable:
-    from reconstruction.intention import validate_table
+def save_intention_table(user, table: dict[str, dict[str, float]] | None) -> None:
+    """Keep the user's rows that differ from the shipped defaults; None resets every row."""
+    from reconstruction.intention import DEFAULT_TABLE, validate_table
 
-    clean = validate_table({intention: ideals})[intention]
-    row, _ = IntentionTable.objects.update_or_create(user=user, intention=intention, defaults={"ideals": clean})
-    return row
+    with transaction.atomic():
+        IntentionTable.objects.filter(user=user).delete()
+        for intention, ideals in validate_table(table or {}).items():
+            if ideals != DEFAULT_TABLE.get(intention):
+                IntentionTable.objects.create(user=user, intention=intention, ideals=ideals)
 
 
-def reset_intention_row(user, intention: str) -> None:
-    IntentionTable.objects.filter(user=user, intention=intention).delete()
+def customised_intentions(user) -> list[str]:
+    return list(IntentionTable.objects.filter(user=user).values_list("intention", flat=True))

@@ -9,4 +9,5 @@ urlpatterns = [
     path("models/train/<str:group>/", views.train, name="train"),
     path("models/<int:pk>/activate/", views.activate, name="activate"),
     path("models/<int:pk>/delete/", views.delete, name="delete"),
+    path("settings/", views.preferences, name="settings"),
 ]

@@ -98,3 +98,39 @@ def delete(request, pk):
     services.delete_version(request.user, pk)
     messages.success(request, f"{row.group}: version {row.version} deleted.")
     return redirect("reconstruction:models")
+
+
+@login_required
+def preferences(request):
+    """The settings page: preview mode and divergence, model order, the intention table."""
+    from reconstruction.intention import INTENTIONS, LABELS
+
+    from .forms import IntentionTableForm, PreferencesForm
+
+    prefs = services.preferences_for(request.user)
+    table = services.intention_table_for(request.user)
+    prefs_form, table_form = PreferencesForm(instance=prefs), IntentionTableForm(table)
+    if request.method == "POST":
+        if request.POST.get("form") == "preferences":
+            prefs_form = PreferencesForm(request.POST, instance=prefs)
+            if prefs_form.is_valid():
+                services.save_preferences(request.user, **prefs_form.cleaned_data)
+                messages.success(request, "Preview settings saved.")
+                return redirect("reconstruction:settings")
+        elif request.POST.get("form") == "intentions":
+            table_form = IntentionTableForm(table, request.POST)
+            if table_form.is_valid():
+                services.save_intention_table(request.user, table_form.table())
+                messages.success(request, "Intention table saved.")
+                return redirect("reconstruction:settings")
+        elif request.POST.get("form") == "reset":
+            services.save_intention_table(request.user, None)
+            messages.success(request, "Intention table back to the defaults.")
+            return redirect("reconstruction:settings")
+        else:
+            raise Http404("unknown form")
+    return render(request, "reconstruction/settings.html", {
+        "prefs_form": prefs_form, "table_form": table_form,
+        "intentions": [(i, LABELS[i]) for i in INTENTIONS],
+        "customised": services.customised_intentions(request.user),
+    })
