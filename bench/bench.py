@@ -312,6 +312,7 @@ class Server:
         self.env.update({
             "FLUX_VAR_DIR": self.tmp,
             "FLUX_MEDIA_DIR": os.path.join(self.tmp, "media"),
+            "FLUX_WEIGHTS_DIR": os.path.join(self.tmp, "weights"),
             "DATABASE_URL": f"sqlite:///{self.db_path}",  # an absolute path: four slashes
             "DJANGO_SETTINGS_MODULE": "fluxsite.settings",
             "PYTHONUNBUFFERED": "1",

@@ -31,7 +31,11 @@ def _warm() -> None:
     from reconstruction.extraction import thread_analyzer
 
     thread_analyzer()
-    import torch  # noqa: F401  (the first model load should not pay for the import)
+    import torch
+
+    # The web process only runs small models, one shot at a time per thread: one thread each is
+    # faster than a team that spins against the live analysis for the same two cores.
+    torch.set_num_threads(1)
 
 
 def reconstruction_pool() -> ThreadPoolExecutor:

@@ -32,7 +32,7 @@ import numpy as np
 from .divergence import Divergence, DivergenceSettings, divergence
 from .elements import BY_NAME
 from .extraction import Analysis
-from .rules import Rule, Step
+from .rules import Rule, Step, toward
 
 MODES = (1, 2, 3)
 SOFTENINGS = ("fewer_models", "weaker")
@@ -45,6 +45,8 @@ GROUP_DEPTH = {"expression": 0, "lighting": 1, "clothing": 2, "composition": 3, 
 REGION_DEPTH = {"face": 0, "torso": 1, "background": 2, "sky": 3}
 # Groups whose edit moves the subject: the shot is measured again before the next model runs.
 MOVES_SUBJECT = {"composition"}
+# Claim 12's weaker parameters, strongest first: the first expected within the threshold is used.
+WEAKER = (0.75, 0.5, 0.25)
 ORDER_LABELS = {"near_far": "near to far", "far_near": "far to near",
                 "divergence_asc": "smallest change first", "divergence_desc": "largest change first"}
 
@@ -105,6 +107,7 @@ class Stage:
     placeholder: dict | None = None  # {"kind", "colour", "text"} for a placeholder
     failed: list[dict] = field(default_factory=list)  # reconstruction: models that failed, and why
     ms: float = 0.0  # since the shutter's image reached the planner
+    timings: dict[str, float] = field(default_factory=dict)  # reconstruction: ms per model and measuring
 
     def to_json(self) -> dict:
         return {
@@ -119,6 +122,7 @@ class Stage:
             "placeholder": self.placeholder,
             "failed": self.failed,
             "ms": round(self.ms, 1),
+            "timings": {k: round(v, 1) for k, v in self.timings.items()},
         }
 
 
@@ -128,6 +132,7 @@ class Chain:
     analysis: Analysis
     applied: list[str]
     failed: list[dict]
+    timings: dict[str, float] = field(default_factory=dict)  # ms per model and for measuring
 
 
 def reconstruct(original: np.ndarray, analysis: Analysis, steps: Sequence[Step], reconstructor: Reconstructor,
@@ -135,18 +140,26 @@ def reconstruct(original: np.ndarray, analysis: Analysis, steps: Sequence[Step],
     """Apply the steps in order ([0109], FIG. 8). A model that fails is skipped and reported; the
     others still run."""
     image, current = original, analysis
-    applied, failed = [], []
+    applied, failed, timings = [], [], {}
+    clock = time.perf_counter
     for step in steps:
+        started = clock()
         try:
             image = reconstructor.apply(image, current, step, strength)
         except Exception as exc:  # one broken model must not cost the user the others' edits
             failed.append({"group": step.group, "reason": f"{type(exc).__name__}: {exc}"[:300]})
             continue
+        finally:
+            timings[step.group] = (clock() - started) * 1000
         applied.append(step.group)
         if step.group in MOVES_SUBJECT:
+            started = clock()
             current = reconstructor.measure(image)
+            timings["measure"] = timings.get("measure", 0.0) + (clock() - started) * 1000
+    started = clock()
     final = reconstructor.measure(image) if applied else analysis
-    return Chain(image, final, applied, failed)
+    timings["measure"] = timings.get("measure", 0.0) + (clock() - started) * 1000
+    return Chain(image, final, applied, failed, timings)
 
 
 def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: Reconstructor,
@@ -170,7 +183,7 @@ def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: 
     full = reconstruct(original, analysis, rule.steps, reconstructor)
     d_full = divergence(original, analysis.elements, full.image, full.analysis.elements, div)
     final = Stage("reconstruction", full.image, full.applied, 1.0, degrees=dict(full.analysis.elements),
-                  divergence=d_full, failed=full.failed)
+                  divergence=d_full, failed=full.failed, timings=full.timings)
     if not full.applied:
         final.note = "every model failed; the original is recorded"
         yield stamp(final)
@@ -199,39 +212,46 @@ def _contribution(step_group: str, gaps: Mapping[str, float]) -> float:
     return sum(BY_NAME[n].weight * g / BY_NAME[n].threshold for n, g in gaps.items() if BY_NAME[n].group == step_group)
 
 
+def expected_degrees(analysis: Analysis, full: Chain, groups, strength: float = 1.0) -> dict[str, float | None]:
+    """The degrees a preview holding only ``groups``' edits, at ``strength``, should measure: the
+    reconstruction's measured degrees for those groups' elements (part of the way at a lower
+    strength), the original's for the rest. Choosing the preview by this estimate costs no
+    generation; only the chosen preview is generated, and it is then measured for real."""
+    out = dict(analysis.elements)
+    for name, value in full.analysis.elements.items():
+        if BY_NAME[name].group in groups and value is not None and out.get(name) is not None:
+            out[name] = toward(name, out[name], value, strength)
+    return out
+
+
 def _softened(original, analysis, rule, full, d_full, reconstructor, settings, div) -> tuple[Stage, str]:
-    """The third image for modes 1 and 2."""
+    """The third image for modes 1 and 2: chosen by its expected degrees, then generated once."""
     steps = [s for s in rule.steps if s.group in full.applied]
+    by_degrees = DivergenceSettings("degrees", scale=div.scale)
+
+    def close_enough(groups, strength=1.0):
+        return not divergence(None, analysis.elements, None, expected_degrees(analysis, full, groups, strength), by_degrees).diverged
+
     if settings.soften == "fewer_models" and len(steps) > 1:
-        kept = list(steps)
+        # Leave out the model that moves the image most, then the next, until the preview is
+        # expected within the threshold or one model is left ([0111]: composition goes first).
+        kept = [s.group for s in steps]
         dropped: list[str] = []
-        # Leave out the model that moved the image most, then the next, until the preview is
-        # within the threshold or one model is left ([0111]: composition goes first).
-        for group in sorted((s.group for s in steps), key=lambda g: -_contribution(g, d_full.gaps)):
+        for group in sorted(kept, key=lambda g: -_contribution(g, d_full.gaps)):
             if len(kept) == 1:
                 break
-            kept = [s for s in kept if s.group != group]
+            kept.remove(group)
             dropped.append(group)
-            chain = reconstruct(original, analysis, kept, reconstructor)
-            d = divergence(original, analysis.elements, chain.image, chain.analysis.elements, div)
-            if not d.diverged:
+            if close_enough(kept):
                 break
+        chain = reconstruct(original, analysis, [s for s in steps if s.group in kept], reconstructor)
+        d = divergence(original, analysis.elements, chain.image, chain.analysis.elements, div)
         stage = Stage("preview", chain.image, chain.applied, 1.0, degrees=dict(chain.analysis.elements), divergence=d)
         return stage, f"fewer models (claim 11): without {', '.join(dropped)}"
-
-    def attempt(strength):
-        chain = reconstruct(original, analysis, steps, reconstructor, strength)
-        return strength, chain, divergence(original, analysis.elements, chain.image, chain.analysis.elements, div)
-
-    # Halfway first; then a quarter if that still diverges, else three quarters if that does not.
-    best = attempt(0.5)
-    if best[2].diverged:
-        best = attempt(0.25)
-    else:
-        stronger = attempt(0.75)
-        if not stronger[2].diverged:
-            best = stronger
-    strength, chain, d = best
+    groups = [s.group for s in steps]
+    strength = next((s for s in WEAKER if close_enough(groups, s)), WEAKER[-1])
+    chain = reconstruct(original, analysis, steps, reconstructor, strength)
+    d = divergence(original, analysis.elements, chain.image, chain.analysis.elements, div)
     stage = Stage("preview", chain.image, chain.applied, strength, degrees=dict(chain.analysis.elements), divergence=d)
     reason = "" if settings.soften == "weaker" else " (a single model: weaker instead of fewer)"
     return stage, f"weaker parameters (claim 12): {round(strength * 100)} % of the way{reason}"

