@@ -14,6 +14,14 @@ def _reconstruction_path(instance: "Shot", filename: str) -> str:
     return f"users/{instance.user_id}/shots/{instance.id}-reconstruction.jpg"
 
 
+def _thumbnail_path(instance: "Shot", filename: str) -> str:
+    return f"users/{instance.user_id}/shots/{instance.id}-thumb.jpg"
+
+
+def _stage_path(instance: "ShotStage", filename: str) -> str:
+    return f"users/{instance.shot.user_id}/shots/{instance.shot_id}-stage-{instance.index}.jpg"
+
+
 def _sample_path(instance: "LearningSample", filename: str) -> str:
     return f"users/{instance.user_id}/learning/{uuid.uuid4().hex}.jpg"
 
@@ -41,11 +49,21 @@ class Shot(models.Model):
     stages = models.JSONField(default=list, blank=True)  # what was shown, in order, without the images
     models_used = models.JSONField(default=dict, blank=True)  # group -> version
     message = models.CharField(max_length=500, blank=True)  # for the user: no models yet, a model failed, ...
+    intention_name = models.CharField(max_length=32, blank=True, db_index=True)  # for the gallery's filter
+    thumbnail = models.FileField(upload_to=_thumbnail_path, blank=True)  # the recorded photo, small, for the gallery
+    NO_FEEDBACK, ACCEPTED, REJECTED = "none", "accepted", "rejected"
+    feedback = models.CharField(max_length=16, default=NO_FEEDBACK, db_index=True,
+                                choices=[(NO_FEEDBACK, "no feedback"), (ACCEPTED, "accepted"), (REJECTED, "rejected")])
 
     @property
     def recorded(self):
-        """The recorded photo: the reconstruction when one was made, else the original."""
-        return self.reconstruction if self.reconstruction else self.original
+        """The recorded photo: the reconstruction when one was made and not rejected, else the
+        original ([0092]: a rejected reconstruction leaves the original as the photo)."""
+        return self.reconstruction if self.recorded_kind == "reconstruction" else self.original
+
+    @property
+    def recorded_kind(self) -> str:
+        return "reconstruction" if self.reconstruction and self.feedback != self.REJECTED else "original"
 
     class Meta:
         ordering = ["-created_at"]
@@ -55,6 +73,40 @@ class Shot(models.Model):
         return f"shot {self.id} of {self.user_id}"
 
 
+class ShotStage(models.Model):
+    """What the page showed after the shutter, kept for the replay ([0092], issue 5): the
+    softened previews' images live here, apart from the shot, which records only the full
+    reconstruction (claim 8). The original and reconstruction stages point at the shot's files."""
+
+    shot = models.ForeignKey(Shot, on_delete=models.CASCADE, related_name="shown")
+    index = models.PositiveSmallIntegerField()
+    stage = models.CharField(max_length=16)  # original, placeholder, preview, reconstruction
+    image = models.FileField(upload_to=_stage_path, blank=True)  # previews only
+    record = models.JSONField(default=dict)  # the stage as sent: groups, strength, degrees, divergence, note, ...
+
+    class Meta:
+        ordering = ["index"]
+        constraints = [models.UniqueConstraint(fields=["shot", "index"], name="one_stage_per_index")]
+
+
+class Feedback(models.Model):
+    """Accepting or rejecting a shot's reconstruction ([0092]). The latest one counts; earlier ones
+    stay as history."""
+
+    ACCEPT, REJECT = "accept", "reject"
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback")
+    shot = models.ForeignKey(Shot, on_delete=models.CASCADE, related_name="feedback_given")
+    verdict = models.CharField(max_length=8, choices=[(ACCEPT, "accepted"), (REJECT, "rejected")])
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    intention = models.CharField(max_length=32, blank=True)
+    targets = models.JSONField(default=dict)  # element -> the degree the rule asked for
+    groups = models.JSONField(default=list)  # the models whose edits were judged
+    table_shift = models.JSONField(default=dict)  # element -> (old ideal, new ideal) after a rejection
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
 class LearningSample(models.Model):
     """A frame kept as training data for the user's fluctuation models (the specification's
     training images), with its degrees. Bounded per user; the oldest go first."""
@@ -62,7 +114,10 @@ class LearningSample(models.Model):
     SOURCE_STREAM = "stream"
     SOURCE_SHOT = "shot"
     SOURCE_IMPORT = "import"
-    SOURCES = [(SOURCE_STREAM, "live stream"), (SOURCE_SHOT, "shutter"), (SOURCE_IMPORT, "imported")]
+    SOURCE_ACCEPTED = "accepted"
+    SOURCE_REJECTED = "rejected"
+    SOURCES = [(SOURCE_STREAM, "live stream"), (SOURCE_SHOT, "shutter"), (SOURCE_IMPORT, "imported"),
+               (SOURCE_ACCEPTED, "accepted reconstruction"), (SOURCE_REJECTED, "rejected shot")]
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="learning_samples")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -72,6 +127,7 @@ class LearningSample(models.Model):
     height = models.PositiveIntegerField()
     elements = models.JSONField(default=dict)
     faces = models.JSONField(default=list)
+    feedback = models.ForeignKey(Feedback, null=True, blank=True, on_delete=models.SET_NULL, related_name="samples")
 
     class Meta:
         ordering = ["created_at"]

@@ -37,7 +37,10 @@ Server → client (always text JSON)
      with S in display order: ``original`` (index 0: the page already shows its own frozen
      frame), then any ``placeholder``, any ``preview`` (softened, shown only), and last
      ``reconstruction``, which also carries ``"recorded": "reconstruction"|"original"``, the
-     recorded photo's ``"url"`` and a ``"message"`` (no models yet, a model failed, ...).
+     recorded photo's ``"url"``, the shot's ``"page"`` and a ``"message"`` (no models yet, a
+     model failed, ...).
+  ``{"type": "recorded", "shot": ID, "recorded": "reconstruction"|"original"}`` once the photo
+     and the replay record are stored (the reconstruction stage is sent before, to be seen sooner).
      Stages of a second shot follow those of the first: shots are developed one after another.
   ``{"type": "error", "code": CODE, "message": TEXT}`` — the socket stays open. Codes:
      ``frame_too_large``, ``corrupt_frame``, ``bad_json``, ``unknown_command``,

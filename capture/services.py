@@ -9,7 +9,10 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 
-from .models import LearningSample, Shot
+from .models import Feedback, LearningSample, Shot, ShotStage
+
+# How far a rejection moves the intention's ideal degree toward what the user kept (the original).
+REJECTION_SHIFT = 0.3
 
 
 def shots_for(user):
@@ -57,21 +60,31 @@ def attempts_at_scene(user, shot: Shot, window_s: float = 180.0) -> int:
     return 1 + len(same)
 
 
-def record_reconstruction(shot: Shot, jpeg: bytes | None, plan: dict, stages: list[dict],
-                          degrees: dict, message: str = "") -> Shot:
+def record_reconstruction(shot: Shot, jpeg: bytes | None, plan: dict, stages: list[dict], degrees: dict,
+                          message: str = "", previews: dict[int, bytes] | None = None, thumbnail: bytes | None = None) -> Shot:
     """Record the shot's reconstruction (claim 8: the full one, never a softened preview) and what
     was shown. Without a reconstruction (no models, or every model failed) the original stays the
-    recorded photo."""
-    if jpeg is not None:
-        shot.reconstruction.save(f"{shot.id}-reconstruction.jpg", ContentFile(jpeg), save=False)
-        shot.reconstructed_elements = degrees
-    shot.intention = plan.get("intention", {})
-    shot.rule = plan.get("rule", {})
-    shot.models_used = plan.get("models", {})
-    shot.stages = stages
-    shot.message = message[:500]
-    shot.status = Shot.DONE
-    shot.save()
+    recorded photo. The previews' images are kept apart, for the replay only."""
+    with transaction.atomic():
+        if jpeg is not None:
+            shot.reconstruction.save(f"{shot.id}-reconstruction.jpg", ContentFile(jpeg), save=False)
+            shot.reconstructed_elements = degrees
+        if thumbnail is not None:
+            shot.thumbnail.save(f"{shot.id}-thumb.jpg", ContentFile(thumbnail), save=False)
+        shot.intention = plan.get("intention", {})
+        shot.intention_name = shot.intention.get("name", "")
+        shot.rule = plan.get("rule", {})
+        shot.models_used = plan.get("models", {})
+        shot.stages = stages
+        shot.message = message[:500]
+        shot.status = Shot.DONE
+        shot.save()
+        for record in stages:
+            row = ShotStage(shot=shot, index=record["index"], stage=record["stage"], record=record)
+            image = (previews or {}).get(record["index"])
+            if image is not None:
+                row.image.save(f"stage-{record['index']}.jpg", ContentFile(image), save=False)
+            row.save()
     return shot
 
 
@@ -79,11 +92,13 @@ def mark_shot_failed(shot: Shot, message: str) -> None:
     Shot.objects.filter(pk=shot.pk).update(status=Shot.FAILED, message=message[:500])
 
 
-def record_learning_sample(user, jpeg: bytes, analysis: dict, source: str = LearningSample.SOURCE_STREAM) -> LearningSample:
+def record_learning_sample(user, jpeg: bytes, analysis: dict, source: str = LearningSample.SOURCE_STREAM,
+                           feedback: Feedback | None = None) -> LearningSample:
     """Keep a frame as learning data, then drop the user's oldest beyond the bound."""
     sample = LearningSample(
         user=user,
         source=source,
+        feedback=feedback,
         width=analysis["width"],
         height=analysis["height"],
         elements=analysis["elements"],
@@ -105,3 +120,108 @@ def prune_learning_samples(user, keep: int | None = None) -> int:
         for sample in LearningSample.objects.filter(id__in=stale):
             sample.delete()
     return len(stale)
+
+
+def delete_shot(user, shot_id) -> None:
+    """The shot, its files, its replay record and its feedback go; learning data it gave stays."""
+    get_shot(user, shot_id).delete()
+
+
+def gallery(user, day=None, intention: str = "", feedback: str = ""):
+    shots = shots_for(user).filter(status__in=[Shot.DONE, Shot.FAILED])
+    if day is not None:
+        shots = shots.filter(created_at__date=day)
+    if intention:
+        shots = shots.filter(intention_name=intention)
+    if feedback:
+        shots = shots.filter(feedback=feedback)
+    return shots.only("id", "created_at", "thumbnail", "original", "intention_name", "feedback", "status", "user_id")
+
+
+def give_feedback(user, shot_id, verdict: str) -> Feedback:
+    """Accept or reject a shot's reconstruction ([0092]).
+
+    Accepting keeps the reconstruction as the photo and adds the pair (original, reconstruction)
+    to the learning data as a positive example. Rejecting makes the original the photo, adds it as
+    a negative example and moves the intention's ideal degrees toward what the shot had, away
+    from the rejected edit. Either way the models that made the edit are fine-tuned with it in
+    the background."""
+    from reconstruction import services as model_services
+
+    if verdict not in (Feedback.ACCEPT, Feedback.REJECT):
+        raise ValueError("feedback is accept or reject")
+    shot = get_shot(user, shot_id)
+    if not shot.reconstruction:
+        raise ValueError("this shot has no reconstruction to judge: the original is its photo")
+    steps = shot.rule.get("steps", [])
+    targets = {k: v for step in steps for k, v in step.get("targets", {}).items()}
+    groups = sorted(shot.models_used)
+    with transaction.atomic():
+        fb = Feedback.objects.create(user=user, shot=shot, verdict=verdict, intention=shot.intention_name,
+                                     targets=targets, groups=groups)
+        meta = {"width": shot.width, "height": shot.height, "faces": shot.faces}
+        with shot.original.open("rb") as fh:
+            original = fh.read()
+        if verdict == Feedback.ACCEPT:
+            with shot.reconstruction.open("rb") as fh:
+                recon = fh.read()
+            record_learning_sample(user, original, meta | {"elements": shot.elements}, LearningSample.SOURCE_ACCEPTED, fb)
+            record_learning_sample(user, recon, meta | {"elements": shot.reconstructed_elements, "faces": []},
+                                   LearningSample.SOURCE_ACCEPTED, fb)
+        else:
+            record_learning_sample(user, original, meta | {"elements": shot.elements}, LearningSample.SOURCE_REJECTED, fb)
+            fb.table_shift = _shift_away(user, shot, targets)
+            fb.save(update_fields=["table_shift"])
+        shot.feedback = Shot.ACCEPTED if verdict == Feedback.ACCEPT else Shot.REJECTED
+        shot.save(update_fields=["feedback"])
+        _refresh_thumbnail(shot)
+    for group in groups:
+        try:
+            model_services.start_training(user, group)
+        except model_services.TrainingBusy:
+            pass  # the run already queued will see this feedback too
+    return fb
+
+
+def _shift_away(user, shot: Shot, targets: dict) -> dict:
+    """Move the intention's ideal degrees toward the rejected shot's own degrees."""
+    from reconstruction import services as model_services
+
+    name = shot.intention_name
+    table = model_services.intention_table_for(user)
+    row = dict(table.get(name, {}))
+    shift = {}
+    for element in targets:
+        ideal, kept = row.get(element), shot.elements.get(element)
+        if ideal is None or kept is None:
+            continue
+        moved = round(ideal + REJECTION_SHIFT * (kept - ideal), 3)
+        if moved != ideal:
+            shift[element] = [ideal, moved]
+            row[element] = moved
+    if shift:
+        table[name] = row
+        model_services.save_intention_table(user, table)
+    return shift
+
+
+def _refresh_thumbnail(shot: Shot) -> None:
+    from reconstruction.imageio import decode_jpeg, encode_jpeg, fit_within
+
+    with shot.recorded.open("rb") as fh:
+        rgb = decode_jpeg(fh.read())
+    if shot.thumbnail:
+        shot.thumbnail.storage.delete(shot.thumbnail.name)
+    shot.thumbnail.save(f"{shot.id}-thumb.jpg", ContentFile(encode_jpeg(fit_within(rgb, 360, 360), quality=80)), save=False)
+    shot.save(update_fields=["thumbnail"])
+
+
+def history(user, limit: int = 200) -> list[dict]:
+    """Shots, trainings and feedback, newest first."""
+    from reconstruction import services as model_services
+
+    events = [{"at": s.created_at, "kind": "shot", "shot": s} for s in shots_for(user).only("id", "created_at", "intention_name", "feedback", "thumbnail", "original", "user_id")[:limit]]
+    events += [{"at": f.created_at, "kind": "feedback", "feedback": f} for f in Feedback.objects.filter(user=user).select_related("shot")[:limit]]
+    events += [{"at": r.created_at, "kind": "training", "run": r} for r in model_services.runs_for(user).select_related("result")[:limit]]
+    events.sort(key=lambda e: e["at"], reverse=True)
+    return events[:limit]

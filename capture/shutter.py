@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.urls import reverse
 
-from reconstruction.imageio import encode_jpeg
+from reconstruction.imageio import encode_jpeg, fit_within
 
 from . import services
 
@@ -50,8 +50,8 @@ def reconstruction_pool() -> ThreadPoolExecutor:
     return _pool
 
 
-def data_url(rgb) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode(encode_jpeg(rgb, quality=88)).decode("ascii")
+def _data_url(jpeg: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
 def shot_json(shot) -> dict:
@@ -111,26 +111,32 @@ def develop(user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], c
     shot_id = str(shot.id)
     emit({"type": "plan", "shot": shot_id, **summary})
     shown: list[dict] = []
+    previews: dict[int, bytes] = {}
     for index, stage in enumerate(plan.stages(rgb, analysis, analyzer)):
         record = {"index": index, **stage.to_json()}
         message = {"type": "stage", "shot": shot_id, **record}
+        shown.append(record)
         if stage.stage == "reconstruction":
             made = bool(stage.groups)
             note = _message(plan, stage)
-            shown.append(record)
-            shot = services.record_reconstruction(shot, encode_jpeg(stage.image, quality=92) if made else None,
-                                                  summary, shown, stage.degrees if made else {}, note)
+            recorded = encode_jpeg(stage.image, quality=92)
             message |= {
                 "recorded": "reconstruction" if made else "original",
                 "url": reverse("capture:shot-recorded", args=[shot.id]),
+                "page": reverse("capture:shot", args=[shot.id]),
                 "message": note,
-                "image": data_url(stage.image) if made else None,
+                "image": _data_url(recorded) if made else None,
             }
+            # The page hears of it first: recording (files, rows) happens after the send.
             emit(message)
+            thumb = encode_jpeg(fit_within(stage.image, 360, 360), quality=80)
+            services.record_reconstruction(shot, recorded if made else None, summary, shown,
+                                           stage.degrees if made else {}, note, previews, thumb)
+            emit({"type": "recorded", "shot": shot_id, "recorded": message["recorded"]})
             return
-        shown.append(record)
         if stage.stage == "preview":
-            message["image"] = data_url(stage.image)
+            previews[index] = encode_jpeg(stage.image, quality=88)
+            message["image"] = _data_url(previews[index])
         emit(message)
 
 

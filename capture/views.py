@@ -1,10 +1,30 @@
-from django.contrib.auth.decorators import login_required
-from django.http import FileResponse
-from django.shortcuts import render
+"""Pages and files of the user's own shots. Thin: reads go through the access helpers in
+``capture.services`` (everything scoped by user, others' shots answer 404); writes go through its
+services; every state change is a POST with CSRF."""
 
-from reconstruction.elements import by_group
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import json
+import zipfile
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from reconstruction.elements import ELEMENTS, by_group
+from reconstruction.intention import INTENTIONS, LABELS
 
 from . import services
+from .models import Shot
+
+GALLERY_PAGE = 24
 
 
 @login_required
@@ -13,14 +33,178 @@ def shoot(request):
     return render(request, "capture/shoot.html", {"groups": by_group(), "recent": recent})
 
 
+def _jpeg(field) -> FileResponse:
+    if not field:
+        raise Http404("no such image")
+    try:
+        return FileResponse(field.open("rb"), content_type="image/jpeg")
+    except FileNotFoundError:
+        raise Http404("the file is missing") from None
+
+
 @login_required
 def shot_original(request, shot_id):
-    shot = services.get_shot(request.user, shot_id)
-    return FileResponse(shot.original.open("rb"), content_type="image/jpeg")
+    return _jpeg(services.get_shot(request.user, shot_id).original)
 
 
 @login_required
 def shot_recorded(request, shot_id):
-    """The recorded photo: the full reconstruction, or the original when none was made."""
+    """The recorded photo: the full reconstruction, or the original when none was made or it was
+    rejected."""
+    return _jpeg(services.get_shot(request.user, shot_id).recorded)
+
+
+@login_required
+def shot_reconstruction(request, shot_id):
+    return _jpeg(services.get_shot(request.user, shot_id).reconstruction)
+
+
+@login_required
+def shot_thumbnail(request, shot_id):
     shot = services.get_shot(request.user, shot_id)
-    return FileResponse(shot.recorded.open("rb"), content_type="image/jpeg")
+    return _jpeg(shot.thumbnail or shot.original)
+
+
+@login_required
+def shot_stage(request, shot_id, index):
+    """A softened preview as it was shown, for the replay."""
+    shot = services.get_shot(request.user, shot_id)
+    return _jpeg(get_object_or_404(shot.shown, index=index).image)
+
+
+@login_required
+def gallery(request):
+    day = None
+    if request.GET.get("date"):
+        try:
+            day = datetime.date.fromisoformat(request.GET["date"])
+        except ValueError:
+            messages.error(request, "Dates look like 2026-11-24.")
+    intention = request.GET.get("intention", "")
+    feedback = request.GET.get("feedback", "")
+    if intention not in ("", *INTENTIONS) or feedback not in ("", Shot.NO_FEEDBACK, Shot.ACCEPTED, Shot.REJECTED):
+        raise Http404("unknown filter")
+    page = Paginator(services.gallery(request.user, day, intention, feedback), GALLERY_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "capture/gallery.html", {
+        "page": page, "date": request.GET.get("date", ""), "intention": intention, "feedback": feedback,
+        "intentions": [(i, LABELS[i]) for i in INTENTIONS], "query": query.urlencode(),
+        "feedback_states": [(Shot.NO_FEEDBACK, "no feedback"), (Shot.ACCEPTED, "accepted"), (Shot.REJECTED, "rejected")],
+    })
+
+
+def replay_json(request, shot) -> list[dict]:
+    """The stages as they were shown, with the URL of each image (the replay plays these)."""
+    out = []
+    for row in shot.shown.all():
+        item = {k: row.record.get(k) for k in ("index", "stage", "groups", "strength", "regions", "note", "placeholder", "divergence")}
+        if row.stage == "original":
+            item["image"] = reverse("capture:shot-original", args=[shot.id])
+        elif row.stage == "preview" and row.image:
+            item["image"] = reverse("capture:shot-stage", args=[shot.id, row.index])
+        elif row.stage == "reconstruction":
+            item["image"] = reverse("capture:shot-reconstruction" if shot.reconstruction else "capture:shot-original", args=[shot.id])
+        out.append(item)
+    return out
+
+
+@login_required
+def shot_page(request, shot_id):
+    shot = services.get_shot(request.user, shot_id)
+    after = shot.reconstructed_elements or {}
+    rows = [{"element": e, "before": shot.elements.get(e.name), "after": after.get(e.name)} for e in ELEMENTS
+            if shot.elements.get(e.name) is not None or after.get(e.name) is not None]
+    final = next((s for s in reversed(shot.stages) if s.get("stage") == "reconstruction"), None)
+    return render(request, "capture/shot.html", {
+        "shot": shot, "rows": rows, "final": final, "replay": replay_json(request, shot),
+        "feedback_history": shot.feedback_given.all(),
+    })
+
+
+@login_required
+@require_POST
+def shot_feedback(request, shot_id):
+    verdict = request.POST.get("verdict", "")
+    try:
+        fb = services.give_feedback(request.user, shot_id, verdict)
+    except ValueError as exc:
+        if request.headers.get("Accept", "").startswith("application/json"):
+            return JsonResponse({"error": str(exc)}, status=400)
+        messages.error(request, str(exc))
+        return redirect("capture:shot", shot_id=shot_id)
+    text = ("Accepted: the reconstruction is your photo, and your models learn from it."
+            if fb.verdict == fb.ACCEPT else
+            "Rejected: the original is your photo; your models learn from it and this intention will aim closer to what you shot.")
+    if request.headers.get("Accept", "").startswith("application/json"):
+        return JsonResponse({"verdict": fb.verdict, "message": text, "table_shift": fb.table_shift, "training": fb.groups})
+    messages.success(request, text)
+    return redirect("capture:shot", shot_id=shot_id)
+
+
+@login_required
+@require_POST
+def shot_delete(request, shot_id):
+    services.delete_shot(request.user, shot_id)
+    messages.success(request, "Shot deleted, with its files.")
+    return redirect("capture:gallery")
+
+
+def provenance(shot) -> dict:
+    """Where the photo came from: the original's hash, every stage shown, the models and their
+    versions, the rule's parameters, the divergence, the feedback."""
+    with shot.original.open("rb") as fh:
+        original_hash = hashlib.sha256(fh.read()).hexdigest()
+    recon_hash = None
+    if shot.reconstruction:
+        with shot.reconstruction.open("rb") as fh:
+            recon_hash = hashlib.sha256(fh.read()).hexdigest()
+    return {
+        "shot": str(shot.id),
+        "taken_at": shot.created_at.isoformat(),
+        "size": [shot.width, shot.height],
+        "original_sha256": original_hash,
+        "reconstruction_sha256": recon_hash,
+        "recorded": shot.recorded_kind,
+        "intention": shot.intention,
+        "rule": shot.rule,
+        "models": shot.models_used,
+        "degrees": {"original": shot.elements, "reconstruction": shot.reconstructed_elements},
+        "stages": shot.stages,
+        "message": shot.message,
+        "feedback": [{"verdict": f.verdict, "at": f.created_at.isoformat(), "table_shift": f.table_shift}
+                     for f in shot.feedback_given.all()],
+    }
+
+
+@login_required
+def shot_download(request, shot_id):
+    shot = services.get_shot(request.user, shot_id)
+    what = request.GET.get("what", "both")
+    stamp = shot.created_at.strftime("%Y%m%d-%H%M%S")
+    if what == "original":
+        response = _jpeg(shot.original)
+        response["Content-Disposition"] = f'attachment; filename="flux-{stamp}-original.jpg"'
+        return response
+    if what == "reconstruction":
+        response = _jpeg(shot.reconstruction)
+        response["Content-Disposition"] = f'attachment; filename="flux-{stamp}-reconstruction.jpg"'
+        return response
+    if what != "both":
+        raise Http404("download original, reconstruction or both")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        with shot.original.open("rb") as fh:
+            archive.writestr(f"flux-{stamp}-original.jpg", fh.read())
+        if shot.reconstruction:
+            with shot.reconstruction.open("rb") as fh:
+                archive.writestr(f"flux-{stamp}-reconstruction.jpg", fh.read())
+        archive.writestr(f"flux-{stamp}-provenance.json", json.dumps(provenance(shot), indent=2))
+    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="flux-{stamp}.zip"'
+    return response
+
+
+@login_required
+def history(request):
+    return render(request, "capture/history.html", {"events": services.history(request.user)})

@@ -23,6 +23,7 @@ class FluctuationModel(models.Model):
     missing = models.JSONField(default=list)  # what the data lacked, for the user
     metrics = models.JSONField(default=dict)  # training and quality figures
     weights = models.CharField(max_length=255)  # path under FLUX_MODELS_DIR
+    learned_from = models.ManyToManyField("capture.Feedback", blank=True, related_name="model_versions")  # feedback in its data
 
     class Meta:
         ordering = ["group", "-version"]

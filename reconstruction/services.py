@@ -193,6 +193,12 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
         return TrainingRun.objects.get(pk=run.pk)
     seconds = time.perf_counter() - started
     row = store_version(run.user, model, samples=len(train), seconds=seconds, metrics=metrics)
+    # Which accept/reject feedback this version learned from (shown on My models).
+    feedback = {r.feedback_id for r in rows if r.feedback_id}
+    if feedback:
+        from capture.models import Feedback
+
+        row.learned_from.set([f for f in Feedback.objects.filter(pk__in=feedback) if run.group in f.groups])
     TrainingRun.objects.filter(pk=run.pk).update(
         status=TrainingRun.SUCCEEDED, finished_at=timezone.now(), heartbeat_at=timezone.now(), result=row,
         message=f"version {row.version} trained",

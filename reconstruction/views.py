@@ -45,7 +45,7 @@ def histogram_view(name: str, counts: list[int], span) -> dict:
 
 @login_required
 def model_list(request):
-    rows = list(services.models_for(request.user).order_by("group", "-version"))
+    rows = list(services.models_for(request.user).order_by("group", "-version").prefetch_related("learned_from"))
     runs = services.latest_runs(request.user)
     groups = []
     for group in TRAINABLE_GROUPS:

@@ -37,6 +37,8 @@ async def shoot(comm, jpeg, **command):
         msg = json.loads(await comm.receive_from(timeout=120))
         assert msg["type"] == "stage", msg
         stages.append(msg)
+    recorded = json.loads(await comm.receive_from(timeout=60))
+    assert recorded == {"type": "recorded", "shot": saved["shot"]["id"], "recorded": stages[-1]["recorded"]}
     return saved, plan, stages
 
 
@@ -79,6 +81,10 @@ async def test_the_stages_arrive_in_the_documented_order_for_each_mode(alice_wit
     for preview in (s for s in stages if s["stage"] == "preview"):
         assert np.abs(recorded.astype(int) - decode(preview["image"]).astype(int)).mean() > 3  # never the preview
     assert [s["stage"] for s in shot.stages] == expected and "image" not in shot.stages[-1]
+    # The replay record keeps what was shown, previews included, apart from the recorded photo.
+    kept = await sync_to_async(lambda: [(r.stage, bool(r.image)) for r in shot.shown.all()])()
+    assert kept == [(k, k == "preview") for k in expected]
+    assert shot.thumbnail and shot.intention_name == "portrait"
 
 
 async def test_a_user_without_models_gets_the_original_recorded_and_told_so(alice, portrait_jpeg):
@@ -113,7 +119,7 @@ async def test_a_second_shutter_during_development_corrupts_neither(alice_with_m
     finals = {}
     while len(finals) < 2:
         msg = json.loads(await comm.receive_from(timeout=180))
-        if msg["type"] == "stage" and msg["stage"] == "reconstruction":
+        if msg["type"] == "recorded":
             finals[msg["shot"]] = msg
     await comm.disconnect()
     shots = await sync_to_async(lambda: list(Shot.objects.filter(user=alice_with_models)))()

@@ -181,3 +181,21 @@ def test_training_starts_by_itself_once_enough_learning_data_exists(alice, frame
     started = services.maybe_auto_train(alice)
     assert set(started) == {"expression", "lighting", "climate", "composition", "clothing"}
     assert services.maybe_auto_train(alice) == []  # neither twice nor while they run
+
+
+def test_a_version_trained_after_feedback_says_which_feedback_it_learned_from(alice, frames, analyzer, client):
+    from capture.models import Feedback
+    from tests.capture.test_gallery_and_feedback import make_shot
+    from tests.conftest import PASSWORD
+
+    give_learning_data(alice, frames, analyzer)
+    shot = make_shot(alice, frames[0])
+    capture_services.give_feedback(alice, shot.id, "accept")
+    run = TrainingRun.objects.get(user=alice, group="lighting", status=TrainingRun.QUEUED)  # queued by the feedback
+    run = services.run_training(run.pk, analyzer=analyzer)
+    assert run.status == TrainingRun.SUCCEEDED, run.message
+    fb = Feedback.objects.get(shot=shot)
+    assert list(run.result.learned_from.all()) == [fb]
+    client.login(username="alice", password=PASSWORD)
+    page = client.get("/models/").content.decode()
+    assert "accepted" in page and f"/shots/{shot.id}/" in page
