@@ -47,7 +47,7 @@
 
   const describe = (s) => {
     const parts = [NAMES[s.stage] || s.stage];
-    if (s.groups && s.groups.length) parts.push(`models: ${s.groups.join(", ")}${s.strength < 1 ? ` at ${Math.round(s.strength * 100)} %` : ""}`);
+    if (s.groups && s.groups.length) parts.push(`models: ${s.groups.join(", ")}${typeof s.strength === "number" && s.strength < 1 ? ` at ${Math.round(s.strength * 100)} %` : ""}`);
     if (s.regions && s.regions.length) parts.push(`regions: ${s.regions.join(", ")}`);
     if (s.divergence) {
       const d = s.divergence;

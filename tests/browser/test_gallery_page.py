@@ -1,0 +1,64 @@
+"""Gallery → shot → replay → accept, in a real Chromium against the real server."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.test_shoot_page import TIMEOUT_MS, log_in
+
+pytestmark = pytest.mark.browser
+
+MAKE_SHOTS = """
+import numpy as np
+from django.contrib.auth import get_user_model
+from matplotlib import cbook
+from reconstruction.imageio import read_image, fit_within
+from tests.capture.test_gallery_and_feedback import make_shot
+alice = get_user_model().objects.get(username='alice')
+photo = fit_within(read_image(cbook.get_sample_data('grace_hopper.jpg', asfileobj=False)), 480, 480)
+for intention in ('fun', 'travel', 'portrait'):
+    make_shot(alice, photo, intention=intention)
+"""
+
+
+def test_gallery_to_shot_to_replay_to_accept(flux_server, browser, artifacts):
+    flux_server.manage("shell", "-c", MAKE_SHOTS, timeout=120)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    try:
+        log_in(page, flux_server, next_path="/gallery/")
+        thumbs = page.locator("#thumbs .thumb")
+        assert thumbs.count() >= 3
+        page.wait_for_function("[...document.querySelectorAll('#thumbs img')].every(i => i.complete && i.naturalWidth > 0)", timeout=TIMEOUT_MS)
+        page.screenshot(path=str(artifacts / "gallery.png"), full_page=True)
+        page.select_option('select[name="intention"]', "travel")
+        page.click('#filters button[type="submit"]')
+        page.wait_for_url("**intention=travel**", timeout=TIMEOUT_MS)
+        assert page.locator("#thumbs .thumb").count() >= 1
+        page.locator("#thumbs .thumb a").first.click()
+        page.wait_for_selector("#shot", timeout=TIMEOUT_MS)
+        assert page.get_attribute("#shot", "data-feedback") == "none"
+
+        page.locator("#slider").scroll_into_view_if_needed()
+        box = page.locator("#slider").bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2, steps=5)
+        page.mouse.up()
+        assert float(page.get_attribute("#slider", "data-position")) == pytest.approx(0.2, abs=0.05)
+
+        page.click("#replay")
+        page.wait_for_function("document.getElementById('replay-stage').dataset.stage === 'placeholder'", timeout=TIMEOUT_MS)
+        page.screenshot(path=str(artifacts / "replay-placeholder.png"))
+        page.wait_for_function("document.getElementById('replay-stage').dataset.done === 'true'", timeout=TIMEOUT_MS)
+        shown = page.evaluate("window.fluxReplay.shown.map(s => s.stage)")
+        assert shown == ["original", "placeholder", "preview", "reconstruction"]
+        assert "Reconstruction (recorded)" in page.inner_text("#replay-caption")
+        assert page.locator("#replay-placeholder").is_hidden() and page.locator("#replay-img").is_visible()
+        page.screenshot(path=str(artifacts / "shot-page.png"), full_page=True)
+
+        page.click("#accept")
+        page.wait_for_selector(".flash p.success", timeout=TIMEOUT_MS)
+        assert page.get_attribute("#shot", "data-feedback") == "accepted"
+        assert "Accepted" in page.inner_text(".flash")
+    finally:
+        page.close()
