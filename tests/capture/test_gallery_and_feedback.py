@@ -216,3 +216,13 @@ def test_deleting_a_user_deletes_their_shots_files_and_learning_data(alice, fram
     alice.delete()
     assert not any(os.path.exists(p) for p in paths)
     assert not LearningSample.objects.exists() and not Feedback.objects.exists()
+
+
+def test_the_gallery_opens_with_hundreds_of_shots_in_a_few_queries(alice, django_assert_max_num_queries):
+    Shot.objects.bulk_create([Shot(user=alice, original=f"users/{alice.pk}/shots/x{i}.jpg", width=640, height=480,
+                                   intention_name="fun", status=Shot.DONE) for i in range(400)])
+    c = client_for(alice)
+    with django_assert_max_num_queries(6):
+        page = c.get(reverse("capture:gallery") + "?page=9")
+    assert page.status_code == 200 and page.content.decode().count('class="thumb"') == 24
+    assert "page 9 of 17" in page.content.decode()
