@@ -105,28 +105,33 @@ def _drain_reconstructions():
         shutter._pool.submit(lambda: None).result(timeout=300)
 
 
-@pytest.fixture(scope="session")
-def small_models(analyzer):
-    """Lighting and composition models really trained on single_face.mp4 frames varied in
-    exposure and framing (the clip itself holds neither variation); fitted once per session."""
-    from reconstruction.generators.composition import CompositionModel, reframe
-    from reconstruction.generators.lighting import LightingModel, tone_curve
-    from reconstruction.training import Sample
+def varied_frames(analyzer):
+    """single_face.mp4 frames in three exposures times three framings (the clip itself holds
+    neither variation): what the lighting and composition models of the tests learn from."""
+    from reconstruction.generators.composition import reframe
+    from reconstruction.generators.lighting import tone_curve
 
-    frames = video_frames("single_face.mp4", range(0, 48, 4))
-    samples = []
-    for frame in frames.values():
+    for i, frame in video_frames("single_face.mp4", range(0, 48, 4)).items():
         face = analyzer.analyze(frame).main_face
         if face is None:
             continue
         h, w = frame.shape[:2]
         x, y, bw, bh = face.box
         centre = ((x + bw / 2) * w, (y + bh / 2) * h)
-        for strength in (-0.6, 0.0, 0.6):
+        for k, strength in enumerate((-0.6, 0.0, 0.6)):
             toned = tone_curve(frame, strength)
-            for dx, zoom in ((0, 1.0), (-0.18, 0.8), (0.18, 1.25)):
-                rgb = reframe(toned, centre, (centre[0] + dx * w, centre[1]), zoom)
-                samples.append(Sample(rgb, analyzer.analyze(rgb)))
+            for j, (dx, zoom) in enumerate(((0, 1.0), (-0.18, 0.8), (0.18, 1.25))):
+                yield f"f{i}-{k}-{j}", reframe(toned, centre, (centre[0] + dx * w, centre[1]), zoom)
+
+
+@pytest.fixture(scope="session")
+def small_models(analyzer):
+    """Lighting and composition models really trained on ``varied_frames``; fitted once per session."""
+    from reconstruction.generators.composition import CompositionModel
+    from reconstruction.generators.lighting import LightingModel
+    from reconstruction.training import Sample
+
+    samples = [Sample(rgb, analyzer.analyze(rgb)) for _, rgb in varied_frames(analyzer)]
     lighting = LightingModel(LightingModel.Config(pairs=60))
     lighting.fit(samples)
     composition = CompositionModel()

@@ -107,6 +107,14 @@ class FluxServer:
     def log(self) -> str:
         return _tail(self.log_path)
 
+    def make_user(self, username: str) -> None:
+        """A user of this server (once), so that tests sharing the server keep out of each other's data."""
+        self.manage("shell", "-c", (
+            "from django.contrib.auth import get_user_model as g; "
+            f"g().objects.filter(username={username!r}).exists() or "
+            f"g().objects.create_user(username={username!r}, password={PASSWORD!r})"
+        ))
+
 
 def _stop(proc: subprocess.Popen) -> None:
     """Stop ``serve`` and the daphne it started: both are in the process group we created."""

@@ -14,18 +14,19 @@ from django.contrib.auth import get_user_model
 from matplotlib import cbook
 from reconstruction.imageio import read_image, fit_within
 from tests.capture.test_gallery_and_feedback import make_shot
-alice = get_user_model().objects.get(username='alice')
+owner = get_user_model().objects.get(username='dave')
 photo = fit_within(read_image(cbook.get_sample_data('grace_hopper.jpg', asfileobj=False)), 480, 480)
 for intention in ('fun', 'travel', 'portrait'):
-    make_shot(alice, photo, intention=intention)
+    make_shot(owner, photo, intention=intention)
 """
 
 
 def test_gallery_to_shot_to_replay_to_accept(flux_server, browser, artifacts):
+    flux_server.make_user("dave")  # his own shots and models: other tests share this server's alice
     flux_server.manage("shell", "-c", MAKE_SHOTS, timeout=120)
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     try:
-        log_in(page, flux_server, next_path="/gallery/")
+        log_in(page, flux_server, next_path="/gallery/", username="dave")
         thumbs = page.locator("#thumbs .thumb")
         assert thumbs.count() >= 3
         page.wait_for_function("[...document.querySelectorAll('#thumbs img')].every(i => i.complete && i.naturalWidth > 0)", timeout=TIMEOUT_MS)

@@ -11,9 +11,10 @@ pytestmark = pytest.mark.browser
 
 
 def test_the_settings_page_saves_the_preview_mode_and_the_intention_table(flux_server, browser, artifacts):
+    flux_server.make_user("erin")  # her own settings: other tests share this server's alice
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     try:
-        log_in(page, flux_server, next_path="/settings/")
+        log_in(page, flux_server, next_path="/settings/", username="erin")
         page.select_option("#id_preview_mode", "3")
         page.select_option("#id_sequence_order", "divergence_desc")
         page.click('button:has-text("Save preview settings")')

@@ -15,9 +15,9 @@ pytestmark = pytest.mark.browser
 TIMEOUT_MS = 20_000
 
 
-def log_in(page, server, next_path="/shoot/"):
+def log_in(page, server, next_path="/shoot/", username="alice"):
     page.goto(f"{server.url}/accounts/login/?next={next_path}")
-    page.fill('input[name="username"]', "alice")
+    page.fill('input[name="username"]', username)
     page.fill('input[name="password"]', PASSWORD)
     page.click('button:has-text("Log in")')
     page.wait_for_url(f"{server.url}{next_path}", timeout=TIMEOUT_MS)
