@@ -189,6 +189,8 @@ class ShootConsumer(AsyncWebsocketConsumer):
                 await self.channel_layer.group_send(self.group, {"type": "shot.saved", "shot": message["shot"], "origin": self.channel_name})
             else:
                 await self.send(json.dumps(message))
+                if message["type"] == "recorded":
+                    await self.channel_layer.group_send(self.group, {"type": "shot.recorded", "recorded": message, "origin": self.channel_name})
         try:
             await job
         except Exception:
@@ -199,6 +201,11 @@ class ShootConsumer(AsyncWebsocketConsumer):
         """A shot taken on another of this user's open shooting pages."""
         if event.get("origin") != self.channel_name:
             await self.send(protocol.shot_saved(event["shot"], elsewhere=True))
+
+    async def shot_recorded(self, event):
+        """A shot from another of this user's pages is recorded: its strip can show the photo."""
+        if event.get("origin") != self.channel_name:
+            await self.send(json.dumps(event["recorded"] | {"elsewhere": True}))
 
     async def _error(self, code: str, message: str):
         await self.send(protocol.error(code, message))

@@ -39,8 +39,9 @@ Server → client (always text JSON)
      ``reconstruction``, which also carries ``"recorded": "reconstruction"|"original"``, the
      recorded photo's ``"url"``, the shot's ``"page"`` and a ``"message"`` (no models yet, a
      model failed, ...).
-  ``{"type": "recorded", "shot": ID, "recorded": "reconstruction"|"original"}`` once the photo
-     and the replay record are stored (the reconstruction stage is sent before, to be seen sooner).
+  ``{"type": "recorded", "shot": ID, "recorded": "reconstruction"|"original", "url": URL}`` once
+     the photo and the replay record are stored (the reconstruction stage is sent before, to be
+     seen sooner); also sent to the user's other open pages, with ``"elsewhere": true``.
      Stages of a second shot follow those of the first: shots are developed one after another.
   ``{"type": "error", "code": CODE, "message": TEXT}`` — the socket stays open. Codes:
      ``frame_too_large``, ``corrupt_frame``, ``bad_json``, ``unknown_command``,

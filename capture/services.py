@@ -177,7 +177,7 @@ def give_feedback(user, shot_id, verdict: str) -> Feedback:
         _refresh_thumbnail(shot)
     for group in groups:
         try:
-            model_services.start_training(user, group)
+            model_services.start_training(user, group, fine_tune=True)
         except model_services.TrainingBusy:
             pass  # the run already queued will see this feedback too
     return fb

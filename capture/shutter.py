@@ -132,7 +132,7 @@ def develop(user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], c
             thumb = encode_jpeg(fit_within(stage.image, 360, 360), quality=80)
             services.record_reconstruction(shot, recorded if made else None, summary, shown,
                                            stage.degrees if made else {}, note, previews, thumb)
-            emit({"type": "recorded", "shot": shot_id, "recorded": message["recorded"]})
+            emit({"type": "recorded", "shot": shot_id, "recorded": message["recorded"], "url": message["url"]})
             return
         if stage.stage == "preview":
             previews[index] = encode_jpeg(stage.image, quality=88)

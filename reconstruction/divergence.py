@@ -39,7 +39,7 @@ class DivergenceSettings:
 @dataclass
 class Divergence:
     gaps: dict[str, float] = field(default_factory=dict)  # element -> |degree gap|, both images measured
-    score: float = 0.0  # weighted mean of the gaps ([0100]'s "total or average value", weighted)
+    score: float = 0.0  # weighted mean of the gaps over their thresholds ([0100]); 1 = at the threshold on average
     exceeded: list[str] = field(default_factory=list)  # elements whose gap reached their threshold
     changed: float | None = None  # share of the frame whose pixels changed (claim 10), if measured
     diverged: bool = False  # the verdict under the settings used
@@ -85,7 +85,9 @@ def divergence(a_rgb: np.ndarray | None, a_degrees: Mapping[str, float | None],
     gaps = degree_gaps(a_degrees, b_degrees)
     weights = {n: BY_NAME[n].weight for n in gaps}
     total = sum(weights.values())
-    score = sum(weights[n] * g for n, g in gaps.items()) / total if total else 0.0
+    # [0100]: the gaps normalised (by each element's threshold, so 1 means "at the threshold")
+    # and averaged with the weights.
+    score = sum(weights[n] * g / BY_NAME[n].threshold for n, g in gaps.items()) / total if total else 0.0
     exceeded = [n for n, g in gaps.items() if g >= BY_NAME[n].threshold * settings.scale]
     changed = None
     if settings.method in ("pixels", "both") and a_rgb is not None and b_rgb is not None:

@@ -45,6 +45,7 @@ class TrainingRun(models.Model):
     group = models.CharField(max_length=32)
     status = models.CharField(max_length=16, choices=STATUSES, default=QUEUED)
     steps = models.PositiveIntegerField(null=True, blank=True)  # override of the model's training steps
+    fine_tune = models.BooleanField(default=False)  # start from the active version (after feedback)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

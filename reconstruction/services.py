@@ -43,7 +43,7 @@ def get_model(user, pk) -> FluctuationModel:
 # --- training ---------------------------------------------------------------------------------------
 
 
-def start_training(user, group: str, steps: int | None = None, enqueue: bool = True) -> TrainingRun:
+def start_training(user, group: str, steps: int | None = None, enqueue: bool = True, fine_tune: bool = False) -> TrainingRun:
     """Queue a training run for the background worker; refuses a second live run of the group."""
     from .generators import MODEL_CLASSES
 
@@ -52,7 +52,8 @@ def start_training(user, group: str, steps: int | None = None, enqueue: bool = T
     reap_stale_runs(user)
     try:
         with transaction.atomic():
-            run = TrainingRun.objects.create(user=user, group=group, steps=steps, message="waiting for the worker")
+            run = TrainingRun.objects.create(user=user, group=group, steps=steps, fine_tune=fine_tune,
+                                             message="waiting for the worker" + (" (fine-tuning with your feedback)" if fine_tune else ""))
     except IntegrityError:
         raise TrainingBusy(f"{group} is already training") from None
     if enqueue:
@@ -165,6 +166,10 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
                 if hasattr(config, "regressor_steps"):
                     config = dataclasses.replace(config, regressor_steps=max(5, min(config.regressor_steps, run.steps // 2)))
         model = cls(config)
+        if run.fine_tune:
+            previous, _ = load_active(run.user, run.group)
+            if previous is not None:
+                model.warm_start(previous)
         last_write = [0.0]
 
         def progress(step: int, total: int, loss: float) -> None:

@@ -55,6 +55,10 @@ class FluctuationModel:
     def _fit(self, samples: Sequence[Sample], progress: Progress) -> dict:
         raise NotImplementedError
 
+    def warm_start(self, previous: "FluctuationModel") -> None:
+        """Fine-tune from the previous version. The trained transforms refit in closed form on all
+        the data, so they have nothing to carry over; a network overrides this."""
+
     def reconstructable_range(self, element: str) -> tuple[float, float] | None:
         return self.ranges.get(element)
 

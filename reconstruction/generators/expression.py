@@ -55,6 +55,8 @@ class ExpressionConfig:
     smooth_weight: float = 0.5  # total variation of the flow: no tearing between the supervised landmarks
     single_fraction: float = 0.5  # share of pairs conditioned on one element's change only (the others' targets = source): generation asks one element at a time (measured: mean progress 0.18/0.35 → 0.56/0.56 for seeds 0/1)
     cross_fraction: float = 0.5  # share of each batch whose target differs clearly in degrees: pose neighbours alone pair a smile with a smile, and the way back is never learnt
+    finetune_steps: int = 300  # updates when fine-tuning from the previous version (feedback): it already knows the face
+    finetune_regressor_steps: int = 30  # the same for the degree regressor
     device: str = "auto"  # "auto": CUDA when present, else CPU
 
 
@@ -194,6 +196,7 @@ class ExpressionModel(FluctuationModel):
         self._generator = None
         self._regressor = None
         self._degrees = None  # (frames, 3): the degree combinations seen in training
+        self._warm = None  # the previous version's weights when fine-tuning
 
     # --- data ---------------------------------------------------------------------------------
 
@@ -250,7 +253,13 @@ class ExpressionModel(FluctuationModel):
         weight[..., mouth_y - size // 8:mouth_y + size // 8, size // 4:size - size // 4] += cfg.feature_weight
         weight = weight / weight.mean()
         generator, discriminator, regressor = (net.to(device) for net in _build_networks(cfg))
-        total = cfg.regressor_steps + cfg.steps
+        regressor_steps, steps = cfg.regressor_steps, cfg.steps
+        if self._warm is not None:
+            # Fine-tuning: start from the previous version's generator and regressor.
+            generator.load_state_dict(self._warm["generator"])
+            regressor.load_state_dict(self._warm["regressor"])
+            regressor_steps, steps = cfg.finetune_regressor_steps, cfg.finetune_steps
+        total = regressor_steps + steps
         started = time.perf_counter()
 
         def augment(batch):
@@ -260,7 +269,7 @@ class ExpressionModel(FluctuationModel):
             return (batch * float(rng.uniform(0.9, 1.1))).clamp(-1, 1)
 
         opt_r = torch.optim.Adam(regressor.parameters(), lr=cfg.lr)
-        for step in range(cfg.regressor_steps):
+        for step in range(regressor_steps):
             idx = torch.from_numpy(rng.integers(0, n, cfg.batch)).to(device)
             loss = F.l1_loss(regressor(augment(x[idx])), d[idx])
             opt_r.zero_grad()
@@ -275,7 +284,7 @@ class ExpressionModel(FluctuationModel):
         opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
         last = {}
-        for step in range(cfg.steps):
+        for step in range(steps):
             src_np = rng.integers(0, n, cfg.batch)
             dst_np = neighbours[src_np, rng.integers(0, neighbours.shape[1], cfg.batch)]
             cross = rng.random(cfg.batch) < cfg.cross_fraction
@@ -313,8 +322,8 @@ class ExpressionModel(FluctuationModel):
             loss_g.backward()
             opt_g.step()
             last = {"landmarks": loss_lm.item(), "l1": loss_l1.item(), "degree": loss_deg.item(), "adversarial": loss_adv.item(), "discriminator": loss_d.item()}
-            if step % 10 == 0 or step == cfg.steps - 1:
-                progress(cfg.regressor_steps + step + 1, total, loss_g.item())
+            if step % 10 == 0 or step == steps - 1:
+                progress(regressor_steps + step + 1, total, loss_g.item())
         generator.eval()
         self._generator = generator.cpu()
         self._regressor = regressor.cpu()
@@ -383,6 +392,12 @@ class ExpressionModel(FluctuationModel):
 
         return {"generator": self._generator.state_dict(), "regressor": self._regressor.state_dict(),
                 "degrees": torch.from_numpy(self._degrees)}
+
+    def warm_start(self, previous: "ExpressionModel") -> None:
+        """Fine-tune from ``previous`` (same config) instead of training from scratch."""
+        if previous.config.crop != self.config.crop or previous.config.width != self.config.width:
+            return  # a different network: start afresh
+        self._warm = {"generator": previous._generator.state_dict(), "regressor": previous._regressor.state_dict()}
 
     def load_state(self, state: dict) -> None:
         generator, _, regressor = _build_networks(self.config)

@@ -142,7 +142,7 @@ def test_accepting_adds_the_pair_to_the_learning_data_and_fine_tunes_the_models(
     assert samples.count() == 2 and {s.elements["lighting.exposure"] for s in samples} == {0.40, 0.55}
     fb = Feedback.objects.get(shot=shot)
     assert fb.targets == {"lighting.exposure": 0.55} and fb.groups == ["lighting"]
-    assert TrainingRun.objects.filter(user=alice, group="lighting", status=TrainingRun.QUEUED).exists()
+    assert TrainingRun.objects.filter(user=alice, group="lighting", status=TrainingRun.QUEUED, fine_tune=True).exists()
 
 
 def test_rejecting_keeps_the_original_and_moves_the_intention_away_from_the_edit(alice, frame):

@@ -133,6 +133,8 @@ async def test_a_shot_is_announced_to_the_users_other_pages_only(alice, bob, ali
     elsewhere = await next_of(laptop, "shot_saved", timeout=10)
     assert not mine["elsewhere"] and elsewhere["elsewhere"]
     assert elsewhere["shot"]["id"] == mine["shot"]["id"]
+    recorded = await next_of(laptop, "recorded", timeout=60)  # and, once developed, its recorded photo
+    assert recorded["elsewhere"] and recorded["shot"] == mine["shot"]["id"] and recorded["url"].endswith("/recorded.jpg")
     assert await bobs.receive_nothing(timeout=0.5)
     for comm in (phone, laptop, bobs):
         await comm.disconnect()

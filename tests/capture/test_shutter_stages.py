@@ -38,7 +38,7 @@ async def shoot(comm, jpeg, **command):
         assert msg["type"] == "stage", msg
         stages.append(msg)
     recorded = json.loads(await comm.receive_from(timeout=60))
-    assert recorded == {"type": "recorded", "shot": saved["shot"]["id"], "recorded": stages[-1]["recorded"]}
+    assert recorded == {"type": "recorded", "shot": saved["shot"]["id"], "recorded": stages[-1]["recorded"], "url": stages[-1]["url"]}
     return saved, plan, stages
 
 

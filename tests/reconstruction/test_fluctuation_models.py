@@ -213,6 +213,31 @@ def test_the_expression_gan_trains_and_changes_only_the_face(analyzer, face_fram
     assert np.array_equal(again.generate(held.rgb, held.analysis, {"expression.smile": 1.0}), out)
 
 
+def test_fine_tuning_the_expression_gan_starts_from_the_previous_version(analyzer, face_frames):
+    import torch
+
+    train = [make_sample(analyzer, f) for f in face_frames]
+    first = ExpressionModel(ExpressionConfig(steps=8, regressor_steps=4, batch=4))
+    first.fit(train)
+
+    def tuned(steps, seed):
+        model = ExpressionModel(ExpressionConfig(seed=seed, steps=8, regressor_steps=4, batch=4, finetune_steps=steps, finetune_regressor_steps=0))
+        model.warm_start(first)
+        ticks = []
+        model.fit(train, lambda step, total, loss: ticks.append((step, total)))
+        return model, ticks
+
+    def same(a, b):
+        return all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+    # Another seed's initialisation is thrown away: the previous version's weights are the start.
+    untouched, _ = tuned(0, seed=7)
+    assert same(untouched._generator, first._generator) and same(untouched._regressor, first._regressor)
+    moved, ticks = tuned(3, seed=7)
+    assert ticks[-1] == (3, 3)  # the fine-tuning budget, not a full training
+    assert not same(moved._generator, first._generator) and same(moved._regressor, first._regressor)
+
+
 def test_a_hue_range_is_the_shortest_arc_and_may_wrap_through_red():
     from reconstruction.training import clamp_to_range
 

@@ -150,6 +150,10 @@
       case "error":
         onError(msg);
         break;
+      case "recorded":
+        // A shot developed on another of this user's open pages: its strip shows the recorded photo.
+        if (msg.elsewhere) recordedThumb(msg);
+        break;
       default:
         break;
     }
