@@ -48,6 +48,7 @@ class Shot(models.Model):
     rule = models.JSONField(default=dict, blank=True)  # steps (group, targets, ...) and skipped groups
     stages = models.JSONField(default=list, blank=True)  # what was shown, in order, without the images
     models_used = models.JSONField(default=dict, blank=True)  # group -> version
+    preview_mode = models.PositiveSmallIntegerField(null=True, blank=True)  # the embodiment the stages followed (1-3)
     message = models.CharField(max_length=500, blank=True)  # for the user: no models yet, a model failed, ...
     intention_name = models.CharField(max_length=32, blank=True, db_index=True)  # for the gallery's filter
     thumbnail = models.FileField(upload_to=_thumbnail_path, blank=True)  # the recorded photo, small, for the gallery

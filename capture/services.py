@@ -75,6 +75,7 @@ def record_reconstruction(shot: Shot, jpeg: bytes | None, plan: dict, stages: li
         shot.intention_name = shot.intention.get("name", "")
         shot.rule = plan.get("rule", {})
         shot.models_used = plan.get("models", {})
+        shot.preview_mode = plan.get("mode")
         shot.stages = stages
         shot.message = message[:500]
         shot.status = Shot.DONE

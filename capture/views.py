@@ -169,6 +169,11 @@ def provenance(shot) -> dict:
         "intention": shot.intention,
         "rule": shot.rule,
         "models": shot.models_used,
+        "parameters": {
+            "preview_mode": shot.preview_mode,
+            "targets": {k: v for step in shot.rule.get("steps", []) for k, v in step.get("targets", {}).items()},
+            "shown_strengths": {s["index"]: s.get("strength") for s in shot.stages if s.get("stage") in ("preview", "reconstruction")},
+        },
         "degrees": {"original": shot.elements, "reconstruction": shot.reconstructed_elements},
         "stages": shot.stages,
         "message": shot.message,

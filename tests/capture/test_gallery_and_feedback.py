@@ -34,7 +34,7 @@ def make_shot(user, rgb, reconstructed=True, intention="portrait"):
     plan = {"intention": {"name": intention, "label": intention.title(), "source": "image", "confidence": 0.6, "reasons": ["one person"]},
             "rule": {"steps": [{"group": "lighting", "targets": {"lighting.exposure": 0.55}, "current": {"lighting.exposure": 0.40},
                                 "ideal": {"lighting.exposure": 0.55}, "gap": 0.15}], "skipped": []},
-            "models": {"lighting": 1} if reconstructed else {}}
+            "models": {"lighting": 1} if reconstructed else {}, "mode": 2}
     stages = [{"index": 0, "stage": "original", "groups": []},
               {"index": 1, "stage": "placeholder", "groups": [], "placeholder": {"kind": "card", "colour": "#102030", "text": "Reconstructing…"}},
               {"index": 2, "stage": "preview", "groups": ["lighting"], "strength": 0.5, "divergence": {"score": 0.1, "diverged": False}},
@@ -181,6 +181,7 @@ def test_downloading_both_gives_the_images_and_a_provenance_record(alice, frame)
     assert record["original_sha256"] == hashlib.sha256(original).hexdigest()
     assert [s["stage"] for s in record["stages"]] == ["original", "placeholder", "preview", "reconstruction"]
     assert record["models"] == {"lighting": 1} and record["rule"]["steps"][0]["targets"] == {"lighting.exposure": 0.55}
+    assert record["parameters"]["preview_mode"] == 2 and record["parameters"]["targets"] == {"lighting.exposure": 0.55}
     assert record["feedback"][0]["verdict"] == "accept" and record["recorded"] == "reconstruction"
     single = client_for(alice).get(reverse("capture:shot-download", args=[shot.id]) + "?what=original")
     assert "attachment" in single["Content-Disposition"]
