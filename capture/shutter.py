@@ -119,7 +119,7 @@ def develop(user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], c
         if stage.stage == "reconstruction":
             made = bool(stage.groups)
             note = _message(plan, stage)
-            recorded = encode_jpeg(stage.image, quality=92)
+            recorded = encode_jpeg(stage.image, quality=92) if made else None
             message |= {
                 "recorded": "reconstruction" if made else "original",
                 "url": reverse("capture:shot-recorded", args=[shot.id]),
@@ -130,7 +130,7 @@ def develop(user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], c
             # The page hears of it first: recording (files, rows) happens after the send.
             emit(message)
             thumb = encode_jpeg(fit_within(stage.image, 360, 360), quality=80)
-            services.record_reconstruction(shot, recorded if made else None, summary, shown,
+            services.record_reconstruction(shot, recorded, summary, shown,
                                            stage.degrees if made else {}, note, previews, thumb)
             emit({"type": "recorded", "shot": shot_id, "recorded": message["recorded"], "url": message["url"]})
             return

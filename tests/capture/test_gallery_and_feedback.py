@@ -166,6 +166,9 @@ def test_a_shot_without_reconstruction_cannot_be_judged(alice, frame):
     response = client_for(alice).post(reverse("capture:shot-feedback", args=[shot.id]), {"verdict": "accept"}, HTTP_ACCEPT="application/json")
     assert response.status_code == 400 and "no reconstruction" in response.json()["error"]
     assert not Feedback.objects.exists()
+    page = client_for(alice).get(reverse("capture:shot", args=[shot.id]))
+    assert page.status_code == 200 and "No reconstruction was made" in page.content.decode()
+    assert 'id="accept"' not in page.content.decode()
 
 
 def test_downloading_both_gives_the_images_and_a_provenance_record(alice, frame):
