@@ -63,3 +63,23 @@ def test_gallery_to_shot_to_replay_to_accept(flux_server, browser, artifacts):
         assert "Accepted" in page.inner_text(".flash")
     finally:
         page.close()
+
+
+def test_the_gallery_and_the_shot_page_fit_a_phone(flux_server, browser, artifacts):
+    flux_server.make_user("dave")
+    flux_server.manage("shell", "-c", MAKE_SHOTS, timeout=120)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        log_in(page, flux_server, next_path="/gallery/", username="dave")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=str(artifacts / "gallery-phone.png"))
+        page.locator("#thumbs .thumb a").first.click()
+        page.wait_for_selector("#shot", timeout=TIMEOUT_MS)
+        page.wait_for_function("[...document.querySelectorAll('#shot img:not([hidden])')].every(i => i.complete && i.naturalWidth > 0)",
+                               timeout=TIMEOUT_MS)
+        page.wait_for_timeout(400)  # the replay pane's fade-in
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=str(artifacts / "shot-phone.png"), full_page=True)
+    finally:
+        context.close()
