@@ -78,9 +78,6 @@ class Rule:
     def groups(self) -> list[str]:
         return [s.group for s in self.steps]
 
-    def without(self, groups: Sequence[str]) -> "Rule":
-        return Rule([s for s in self.steps if s.group not in groups], list(self.skipped))
-
     def to_json(self) -> dict:
         return {"steps": [s.to_json() for s in self.steps], "skipped": [s.to_json() for s in self.skipped]}
 
