@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -81,10 +82,10 @@ def training_photos(folder: Path) -> list[str]:
 
 
 def shot_jpegs(n: int) -> list[bytes]:
+    import cv2
+
     from reconstruction.assets import samples_dir
     from reconstruction.imageio import encode_jpeg, fit_within, iter_video
-
-    import cv2
 
     out = []
     for _, _, frame in iter_video(samples_dir() / "single_face.mp4", every=3):
@@ -144,8 +145,6 @@ def main(argv: list[str]) -> int:
             t = time.monotonic()
             proc_out = []
             for group, steps in (("expression", "150"), ("lighting", "60"), ("composition", "1"), ("clothing", "60")):
-                import subprocess
-
                 done = subprocess.run([live.PY, "manage.py", "train", server.username, "--from", *photos, "--group", group,
                                        "--steps", steps, "--json"], cwd=live.ROOT, env=server.env, capture_output=True,
                                       text=True, timeout=900)
