@@ -299,22 +299,27 @@ def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, d
     """Mode 3: previews of growing strength, each within the threshold of the reconstruction ends it."""
     steps = {s.group: s for s in rule.steps if s.group in full.applied}
     order_name = ORDER_LABELS[settings.order]
+
+    def grown(image, degrees, groups, strength=1.0, **extra) -> Stage:
+        """A preview with its divergence from the original and to the reconstruction."""
+        return Stage("preview", image, list(groups), strength, degrees=dict(degrees),
+                     divergence=divergence(original, analysis.elements, image, degrees, div),
+                     to_reconstruction=divergence(image, degrees, full.image, full.analysis.elements, div), **extra)
+
     if settings.unit == "region" and "composition" not in steps:
         masks = region_masks(original, analysis)
         full_f, orig_f = full.image.astype(np.float32), original.astype(np.float32)
-        changed = {r: float(np.abs(full_f - orig_f).mean(axis=2)[m > 0.5].mean()) if (m > 0.5).any() else 0.0
-                   for r, m in masks.items()}
+        moved = np.abs(full_f - orig_f).mean(axis=2)
+        changed = {r: float(moved[m > 0.5].mean()) if (m > 0.5).any() else 0.0 for r, m in masks.items()}
         regions = [r for r in _ordered(list(masks), REGION_DEPTH, changed, settings.order) if changed[r] > 0.5]
         alpha = np.zeros(original.shape[:2], np.float32)
         for k, region in enumerate(regions[:-1][: settings.max_previews], start=1):
             alpha = np.maximum(alpha, masks[region])
             image = np.clip(orig_f * (1 - alpha[..., None]) + full_f * alpha[..., None] + 0.5, 0, 255).astype(np.uint8)
-            measured = reconstructor.measure(image)
-            to_full = divergence(image, measured.elements, full.image, full.analysis.elements, div)
-            yield Stage("preview", image, list(steps), 1.0, regions=regions[:k], degrees=dict(measured.elements),
-                        divergence=divergence(original, analysis.elements, image, measured.elements, div),
-                        to_reconstruction=to_full, note=f"region by region ({order_name}): {', '.join(regions[:k])}")
-            if not to_full.diverged:
+            stage = grown(image, reconstructor.measure(image).elements, steps, regions=regions[:k],
+                          note=f"region by region ({order_name}): {', '.join(regions[:k])}")
+            yield stage
+            if not stage.to_reconstruction.diverged:
                 return
         return
     note_unit = "" if settings.unit == "element" else " (reframing moves every region, so the reveal goes model by model)"
@@ -323,11 +328,10 @@ def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, d
         # One model: grow its strength instead (claim 4: the degree rises preview by preview).
         for strength in (1 / 3, 2 / 3)[: settings.max_previews]:
             chain = reconstruct(original, analysis, [steps[groups[0]]], reconstructor, strength)
-            to_full = divergence(chain.image, chain.analysis.elements, full.image, full.analysis.elements, div)
-            yield Stage("preview", chain.image, chain.applied, strength, degrees=dict(chain.analysis.elements),
-                        divergence=divergence(original, analysis.elements, chain.image, chain.analysis.elements, div),
-                        to_reconstruction=to_full, note=f"{groups[0]} at {round(strength * 100)} %{note_unit}")
-            if not to_full.diverged:
+            stage = grown(chain.image, chain.analysis.elements, chain.applied, strength,
+                          note=f"{groups[0]} at {round(strength * 100)} %{note_unit}")
+            yield stage
+            if not stage.to_reconstruction.diverged:
                 return
         return
     image, current, applied = original, analysis, []
@@ -336,12 +340,10 @@ def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, d
         chain = reconstruct(image, current, [steps[group]], reconstructor)
         image, current = chain.image, chain.analysis
         applied += chain.applied
-        to_full = divergence(image, current.elements, full.image, full.analysis.elements, div)
-        yield Stage("preview", image, list(applied), 1.0, degrees=dict(current.elements),
-                    divergence=divergence(original, analysis.elements, image, current.elements, div),
-                    to_reconstruction=to_full, failed=chain.failed,
-                    note=f"model by model ({order_name}): {', '.join(applied)}{note_unit}")
-        if not to_full.diverged:
+        stage = grown(image, current.elements, applied, failed=chain.failed,
+                      note=f"model by model ({order_name}): {', '.join(applied)}{note_unit}")
+        yield stage
+        if not stage.to_reconstruction.diverged:
             return
 
 
