@@ -63,6 +63,11 @@ class Shot(models.Model):
         return self.reconstruction if self.recorded_kind == "reconstruction" else self.original
 
     @property
+    def targets(self) -> dict[str, float]:
+        """Every element the rule asked a model to change, with the degree it asked for."""
+        return {k: v for step in self.rule.get("steps", []) for k, v in step.get("targets", {}).items()}
+
+    @property
     def recorded_kind(self) -> str:
         return "reconstruction" if self.reconstruction and self.feedback != self.REJECTED else "original"
 

@@ -154,8 +154,7 @@ def give_feedback(user, shot_id, verdict: str) -> Feedback:
     shot = get_shot(user, shot_id)
     if not shot.reconstruction:
         raise ValueError("this shot has no reconstruction to judge: the original is its photo")
-    steps = shot.rule.get("steps", [])
-    targets = {k: v for step in steps for k, v in step.get("targets", {}).items()}
+    targets = shot.targets
     groups = sorted(shot.models_used)
     with transaction.atomic():
         fb = Feedback.objects.create(user=user, shot=shot, verdict=verdict, intention=shot.intention_name,

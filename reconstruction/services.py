@@ -270,7 +270,7 @@ def active_models(user) -> tuple[dict[str, object], dict[str, int], dict[str, st
     Loaded models are kept per (user, group) while that version stays active, so a shutter does
     not read weights from disk; a new version, a rollback or a deletion changes the row and the
     next call loads again."""
-    from reconstruction.generators import TRAINABLE_GROUPS, ModelError, load_checkpoint
+    from reconstruction.generators import TRAINABLE_GROUPS
 
     rows = {row.group: row for row in models_for(user).filter(active=True)}
     loaded, versions, unavailable = {}, {}, {}
@@ -285,10 +285,9 @@ def active_models(user) -> tuple[dict[str, object], dict[str, int], dict[str, st
         if cached is not None and cached[0] == row.pk:
             model = cached[1]
         else:
-            try:
-                model = load_checkpoint(storage.absolute(row.weights))
-            except ModelError as exc:
-                unavailable[group] = f"not trained: {exc}"
+            model, reason = _load(row)
+            if model is None:
+                unavailable[group] = reason
                 continue
             with _model_cache_lock:
                 _model_cache[key] = (row.pk, model)
@@ -298,11 +297,16 @@ def active_models(user) -> tuple[dict[str, object], dict[str, int], dict[str, st
 
 def load_active(user, group: str):
     """(model, None) for the group's active version, or (None, reason) when it is not usable."""
-    from reconstruction.generators import ModelError, load_checkpoint
-
     row = models_for(user).filter(group=group, active=True).first()
     if row is None:
         return None, "not trained"
+    return _load(row)
+
+
+def _load(row: FluctuationModel):
+    """(model, None) from the version's weights file, or (None, reason) when it cannot be read."""
+    from reconstruction.generators import ModelError, load_checkpoint
+
     try:
         return load_checkpoint(storage.absolute(row.weights)), None
     except ModelError as exc:
