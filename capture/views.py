@@ -94,7 +94,7 @@ def gallery(request):
     })
 
 
-def replay_json(request, shot) -> list[dict]:
+def replay_json(shot) -> list[dict]:
     """The stages as they were shown, with the URL of each image (the replay plays these)."""
     out = []
     for row in shot.shown.all():
@@ -117,7 +117,7 @@ def shot_page(request, shot_id):
             if shot.elements.get(e.name) is not None or after.get(e.name) is not None]
     final = next((s for s in reversed(shot.stages) if s.get("stage") == "reconstruction"), None)
     return render(request, "capture/shot.html", {
-        "shot": shot, "rows": rows, "final": final, "replay": replay_json(request, shot),
+        "shot": shot, "rows": rows, "final": final, "replay": replay_json(shot),
         "feedback_history": shot.feedback_given.all(),
     })
 
@@ -126,17 +126,18 @@ def shot_page(request, shot_id):
 @require_POST
 def shot_feedback(request, shot_id):
     verdict = request.POST.get("verdict", "")
+    wants_json = request.headers.get("Accept", "").startswith("application/json")  # the shooting page's fetch
     try:
         fb = services.give_feedback(request.user, shot_id, verdict)
     except ValueError as exc:
-        if request.headers.get("Accept", "").startswith("application/json"):
+        if wants_json:
             return JsonResponse({"error": str(exc)}, status=400)
         messages.error(request, str(exc))
         return redirect("capture:shot", shot_id=shot_id)
     text = ("Accepted: the reconstruction is your photo, and your models learn from it."
             if fb.verdict == fb.ACCEPT else
             "Rejected: the original is your photo; your models learn from it and this intention will aim closer to what you shot.")
-    if request.headers.get("Accept", "").startswith("application/json"):
+    if wants_json:
         return JsonResponse({"verdict": fb.verdict, "message": text, "table_shift": fb.table_shift, "training": fb.groups})
     messages.success(request, text)
     return redirect("capture:shot", shot_id=shot_id)
@@ -150,15 +151,12 @@ def shot_delete(request, shot_id):
     return redirect("capture:gallery")
 
 
-def provenance(shot) -> dict:
+def provenance(shot, original: bytes, reconstruction: bytes | None) -> dict:
     """Where the photo came from: the original's hash, every stage shown, the models and their
-    versions, the rule's parameters, the divergence, the feedback."""
-    with shot.original.open("rb") as fh:
-        original_hash = hashlib.sha256(fh.read()).hexdigest()
-    recon_hash = None
-    if shot.reconstruction:
-        with shot.reconstruction.open("rb") as fh:
-            recon_hash = hashlib.sha256(fh.read()).hexdigest()
+    versions, the rule's parameters, the divergence, the feedback. Takes the files' bytes, which
+    the download has read already."""
+    original_hash = hashlib.sha256(original).hexdigest()
+    recon_hash = hashlib.sha256(reconstruction).hexdigest() if reconstruction is not None else None
     return {
         "shot": str(shot.id),
         "taken_at": shot.created_at.isoformat(),
@@ -171,7 +169,7 @@ def provenance(shot) -> dict:
         "models": shot.models_used,
         "parameters": {
             "preview_mode": shot.preview_mode,
-            "targets": {k: v for step in shot.rule.get("steps", []) for k, v in step.get("targets", {}).items()},
+            "targets": shot.targets,
             "shown_strengths": {s["index"]: s.get("strength") for s in shot.stages if s.get("stage") in ("preview", "reconstruction")},
         },
         "degrees": {"original": shot.elements, "reconstruction": shot.reconstructed_elements},
@@ -197,14 +195,18 @@ def shot_download(request, shot_id):
         return response
     if what != "both":
         raise Http404("download original, reconstruction or both")
+    with shot.original.open("rb") as fh:
+        original = fh.read()
+    reconstruction = None
+    if shot.reconstruction:
+        with shot.reconstruction.open("rb") as fh:
+            reconstruction = fh.read()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        with shot.original.open("rb") as fh:
-            archive.writestr(f"flux-{stamp}-original.jpg", fh.read())
-        if shot.reconstruction:
-            with shot.reconstruction.open("rb") as fh:
-                archive.writestr(f"flux-{stamp}-reconstruction.jpg", fh.read())
-        archive.writestr(f"flux-{stamp}-provenance.json", json.dumps(provenance(shot), indent=2))
+        archive.writestr(f"flux-{stamp}-original.jpg", original)
+        if reconstruction is not None:
+            archive.writestr(f"flux-{stamp}-reconstruction.jpg", reconstruction)
+        archive.writestr(f"flux-{stamp}-provenance.json", json.dumps(provenance(shot, original, reconstruction), indent=2))
     response = HttpResponse(buffer.getvalue(), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="flux-{stamp}.zip"'
     return response
