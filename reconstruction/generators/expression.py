@@ -1,17 +1,24 @@
-"""Expression: a conditional image-to-image GAN on aligned face crops ([0053]).
+"""Expression: an exemplar-guided conditional image-to-image GAN on aligned face crops ([0053]).
 
-The face is aligned to a canonical crop by a similarity transform on the eyes and mouth. A U-Net
-generator takes the crop with the source and target degrees (smile, eye openness, mouth
-openness) and predicts a dense backward flow (applied with grid_sample) plus a residual: a smile
-is mostly the geometry of the mouth corners and cheeks, which a flow moves and a residual can only
-repaint. A PatchGAN discriminator judges (crop, target degrees). Losses: L1 to a real frame of the
-user with the target degrees (pairs of the user's own frames), identity L1 when source = target,
-adversarial, degree consistency through a small degree regressor trained first on the same crops
-with the extractor's labels, and the flow at the target frame's landmarks pointing at the source
-frame's same landmarks (the extractor's landmarks supervise the geometry directly).
-Generation asks only for degree combinations the user has shown (``complete``). The flow moves the
-full-resolution frame, the residual is warped back as a change, and both are blended with a soft
-face mask, so nothing outside the face changes.
+The face is aligned to a canonical crop by a similarity transform on the two eye centres. The
+model keeps the user's own aligned training faces with their degrees ([0054]: the data used in
+training is held with the model). To change a face it takes the stored face nearest the target
+degrees (and the source's head pose) as an exemplar. A U-Net generator takes the source crop, the
+exemplar crop and the source and target degrees (smile, eye openness, mouth openness) and
+predicts two dense backward flows (one moving the source, one moving the exemplar onto the
+source's geometry), a per-pixel share of the exemplar, and a residual. Teeth, a closed eyelid or
+cheek folds come from the user's real face rather than being painted at the network's
+resolution; the flows put them where this face is.
+
+A PatchGAN discriminator judges (crop, target degrees). Losses: L1 to a real frame of the user
+with the target degrees (pairs of the user's own frames; the exemplar is never that frame),
+identity L1 when source = target, adversarial, degree consistency through a small degree
+regressor trained first on the same crops with the extractor's labels, and both flows at the
+target frame's landmarks pointing at the source's and the exemplar's same landmarks.
+Generation asks only for degree combinations the user has shown (``complete``). Everything is
+applied at the frame's resolution inside the face (the source's own pixels moved, the exemplar
+sampled from its stored larger crop) and blended with a soft face mask, so nothing outside the
+face changes.
 """
 
 from __future__ import annotations
@@ -61,6 +68,11 @@ class ExpressionConfig:
     cross_fraction: float = 0.5  # share of each batch whose target differs clearly in degrees: pose neighbours alone pair a smile with a smile, and the way back is never learnt
     finetune_steps: int = 300  # updates when fine-tuning from the previous version (feedback): it already knows the face
     finetune_regressor_steps: int = 30  # the same for the degree regressor
+    bank_crop: int = 160  # side of the stored exemplar crops, pixels: the exemplar is pasted at this resolution, not the network's
+    bank_limit: int = 160  # most exemplars kept with the model (evenly over the data beyond that): bounds the checkpoint (160 faces as JPEG: about 2 MB)
+    exemplar_choices: int = 1  # training draws the exemplar among this many nearest by degree (never the target itself), as generation takes the nearest (measured with exemplar_prior 0: 3 choices gave franck / single_face mean progress 0.72 / 0.65, 1 choice 0.46 / 1.09)
+    exemplar_prior: float = 2.0  # initial logit of the exemplar's share: 2.0 starts at 88 % exemplar (measured: from 0, franck mean progress 0.46 with eyes 0.15; from 2, 0.80 / 0.76 for seeds 0 / 1)
+    exemplar_pose_weight: float = 0.5  # exemplar choice: weight of the head-pose gap to the source against the degree gap
     device: str = "auto"  # "auto": CUDA when present, else CPU
 
 
@@ -69,17 +81,46 @@ def canonical_points(size: int) -> np.ndarray:
 
 
 def alignment(face: Face, width: int, height: int, size: int) -> np.ndarray:
-    """2×3 similarity transform from the image to the canonical crop."""
+    """2×3 similarity transform from the image to the canonical crop, fixed by the two eye
+    centres: they do not move with the expression (the mouth does: aligning on it shifts the
+    whole face when a smile opens it), and two points fix a similarity exactly, the same at any
+    crop size."""
     pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
-    src = np.stack([pts[LEFT_EYE].mean(0), pts[RIGHT_EYE].mean(0), pts[MOUTH].mean(0)]).astype(np.float32)
-    m, _ = cv2.estimateAffinePartial2D(src, canonical_points(size))
-    if m is None:
+    left, right = pts[LEFT_EYE].mean(0), pts[RIGHT_EYE].mean(0)
+    canon = canonical_points(size)
+    src, dst = complex(*(right - left)), complex(*(canon[1] - canon[0]))
+    if abs(src) < 1e-3:
         raise ModelError("could not align the face")
-    return m.astype(np.float32)
+    z = dst / src  # rotation and scale as one complex number
+    a, b = z.real, z.imag
+    t = complex(*canon[0]) - z * complex(*left)
+    return np.array([[a, -b, t.real], [b, a, t.imag]], np.float32)
 
 
 def face_degrees(face: Face) -> np.ndarray:
     return np.array([face.degrees.get(n) or 0.0 for n in ELEMENTS], np.float32)
+
+
+def face_pose(face: Face) -> list[float]:
+    return [face.degrees.get("posture.face_yaw") or 0.5, face.degrees.get("posture.face_pitch") or 0.5]
+
+
+def encode_faces(faces: np.ndarray) -> dict:
+    """The exemplar faces as JPEG (quality 95) in two tensors: a tenth of the raw size, and
+    checkpoints stay loadable with ``weights_only=True`` (tensors only)."""
+    import torch
+
+    blobs = [cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].ravel() for f in faces]
+    return {"bank_jpeg": torch.from_numpy(np.concatenate(blobs)), "bank_sizes": torch.tensor([len(b) for b in blobs])}
+
+
+def decode_faces(state: dict) -> np.ndarray:
+    data, sizes = state["bank_jpeg"].numpy(), state["bank_sizes"].tolist()
+    ends = np.cumsum(sizes)
+    faces = [cv2.imdecode(data[end - size:end], cv2.IMREAD_COLOR) for size, end in zip(sizes, ends)]
+    if any(f is None for f in faces):
+        raise ValueError("an exemplar face does not decode")
+    return np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in faces])
 
 
 def _build_networks(cfg: ExpressionConfig):
@@ -115,7 +156,7 @@ def _build_networks(cfg: ExpressionConfig):
         def __init__(self):
             super().__init__()
             w = cfg.width
-            self.e1 = block(3, w, 1)
+            self.e1 = block(6, w, 1)
             self.e2 = block(w, 2 * w, 2)
             self.e3 = block(2 * w, 4 * w, 2)
             self.e4 = block(4 * w, 4 * w, 2)
@@ -126,18 +167,24 @@ def _build_networks(cfg: ExpressionConfig):
             self.d1 = block(w, w, 1)
             self.films = nn.ModuleList([Film(c) for c in (4 * w, 4 * w, 2 * w, w, w)])
             self.out = nn.Conv2d(w, 3, 3, 1, 1)
-            self.flow = nn.Conv2d(w, 2, 3, 1, 1)
+            self.flow = nn.Conv2d(w, 5, 3, 1, 1)
             self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+            # The share of the exemplar starts high (sigmoid(exemplar_prior)): the network starts
+            # from the user's real face at the target degrees and learns where the source's is better.
+            nn.init.constant_(self.flow.bias[4], cfg.exemplar_prior)
 
-        def forward(self, x, src, dst):
-            flow, residual = self.edit(x, src, dst)
-            return torch.clamp(warp(x, flow) + residual, -1, 1), flow
+        def forward(self, x, ex, src, dst):
+            flow, flow_ex, mix, residual = self.edit(x, ex, src, dst)
+            out = mix * warp(ex, flow_ex) + (1 - mix) * warp(x, flow) + residual
+            return torch.clamp(out, -1, 1), flow, flow_ex
 
-        def edit(self, x, src, dst):
-            """A dense backward flow (B, 2, H, W, in grid_sample's units) and an additive residual."""
+        def edit(self, x, ex, src, dst):
+            """From the source crop and an exemplar crop (the user's own face nearest the target
+            degrees): backward flows for each (B, 2, H, W, grid_sample's units), the share of the
+            exemplar per pixel (B, 1, H, W) and an additive residual."""
             cond = torch.cat([src, dst, dst - src], 1)
             f = self.films
-            e1 = self.e1(x)
+            e1 = self.e1(torch.cat([x, ex], 1))
             e2 = self.e2(e1)
             e3 = self.e3(e2)
             e4 = self.e4(e3)
@@ -148,9 +195,10 @@ def _build_networks(cfg: ExpressionConfig):
             # No full-resolution skip: the input's detail comes back through the residual, and the
             # network cannot satisfy the loss by copying its input at the top level.
             # The flow comes from the half-resolution level: geometry changes are smooth.
-            flow = self.up(torch.tanh(self.flow(d2)) * cfg.max_flow)
+            heads = self.up(self.flow(d2))
+            flow, flow_ex = torch.tanh(heads[:, :4]).mul(cfg.max_flow).split(2, dim=1)
             d1 = f[4](self.d1(self.up(d2)), cond)
-            return flow, torch.tanh(self.out(d1))
+            return flow, flow_ex, torch.sigmoid(heads[:, 4:]), torch.tanh(self.out(d1))
 
     class Discriminator(nn.Module):
         def __init__(self):
@@ -192,7 +240,7 @@ def _device(cfg: ExpressionConfig):
 class ExpressionModel(FluctuationModel):
     group = "expression"
     elements = ELEMENTS
-    version = 2  # 2: flow + residual generator, training degree combinations stored
+    version = 3  # 3: exemplar-guided (the user's own faces stored with the model, [0054]); 2: flow + residual
     Config = ExpressionConfig
 
     def __init__(self, config: ExpressionConfig | None = None):
@@ -200,13 +248,17 @@ class ExpressionModel(FluctuationModel):
         self._generator = None
         self._regressor = None
         self._degrees = None  # (frames, 3): the degree combinations seen in training
+        self._bank = None  # (exemplars, bank_crop, bank_crop, 3) uint8: aligned training faces
+        self._bank_jpeg = None  # the same faces as stored: re-encoding a JPEG changes it, and a reloaded model must generate the same
+        self._bank_degrees = None  # (exemplars, 3) their degrees
+        self._bank_poses = None  # (exemplars, 2) their head pose (yaw, pitch)
         self._warm = None  # the previous version's weights when fine-tuning
 
     # --- data ---------------------------------------------------------------------------------
 
     def crops(self, samples: Sequence[Sample], with_pose: bool = False):
-        size = self.config.crop
-        images, degrees, poses, marks = [], [], [], []
+        size, big = self.config.crop, self.config.bank_crop
+        images, degrees, poses, marks, bank = [], [], [], [], []
         for s in samples:
             face = s.analysis.main_face
             if face is None or face.degrees.get("expression.smile") is None:
@@ -214,14 +266,18 @@ class ExpressionModel(FluctuationModel):
             height, width = s.rgb.shape[:2]
             m = alignment(face, width, height, size)
             images.append(cv2.warpAffine(s.rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101))
+            if with_pose:
+                bank.append(cv2.warpAffine(s.rgb, m * np.float32(big / size), (big, big), flags=cv2.INTER_AREA,
+                                           borderMode=cv2.BORDER_REFLECT_101))
             degrees.append(face_degrees(face))
             pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
             marks.append(pts @ m[:, :2].T + m[:, 2])
-            poses.append([face.degrees.get("posture.face_yaw") or 0.5, face.degrees.get("posture.face_pitch") or 0.5])
+            poses.append(face_pose(face))
         if not images:
             raise ModelError("no face in the learning data: shoot a few seconds with your face in view")
         if with_pose:
-            return np.stack(images), np.stack(degrees), np.array(poses, np.float32), np.stack(marks).astype(np.float32)
+            return (np.stack(images), np.stack(degrees), np.array(poses, np.float32), np.stack(marks).astype(np.float32),
+                    np.stack(bank))
         return np.stack(images), np.stack(degrees)
 
     # --- training -----------------------------------------------------------------------------
@@ -234,7 +290,7 @@ class ExpressionModel(FluctuationModel):
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         device = _device(cfg)
-        images, degrees, poses, marks = self.crops(samples, with_pose=True)
+        images, degrees, poses, marks, bank = self.crops(samples, with_pose=True)
         # Landmarks in grid_sample's units (pixel centres at (2i + 1) / size - 1).
         lm = torch.from_numpy((2 * marks + 1) / cfg.crop - 1).to(device)
         x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device)
@@ -250,6 +306,19 @@ class ExpressionModel(FluctuationModel):
         far = np.argsort(np.where(degree_gap > 0.3, pose_gap, np.inf), axis=1)[:, :k]
         far_ok = np.take_along_axis(degree_gap, far, 1) > 0.3
         far = np.where(far_ok, far, neighbours)
+        # Exemplars: the user's own face nearest the conditioned degrees (and the source's pose),
+        # drawn among the few nearest and never the target frame itself, as generation will draw
+        # it from the stored faces.
+        deg_t = d
+        pose_t = torch.from_numpy(poses).to(device)
+
+        def exemplars(c_dst, src_i, dst_i):
+            gap = (deg_t[None] - c_dst[:, None]).abs().sum(-1) + cfg.exemplar_pose_weight * (pose_t[None] - pose_t[src_i][:, None]).abs().sum(-1)
+            gap[torch.arange(len(dst_i), device=device), dst_i] = float("inf")
+            near = gap.topk(min(cfg.exemplar_choices, n - 1), dim=1, largest=False).indices
+            pick = torch.from_numpy(rng.integers(0, near.shape[1], len(dst_i))).to(device)
+            return near[torch.arange(len(dst_i), device=device), pick]
+
         lids = torch.zeros(marks.shape[1], device=device)
         lids[EYELIDS] = 1.0
         weight = torch.ones(1, 1, cfg.crop, cfg.crop, device=device)
@@ -305,7 +374,8 @@ class ExpressionModel(FluctuationModel):
             single = torch.from_numpy(rng.random(cfg.batch) < cfg.single_fraction).to(device)
             keep = torch.from_numpy(np.eye(3, dtype=bool)[rng.integers(0, 3, cfg.batch)]).to(device)
             c_dst = torch.where(single[:, None] & ~keep, d_src, d_dst)
-            fake, flow = generator(source, d_src, c_dst)
+            ex_i = exemplars(c_dst, src_i, dst_i)
+            fake, flow, flow_ex = generator(source, x[ex_i], d_src, c_dst)
 
             real_logits = discriminator(target, d_dst)
             fake_logits = discriminator(fake.detach(), d_dst)
@@ -324,7 +394,9 @@ class ExpressionModel(FluctuationModel):
             eye_gap = (d_dst[:, 1] - d_src[:, 1]).abs() / 0.3
             lm_weight = 1 + cfg.eyelid_weight * eye_gap[:, None] * lids[None, :]
             loss_lm = ((at_target - (lm[src_i] - lm[dst_i])).abs() * lm_weight[:, :, None]).mean()
-            loss_tv = (flow[..., 1:, :] - flow[..., :-1, :]).abs().mean() + (flow[..., 1:] - flow[..., :-1]).abs().mean()
+            at_target_ex = F.grid_sample(flow_ex, lm[dst_i][:, :, None, :], align_corners=False)[..., 0].permute(0, 2, 1)
+            loss_lm = loss_lm + ((at_target_ex - (lm[ex_i] - lm[dst_i])).abs() * lm_weight[:, :, None]).mean()
+            loss_tv = sum((f[..., 1:, :] - f[..., :-1, :]).abs().mean() + (f[..., 1:] - f[..., :-1]).abs().mean() for f in (flow, flow_ex))
             loss_g = cfg.l1_weight * loss_l1 + cfg.degree_weight * loss_deg + cfg.adversarial_weight * loss_adv + \
                 cfg.landmark_weight * loss_lm + cfg.smooth_weight * loss_tv
             opt_g.zero_grad()
@@ -337,6 +409,11 @@ class ExpressionModel(FluctuationModel):
         self._generator = generator.cpu()
         self._regressor = regressor.cpu()
         self._degrees = degrees.astype(np.float32)
+        keep = np.linspace(0, n - 1, min(n, cfg.bank_limit)).round().astype(int)
+        # Kept as they will be stored (JPEG), so a reloaded model generates exactly the same.
+        self._bank_jpeg = encode_faces(bank[keep])
+        self._bank = decode_faces(self._bank_jpeg)
+        self._bank_degrees, self._bank_poses = degrees[keep].astype(np.float32), poses[keep]
         return {"crops": n, "device": device.type, "seconds": round(time.perf_counter() - started, 1),
                 **{f"final_{k}": round(v, 4) for k, v in last.items()}}
 
@@ -353,30 +430,58 @@ class ExpressionModel(FluctuationModel):
 
         if self._generator is None:
             raise ModelError("the expression model has no weights")
-        size = self.config.crop
+        size, scale = self.config.crop, self.config.bank_crop / self.config.crop
         height, width = rgb.shape[:2]
         m = alignment(face, width, height, size)
+        hull = face_hull_mask(face, 0, 0, width, height, width, height)
+        covered = cv2.warpAffine(np.ones((size, size), np.uint8), m, (width, height), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_NEAREST, borderValue=0)
+        alpha = feather(hull & (covered > 0), max(3.0, face.box[2] / 12))
+        rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
+        if rows.size == 0:
+            return rgb.copy()
         crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101)
         src = face_degrees(face)
         dst = self.complete(src, targets)
+        big = self._bank[self.exemplar(dst, np.array(face_pose(face), np.float32))]
+        ex = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
+
+        def tensor(image):
+            return torch.from_numpy(image).permute(2, 0, 1)[None].float().div(127.5).sub(1)
+
         with torch.no_grad():
-            x = torch.from_numpy(crop).permute(2, 0, 1)[None].float().div(127.5).sub(1)
-            flow, residual = self._generator.edit(x, torch.from_numpy(src)[None], torch.from_numpy(dst)[None])
-        # The flow moves the full-resolution frame (crop pixels → image pixels through the
-        # alignment's linear part), so the face keeps its sharpness; the residual goes back as a change.
-        shift = cv2.warpAffine(flow[0].permute(1, 2, 0).numpy() * (size / 2), m, (width, height),
-                               flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderValue=0)
-        shift = shift @ np.linalg.inv(m[:, :2]).T
-        gx, gy = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+            flow, flow_ex, mix, residual = self._generator.edit(tensor(crop), tensor(ex), torch.from_numpy(src)[None], torch.from_numpy(dst)[None])
+        # Everything happens at the frame's resolution inside the face's box: the flow moves the
+        # frame's own pixels, the exemplar is sampled from its stored larger crop, and the share
+        # and the residual are warped back; the face keeps its sharpness and the rest is untouched.
+        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        mb = m.copy()
+        mb[:, 2] += m[:, :2] @ np.array([x0, y0], np.float32)
+
+        def to_box(array):
+            return cv2.warpAffine(array, mb, (x1 - x0, y1 - y0), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderValue=0)
+
+        def pixels(f):
+            return f[0].permute(1, 2, 0).numpy() * (size / 2)
+
+        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        shift = to_box(pixels(flow)) @ np.linalg.inv(m[:, :2]).T
         moved = cv2.remap(rgb, gx + shift[..., 0], gy + shift[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-        delta = residual[0].permute(1, 2, 0).numpy() * 127.5
-        back = cv2.warpAffine(delta, m, (width, height), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderValue=0)
-        hull = face_hull_mask(face, 0, 0, width, height, width, height)
-        covered = cv2.warpAffine(np.ones((size, size), np.uint8), m, (width, height), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_NEAREST, borderValue=0)
-        region = hull & (covered > 0)
-        alpha = feather(region, max(3.0, face.box[2] / 12))
-        edited = np.clip(moved.astype(np.float32) + back, 0, 255).astype(np.uint8)
-        return blend(rgb, edited, alpha)
+        at = to_box(pixels(flow_ex))
+        ex_x = scale * (m[0, 0] * gx + m[0, 1] * gy + m[0, 2] + at[..., 0])
+        ex_y = scale * (m[1, 0] * gx + m[1, 1] * gy + m[1, 2] + at[..., 1])
+        pasted = cv2.remap(big, ex_x, ex_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        share = to_box(mix[0, 0].numpy())[..., None]
+        change = to_box(residual[0].permute(1, 2, 0).numpy() * 127.5)
+        edited = share * pasted + (1 - share) * moved + change
+        a = alpha[y0:y1, x0:x1, None]
+        out = rgb.copy()
+        out[y0:y1, x0:x1] = np.clip(out[y0:y1, x0:x1] * (1 - a) + edited * a + 0.5, 0, 255).astype(np.uint8)
+        return out
+
+    def exemplar(self, dst: np.ndarray, pose: np.ndarray) -> int:
+        """The stored face nearest the target degrees (and the source's head pose)."""
+        gap = np.abs(self._bank_degrees - dst).sum(1) + self.config.exemplar_pose_weight * np.abs(self._bank_poses - pose).sum(1)
+        return int(np.argmin(gap))
 
     def complete(self, src: np.ndarray, targets: dict[str, float]) -> np.ndarray:
         """Target degrees for all three elements. An element not asked for takes its degree from
@@ -400,7 +505,8 @@ class ExpressionModel(FluctuationModel):
         import torch
 
         return {"generator": self._generator.state_dict(), "regressor": self._regressor.state_dict(),
-                "degrees": torch.from_numpy(self._degrees)}
+                "degrees": torch.from_numpy(self._degrees), **self._bank_jpeg,
+                "bank_degrees": torch.from_numpy(self._bank_degrees), "bank_poses": torch.from_numpy(self._bank_poses)}
 
     def warm_start(self, previous: "ExpressionModel") -> None:
         """Fine-tune from ``previous`` (same config) instead of training from scratch."""
@@ -414,3 +520,6 @@ class ExpressionModel(FluctuationModel):
         regressor.load_state_dict(state["regressor"])
         self._generator, self._regressor = generator.eval(), regressor.eval()
         self._degrees = state["degrees"].numpy()
+        self._bank_jpeg = {"bank_jpeg": state["bank_jpeg"], "bank_sizes": state["bank_sizes"]}
+        self._bank, self._bank_degrees = decode_faces(state), state["bank_degrees"].numpy()
+        self._bank_poses = state["bank_poses"].numpy()

@@ -213,6 +213,26 @@ def test_the_expression_gan_trains_and_changes_only_the_face(analyzer, face_fram
     assert np.array_equal(again.generate(held.rgb, held.analysis, {"expression.smile": 1.0}), out)
 
 
+def test_the_expression_gan_moves_the_smile_the_way_asked_and_keeps_the_exemplars(analyzer, face_frames, tmp_path):
+    train = [make_sample(analyzer, f) for f in face_frames]
+    model = ExpressionModel(ExpressionConfig(steps=40, regressor_steps=10, batch=4))
+    model.fit(train)
+    # The user's own faces travel with the model ([0054]), at the exemplar resolution.
+    assert model._bank.shape == (len(train), model.config.bank_crop, model.config.bank_crop, 3)
+    neutral = min(train, key=lambda s: s.degree("expression.smile"))
+    smiling = max(train, key=lambda s: s.degree("expression.smile"))
+    up = model.generate(neutral.rgb, neutral.analysis, {"expression.smile": 1.0})
+    down = model.generate(smiling.rgb, smiling.analysis, {"expression.smile": 0.0})
+    assert analyzer.analyze(up).elements["expression.smile"] > neutral.degree("expression.smile") + 0.3
+    assert analyzer.analyze(down).elements["expression.smile"] < smiling.degree("expression.smile") - 0.3
+    for source, out in ((neutral, up), (smiling, down)):
+        outside = outside_box(out.shape, source.analysis.main_face.box)
+        assert np.array_equal(out[outside], source.rgb[outside])
+    save_checkpoint(model, tmp_path / "e.pt")
+    again = load_checkpoint(tmp_path / "e.pt")
+    assert np.array_equal(again._bank, model._bank)
+
+
 def test_fine_tuning_the_expression_gan_starts_from_the_previous_version(analyzer, face_frames):
     import torch
 
