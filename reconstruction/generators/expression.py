@@ -72,6 +72,7 @@ class ExpressionConfig:
     bank_limit: int = 160  # most exemplars kept with the model (evenly over the data beyond that): bounds the checkpoint (160 faces as JPEG: about 2 MB)
     exemplar_choices: int = 1  # training draws the exemplar among this many nearest by degree (never the target itself), as generation takes the nearest (measured with exemplar_prior 0: 3 choices gave franck / single_face mean progress 0.72 / 0.65, 1 choice 0.46 / 1.09)
     exemplar_prior: float = 2.0  # initial logit of the exemplar's share: 2.0 starts at 88 % exemplar (measured: from 0, franck mean progress 0.46 with eyes 0.15; from 2, 0.80 / 0.76 for seeds 0 / 1)
+    share_weight: float = 2.0  # pull the exemplar's share toward 1 in the region of each element asked to change, by how much it changes
     exemplar_pose_weight: float = 0.5  # exemplar choice: weight of the head-pose gap to the source against the degree gap
     device: str = "auto"  # "auto": CUDA when present, else CPU
 
@@ -176,7 +177,7 @@ def _build_networks(cfg: ExpressionConfig):
         def forward(self, x, ex, src, dst):
             flow, flow_ex, mix, residual = self.edit(x, ex, src, dst)
             out = mix * warp(ex, flow_ex) + (1 - mix) * warp(x, flow) + residual
-            return torch.clamp(out, -1, 1), flow, flow_ex
+            return torch.clamp(out, -1, 1), flow, flow_ex, mix
 
         def edit(self, x, ex, src, dst):
             """From the source crop and an exemplar crop (the user's own face nearest the target
@@ -327,6 +328,11 @@ class ExpressionModel(FluctuationModel):
         weight[..., eyes_y - size // 10:eyes_y + size // 10, size // 6:size - size // 6] += cfg.feature_weight / 2
         weight[..., mouth_y - size // 8:mouth_y + size // 8, size // 4:size - size // 4] += cfg.feature_weight
         weight = weight / weight.mean()
+        # Where each element lives on the canonical crop (smile: the mouth with its corners and cheeks).
+        regions = torch.zeros(1, 3, size, size, device=device)
+        regions[:, 0, mouth_y - size // 5:mouth_y + size // 8, size // 8:size - size // 8] = 1
+        regions[:, 1, eyes_y - size // 10:eyes_y + size // 10, size // 6:size - size // 6] = 1
+        regions[:, 2, mouth_y - size // 8:mouth_y + size // 8, size // 4:size - size // 4] = 1
         generator, discriminator, regressor = (net.to(device) for net in _build_networks(cfg))
         regressor_steps, steps = cfg.regressor_steps, cfg.steps
         if self._warm is not None:
@@ -375,7 +381,7 @@ class ExpressionModel(FluctuationModel):
             keep = torch.from_numpy(np.eye(3, dtype=bool)[rng.integers(0, 3, cfg.batch)]).to(device)
             c_dst = torch.where(single[:, None] & ~keep, d_src, d_dst)
             ex_i = exemplars(c_dst, src_i, dst_i)
-            fake, flow, flow_ex = generator(source, x[ex_i], d_src, c_dst)
+            fake, flow, flow_ex, mix = generator(source, x[ex_i], d_src, c_dst)
 
             real_logits = discriminator(target, d_dst)
             fake_logits = discriminator(fake.detach(), d_dst)
@@ -397,12 +403,18 @@ class ExpressionModel(FluctuationModel):
             at_target_ex = F.grid_sample(flow_ex, lm[dst_i][:, :, None, :], align_corners=False)[..., 0].permute(0, 2, 1)
             loss_lm = loss_lm + ((at_target_ex - (lm[ex_i] - lm[dst_i])).abs() * lm_weight[:, :, None]).mean()
             loss_tv = sum((f[..., 1:, :] - f[..., :-1, :]).abs().mean() + (f[..., 1:] - f[..., :-1]).abs().mean() for f in (flow, flow_ex))
-            loss_g = cfg.l1_weight * loss_l1 + cfg.degree_weight * loss_deg + cfg.adversarial_weight * loss_adv + \
+            # An element asked to change takes its region from the exemplar, which has it: left to
+            # L1 alone the share settled either way from run to run (measured: franck.mp4 mouth
+            # progress 0.71 or 0.10 with the same data, single_face.mp4 eyes 1.01 or 0.06).
+            change = ((c_dst - d_src).abs() / 0.3).clamp(max=1)[:, :, None, None]
+            wanted = (change * regions).amax(1, keepdim=True)
+            loss_share = ((1 - mix) * wanted).sum() / wanted.sum().clamp(min=1)
+            loss_g = cfg.share_weight * loss_share + cfg.l1_weight * loss_l1 + cfg.degree_weight * loss_deg + cfg.adversarial_weight * loss_adv + \
                 cfg.landmark_weight * loss_lm + cfg.smooth_weight * loss_tv
             opt_g.zero_grad()
             loss_g.backward()
             opt_g.step()
-            last = {"landmarks": loss_lm.item(), "l1": loss_l1.item(), "degree": loss_deg.item(), "adversarial": loss_adv.item(), "discriminator": loss_d.item()}
+            last = {"share": loss_share.item(), "landmarks": loss_lm.item(), "l1": loss_l1.item(), "degree": loss_deg.item(), "adversarial": loss_adv.item(), "discriminator": loss_d.item()}
             if step % 10 == 0 or step == steps - 1:
                 progress(regressor_steps + step + 1, total, loss_g.item())
         generator.eval()
