@@ -78,7 +78,8 @@ class ExpressionConfig:
 
 
 def canonical_points(size: int) -> np.ndarray:
-    return np.array([[0.33 * size, 0.38 * size], [0.67 * size, 0.38 * size], [0.5 * size, 0.74 * size]], np.float32)
+    """Where the two eye centres sit on the canonical crop (the mouth lands near 0.74 of its height)."""
+    return np.array([[0.33 * size, 0.38 * size], [0.67 * size, 0.38 * size]], np.float32)
 
 
 def alignment(face: Face, width: int, height: int, size: int) -> np.ndarray:
@@ -257,7 +258,9 @@ class ExpressionModel(FluctuationModel):
 
     # --- data ---------------------------------------------------------------------------------
 
-    def crops(self, samples: Sequence[Sample], with_pose: bool = False):
+    def crops(self, samples: Sequence[Sample]):
+        """Aligned crops at the network's size, their degrees, head poses and landmarks (crop
+        pixels), and the same faces at the exemplar size."""
         size, big = self.config.crop, self.config.bank_crop
         images, degrees, poses, marks, bank = [], [], [], [], []
         for s in samples:
@@ -267,19 +270,16 @@ class ExpressionModel(FluctuationModel):
             height, width = s.rgb.shape[:2]
             m = alignment(face, width, height, size)
             images.append(cv2.warpAffine(s.rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101))
-            if with_pose:
-                bank.append(cv2.warpAffine(s.rgb, m * np.float32(big / size), (big, big), flags=cv2.INTER_AREA,
-                                           borderMode=cv2.BORDER_REFLECT_101))
+            bank.append(cv2.warpAffine(s.rgb, m * np.float32(big / size), (big, big), flags=cv2.INTER_AREA,
+                                       borderMode=cv2.BORDER_REFLECT_101))
             degrees.append(face_degrees(face))
             pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
             marks.append(pts @ m[:, :2].T + m[:, 2])
             poses.append(face_pose(face))
         if not images:
             raise ModelError("no face in the learning data: shoot a few seconds with your face in view")
-        if with_pose:
-            return (np.stack(images), np.stack(degrees), np.array(poses, np.float32), np.stack(marks).astype(np.float32),
-                    np.stack(bank))
-        return np.stack(images), np.stack(degrees)
+        return (np.stack(images), np.stack(degrees), np.array(poses, np.float32), np.stack(marks).astype(np.float32),
+                np.stack(bank))
 
     # --- training -----------------------------------------------------------------------------
 
@@ -291,7 +291,7 @@ class ExpressionModel(FluctuationModel):
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         device = _device(cfg)
-        images, degrees, poses, marks, bank = self.crops(samples, with_pose=True)
+        images, degrees, poses, marks, bank = self.crops(samples)
         # Landmarks in grid_sample's units (pixel centres at (2i + 1) / size - 1).
         lm = torch.from_numpy((2 * marks + 1) / cfg.crop - 1).to(device)
         x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device)
@@ -310,11 +310,10 @@ class ExpressionModel(FluctuationModel):
         # Exemplars: the user's own face nearest the conditioned degrees (and the source's pose),
         # drawn among the few nearest and never the target frame itself, as generation will draw
         # it from the stored faces.
-        deg_t = d
         pose_t = torch.from_numpy(poses).to(device)
 
         def exemplars(c_dst, src_i, dst_i):
-            gap = (deg_t[None] - c_dst[:, None]).abs().sum(-1) + cfg.exemplar_pose_weight * (pose_t[None] - pose_t[src_i][:, None]).abs().sum(-1)
+            gap = (d[None] - c_dst[:, None]).abs().sum(-1) + cfg.exemplar_pose_weight * (pose_t[None] - pose_t[src_i][:, None]).abs().sum(-1)
             gap[torch.arange(len(dst_i), device=device), dst_i] = float("inf")
             near = gap.topk(min(cfg.exemplar_choices, n - 1), dim=1, largest=False).indices
             pick = torch.from_numpy(rng.integers(0, near.shape[1], len(dst_i))).to(device)
@@ -322,17 +321,15 @@ class ExpressionModel(FluctuationModel):
 
         lids = torch.zeros(marks.shape[1], device=device)
         lids[EYELIDS] = 1.0
-        weight = torch.ones(1, 1, cfg.crop, cfg.crop, device=device)
         size = cfg.crop
         eyes_y, mouth_y = int(0.38 * size), int(0.74 * size)
-        weight[..., eyes_y - size // 10:eyes_y + size // 10, size // 6:size - size // 6] += cfg.feature_weight / 2
-        weight[..., mouth_y - size // 8:mouth_y + size // 8, size // 4:size - size // 4] += cfg.feature_weight
-        weight = weight / weight.mean()
         # Where each element lives on the canonical crop (smile: the mouth with its corners and cheeks).
         regions = torch.zeros(1, 3, size, size, device=device)
         regions[:, 0, mouth_y - size // 5:mouth_y + size // 8, size // 8:size - size // 8] = 1
         regions[:, 1, eyes_y - size // 10:eyes_y + size // 10, size // 6:size - size // 6] = 1
         regions[:, 2, mouth_y - size // 8:mouth_y + size // 8, size // 4:size - size // 4] = 1
+        weight = 1 + cfg.feature_weight / 2 * regions[:, 1:2] + cfg.feature_weight * regions[:, 2:3]
+        weight = weight / weight.mean()
         generator, discriminator, regressor = (net.to(device) for net in _build_networks(cfg))
         regressor_steps, steps = cfg.regressor_steps, cfg.steps
         if self._warm is not None:
