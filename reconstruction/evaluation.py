@@ -6,12 +6,20 @@ frame, and the extractor measures the result:
 - preservation: SSIM between source and result outside the element's region (1 = untouched);
 - realism (expression): SSIM on the face between the result and the real frame that has the
   target degrees, against two baselines: the unchanged source, and the nearest training face by
-  degree pasted in.
+  degree pasted in. The real target is the held-out frame nearest the source in head placement
+  (face position, size, yaw and pitch) among those whose smile differs clearly, and the model is
+  asked for all three of its expression degrees, as the pasted baseline picks its face by all
+  three. Paired with any frame instead, the score measures where the head was more than the
+  face: pasting the target frame's own face scored below the nearest training face (measured on
+  single_face.mp4: 0.5918 against 0.5934). That ceiling is reported too, as
+  ``target_face_pasted``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import math
 
 import cv2
 import numpy as np
@@ -65,7 +73,6 @@ def evaluate(model, held_out: Sequence[Sample], analyzer, train: Sequence[Sample
     """Progress, preservation and (for expression) realism figures, rounded for the record."""
     progress: dict[str, list[float]] = {}
     preservation: list[float] = []
-    realism = {"model": [], "unchanged": [], "nearest_training": []}
     for i, source in enumerate(held_out):
         for name in model.elements:
             span = model.reconstructable_range(name)
@@ -84,20 +91,43 @@ def evaluate(model, held_out: Sequence[Sample], analyzer, train: Sequence[Sample
             inside = region_mask(source, BY_NAME[name].region)
             if inside is not None:
                 preservation.append(ssim(source.rgb, out, ~inside))
-            if model.group == "expression" and name == "expression.smile" and train:
-                face = region_mask(target_sample, "face")
-                pasted = _nearest_pasted(model, source, target_sample, train)
-                if face is not None and pasted is not None:
-                    realism["model"].append(ssim(out, target_sample.rgb, face))
-                    realism["unchanged"].append(ssim(source.rgb, target_sample.rgb, face))
-                    realism["nearest_training"].append(ssim(pasted, target_sample.rgb, face))
     figures: dict = {f"progress.{n.split('.')[1]}": round(float(np.mean(v)), 3) for n, v in progress.items()}
     figures["progress_pairs"] = sum(len(v) for v in progress.values())
     if preservation:
         figures["preservation_ssim"] = round(float(np.mean(preservation)), 4)
-    if realism["model"]:
-        figures.update({f"realism_ssim.{k}": round(float(np.mean(v)), 4) for k, v in realism.items()})
+    if model.group == "expression" and train:
+        figures.update({f"realism_ssim.{k}": v for k, v in realism(model, held_out, train).items()})
     return figures
+
+
+def realism(model, held_out: Sequence[Sample], train: Sequence[Sample], pairing: str = "placement") -> dict:
+    """Face SSIM to the real target frame of the model's result and of the baselines (rounded
+    means; empty when no pair qualifies). ``pairing``: "placement" pairs each source with the
+    held-out frame nearest in head placement (the figure the quality bar uses), "any" with the
+    next one whose smile differs, as the progress figures do."""
+    name = "expression.smile"
+    span = model.reconstructable_range(name)
+    scores: dict[str, list[float]] = {"model": [], "unchanged": [], "nearest_training": [], "target_face_pasted": []}
+    for i, source in enumerate(held_out):
+        before = source.degree(name)
+        if span is None or before is None or source.analysis.main_face is None:
+            continue
+        if pairing == "placement":
+            target = _placement_target(held_out, i, name, before, span)
+        else:
+            target = _target_for(held_out, i, name, before, span)
+        face = region_mask(target, "face") if target is not None else None
+        pasted = _nearest_pasted(source, target, train) if face is not None else None
+        if pasted is None:
+            continue
+        out = model.generate(source.rgb, source.analysis, {n: target.degree(n) for n in model.elements if target.degree(n) is not None})
+        scores["model"].append(ssim(out, target.rgb, face))
+        scores["unchanged"].append(ssim(source.rgb, target.rgb, face))
+        scores["nearest_training"].append(ssim(pasted, target.rgb, face))
+        scores["target_face_pasted"].append(ssim(_nearest_pasted(source, target, [target]), target.rgb, face))
+    if not scores["model"]:
+        return {}
+    return {k: round(float(np.mean(v)), 4) for k, v in scores.items()}
 
 
 def _gap(a: float, b: float, name: str) -> float:
@@ -119,7 +149,36 @@ def _target_for(held_out, i, name, before, span):
     return None
 
 
-def _nearest_pasted(model, source: Sample, target: Sample, train: Sequence[Sample]) -> np.ndarray | None:
+def _placement(sample: Sample) -> np.ndarray:
+    """Where the head is: face centre and width in units of the face's width, yaw and pitch."""
+    face = sample.analysis.main_face
+    x, y, w, h = face.box
+    return np.array([(x + w / 2) / w, (y + h / 2) / w, math.log(w),
+                     face.degrees.get("posture.face_yaw") or 0.5, face.degrees.get("posture.face_pitch") or 0.5])
+
+
+def _placement_target(held_out, i, name, before, span):
+    """The held-out frame nearest ``held_out[i]`` in head placement among those whose degree is
+    inside the range and far enough from the source: they differ mainly in expression."""
+    source = held_out[i]
+    here = _placement(source)
+    best, best_gap = None, math.inf
+    for k, candidate in enumerate(held_out):
+        value = candidate.degree(name)
+        if k == i or value is None or candidate.analysis.main_face is None or abs(_gap(before, value, name)) < MIN_GAP:
+            continue
+        if abs(clamp_to_range(value, span) - value) > 1e-9:
+            continue
+        # Centre offsets are measured in the source's face widths, so a near face and a far one weigh alike.
+        there = _placement(candidate)
+        there[:2] = there[:2] * candidate.analysis.main_face.box[2] / source.analysis.main_face.box[2]
+        gap = float(np.abs(there - here).sum())
+        if gap < best_gap:
+            best, best_gap = candidate, gap
+    return best
+
+
+def _nearest_pasted(source: Sample, target: Sample, train: Sequence[Sample]) -> np.ndarray | None:
     """The training face whose degrees are nearest the target's, aligned onto the source's face
     and blended in with the same soft mask the model uses: the copy-paste baseline."""
     from .extraction import face_hull_mask
