@@ -205,14 +205,21 @@ def _shift_away(user, shot: Shot, targets: dict) -> dict:
     return shift
 
 
+def thumbnail_jpeg(rgb) -> bytes:
+    """The gallery's small copy of a recorded photo."""
+    from reconstruction.imageio import encode_jpeg, fit_within
+
+    return encode_jpeg(fit_within(rgb, 360, 360), quality=80)
+
+
 def _refresh_thumbnail(shot: Shot) -> None:
-    from reconstruction.imageio import decode_jpeg, encode_jpeg, fit_within
+    from reconstruction.imageio import decode_jpeg
 
     with shot.recorded.open("rb") as fh:
         rgb = decode_jpeg(fh.read())
     if shot.thumbnail:
         shot.thumbnail.storage.delete(shot.thumbnail.name)
-    shot.thumbnail.save(f"{shot.id}-thumb.jpg", ContentFile(encode_jpeg(fit_within(rgb, 360, 360), quality=80)), save=False)
+    shot.thumbnail.save(f"{shot.id}-thumb.jpg", ContentFile(thumbnail_jpeg(rgb)), save=False)
     shot.save(update_fields=["thumbnail"])
 
 

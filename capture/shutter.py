@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.urls import reverse
 
-from reconstruction.imageio import encode_jpeg, fit_within
+from reconstruction.imageio import encode_jpeg
 
 from . import services
 
@@ -129,9 +129,8 @@ def develop(user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], c
             }
             # The page hears of it first: recording (files, rows) happens after the send.
             emit(message)
-            thumb = encode_jpeg(fit_within(stage.image, 360, 360), quality=80)
-            services.record_reconstruction(shot, recorded, summary, shown,
-                                           stage.degrees if made else {}, note, previews, thumb)
+            services.record_reconstruction(shot, recorded, summary, shown, stage.degrees if made else {}, note,
+                                           previews, services.thumbnail_jpeg(stage.image))
             emit({"type": "recorded", "shot": shot_id, "recorded": message["recorded"], "url": message["url"]})
             return
         if stage.stage == "preview":

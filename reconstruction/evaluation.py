@@ -17,14 +17,16 @@ frame, and the extractor measures the result:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
 from .elements import BY_NAME
+from .extraction import face_hull_mask
+from .generators.base import blend, feather
+from .generators.expression import ELEMENTS, alignment, face_pose
 from .training import Sample, clamp_to_range
 
 MIN_GAP = 0.15  # targets closer than this to the source say little about progress
@@ -137,54 +139,46 @@ def _gap(a: float, b: float, name: str) -> float:
     return b - a
 
 
+def _qualifies(candidate: Sample, name, before, span) -> bool:
+    """A target degree inside the range and far enough from the source's to say something."""
+    value = candidate.degree(name)
+    if value is None or abs(_gap(before, value, name)) < MIN_GAP:
+        return False
+    return abs(clamp_to_range(value, span) - value) < 1e-9
+
+
 def _target_for(held_out, i, name, before, span):
-    """Another held-out frame whose degree is inside the range and far enough from the source."""
+    """The next held-out frame after ``held_out[i]`` that qualifies as a target."""
     for k in range(1, len(held_out)):
         candidate = held_out[(i + k) % len(held_out)]
-        value = candidate.degree(name)
-        if value is None or abs(_gap(before, value, name)) < MIN_GAP:
-            continue
-        if abs(clamp_to_range(value, span) - value) < 1e-9:
+        if _qualifies(candidate, name, before, span):
             return candidate
     return None
 
 
-def _placement(sample: Sample) -> np.ndarray:
-    """Where the head is: face centre and width in units of the face's width, yaw and pitch."""
-    face = sample.analysis.main_face
+def _placement(face, unit: float) -> np.ndarray:
+    """Where the head is: face centre in ``unit``s (the source's face width, so a near face and a
+    far one weigh alike), log face width, yaw and pitch."""
     x, y, w, h = face.box
-    return np.array([(x + w / 2) / w, (y + h / 2) / w, math.log(w),
-                     face.degrees.get("posture.face_yaw") or 0.5, face.degrees.get("posture.face_pitch") or 0.5])
+    return np.array([(x + w / 2) / unit, (y + h / 2) / unit, math.log(w), *face_pose(face)])
 
 
 def _placement_target(held_out, i, name, before, span):
-    """The held-out frame nearest ``held_out[i]`` in head placement among those whose degree is
-    inside the range and far enough from the source: they differ mainly in expression."""
-    source = held_out[i]
-    here = _placement(source)
-    best, best_gap = None, math.inf
-    for k, candidate in enumerate(held_out):
-        value = candidate.degree(name)
-        if k == i or value is None or candidate.analysis.main_face is None or abs(_gap(before, value, name)) < MIN_GAP:
-            continue
-        if abs(clamp_to_range(value, span) - value) > 1e-9:
-            continue
-        # Centre offsets are measured in the source's face widths, so a near face and a far one weigh alike.
-        there = _placement(candidate)
-        there[:2] = there[:2] * candidate.analysis.main_face.box[2] / source.analysis.main_face.box[2]
-        gap = float(np.abs(there - here).sum())
-        if gap < best_gap:
-            best, best_gap = candidate, gap
-    return best
+    """The qualifying held-out frame nearest ``held_out[i]`` in head placement: the two differ
+    mainly in expression."""
+    face = held_out[i].analysis.main_face
+    unit = face.box[2]
+    here = _placement(face, unit)
+    candidates = [c for k, c in enumerate(held_out)
+                  if k != i and c.analysis.main_face is not None and _qualifies(c, name, before, span)]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda c: float(np.abs(_placement(c.analysis.main_face, unit) - here).sum()))
 
 
 def _nearest_pasted(source: Sample, target: Sample, train: Sequence[Sample]) -> np.ndarray | None:
     """The training face whose degrees are nearest the target's, aligned onto the source's face
     and blended in with the same soft mask the model uses: the copy-paste baseline."""
-    from .extraction import face_hull_mask
-    from .generators.base import blend, feather
-    from .generators.expression import ELEMENTS, alignment
-
     wanted = np.array([target.degree(n) or 0.0 for n in ELEMENTS])
     faces = [s for s in train if s.analysis.main_face is not None and s.degree(ELEMENTS[0]) is not None]
     if not faces or source.analysis.main_face is None:

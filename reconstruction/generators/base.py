@@ -183,14 +183,21 @@ def feather(mask: np.ndarray, radius: float) -> np.ndarray:
     return mask.astype(np.float32)
 
 
+def alpha_box(alpha: np.ndarray) -> tuple[slice, slice] | None:
+    """The (rows, columns) slices of the smallest box holding every non-zero alpha, or None."""
+    rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
+    if rows.size == 0:
+        return None
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
 def blend(original: np.ndarray, edited: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """``original`` where alpha is 0, ``edited`` where it is 1. Only the box where alpha is non-zero
     is computed: a face or a shirt is a small part of the frame, and the shutter is timed."""
     out = original.copy()
-    rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
-    if rows.size == 0:
+    box = alpha_box(alpha)
+    if box is None:
         return out
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
     a = alpha[box][..., None].astype(np.float32)
     mixed = original[box].astype(np.float32) * (1 - a) + edited[box].astype(np.float32) * a
     out[box] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)

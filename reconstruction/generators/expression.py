@@ -33,12 +33,11 @@ import numpy as np
 
 from ..extraction import Analysis, Face, face_hull_mask
 from ..training import Progress, Sample
-from .base import FluctuationModel, ModelError, blend, feather
+from .base import FluctuationModel, ModelError, alpha_box, feather
 
 ELEMENTS = ("expression.smile", "expression.eye_openness", "expression.mouth_openness")
 LEFT_EYE = [33, 133, 159, 145]
 RIGHT_EYE = [362, 263, 386, 374]
-MOUTH = [13, 14, 61, 291]
 # The eyelid contours of both eyes (MediaPipe face mesh), corners left out: they hardly move.
 EYELIDS = [7, 163, 144, 145, 153, 154, 155, 157, 158, 159, 160, 161, 173, 246,
            249, 390, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 398, 466]
@@ -394,13 +393,16 @@ class ExpressionModel(FluctuationModel):
             loss_adv = F.binary_cross_entropy_with_logits(adv_logits, torch.ones_like(adv_logits))
             loss_l1 = ((fake - target).abs() * weight).mean()
             loss_deg = F.l1_loss(regressor(fake), d_dst)
-            at_target = F.grid_sample(flow, lm[dst_i][:, :, None, :], align_corners=False)[..., 0].permute(0, 2, 1)
             # The eyelids weigh more in pairs whose eye openness differs: a blink is a few pixels.
             eye_gap = (d_dst[:, 1] - d_src[:, 1]).abs() / 0.3
             lm_weight = 1 + cfg.eyelid_weight * eye_gap[:, None] * lids[None, :]
-            loss_lm = ((at_target - (lm[src_i] - lm[dst_i])).abs() * lm_weight[:, :, None]).mean()
-            at_target_ex = F.grid_sample(flow_ex, lm[dst_i][:, :, None, :], align_corners=False)[..., 0].permute(0, 2, 1)
-            loss_lm = loss_lm + ((at_target_ex - (lm[ex_i] - lm[dst_i])).abs() * lm_weight[:, :, None]).mean()
+
+            def landmark_loss(f, origin):
+                # Each flow, read at the target's landmarks, must point at its image's same landmarks.
+                at_target = F.grid_sample(f, lm[dst_i][:, :, None, :], align_corners=False)[..., 0].permute(0, 2, 1)
+                return ((at_target - (lm[origin] - lm[dst_i])).abs() * lm_weight[:, :, None]).mean()
+
+            loss_lm = landmark_loss(flow, src_i) + landmark_loss(flow_ex, ex_i)
             loss_tv = sum((f[..., 1:, :] - f[..., :-1, :]).abs().mean() + (f[..., 1:] - f[..., :-1]).abs().mean() for f in (flow, flow_ex))
             # An element asked to change takes its region from the exemplar, which has it: left to
             # L1 alone the share settled either way from run to run (measured: franck.mp4 mouth
@@ -449,8 +451,8 @@ class ExpressionModel(FluctuationModel):
         hull = face_hull_mask(face, 0, 0, width, height, width, height)
         covered = cv2.warpAffine(np.ones((size, size), np.uint8), m, (width, height), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_NEAREST, borderValue=0)
         alpha = feather(hull & (covered > 0), max(3.0, face.box[2] / 12))
-        rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
-        if rows.size == 0:
+        box = alpha_box(alpha)
+        if box is None:
             return rgb.copy()
         crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101)
         src = face_degrees(face)
@@ -466,7 +468,8 @@ class ExpressionModel(FluctuationModel):
         # Everything happens at the frame's resolution inside the face's box: the flow moves the
         # frame's own pixels, the exemplar is sampled from its stored larger crop, and the share
         # and the residual are warped back; the face keeps its sharpness and the rest is untouched.
-        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        rows, cols = box
+        y0, y1, x0, x1 = rows.start, rows.stop, cols.start, cols.stop
         mb = m.copy()
         mb[:, 2] += m[:, :2] @ np.array([x0, y0], np.float32)
 
@@ -486,9 +489,9 @@ class ExpressionModel(FluctuationModel):
         share = to_box(mix[0, 0].numpy())[..., None]
         change = to_box(residual[0].permute(1, 2, 0).numpy() * 127.5)
         edited = share * pasted + (1 - share) * moved + change
-        a = alpha[y0:y1, x0:x1, None]
+        a = alpha[box][..., None]
         out = rgb.copy()
-        out[y0:y1, x0:x1] = np.clip(out[y0:y1, x0:x1] * (1 - a) + edited * a + 0.5, 0, 255).astype(np.uint8)
+        out[box] = np.clip(out[box] * (1 - a) + edited * a + 0.5, 0, 255).astype(np.uint8)
         return out
 
     def exemplar(self, dst: np.ndarray, pose: np.ndarray) -> int:
