@@ -86,7 +86,7 @@ def datasets(analyzer):
         if face is None:
             continue
         x, y, w, h = face.box
-        for dx, dy, zoom in ((-70, 0, 0.8), (0, -20, 1.0), (70, 10, 1.2), (35, 0, 0.9)):
+        for dx, dy, zoom in ((-40, 0, 1.3), (0, -20, 1.0), (40, 10, 1.25), (20, 0, 1.6)):
             framed.append(reframe(f, (x + w / 2, y + h / 2), (x + w / 2 + dx, y + h / 2 + dy), zoom))
     data["composition"] = (build(analyzer, framed), f"franck.mp4, {len(framed)} frames reframed (shift and zoom)")
     return data

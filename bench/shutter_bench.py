@@ -58,11 +58,11 @@ def training_photos(folder: Path) -> list[str]:
                 continue
             h, w = frame.shape[:2]
             x, y, bw, bh = a.main_face.box
-            centre = ((x + bw / 2) * w, (y + bh / 2) * h)
+            centre = (x + bw / 2, y + bh / 2)  # the box is in pixels
             variants = [frame]
             if k % 2 == 0:
                 variants += [tone_curve(frame, -0.6), tone_curve(frame, 0.6),
-                             reframe(frame, centre, (centre[0] - 0.15 * w, centre[1]), 0.85),
+                             reframe(frame, centre, (centre[0] - 0.1 * w, centre[1]), 1.3),
                              reframe(frame, centre, (centre[0] + 0.15 * w, centre[1]), 1.2)]
                 region = torso_region(frame, a)
                 if region is not None:

@@ -85,6 +85,7 @@ class ShootConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.pump is not None:
             self.pump.cancel()
+            self.stream.recent.clear()
             if self.keeping is not None:
                 await asyncio.gather(self.keeping, return_exceptions=True)
             await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -181,7 +182,8 @@ class ShootConsumer(AsyncWebsocketConsumer):
             except RuntimeError:
                 pass  # the socket and its loop are gone; the shot is still developed and recorded
 
-        job = loop.run_in_executor(reconstruction_pool(), lambda: take(self.user, jpeg, emit, chosen=chosen, wish=wish))
+        recent = self.stream.recent.snapshot()
+        job = loop.run_in_executor(reconstruction_pool(), lambda: take(self.user, jpeg, emit, chosen=chosen, wish=wish, recent=recent))
         job.add_done_callback(lambda _: loop.call_soon_threadsafe(outbox.put_nowait, None))
         while (message := await outbox.get()) is not None:
             if message["type"] == "shot_saved":

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from reconstruction.imageio import FrameLimits, decode_jpeg, encode_jpeg, fit_within
+from reconstruction.recent import RecentFrames
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -67,7 +68,8 @@ class FrameOutcome:
 
 
 class LiveStream:
-    """Per-socket state: the reused person mask and the learning-data sampling clock.
+    """Per-socket state: the reused person mask, the learning-data sampling clock and the frames
+    of the last seconds (``recent``: the shutter's first exemplars, freed with the socket).
 
     Only one frame of a stream is analysed at a time (the consumer guarantees it), so this needs
     no lock even though its methods run on pool threads.
@@ -77,12 +79,14 @@ class LiveStream:
         self._person = None
         self._frames = 0
         self._last_sample = float("-inf")
+        self.recent = RecentFrames(settings.FLUX_RECENT_SECONDS, settings.FLUX_RECENT_FRAMES, settings.FLUX_RECENT_BYTES)
 
     def analyze(self, jpeg: bytes) -> FrameOutcome:
         reuse = self._person if self._frames % settings.FLUX_SEGMENT_EVERY else None
         rgb, analysis = analyze_jpeg(jpeg, person_mask=reuse)
         self._person = analysis.person_mask
         self._frames += 1
+        self.recent.add(jpeg, analysis)
         outcome = FrameOutcome(analysis.to_json())
         now = time.monotonic()
         if now - self._last_sample >= settings.FLUX_LEARNING_INTERVAL_S:

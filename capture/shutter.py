@@ -66,7 +66,8 @@ def shot_json(shot) -> dict:
     }
 
 
-def take(user, jpeg: bytes, emit: Callable[[dict], None], chosen: str | None = None, wish: str | None = None) -> None:
+def take(user, jpeg: bytes, emit: Callable[[dict], None], chosen: str | None = None, wish: str | None = None,
+         recent=()) -> None:
     """Analyse and store the shot, then develop it. Errors reach the user through ``emit``."""
     from reconstruction.extraction import thread_analyzer
     from reconstruction.imageio import FrameError
@@ -91,7 +92,7 @@ def take(user, jpeg: bytes, emit: Callable[[dict], None], chosen: str | None = N
             return
         emit({"type": "shot_saved", "shot": shot_json(shot)})
         try:
-            develop(user, shot, rgb, analysis, thread_analyzer(), emit, chosen=chosen, wish=wish)
+            develop(user, shot, rgb, analysis, thread_analyzer(), emit, chosen=chosen, wish=wish, recent=recent)
         except Exception as exc:
             log.exception("reconstruction of shot %s failed", shot.pk)
             message = f"the reconstruction failed ({type(exc).__name__}); the original is kept as the photo"
@@ -101,8 +102,9 @@ def take(user, jpeg: bytes, emit: Callable[[dict], None], chosen: str | None = N
         close_old_connections()
 
 
-def develop(user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], chosen=None, wish=None) -> None:
-    """Intention → rule → stages, streamed in display order; the reconstruction is recorded."""
+def develop(user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], chosen=None, wish=None, recent=()) -> None:
+    """Intention → rule → stages, streamed in display order; the reconstruction is recorded.
+    ``recent``: the frames the socket streamed in the seconds before the shutter."""
     from reconstruction import staging
 
     attempts = services.attempts_at_scene(user, shot)
@@ -112,12 +114,13 @@ def develop(user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], c
     emit({"type": "plan", "shot": shot_id, **summary})
     shown: list[dict] = []
     previews: dict[int, bytes] = {}
-    for index, stage in enumerate(plan.stages(rgb, analysis, analyzer)):
+    for index, stage in enumerate(plan.stages(rgb, analysis, analyzer, recent)):
         record = {"index": index, **stage.to_json()}
         message = {"type": "stage", "shot": shot_id, **record}
         shown.append(record)
         if stage.stage == "reconstruction":
             made = bool(stage.groups)
+            record["exemplars"] = {g: r["exemplar"] for g, r in plan.reports.items() if "exemplar" in r and g in stage.groups}
             note = _message(plan, stage)
             recorded = encode_jpeg(stage.image, quality=92) if made else None
             message |= {
@@ -145,6 +148,10 @@ def _message(plan, stage) -> str:
             return "No models yet: the original is recorded. Train your models on \u201cMy models\u201d."
         return "Nothing to change for this intention: the original is recorded."
     parts = []
+    for left in stage.left_out:
+        parts.append(f"the {left['group']} edit was left out: {left['why']}")
+    if stage.left_out and not stage.groups:
+        parts.append("the original is recorded")
     if stage.failed:
         parts.append("; ".join(f"the {f['group']} model failed ({f['reason']})" for f in stage.failed))
         parts.append("the others' edits are recorded" if stage.groups else "the original is recorded")

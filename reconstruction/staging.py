@@ -8,12 +8,14 @@ same stages in the same order.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import partial
 
 from reconstruction.divergence import DivergenceSettings
 from reconstruction.intention import Intention, infer_intention
 from reconstruction.preview import ModelReconstructor, PreviewSettings, Stage, stages
 from reconstruction.rules import Rule, fluctuation_rule
+from reconstruction.selfcheck import SelfCheck, shared_checks
 
 from . import services
 
@@ -27,6 +29,7 @@ class Plan:
     models: dict  # group -> loaded fluctuation model
     versions: dict[str, int]  # group -> active version
     trained: list[str]  # every group the user has a usable model for, used or not
+    reports: dict = field(default_factory=dict)  # group -> what its model chose (exemplar source), filled while staging
 
     def to_json(self) -> dict:
         return {
@@ -36,8 +39,13 @@ class Plan:
             "models": self.versions,
         }
 
-    def stages(self, rgb, analysis, analyzer) -> Iterator[Stage]:
-        return stages(rgb, analysis, self.rule, ModelReconstructor(self.models, analyzer), self.preview, self.divergence)
+    def stages(self, rgb, analysis, analyzer, recent=(), independent: bool = True) -> Iterator[Stage]:
+        """The display stages; ``recent``: the frames streamed before the shutter (exemplars
+        first); ``independent``: run the independent judges in the self-check."""
+        reconstructor = ModelReconstructor(self.models, analyzer, recent)
+        self.reports = reconstructor.reports
+        check = SelfCheck(shared_checks() if independent else None)
+        return stages(rgb, analysis, self.rule, reconstructor, self.preview, self.divergence, check)
 
 
 def settings_for(user) -> tuple[PreviewSettings, DivergenceSettings, list[str]]:
@@ -61,6 +69,9 @@ def plan_for(user, analysis, *, chosen: str | None = None, wish: str | None = No
     ideals = intention.ideals(services.intention_table_for(user))
     models, versions, unavailable = services.active_models(user)
     ranges = {g: dict(m.ranges) for g, m in models.items()}
-    rule = fluctuation_rule(analysis.elements, ideals, ranges, unavailable, model_order)
+    rule = fluctuation_rule(analysis.elements, ideals, ranges, unavailable, model_order,
+                            achievable={g: m.achievable(analysis, {n: v for n, v in ideals.items() if n in m.elements})
+                                        for g, m in models.items()},
+                            why={g: partial(m.why_limited, analysis) for g, m in models.items()})
     return Plan(intention, rule, preview, div, {s.group: models[s.group] for s in rule.steps},
                 {s.group: versions[s.group] for s in rule.steps}, sorted(models))

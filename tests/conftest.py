@@ -115,12 +115,13 @@ def varied_frames(analyzer):
         face = analyzer.analyze(frame).main_face
         if face is None:
             continue
-        h, w = frame.shape[:2]
-        x, y, bw, bh = face.box
-        centre = ((x + bw / 2) * w, (y + bh / 2) * h)
+        w = frame.shape[1]
+        x, y, bw, bh = face.box  # pixels
+        centre = (x + bw / 2, y + bh / 2)
         for k, strength in enumerate((-0.6, 0.0, 0.6)):
             toned = tone_curve(frame, strength)
-            for j, (dx, zoom) in enumerate(((0, 1.0), (-0.18, 0.8), (0.18, 1.25))):
+            # Closer crops only: a reframing shows nothing the frame does not hold.
+            for j, (dx, zoom) in enumerate(((0, 1.0), (-0.1, 1.3), (0.1, 1.6))):
                 yield f"f{i}-{k}-{j}", reframe(toned, centre, (centre[0] + dx * w, centre[1]), zoom)
 
 

@@ -31,6 +31,7 @@ class FluctuationModel:
     group: ClassVar[str]
     elements: ClassVar[tuple[str, ...]]
     version: ClassVar[int] = 1  # bump when the checkpoint's content changes meaning
+    uses_recent: ClassVar[bool] = False  # generation takes the frames streamed before the shutter
 
     @dataclasses.dataclass
     class Config:
@@ -62,11 +63,24 @@ class FluctuationModel:
     def reconstructable_range(self, element: str) -> tuple[float, float] | None:
         return self.ranges.get(element)
 
+    def achievable(self, analysis: Analysis, targets: dict[str, float] | None = None) -> dict[str, tuple[float, float] | None]:
+        """Per element, the degrees this particular shot allows given the other ``targets``, where
+        that is narrower than the model's range (a reframing cannot show what the frame does not
+        hold). Empty: the shot itself limits nothing."""
+        return {}
+
+    def why_limited(self, analysis: Analysis, targets: dict[str, float]) -> dict[str, str]:
+        """Per element whose target this shot cannot reach, a sentence for the user saying why."""
+        return {}
+
     # --- generation ---------------------------------------------------------------------------
 
-    def generate(self, rgb: np.ndarray, analysis: Analysis, targets: dict[str, float]) -> np.ndarray:
+    def generate(self, rgb: np.ndarray, analysis: Analysis, targets: dict[str, float],
+                 recent: Sequence[Any] = (), report: dict | None = None) -> np.ndarray:
         """The image with this group's elements moved to ``targets`` (each clamped to its range);
-        elements without a target, a range or a present degree are left as they are."""
+        elements without a target, a range or a present degree are left as they are. ``recent``:
+        the frames streamed before the shutter (``reconstruction.recent``), for a model that
+        draws on them; ``report``: filled with what the model chose, for the shot's record."""
         clamped = {}
         for name, value in targets.items():
             if name not in self.elements:
@@ -76,6 +90,8 @@ class FluctuationModel:
                 clamped[name] = within
         if not clamped:
             return rgb.copy()
+        if self.uses_recent:
+            return self._generate(rgb, analysis, clamped, recent=recent, report=report)
         return self._generate(rgb, analysis, clamped)
 
     def _generate(self, rgb: np.ndarray, analysis: Analysis, targets: dict[str, float]) -> np.ndarray:

@@ -31,7 +31,9 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from ..exemplars import Appearance, Judge, appearance
 from ..extraction import Analysis, Face, face_hull_mask
+from ..recent import RecentFrame
 from ..training import Progress, Sample
 from .base import FluctuationModel, ModelError, alpha_box, feather
 
@@ -73,6 +75,7 @@ class ExpressionConfig:
     exemplar_prior: float = 2.0  # initial logit of the exemplar's share: 2.0 starts at 88 % exemplar (measured: from 0, franck mean progress 0.46 with eyes 0.15; from 2, 0.80 / 0.76 for seeds 0 / 1)
     share_weight: float = 2.0  # pull the exemplar's share toward 1 in the region of each element asked to change, by how much it changes
     exemplar_pose_weight: float = 0.5  # exemplar choice: weight of the head-pose gap to the source against the degree gap
+    recent_slack: float = 0.15  # a face from the seconds before the shutter is preferred over a stored one unless its degree gap is larger by more than this (same light, pose and glasses: FIG. 2)
     lr_decay: bool = True  # cosine decay of both learning rates to zero over the GAN's updates: the weights settle instead of stopping wherever the last noisy update left them (measured, single_face.mp4 seeds 0-3, face SSIM to the real target: 0.6821/0.6825/0.6848/0.6795 → 0.6826/0.6808/0.6824/0.6818, pasted baseline 0.6804)
     device: str = "auto"  # "auto": CUDA when present, else CPU
 
@@ -242,7 +245,8 @@ def _device(cfg: ExpressionConfig):
 class ExpressionModel(FluctuationModel):
     group = "expression"
     elements = ELEMENTS
-    version = 3  # 3: exemplar-guided (the user's own faces stored with the model, [0054]); 2: flow + residual
+    version = 4  # 4: exemplars chosen by what the face shows, smile read as a happy smile; 3: exemplar-guided; 2: flow + residual
+    uses_recent = True  # takes the frames streamed before the shutter as its first exemplars
     Config = ExpressionConfig
 
     def __init__(self, config: ExpressionConfig | None = None):
@@ -254,6 +258,8 @@ class ExpressionModel(FluctuationModel):
         self._bank_jpeg = None  # the same faces as stored: re-encoding a JPEG changes it, and a reloaded model must generate the same
         self._bank_degrees = None  # (exemplars, 3) their degrees
         self._bank_poses = None  # (exemplars, 2) their head pose (yaw, pitch)
+        self._bank_looks = None  # (exemplars, 3) what each shows (exemplars.Appearance)
+        self._judge = None  # the user's usual lip and eye contrast: what "occluded" is measured against
         self._warm = None  # the previous version's weights when fine-tuning
 
     # --- data ---------------------------------------------------------------------------------
@@ -262,7 +268,7 @@ class ExpressionModel(FluctuationModel):
         """Aligned crops at the network's size, their degrees, head poses and landmarks (crop
         pixels), and the same faces at the exemplar size."""
         size, big = self.config.crop, self.config.bank_crop
-        images, degrees, poses, marks, bank = [], [], [], [], []
+        images, degrees, poses, marks, bank, looks = [], [], [], [], [], []
         for s in samples:
             face = s.analysis.main_face
             if face is None or face.degrees.get("expression.smile") is None:
@@ -276,10 +282,11 @@ class ExpressionModel(FluctuationModel):
             pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
             marks.append(pts @ m[:, :2].T + m[:, 2])
             poses.append(face_pose(face))
+            looks.append(appearance(s.rgb, face).as_array())
         if not images:
             raise ModelError("no face in the learning data: shoot a few seconds with your face in view")
         return (np.stack(images), np.stack(degrees), np.array(poses, np.float32), np.stack(marks).astype(np.float32),
-                np.stack(bank))
+                np.stack(bank), np.stack(looks))
 
     # --- training -----------------------------------------------------------------------------
 
@@ -291,7 +298,11 @@ class ExpressionModel(FluctuationModel):
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         device = _device(cfg)
-        images, degrees, poses, marks, bank = self.crops(samples)
+        images, degrees, poses, marks, bank, looks = self.crops(samples)
+        judge = Judge.from_faces([Appearance.from_array(v) for v in looks])
+        # An occluded face (a hand, hair or a sleeve over the mouth or eyes) is never an exemplar:
+        # its pixels would be pasted onto the face.
+        occluded = np.array([judge.occluded(Appearance.from_array(v)) is not None for v in looks])
         # Landmarks in grid_sample's units (pixel centres at (2i + 1) / size - 1).
         lm = torch.from_numpy((2 * marks + 1) / cfg.crop - 1).to(device)
         x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device)
@@ -315,6 +326,8 @@ class ExpressionModel(FluctuationModel):
         def exemplars(c_dst, src_i, dst_i):
             gap = (d[None] - c_dst[:, None]).abs().sum(-1) + cfg.exemplar_pose_weight * (pose_t[None] - pose_t[src_i][:, None]).abs().sum(-1)
             gap[torch.arange(len(dst_i), device=device), dst_i] = float("inf")
+            if occluded.any() and not occluded.all():
+                gap[:, torch.from_numpy(occluded).to(device)] = float("inf")
             near = gap.topk(min(cfg.exemplar_choices, n - 1), dim=1, largest=False).indices
             pick = torch.from_numpy(rng.integers(0, near.shape[1], len(dst_i))).to(device)
             return near[torch.arange(len(dst_i), device=device), pick]
@@ -429,18 +442,21 @@ class ExpressionModel(FluctuationModel):
         self._bank_jpeg = encode_faces(bank[keep])
         self._bank = decode_faces(self._bank_jpeg)
         self._bank_degrees, self._bank_poses = degrees[keep].astype(np.float32), poses[keep]
-        return {"crops": n, "device": device.type, "seconds": round(time.perf_counter() - started, 1),
+        self._bank_looks, self._judge = looks[keep].astype(np.float32), judge
+        return {"crops": n, "occluded": int(occluded.sum()), "device": device.type, "seconds": round(time.perf_counter() - started, 1),
                 **{f"final_{k}": round(v, 4) for k, v in last.items()}}
 
     # --- generation ---------------------------------------------------------------------------
 
-    def _generate(self, rgb: np.ndarray, analysis: Analysis, targets: dict[str, float]) -> np.ndarray:
+    def _generate(self, rgb: np.ndarray, analysis: Analysis, targets: dict[str, float],
+                  recent: Sequence[RecentFrame] = (), report: dict | None = None) -> np.ndarray:
         face = analysis.main_face
         if face is None:
             return rgb.copy()
-        return self.generate_face(rgb, face, targets)
+        return self.generate_face(rgb, face, targets, recent, report)
 
-    def generate_face(self, rgb: np.ndarray, face: Face, targets: dict[str, float]) -> np.ndarray:
+    def generate_face(self, rgb: np.ndarray, face: Face, targets: dict[str, float],
+                      recent: Sequence[RecentFrame] = (), report: dict | None = None) -> np.ndarray:
         import torch
 
         if self._generator is None:
@@ -457,7 +473,9 @@ class ExpressionModel(FluctuationModel):
         crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101)
         src = face_degrees(face)
         dst = self.complete(src, targets)
-        big = self._bank[self.exemplar(dst, np.array(face_pose(face), np.float32))]
+        big, chosen = self.exemplar_face(src, dst, np.array(face_pose(face), np.float32), recent)
+        if report is not None:
+            report["exemplar"] = chosen
         ex = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
 
         def tensor(image):
@@ -494,24 +512,57 @@ class ExpressionModel(FluctuationModel):
         out[box] = np.clip(out[box] * (1 - a) + edited * a + 0.5, 0, 255).astype(np.uint8)
         return out
 
-    def exemplar(self, dst: np.ndarray, pose: np.ndarray) -> int:
-        """The stored face nearest the target degrees (and the source's head pose)."""
-        gap = np.abs(self._bank_degrees - dst).sum(1) + self.config.exemplar_pose_weight * np.abs(self._bank_poses - pose).sum(1)
-        return int(np.argmin(gap))
+    def _gaps(self, degrees: np.ndarray, poses: np.ndarray, dst: np.ndarray, pose: np.ndarray) -> np.ndarray:
+        return np.abs(degrees - dst).sum(1) + self.config.exemplar_pose_weight * np.abs(poses - pose).sum(1)
+
+    def exemplar(self, src: np.ndarray, dst: np.ndarray, pose: np.ndarray) -> tuple[int, float, list[str]]:
+        """The stored face nearest the target degrees (and the source's head pose) among those
+        that may lend their pixels (``Judge.refusal``): its index, its gap, and why nearer ones were
+        refused. With every face refused, the nearest is used (the self-check has the last word)."""
+        gap = self._gaps(self._bank_degrees, self._bank_poses, dst, pose)
+        refused = []
+        for i in np.argsort(gap):
+            why = self._judge.refusal(Appearance.from_array(self._bank_looks[i]), src, dst)
+            if why is None:
+                return int(i), float(gap[i]), refused
+            if len(refused) < 3:
+                refused.append(f"stored face {int(i)}: {why}")
+        return int(np.argmin(gap)), float(gap.min()), refused
+
+    def exemplar_face(self, src, dst, pose, recent: Sequence[RecentFrame] = ()) -> tuple[np.ndarray, dict]:
+        """The exemplar's aligned face at the bank's size, and where it came from. Frames streamed
+        in the seconds before the shutter come first (same light, pose, make-up and glasses: the
+        moments of FIG. 2) unless their degrees are clearly farther from the target than the
+        stored faces'; the stored learning data is the fallback."""
+        index, stored_gap, refused = self.exemplar(src, dst, pose)
+        candidates = [(f, f.face) for f in recent if f.face is not None and f.face.degrees.get(ELEMENTS[0]) is not None]
+        if candidates:
+            degrees = np.stack([face_degrees(face) for _, face in candidates])
+            poses = np.array([face_pose(face) for _, face in candidates], np.float32)
+            gaps = self._gaps(degrees, poses, dst, pose)
+            for k in np.argsort(gaps)[:4]:
+                if gaps[k] > stored_gap + self.config.recent_slack:
+                    break
+                frame, face = candidates[k]
+                rgb = frame.rgb()
+                why = self._judge.refusal(appearance(rgb, face), src, dst)
+                if why is not None:
+                    refused.append(f"frame from {frame.age():.1f} s before: {why}")
+                    continue
+                size, big = self.config.crop, self.config.bank_crop
+                m = alignment(face, rgb.shape[1], rgb.shape[0], size) * np.float32(big / size)
+                crop = cv2.warpAffine(rgb, m, (big, big), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101)
+                return crop, {"source": "recent", "seconds_before": round(frame.age(), 2), "gap": round(float(gaps[k]), 3),
+                              "degrees": [round(float(v), 3) for v in degrees[k]], "refused": refused}
+        return self._bank[index], {"source": "learning data", "index": index, "gap": round(stored_gap, 3),
+                                   "degrees": [round(float(v), 3) for v in self._bank_degrees[index]], "refused": refused}
 
     def complete(self, src: np.ndarray, targets: dict[str, float]) -> np.ndarray:
-        """Target degrees for all three elements. An element not asked for takes its degree from
-        the training frame nearest the asked degrees (ties: nearest the source's other degrees),
-        so the generator is only asked for combinations this user has shown: elements that
-        co-vary in the data (a broad smile opens the mouth) move together, as in the frames."""
-        dst = np.array([targets.get(n, float(src[k])) for k, n in enumerate(ELEMENTS)], np.float32)
-        asked = np.array([n in targets for n in ELEMENTS])
-        if self._degrees is None or asked.all() or not asked.any():
-            return dst
-        seen = self._degrees
-        score = 10 * np.abs(seen[:, asked] - dst[asked]).sum(1) + np.abs(seen[:, ~asked] - src[~asked]).sum(1)
-        dst[~asked] = seen[int(np.argmin(score)), ~asked]
-        return dst
+        """Target degrees for all three elements: an element the rule did not ask for keeps the
+        shot's own degree, so open eyes stay open and a closed mouth stays closed. (Filling them
+        from the training frame nearest the asked smile closed a teary face's open eyes: the
+        nearest frame was a crying one.)"""
+        return np.array([targets.get(n, float(src[k])) for k, n in enumerate(ELEMENTS)], np.float32)
 
     # --- checkpoints --------------------------------------------------------------------------
 
@@ -522,7 +573,8 @@ class ExpressionModel(FluctuationModel):
 
         return {"generator": self._generator.state_dict(), "regressor": self._regressor.state_dict(),
                 "degrees": torch.from_numpy(self._degrees), **self._bank_jpeg,
-                "bank_degrees": torch.from_numpy(self._bank_degrees), "bank_poses": torch.from_numpy(self._bank_poses)}
+                "bank_degrees": torch.from_numpy(self._bank_degrees), "bank_poses": torch.from_numpy(self._bank_poses),
+                "bank_looks": torch.from_numpy(self._bank_looks), "judge": torch.from_numpy(self._judge.to_array())}
 
     def warm_start(self, previous: "ExpressionModel") -> None:
         """Fine-tune from ``previous`` (same config) instead of training from scratch."""
@@ -539,3 +591,4 @@ class ExpressionModel(FluctuationModel):
         self._bank_jpeg = {"bank_jpeg": state["bank_jpeg"], "bank_sizes": state["bank_sizes"]}
         self._bank, self._bank_degrees = decode_faces(state), state["bank_degrees"].numpy()
         self._bank_poses = state["bank_poses"].numpy()
+        self._bank_looks, self._judge = state["bank_looks"].numpy(), Judge.from_array(state["judge"].numpy())

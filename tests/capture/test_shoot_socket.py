@@ -108,6 +108,22 @@ async def test_live_frames_are_kept_as_bounded_learning_data(alice, alice_header
     await comm.disconnect()
 
 
+async def test_the_frames_before_the_shutter_stay_bounded_and_are_freed_when_the_socket_closes(alice_headers, portrait_jpeg, settings):
+    from reconstruction.recent import RecentFrames
+
+    settings.FLUX_RECENT_FRAMES = 4
+    before = RecentFrames.held()
+    comm, _ = await open_socket(alice_headers)
+    for _ in range(12):
+        await comm.send_to(bytes_data=portrait_jpeg)
+        await next_of(comm, "degrees")
+    frames, held = RecentFrames.held()
+    assert frames - before[0] == 4  # a long stream keeps only the newest few
+    assert 4 * len(portrait_jpeg) <= held - before[1] <= 4 * (len(portrait_jpeg) + 20_000)
+    await comm.disconnect()
+    assert RecentFrames.held() == before
+
+
 async def test_the_shutter_stores_the_shot_with_its_degrees(alice, alice_headers, portrait_jpeg):
     comm, _ = await open_socket(alice_headers)
     await comm.send_to(text_data=json.dumps({"type": "shutter"}))

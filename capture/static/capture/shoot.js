@@ -665,6 +665,10 @@
     if (msg.stage === "reconstruction" && msg.failed && msg.failed.length) {
       note += (note ? " · " : "") + msg.failed.map((f) => `${f.group} failed`).join(", ");
     }
+    if (msg.stage === "reconstruction" && msg.left_out && msg.left_out.length) {
+      // The self-check left these edits out of the recorded photo: say which and why.
+      note += (note ? " · " : "") + msg.left_out.map((l) => `${l.group} left out: ${l.why}`).join(" · ");
+    }
     caption.note.textContent = note;
     caption.changes.textContent = msg.stage === "original" ? "" : changesText(dev, msg);
     const unchanged = msg.stage === "reconstruction" && msg.recorded === "original";
@@ -695,6 +699,9 @@
           return `${label} ${fmt(step.current && step.current[n])}→${fmt(t)}${ideal}`;
         });
         li.append(document.createTextNode(" " + moves.join(" · ")));
+        // Why this shot held a target back (a reframing can only show what the frame holds).
+        const limits = Object.values(step.limited || {});
+        if (limits.length) li.append(el("div", "limited small muted", limits.join(" · ")));
         list.append(li);
       }
       rule.append(el("h3", "", `Models, in order · preview mode ${plan.mode}`), list);

