@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from functools import partial
 
 from reconstruction.divergence import DivergenceSettings
 from reconstruction.intention import Intention, infer_intention
 from reconstruction.preview import ModelReconstructor, PreviewSettings, Stage, stages
-from reconstruction.rules import Rule, fluctuation_rule
+from reconstruction.rules import Rule, rule_for_models
 from reconstruction.selfcheck import SelfCheck, shared_checks
 
 from . import services
@@ -68,10 +67,6 @@ def plan_for(user, analysis, *, chosen: str | None = None, wish: str | None = No
     intention = infer_intention(analysis.elements, len(analysis.faces), attempts, chosen=chosen, wish=wish)
     ideals = intention.ideals(services.intention_table_for(user))
     models, versions, unavailable = services.active_models(user)
-    ranges = {g: dict(m.ranges) for g, m in models.items()}
-    rule = fluctuation_rule(analysis.elements, ideals, ranges, unavailable, model_order,
-                            achievable={g: m.achievable(analysis, {n: v for n, v in ideals.items() if n in m.elements})
-                                        for g, m in models.items()},
-                            why={g: partial(m.why_limited, analysis) for g, m in models.items()})
+    rule = rule_for_models(analysis.elements, ideals, models, unavailable, model_order, analysis)
     return Plan(intention, rule, preview, div, {s.group: models[s.group] for s in rule.steps},
                 {s.group: versions[s.group] for s in rule.steps}, sorted(models))
