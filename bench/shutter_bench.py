@@ -127,6 +127,7 @@ async def shoot_all(server, session: str, jpegs: list[bytes], intention: str) ->
                     r["server_ms"] = msg["ms"]
                     r["timings"] = msg.get("timings", {})
                     r["groups"] = msg["groups"]
+                    r["left_out"] = msg.get("left_out", [])
                     break
             results.append(r)
     return results
@@ -172,6 +173,7 @@ def main(argv: list[str]) -> int:
                                for k in sorted({k for r in ok for k in r["timings"]})},
                 "sequences": sorted({" > ".join(r["stages"]) for r in ok}),
                 "groups": sorted({",".join(r["groups"]) for r in ok}),
+                "left_out": sorted({f"{x['group']}: {x['why'][:90]}" for r in ok for x in r.get("left_out", [])}),
                 "errors": errors,
             }
             out[f"mode_{mode}"] = figures
@@ -182,6 +184,8 @@ def main(argv: list[str]) -> int:
                   f"(n={rc['n']}, errors {len(errors)})")
             print(f"    shown: {figures['sequences']}; models: {figures['groups']}; "
                   f"server planner median {live.fmt(figures['server_planner_ms']['median'], ' ms')}, of which (median) {figures['timings_ms']}")
+            left = sum(1 for r in ok if r.get("left_out"))
+            print(f"    self-check left a model out of {left} of {len(ok)} shots: {figures['left_out'][:6]}")
             met = (fp["p95"] or 1e9) <= FIRST_PREVIEW_BUDGET_MS and (rc["p95"] or 1e9) <= RECONSTRUCTION_BUDGET_MS
             print(f"    budgets (p95) first preview <= {FIRST_PREVIEW_BUDGET_MS:g} ms, reconstruction <= "
                   f"{RECONSTRUCTION_BUDGET_MS:g} ms: {'MET' if met else 'NOT MET'}", flush=True)

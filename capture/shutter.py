@@ -29,8 +29,10 @@ _lock = threading.Lock()
 
 def _warm() -> None:
     from reconstruction.extraction import thread_analyzer
+    from reconstruction.selfcheck import shared_checks
 
     thread_analyzer()
+    shared_checks().warm()  # the self-check's judges take about two seconds to load
     import torch
 
     # The web process only runs small models, one shot at a time per thread: one thread each is

@@ -174,6 +174,10 @@ def provenance(shot, original: bytes, reconstruction: bytes | None) -> dict:
         },
         "degrees": {"original": shot.elements, "reconstruction": shot.reconstructed_elements},
         "stages": shot.stages,
+        # What the self-check left out of the recorded photo and why, and whose faces lent pixels.
+        "self_check": next(({"left_out": s.get("left_out", []), "checked": s.get("checked", {}),
+                             "exemplars": s.get("exemplars", {})}
+                            for s in shot.stages if s.get("stage") == "reconstruction"), None),
         "message": shot.message,
         "feedback": [{"verdict": f.verdict, "at": f.created_at.isoformat(), "table_shift": f.table_shift}
                      for f in shot.feedback_given.all()],

@@ -54,9 +54,10 @@ class Appearance:
     mouth_visible: float  # lip a* minus skin a* (LAB, 0–255 scale); NaN when unmeasurable
     eyes_visible: float  # skin L minus the eye openings' 10th-percentile L; NaN when unmeasurable
     distress: float  # 0–1, from the blendshapes
+    skin_light: float = float("nan")  # median L* of cheeks and forehead (0–255): the light the face was in
 
     def as_array(self) -> np.ndarray:
-        return np.array([self.mouth_visible, self.eyes_visible, self.distress], np.float32)
+        return np.array([self.mouth_visible, self.eyes_visible, self.distress, self.skin_light], np.float32)
 
     @classmethod
     def from_array(cls, values) -> "Appearance":
@@ -97,12 +98,13 @@ def appearance(rgb: np.ndarray, face: Face) -> Appearance:
     else:
         # Float LAB: a* in [-127, 127]; scaled to the 8-bit units the thresholds were measured in.
         mouth = float(np.median(lab[..., 1][lips]) - np.median(lab[..., 1][skin])) * (255 / 254)
+    lum = lab[..., 0] * 2.55
+    light = float(np.median(lum[skin])) if skin.sum() >= 6 else float("nan")
     if eyes.sum() < 6 or skin.sum() < 6:
         eye = float("nan")
     else:
-        lum = lab[..., 0] * 2.55
-        eye = float(np.median(lum[skin]) - np.percentile(lum[eyes], 10))
-    return Appearance(mouth, eye, distress_degree(face.blendshapes))
+        eye = light - float(np.percentile(lum[eyes], 10))
+    return Appearance(mouth, eye, distress_degree(face.blendshapes), light)
 
 
 @dataclass(frozen=True)

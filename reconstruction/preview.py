@@ -175,31 +175,50 @@ def reconstruct(original: np.ndarray, analysis: Analysis, steps: Sequence[Step],
 
 
 def self_checked(original: np.ndarray, analysis: Analysis, steps: Sequence[Step], full: Chain,
-                 reconstructor: Reconstructor, check) -> tuple[Chain, list[dict], dict]:
+                 reconstructor: Reconstructor, check, quick: bool = False,
+                 cache: dict | None = None) -> tuple[Chain, list[dict], dict]:
     """The reconstruction with every model whose edit made the shot worse left out (claim 11's
-    fewer models as a safety net), the models left out with why, and what was checked."""
+    fewer models as a safety net), the models left out with why, and what was checked.
+    ``quick``: without the slow judges (identity, borders), before any preview is built from it."""
     if check is None:
         return full, [], {}
     started = time.perf_counter()
-    cache: dict = {}
+    cache = cache if cache is not None else {}
     by_group = {s.group: s for s in steps}
 
     def findings(chain: Chain):
         targets = {n: t for g in chain.applied for n, t in by_group[g].targets.items()}
-        return check.findings(original, analysis, chain.image, chain.analysis, targets, chain.applied, cache)
+        return check.findings(original, analysis, chain.image, chain.analysis, targets, chain.applied, cache, quick)
+
+    def without(chain: Chain, group: str) -> Chain:
+        keep = [by_group[g] for g in chain.applied if g != group]
+        trial = reconstruct(original, analysis, keep, reconstructor)
+        trial.failed = full.failed + trial.failed
+        trial.timings = {**full.timings, **{f"{k} (again)": v for k, v in trial.timings.items()}}
+        return trial
 
     current, left_out = full, []
     found = findings(current)
     while found and current.applied:
-        culprit = check.culprit(found, current.applied)
+        # The likeliest culprit first; a model is blamed when leaving it out clears findings,
+        # not merely because of where the finding lies.
+        suspects = check.suspects(found, current.applied)
+        culprit, trial, after = suspects[0], None, None
+        for group in suspects:
+            candidate = without(current, group)
+            remaining = findings(candidate) if candidate.applied else []
+            # A model's own targets stop being checked once it is left out: that clears nothing.
+            standing = [f for f in found if not (f.target and f.group == group)]
+            if len(remaining) < len(standing):
+                culprit, trial, after = group, candidate, remaining
+                break
+        if trial is None:
+            trial = without(current, culprit)
+            after = findings(trial) if trial.applied else []
         left_out.append({"group": culprit, "why": "; ".join(f.message for f in found)})
-        keep = [by_group[g] for g in current.applied if g != culprit]
-        chain = reconstruct(original, analysis, keep, reconstructor)
-        chain.failed = full.failed + chain.failed
-        chain.timings = {**full.timings, **{f"{k} (again)": v for k, v in chain.timings.items()}}
-        current = chain
-        found = findings(current) if current.applied else []
-    current.timings["self-check"] = (time.perf_counter() - started) * 1000
+        current, found = trial, after
+    label = "quick check" if quick else "self-check"
+    current.timings[label] = current.timings.get(label, 0.0) + (time.perf_counter() - started) * 1000
     return current, left_out, check.summary()
 
 
@@ -207,8 +226,11 @@ def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: 
            settings: PreviewSettings | None = None, div: DivergenceSettings | None = None,
            check=None) -> Iterator[Stage]:
     """The display events for one shot, in display order; the last is always the reconstruction.
-    ``check``: the self-check (``reconstruction.selfcheck.SelfCheck``) run on the reconstruction
-    before anything is shown of it."""
+    ``check``: the self-check (``reconstruction.selfcheck.SelfCheck``). Its quick part (every
+    element, eyes and expression) runs on the reconstruction before any preview is built from it,
+    so a preview never shows an edit that closes the eyes or saddens the face; the slow judges
+    (identity, borders) run before the reconstruction is shown and recorded, which keeps the first
+    preview within its budget."""
     settings = settings or PreviewSettings()
     div = div or DivergenceSettings()
     start = time.perf_counter()
@@ -224,21 +246,34 @@ def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: 
                           divergence=divergence(original, analysis.elements, original, analysis.elements, div),
                           note=f"no models to apply ({reasons}); the original is recorded"))
         return
+    cache: dict = {}
+    if check is not None:
+        check.prefetch(original, analysis, cache)
     full = reconstruct(original, analysis, rule.steps, reconstructor)
-    full, left_out, checked = self_checked(original, analysis, rule.steps, full, reconstructor, check)
+    full, left_out, _ = self_checked(original, analysis, rule.steps, full, reconstructor, check, quick=True, cache=cache)
     d_full = divergence(original, analysis.elements, full.image, full.analysis.elements, div)
-    final = Stage("reconstruction", full.image, full.applied, 1.0, degrees=dict(full.analysis.elements),
-                  divergence=d_full, failed=full.failed, timings=full.timings, left_out=left_out, checked=checked)
-    if not full.applied:
-        final.note = ("every edit made the shot worse; the original is recorded" if left_out
-                      else "every model failed; the original is recorded")
-        yield stamp(final)
+
+    def final() -> Stage:
+        """The reconstruction, once the slow judges passed it too."""
+        checked_full, more, checked = self_checked(original, analysis, rule.steps, full, reconstructor, check, cache=cache)
+        d = d_full if checked_full is full else divergence(original, analysis.elements, checked_full.image,
+                                                            checked_full.analysis.elements, div)
+        stage = Stage("reconstruction", checked_full.image, checked_full.applied, 1.0,
+                      degrees=dict(checked_full.analysis.elements), divergence=d, failed=checked_full.failed,
+                      timings=checked_full.timings, left_out=left_out + more, checked=checked)
+        if not checked_full.applied:
+            stage.note = ("every edit made the shot worse; the original is recorded" if stage.left_out
+                          else "every model failed; the original is recorded")
+        elif shown_directly:
+            stage.note = "close to the original: shown directly"
+        else:
+            stage.note = "the full reconstruction (recorded)"
+        return stamp(stage)
+
+    shown_directly = not full.applied or not d_full.diverged
+    if shown_directly:
+        yield final()
         return
-    if not d_full.diverged:
-        final.note = "close to the original: shown directly"
-        yield stamp(final)
-        return
-    final.note = "the full reconstruction (recorded)"
     if settings.mode in (1, 2):
         soft, note = _softened(original, analysis, rule, full, d_full, reconstructor, settings, div)
         if settings.mode == 2 and soft.divergence.diverged:
@@ -249,7 +284,7 @@ def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: 
     else:
         for preview in _sequence(original, analysis, rule, full, d_full, reconstructor, settings, div):
             yield stamp(preview)
-    yield stamp(final)
+    yield final()
 
 
 def _contribution(step_group: str, gaps: Mapping[str, float]) -> float:

@@ -20,6 +20,7 @@ What counts as worse:
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class Finding:
     message: str  # a sentence for the user
     region: str = "face"  # "face" or "frame": where the owner is looked for
     group: str | None = None  # the model it belongs to, when only one can have caused it
+    target: bool = False  # about one of ``group``'s own targets: leaving that model out clears it trivially
 
     def to_json(self) -> dict:
         return {"check": self.check, "message": self.message}
@@ -63,6 +65,72 @@ class FaceReading:
     descriptor: np.ndarray | None = None  # dlib's 128-D identity descriptor
     ear: float | None = None  # mean eye aspect ratio of both eyes (dlib's 68 landmarks)
     expression: Mapping[str, float] | None = None  # the classifier's 7 probabilities
+
+
+# --- the original's identity, read beside the models ---------------------------------------------
+#
+# dlib's descriptor costs about 100 ms a face and holds the GIL, so in a thread it only slows the
+# models down (measured: 4 descriptors and 10 analyses took 681 ms one after the other and 983 ms
+# in two threads). The original's reading is needed only at the end, so one small process of its
+# own reads it while the models generate; the shot loses nothing if that process is not there.
+
+_side = None
+_side_lock = threading.Lock()
+
+
+@atexit.register
+def _stop_side() -> None:
+    if _side:
+        _side.shutdown(wait=False, cancel_futures=True)
+
+
+def _drop_side() -> None:
+    global _side
+    with _side_lock:
+        if _side:
+            _side.shutdown(wait=False, cancel_futures=True)
+        _side = False
+
+
+def _side_init() -> None:
+    from .yardstick import dlib_face
+
+    dlib_face.get()
+
+
+def _side_read(crop: np.ndarray, box: tuple[int, int, int, int]):
+    from .yardstick import dlib_face
+
+    face = dlib_face.get().at_box(crop, box, describe=True)
+    return face.descriptor, float(face.ear)
+
+
+def side_process():
+    """The shared one-worker process pool for the original's identity, or None where a process
+    cannot be started (the reading then happens in line)."""
+    global _side
+    with _side_lock:
+        if _side is None:
+            try:
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
+                # spawn: a fork of a process running MediaPipe's and torch's threads is unsafe.
+                _side = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_side_init)
+            except Exception:  # no processes here: read in line
+                _side = False
+    return _side or None
+
+
+def face_crop(rgb: np.ndarray, box) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The face with half a face of margin around it, and the box in the crop: what crosses to
+    the side process (a fraction of the frame)."""
+    height, width = rgb.shape[:2]
+    x, y, w, h = box
+    x0, y0 = max(0, int(x - w / 2)), max(0, int(y - h / 2))
+    x1, y1 = min(width, int(x + 1.5 * w)), min(height, int(y + 1.5 * h))
+    inner = (int(round(x)) - x0, int(round(y)) - y0, int(round(x + w)) - x0, int(round(y + h)) - y0)
+    return np.ascontiguousarray(rgb[y0:y1, x0:x1]), inner
 
 
 @dataclass
@@ -99,20 +167,60 @@ class Checks:
         except Exception as exc:
             self.unavailable["expression"] = missing if isinstance(exc, FileNotFoundError) else f"it could not load ({type(exc).__name__})"
 
-    def read(self, rgb: np.ndarray, box: tuple[float, float, float, float]) -> FaceReading:
-        """The judges' reading of the face in ``box`` (x, y, width, height in pixels)."""
+    def warm(self) -> None:
+        """Load the judges (and start the side process) now rather than at the first shutter."""
+        with self._lock:
+            self._load()
+        side = side_process() if self._faces is not None else None
+        if side is not None:
+            try:
+                side.submit(_side_init).result(timeout=120)
+            except Exception:  # e.g. a script without a __main__ guard: read in line from now on
+                _drop_side()
+
+    def prefetch(self, rgb: np.ndarray, box) -> object | None:
+        """Start reading the original's identity in the side process; the future, or None."""
+        if self._faces is None and not self._loaded:
+            self.warm()
+        side = side_process() if self._faces is not None else None
+        if side is None:
+            return None
+        crop, inner = face_crop(rgb, box)
+        try:
+            return side.submit(_side_read, crop, inner)
+        except Exception:  # a broken pool: read in line
+            _drop_side()
+            return None
+
+    def finish(self, rgb: np.ndarray, box, future) -> FaceReading:
+        """The original's full reading: the identity from the side process when it answered, the
+        rest (and everything, when it did not) read here."""
+        if future is not None:
+            try:
+                descriptor, ear = future.result(timeout=10)
+                reading = self.read(rgb, box, describe=False)
+                reading.descriptor, reading.ear = np.asarray(descriptor), ear
+                return reading
+            except Exception:
+                pass
+        return self.read(rgb, box, describe=True)
+
+    def read(self, rgb: np.ndarray, box: tuple[float, float, float, float], describe: bool = True) -> FaceReading:
+        """The judges' reading of the face in ``box`` (x, y, width, height in pixels); without
+        ``describe``, no identity descriptor (four fifths of the cost: about 100 ms a face)."""
         with self._lock:  # the judges' networks are shared by the reconstruction threads
             self._load()
-            return self._read(rgb, box)
+            return self._read(rgb, box, describe)
 
-    def _read(self, rgb, box) -> FaceReading:
+    def _read(self, rgb, box, describe) -> FaceReading:
         x, y, w, h = box
         corners = (int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h)))
         reading = FaceReading()
         if self._faces is not None:
-            face = self._faces.at_box(rgb, corners)
+            face = self._faces.at_box(rgb, corners, describe=describe)
             if face is not None:
-                reading.descriptor, reading.ear = np.asarray(face.descriptor), float(face.ear)
+                reading.ear = float(face.ear)
+                reading.descriptor = None if face.descriptor is None else np.asarray(face.descriptor)
         if self._expression is not None:
             reading.expression = dict(self._expression.probabilities(rgb, corners))
         return reading
@@ -153,9 +261,15 @@ def element_findings(before: Mapping[str, float | None], after: Mapping[str, flo
         if degree_gap(name, after[name], target) > degree_gap(name, before[name], target) + BY_NAME[name].threshold / 2:
             found.append(Finding(name, f"{BY_NAME[name].label} moved away from its target "
                                        f"({before[name]:.2f} → {after[name]:.2f}, asked {target:.2f})",
-                                 BY_NAME[name].region if BY_NAME[name].region == "face" else "frame", BY_NAME[name].group))
+                                 BY_NAME[name].region if BY_NAME[name].region == "face" else "frame",
+                                 BY_NAME[name].group, target=True))
+    # A reframing changes what the frame holds, so frame-wide measures (exposure, the sky, the
+    # clothes under the face) move with it though nothing in the picture changed.
+    reframed = "composition" in ran
     for name, element in BY_NAME.items():
         if element.group in ran or element.group not in OWNERS["frame"] or before.get(name) is None or after.get(name) is None:
+            continue
+        if reframed and element.region != "face":
             continue
         if degree_gap(name, after[name], before[name]) > element.threshold * 1.5:
             found.append(Finding(name, f"{element.label} changed ({before[name]:.2f} → {after[name]:.2f}) though its model did not run",
@@ -164,11 +278,13 @@ def element_findings(before: Mapping[str, float | None], after: Mapping[str, flo
 
 
 def judge_findings(checks: Checks, original: np.ndarray, analysis: Analysis, image: np.ndarray, result: Analysis,
-                   targets: Mapping[str, float], ran: Iterable[str], cache: dict | None = None) -> list[Finding]:
-    """The independent judges' view of the main face and the borders."""
+                   targets: Mapping[str, float], ran: Iterable[str], cache: dict | None = None,
+                   quick: bool = False) -> list[Finding]:
+    """The independent judges' view of the main face and the borders; ``quick`` leaves out the
+    two slow ones (identity and borders), for a preview that must be on screen fast."""
     found: list[Finding] = []
     ran = set(ran)
-    if "composition" in ran:
+    if "composition" in ran and not quick:
         verdict = checks.borders(original, image)
         if verdict.invented:
             found.append(Finding("border", f"the borders hold content that is not in the shot ({verdict.reason})", "frame", "composition"))
@@ -176,9 +292,13 @@ def judge_findings(checks: Checks, original: np.ndarray, analysis: Analysis, ima
     if face is None or after_face is None:
         return found
     cache = cache if cache is not None else {}
-    if "original" not in cache:
-        cache["original"] = checks.read(original, face.box)
-    a, b = cache["original"], checks.read(image, after_face.box)
+    key = "original" if quick else "original, described"
+    if key not in cache:
+        if quick:
+            cache[key] = checks.read(original, face.box, describe=False)
+        else:
+            cache[key] = checks.finish(original, face.box, cache.pop("identity", None))
+    a, b = cache[key], checks.read(image, after_face.box, describe=not quick)
     if a.descriptor is not None and b.descriptor is not None:
         d = checks.distance(a.descriptor, b.descriptor)
         if d >= SAME_PERSON:
@@ -195,6 +315,13 @@ def judge_findings(checks: Checks, original: np.ndarray, analysis: Analysis, ima
         top_a, top_b = max(a.expression, key=a.expression.get), max(b.expression, key=b.expression.get)
         if top_b in UNHAPPY and top_a not in UNHAPPY:
             found.append(Finding("expression", f"the face now looks {name_b} (p {p_b:.2f})"))
+        # An edit asked for a clearly bigger smile that the independent classifier does not see
+        # changed the face for nothing a person would recognise (a pasted mouth that reads as a
+        # smile to the extractor only).
+        asked_up = targets.get("expression.smile", 0.0) - (analysis.elements.get("expression.smile") or 0.0)
+        if "expression" in ran and asked_up >= 0.3 and happy_b < 0.5 and happy_b <= happy_a + 0.2:
+            found.append(Finding("expression", f"the smile did not take (p(happy) {happy_a:.2f} → {happy_b:.2f})",
+                                 group="expression"))
     return found
 
 
@@ -219,15 +346,20 @@ class SelfCheck:
         self.checks = checks
         self.ran_judges = False
 
-    def findings(self, original, analysis, image, result, targets, ran, cache) -> list[Finding]:
+    def prefetch(self, original, analysis, cache: dict) -> None:
+        """Start what the check will need of the original and can compute beside the models."""
+        if self.checks is not None and analysis.main_face is not None:
+            cache["identity"] = self.checks.prefetch(original, analysis.main_face.box)
+
+    def findings(self, original, analysis, image, result, targets, ran, cache, quick: bool = False) -> list[Finding]:
         found = element_findings(analysis.elements, result.elements, targets, ran)
         if self.checks is not None:
-            found += judge_findings(self.checks, original, analysis, image, result, targets, ran, cache)
+            found += judge_findings(self.checks, original, analysis, image, result, targets, ran, cache, quick)
             self.ran_judges = True
         return found
 
-    def culprit(self, findings: list[Finding], applied: list[str]) -> str:
-        return suspects(findings, applied)[0]
+    def suspects(self, findings: list[Finding], applied: list[str]) -> list[str]:
+        return suspects(findings, applied)
 
     def summary(self) -> dict:
         judges = [] if self.checks is None else ["identity", "eyes", "expression", "borders"]

@@ -75,6 +75,7 @@ class ExpressionConfig:
     exemplar_prior: float = 2.0  # initial logit of the exemplar's share: 2.0 starts at 88 % exemplar (measured: from 0, franck mean progress 0.46 with eyes 0.15; from 2, 0.80 / 0.76 for seeds 0 / 1)
     share_weight: float = 2.0  # pull the exemplar's share toward 1 in the region of each element asked to change, by how much it changes
     exemplar_pose_weight: float = 0.5  # exemplar choice: weight of the head-pose gap to the source against the degree gap
+    exemplar_light_weight: float = 1.0  # exemplar choice: weight of the skin-lightness gap (per 50 L* units): a face lit otherwise pastes as a blotch (seen with exposure-varied learning frames)
     recent_slack: float = 0.15  # a face from the seconds before the shutter is preferred over a stored one unless its degree gap is larger by more than this (same light, pose and glasses: FIG. 2)
     lr_decay: bool = True  # cosine decay of both learning rates to zero over the GAN's updates: the weights settle instead of stopping wherever the last noisy update left them (measured, single_face.mp4 seeds 0-3, face SSIM to the real target: 0.6821/0.6825/0.6848/0.6795 → 0.6826/0.6808/0.6824/0.6818, pasted baseline 0.6804)
     device: str = "auto"  # "auto": CUDA when present, else CPU
@@ -473,7 +474,8 @@ class ExpressionModel(FluctuationModel):
         crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101)
         src = face_degrees(face)
         dst = self.complete(src, targets)
-        big, chosen = self.exemplar_face(src, dst, np.array(face_pose(face), np.float32), recent)
+        big, chosen = self.exemplar_face(src, dst, np.array(face_pose(face), np.float32), recent,
+                                         appearance(rgb, face).skin_light)
         if report is not None:
             report["exemplar"] = chosen
         ex = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
@@ -512,14 +514,19 @@ class ExpressionModel(FluctuationModel):
         out[box] = np.clip(out[box] * (1 - a) + edited * a + 0.5, 0, 255).astype(np.uint8)
         return out
 
-    def _gaps(self, degrees: np.ndarray, poses: np.ndarray, dst: np.ndarray, pose: np.ndarray) -> np.ndarray:
-        return np.abs(degrees - dst).sum(1) + self.config.exemplar_pose_weight * np.abs(poses - pose).sum(1)
+    def _gaps(self, degrees: np.ndarray, poses: np.ndarray, dst: np.ndarray, pose: np.ndarray,
+              lights: np.ndarray | None = None, light: float = float("nan")) -> np.ndarray:
+        gap = np.abs(degrees - dst).sum(1) + self.config.exemplar_pose_weight * np.abs(poses - pose).sum(1)
+        if lights is not None and np.isfinite(light):
+            gap = gap + self.config.exemplar_light_weight * np.nan_to_num(np.abs(lights - light) / 50.0, nan=1.0)
+        return gap
 
-    def exemplar(self, src: np.ndarray, dst: np.ndarray, pose: np.ndarray) -> tuple[int, float, list[str]]:
-        """The stored face nearest the target degrees (and the source's head pose) among those
-        that may lend their pixels (``Judge.refusal``): its index, its gap, and why nearer ones were
-        refused. With every face refused, the nearest is used (the self-check has the last word)."""
-        gap = self._gaps(self._bank_degrees, self._bank_poses, dst, pose)
+    def exemplar(self, src: np.ndarray, dst: np.ndarray, pose: np.ndarray, light: float = float("nan")) -> tuple[int, float, list[str]]:
+        """The stored face nearest the target degrees (and the source's head pose and light)
+        among those that may lend their pixels (``Judge.refusal``): its index, its gap, and why
+        nearer ones were refused. With every face refused, the nearest is used (the self-check
+        has the last word)."""
+        gap = self._gaps(self._bank_degrees, self._bank_poses, dst, pose, self._bank_looks[:, 3], light)
         refused = []
         for i in np.argsort(gap):
             why = self._judge.refusal(Appearance.from_array(self._bank_looks[i]), src, dst)
@@ -529,12 +536,12 @@ class ExpressionModel(FluctuationModel):
                 refused.append(f"stored face {int(i)}: {why}")
         return int(np.argmin(gap)), float(gap.min()), refused
 
-    def exemplar_face(self, src, dst, pose, recent: Sequence[RecentFrame] = ()) -> tuple[np.ndarray, dict]:
+    def exemplar_face(self, src, dst, pose, recent: Sequence[RecentFrame] = (), light: float = float("nan")) -> tuple[np.ndarray, dict]:
         """The exemplar's aligned face at the bank's size, and where it came from. Frames streamed
         in the seconds before the shutter come first (same light, pose, make-up and glasses: the
         moments of FIG. 2) unless their degrees are clearly farther from the target than the
         stored faces'; the stored learning data is the fallback."""
-        index, stored_gap, refused = self.exemplar(src, dst, pose)
+        index, stored_gap, refused = self.exemplar(src, dst, pose, light)
         candidates = [(f, f.face) for f in recent if f.face is not None and f.face.degrees.get(ELEMENTS[0]) is not None]
         if candidates:
             degrees = np.stack([face_degrees(face) for _, face in candidates])

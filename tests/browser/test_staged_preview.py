@@ -39,6 +39,14 @@ def carol_trained(flux_server, analyzer, tmp_path_factory):
     assert len(photos) >= 90, "too few frames with a face to train on"
     flux_server.manage("train", "carol", "--from", *photos, "--group", "lighting", "--group", "composition",
                        "--steps", "30", timeout=300)
+    # carol's portraits are close-ups: the clip's face already fills more of the frame than the
+    # shipped portrait row asks, and a reframing only crops (it never invents a wider view).
+    flux_server.manage("shell", "-c", (
+        "from django.contrib.auth import get_user_model as g; from reconstruction import services as s; "
+        "from reconstruction.intention import DEFAULT_TABLE as t; "
+        "s.save_intention_table(g().objects.get(username='carol'), "
+        "{**t, 'portrait': {**t['portrait'], 'composition.subject_size': 0.8}})"
+    ))
     return flux_server
 
 

@@ -64,8 +64,10 @@ def run(analyzer, rgb, bad, judges=True):
     analysis = analyzer.analyze(rgb)
     current = analysis.elements
     rule = Rule([
-        Step("expression", {"expression.smile": min(1.0, current["expression.smile"] + 0.3)},
-             {"expression.smile": current["expression.smile"]}, {"expression.smile": 1.0}, 0.3),
+        # A small ask the pasting models neither meet nor harm by themselves: what the check sees
+        # is the harm they do (shut eyes, another face), not a missed target.
+        Step("expression", {"expression.mouth_openness": current["expression.mouth_openness"] + 0.1},
+             {"expression.mouth_openness": current["expression.mouth_openness"]}, {"expression.mouth_openness": 0.3}, 0.1),
         Step("lighting", {"lighting.exposure": current["lighting.exposure"] + 0.1},
              {"lighting.exposure": current["lighting.exposure"]}, {"lighting.exposure": 0.6}, 0.1),
     ])
@@ -89,7 +91,9 @@ def test_the_self_check_leaves_out_a_model_that_closes_the_eyes(analyzer, blink)
 
 def test_the_self_check_leaves_out_a_model_that_changes_the_person(analyzer, blink, portrait):
     open_eyes, _ = blink
-    final = run(analyzer, open_eyes, PastingModel(portrait, "face"))
+    # Grace Hopper's face, cut at her own face box, so the pasted face fills the same box.
+    x, y, w, h = (int(v) for v in analyzer.analyze(portrait).main_face.box)
+    final = run(analyzer, open_eyes, PastingModel(portrait[y:y + h, x:x + w], "face"))
     assert final.groups == ["lighting"]
     assert [left["group"] for left in final.left_out] == ["expression"]
     assert "same person" in final.left_out[0]["why"]
@@ -119,3 +123,62 @@ def test_the_extractor_check_reads_every_element_not_only_the_targets():
     assert "expression.smile" in checks  # the smile faded though nothing asked
     assert "clothing.clothing_hue" in checks  # a group that did not run changed
     assert "lighting.exposure" not in checks  # the asked element moved toward its target
+
+
+@pytest.mark.django_db
+@pytest.mark.db
+def test_the_recorded_shot_says_which_model_the_self_check_left_out_and_why(alice, analyzer, small_models, blink, monkeypatch, client):
+    import io
+    import json
+    import zipfile
+
+    from capture import shutter
+    from capture.models import Shot
+    from reconstruction import services
+    from reconstruction.imageio import encode_jpeg
+
+    services.store_version(alice, small_models["lighting"], samples=small_models["samples"], seconds=1.0, metrics={})
+    open_eyes, shut = blink
+    real = services.active_models
+
+    def with_a_harmful_expression_model(user):
+        models, versions, unavailable = real(user)
+        unavailable.pop("expression", None)
+        return {**models, "expression": PastingModel(shut, "eyes")}, {**versions, "expression": 1}, unavailable
+
+    monkeypatch.setattr(services, "active_models", with_a_harmful_expression_model)
+    sent = []
+    from capture import services as capture_services
+
+    analysis = analyzer.analyze(open_eyes)
+    shot = capture_services.save_shot(alice, encode_jpeg(open_eyes, 95), analysis.to_json(), status=Shot.PROCESSING)
+    shutter.develop(alice, shot, open_eyes, analysis, analyzer, sent.append, chosen="portrait")
+    stage = next(m for m in sent if m["type"] == "stage" and m["stage"] == "reconstruction")
+    assert [left["group"] for left in stage["left_out"]] == ["expression"]
+    shot = Shot.objects.get(user=alice)
+    assert "expression edit was left out" in shot.message and "eyes closed" in shot.message
+    assert "expression" not in stage["groups"]
+    client.force_login(alice)
+    page = client.get(f"/shots/{shot.id}/").content.decode()
+    assert "expression left out" in page and "eyes closed" in page
+    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/shots/{shot.id}/download/?what=both").content))
+    name = next(n for n in archive.namelist() if n.endswith("provenance.json"))
+    check = json.loads(archive.read(name))["self_check"]
+    assert check["left_out"][0]["group"] == "expression" and "eyes closed" in check["left_out"][0]["why"]
+    assert "identity" in check["checked"]["independent"]
+
+
+def test_an_edit_whose_smile_the_independent_classifier_does_not_see_is_left_out(analyzer, blink):
+    open_eyes, _ = blink
+    analysis = analyzer.analyze(open_eyes)
+    smile = analysis.elements["expression.smile"]
+    rule = Rule([Step("expression", {"expression.smile": min(1.0, smile + 0.5)}, {"expression.smile": smile},
+                      {"expression.smile": 1.0}, 0.5)])
+    # The 'edit' pastes the same frame's eye band: nothing changes, so no smile appears.
+    models = {"expression": PastingModel(open_eyes, "eyes")}
+    events = list(stages(open_eyes, analysis, rule, ModelReconstructor(models, analyzer), PreviewSettings(mode=1),
+                         check=SelfCheck(Checks())))
+    final = events[-1]
+    assert final.groups == [] and "the smile did not take" in final.left_out[0]["why"]
+    assert "the original is recorded" in final.note
+
