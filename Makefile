@@ -35,6 +35,7 @@ samples: $(STAMP)
 bench: migrate samples
 	$(PY) bench/bench.py
 	$(PY) bench/models_bench.py
+	$(PY) bench/fidelity_bench.py
 	$(PY) bench/shutter_bench.py
 
 clean:

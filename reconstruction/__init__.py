@@ -30,4 +30,5 @@ CORE_MODULES = (
     "reconstruction.yardstick.dlib_face",
     "reconstruction.yardstick.borders",
     "reconstruction.yardstick.expression",
+    "reconstruction.yardstick.fidelity",
 )
