@@ -146,6 +146,23 @@ def main() -> int:
             print(f"  expression on single_face.mp4, seed {seed}: {len(train)} frames {seconds:.1f} s, progress mean {mean:.2f} ("
                   + ", ".join(f"{k} {v:.2f}" for k, v in progress.items()) + ")"
                   + (f"\n    {realism_line(figures, model, held, train)}" if "realism_ssim.model" in figures else ""))
+        # The training budget as the worker meets it: 300 learning frames analysed, then the
+        # expression model fitted with the worker's thread count (one core stays with the web
+        # process's live analysis).
+        worker_threads = int(os.environ.get("FLUX_TRAINING_THREADS", max(1, (os.cpu_count() or 2) - 1)))
+        torch.set_num_threads(worker_threads)
+        clip = frames("WolfgangLanger_Pexels.mp4", 1, 300)
+        started = time.perf_counter()
+        budget_samples = build(analyzer, clip)
+        analysed = time.perf_counter() - started
+        MODEL_CLASSES["expression"]().fit(budget_samples)
+        total = time.perf_counter() - started
+        results["expression_300_frames"] = {"frames": len(budget_samples), "threads": worker_threads,
+                                            "analysis_s": round(analysed, 1), "total_s": round(total, 1)}
+        print(f"  expression from {len(budget_samples)} learning frames (WolfgangLanger_Pexels.mp4), {worker_threads} thread(s) "
+              f"as the worker trains: {total:.1f} s ({analysed:.1f} s analysing, {total - analysed:.1f} s fitting); "
+              f"budget <= 120 s: {'met' if total <= 120 else 'NOT MET'}")
+        torch.set_num_threads(torch_threads)
     print("  quality bar: progress >= 0.70 on average; outside-region SSIM >= 0.98; expression realism above both baselines\n"
           "  (realism: the target is the held-out frame nearest in head placement whose smile differs; the model is asked for its three degrees)")
     print(json.dumps({"models": results}, default=str))

@@ -122,7 +122,8 @@ def develop(user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], c
         shown.append(record)
         if stage.stage == "reconstruction":
             made = bool(stage.groups)
-            record["exemplars"] = {g: r["exemplar"] for g, r in plan.reports.items() if "exemplar" in r and g in stage.groups}
+            # Whose faces lent pixels, for the models that ran (also one the self-check then left out).
+            record["exemplars"] = {g: r["exemplar"] for g, r in plan.reports.items() if "exemplar" in r}
             note = _message(plan, stage)
             recorded = encode_jpeg(stage.image, quality=92) if made else None
             message |= {
@@ -155,6 +156,6 @@ def _message(plan, stage) -> str:
     if stage.left_out and not stage.groups:
         parts.append("the original is recorded")
     if stage.failed:
-        parts.append("; ".join(f"the {f['group']} model failed ({f['reason']})" for f in stage.failed))
+        parts.append("; ".join(f"the {f['group']} model was not applied ({f['reason']})" for f in stage.failed))
         parts.append("the others' edits are recorded" if stage.groups else "the original is recorded")
     return "; ".join(parts)

@@ -32,6 +32,7 @@ import numpy as np
 from .divergence import Divergence, DivergenceSettings, divergence
 from .elements import BY_NAME
 from .extraction import Analysis
+from .generators.base import ModelError
 from .rules import Rule, Step, toward
 
 MODES = (1, 2, 3)
@@ -159,7 +160,9 @@ def reconstruct(original: np.ndarray, analysis: Analysis, steps: Sequence[Step],
         try:
             image = reconstructor.apply(image, current, step, strength)
         except Exception as exc:  # one broken model must not cost the user the others' edits
-            failed.append({"group": step.group, "reason": f"{type(exc).__name__}: {exc}"[:300]})
+            # A model that declines says why in words meant for the user; anything else is a fault.
+            reason = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
+            failed.append({"group": step.group, "reason": reason[:300]})
             continue
         finally:
             timings[step.group] = (clock() - started) * 1000

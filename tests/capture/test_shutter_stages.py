@@ -157,3 +157,34 @@ async def test_an_unknown_intention_is_refused_and_the_socket_stays_up(alice, po
     await comm.send_to(text_data=json.dumps({"type": "ping"}))
     assert (await next_of(comm, "pong"))["type"] == "pong"
     await comm.disconnect()
+
+
+@pytest.fixture
+def alice_with_an_expression_model(alice, analyzer):
+    from reconstruction.generators.expression import ExpressionConfig, ExpressionModel
+    from reconstruction.training import Sample
+    from tests.conftest import video_frames
+
+    frames = video_frames("single_face.mp4", range(0, 72, 3))
+    model = ExpressionModel(ExpressionConfig(steps=4, regressor_steps=2, batch=2))
+    model.fit([Sample(f, analyzer.analyze(f)) for f in frames.values()])
+    services.store_version(alice, model, samples=len(frames), seconds=1.0, metrics={})
+    return alice
+
+
+async def test_the_frames_streamed_before_the_shutter_lend_the_exemplar(alice_with_an_expression_model):
+    from reconstruction.imageio import encode_jpeg
+    from tests.conftest import video_frames
+
+    frames = await sync_to_async(video_frames)("single_face.mp4", [0, 36])
+    comm, _ = await open_socket(await sync_to_async(_session_headers)(alice_with_an_expression_model))
+    for _ in range(5):  # the smile the user had a moment ago
+        await comm.send_to(bytes_data=encode_jpeg(frames[36], 90))
+        await next_of(comm, "degrees", timeout=30)
+    saved, plan, stages = await shoot(comm, encode_jpeg(frames[0], 90), intention="fun")
+    await comm.disconnect()
+    assert "expression" in [s["group"] for s in plan["rule"]["steps"]]
+    shot = await sync_to_async(Shot.objects.get)(pk=saved["shot"]["id"])
+    final = next(s for s in shot.stages if s["stage"] == "reconstruction")
+    exemplar = final["exemplars"]["expression"]
+    assert exemplar["source"] == "recent" and exemplar["seconds_before"] < 30

@@ -98,3 +98,11 @@ def test_an_occluded_recent_frame_is_passed_over_for_the_next(model, clip):
     src = face_degrees(source.analysis.main_face)
     _, chosen = model.exemplar_face(src, covered, np.array(face_pose(source.analysis.main_face), np.float32), window.snapshot())
     assert any("covers the mouth" in r for r in chosen["refused"])
+
+
+def test_a_face_with_a_hand_over_the_mouth_is_left_as_shot(model, clip):
+    from reconstruction.generators.base import ModelError
+
+    covered = clip[88]
+    with pytest.raises(ModelError, match="covers the mouth, so the expression is left as shot"):
+        model.generate(covered.rgb, covered.analysis, {"expression.smile": 0.9})

@@ -663,7 +663,7 @@
       } else note = "the shot as taken";
     }
     if (msg.stage === "reconstruction" && msg.failed && msg.failed.length) {
-      note += (note ? " · " : "") + msg.failed.map((f) => `${f.group} failed`).join(", ");
+      note += (note ? " · " : "") + msg.failed.map((f) => `${f.group} not applied: ${f.reason}`).join(" · ");
     }
     if (msg.stage === "reconstruction" && msg.left_out && msg.left_out.length) {
       // The self-check left these edits out of the recorded photo: say which and why.
