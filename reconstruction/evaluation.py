@@ -25,7 +25,7 @@ import numpy as np
 
 from .elements import BY_NAME
 from .extraction import face_hull_mask
-from .generators.base import blend, feather
+from .generators.base import ModelError, blend, feather
 from .generators.expression import ELEMENTS, alignment, face_pose
 from .training import Sample, clamp_to_range
 
@@ -75,6 +75,7 @@ def evaluate(model, held_out: Sequence[Sample], analyzer, train: Sequence[Sample
     """Progress, preservation and (for expression) realism figures, rounded for the record."""
     progress: dict[str, list[float]] = {}
     preservation: list[float] = []
+    declined: list[str] = []
     for i, source in enumerate(held_out):
         for name in model.elements:
             span = model.reconstructable_range(name)
@@ -85,7 +86,9 @@ def evaluate(model, held_out: Sequence[Sample], analyzer, train: Sequence[Sample
             if target_sample is None:
                 continue
             target = target_sample.degree(name)
-            out = model.generate(source.rgb, source.analysis, {name: target})
+            out = _generated(model, source, {name: target}, declined)
+            if out is None:
+                continue
             after = analyzer.analyze(out).elements.get(name)
             if after is None:
                 continue
@@ -95,6 +98,8 @@ def evaluate(model, held_out: Sequence[Sample], analyzer, train: Sequence[Sample
                 preservation.append(ssim(source.rgb, out, ~inside))
     figures: dict = {f"progress.{n.split('.')[1]}": round(float(np.mean(v)), 3) for n, v in progress.items()}
     figures["progress_pairs"] = sum(len(v) for v in progress.values())
+    if declined:
+        figures["declined"] = len(declined)  # held-out frames the model leaves as shot (a covered face)
     if preservation:
         figures["preservation_ssim"] = round(float(np.mean(preservation)), 4)
     if model.group == "expression" and train:
@@ -122,7 +127,9 @@ def realism(model, held_out: Sequence[Sample], train: Sequence[Sample], pairing:
         pasted = _nearest_pasted(source, target, train) if face is not None else None
         if pasted is None:
             continue
-        out = model.generate(source.rgb, source.analysis, {n: target.degree(n) for n in model.elements if target.degree(n) is not None})
+        out = _generated(model, source, {n: target.degree(n) for n in model.elements if target.degree(n) is not None}, [])
+        if out is None:
+            continue
         scores["model"].append(ssim(out, target.rgb, face))
         scores["unchanged"].append(ssim(source.rgb, target.rgb, face))
         scores["nearest_training"].append(ssim(pasted, target.rgb, face))
@@ -130,6 +137,16 @@ def realism(model, held_out: Sequence[Sample], train: Sequence[Sample], pairing:
     if not scores["model"]:
         return {}
     return {k: round(float(np.mean(v)), 4) for k, v in scores.items()}
+
+
+def _generated(model, source: Sample, targets: dict, declined: list) -> np.ndarray | None:
+    """The model's result, or None where it declines this frame (its own words in ``declined``):
+    a face with a hand over the mouth is left as shot, and that is not a training failure."""
+    try:
+        return model.generate(source.rgb, source.analysis, targets)
+    except ModelError as exc:
+        declined.append(str(exc))
+        return None
 
 
 def _gap(a: float, b: float, name: str) -> float:

@@ -208,10 +208,13 @@ def self_checked(original: np.ndarray, analysis: Analysis, steps: Sequence[Step]
         suspects = check.suspects(found, current.applied)
         culprit, trial, after = suspects[0], None, None
         for group in suspects:
+            # A model's own targets stop being checked once it is left out: that clears nothing,
+            # and a model with nothing else against it is not worth a trial reconstruction.
+            standing = [f for f in found if not (f.target and f.group == group)]
+            if not standing:
+                continue
             candidate = without(current, group)
             remaining = findings(candidate) if candidate.applied else []
-            # A model's own targets stop being checked once it is left out: that clears nothing.
-            standing = [f for f in found if not (f.target and f.group == group)]
             if len(remaining) < len(standing):
                 culprit, trial, after = group, candidate, remaining
                 break
@@ -251,7 +254,7 @@ def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: 
         return
     cache: dict = {}
     if check is not None:
-        check.prefetch(original, analysis, cache)
+        check.prefetch(original, analysis, cache, rule.groups)
     full = reconstruct(original, analysis, rule.steps, reconstructor)
     full, left_out, _ = self_checked(original, analysis, rule.steps, full, reconstructor, check, quick=True, cache=cache)
     d_full = divergence(original, analysis.elements, full.image, full.analysis.elements, div)

@@ -39,6 +39,8 @@ ONE_WAY = (
     ("expression.smile", -1, 0.2, "the smile faded"),
     ("posture.motion_blur", +1, 0.25, "the face blurred"),
 )
+# The models whose edit repaints the face's features (the face judges run only after one of them).
+REPAINTS_FACE = {"expression"}
 # Which model's region each finding lives in, most likely culprit first.
 OWNERS = {
     "face": ("expression", "lighting", "composition", "clothing", "climate"),
@@ -284,22 +286,32 @@ def judge_findings(checks: Checks, original: np.ndarray, analysis: Analysis, ima
     two slow ones (identity and borders), for a preview that must be on screen fast."""
     found: list[Finding] = []
     ran = set(ran)
+    cache = cache if cache is not None else {}
+    judged = cache.setdefault("judged", set())
+    face, after_face = analysis.main_face, result.main_face
+    judge_face = face is not None and after_face is not None and bool(ran & REPAINTS_FACE)
+    # The result's identity, like the original's, is read in the side process meanwhile.
+    described = checks.prefetch(image, after_face.box) if judge_face and not quick else None
     if "composition" in ran and not quick:
+        judged.add("borders")
         verdict = checks.borders(original, image)
         if verdict.invented:
             found.append(Finding("border", f"the borders hold content that is not in the shot ({verdict.reason})", "frame", "composition"))
-    face, after_face = analysis.main_face, result.main_face
-    if face is None or after_face is None:
+    # Only a model that repaints the face can change who it is, shut its eyes or sadden it; a
+    # tone curve or a crop cannot, and the face judges cost the shutter 100 ms or more.
+    if not judge_face:
         return found
-    cache = cache if cache is not None else {}
     key = "original" if quick else "original, described"
     if key not in cache:
         if quick:
             cache[key] = checks.read(original, face.box, describe=False)
         else:
             cache[key] = checks.finish(original, face.box, cache.pop("identity", None))
-    a, b = cache[key], checks.read(image, after_face.box, describe=not quick)
+    a = cache[key]
+    b = checks.read(image, after_face.box, describe=False) if quick else checks.finish(image, after_face.box, described)
+    judged.update(j for j, reading in (("eyes", a.ear), ("expression", a.expression)) if reading is not None)
     if a.descriptor is not None and b.descriptor is not None:
+        judged.add("identity")
         d = checks.distance(a.descriptor, b.descriptor)
         if d >= SAME_PERSON:
             found.append(Finding("identity", f"the face no longer passes as the same person (distance {d:.2f})"))
@@ -344,27 +356,26 @@ class SelfCheck:
 
     def __init__(self, checks: Checks | None = None):
         self.checks = checks
-        self.ran_judges = False
+        self.judged: set[str] = set()  # the independent judges that had something to judge
 
-    def prefetch(self, original, analysis, cache: dict) -> None:
+    def prefetch(self, original, analysis, cache: dict, groups=()) -> None:
         """Start what the check will need of the original and can compute beside the models."""
-        if self.checks is not None and analysis.main_face is not None:
+        if self.checks is not None and analysis.main_face is not None and set(groups) & REPAINTS_FACE:
             cache["identity"] = self.checks.prefetch(original, analysis.main_face.box)
 
     def findings(self, original, analysis, image, result, targets, ran, cache, quick: bool = False) -> list[Finding]:
         found = element_findings(analysis.elements, result.elements, targets, ran)
         if self.checks is not None:
             found += judge_findings(self.checks, original, analysis, image, result, targets, ran, cache, quick)
-            self.ran_judges = True
+            self.judged |= cache.get("judged", set())
         return found
 
     def suspects(self, findings: list[Finding], applied: list[str]) -> list[str]:
         return suspects(findings, applied)
 
     def summary(self) -> dict:
-        judges = [] if self.checks is None else ["identity", "eyes", "expression", "borders"]
         missing = dict(self.checks.unavailable) if self.checks is not None else {}
-        return {"elements": True, "independent": [j for j in judges if j not in missing], "unavailable": missing}
+        return {"elements": True, "independent": sorted(self.judged), "unavailable": missing}
 
 
 _checks: Checks | None = None
