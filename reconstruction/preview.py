@@ -75,7 +75,7 @@ class Reconstructor(Protocol):
 
     def apply(self, rgb: np.ndarray, analysis: Analysis, step: Step, strength: float) -> np.ndarray: ...
 
-    def measure(self, rgb: np.ndarray) -> Analysis: ...
+    def measure(self, rgb: np.ndarray, like: Analysis | None = None) -> Analysis: ...
 
 
 class ModelReconstructor:
@@ -96,8 +96,12 @@ class ModelReconstructor:
             self.reports[step.group] = report
         return image
 
-    def measure(self, rgb):
-        return self.analyzer.analyze(rgb)
+    def measure(self, rgb, like=None):
+        """Measure an edited image. ``like``: an analysis of the same framing, whose person mask
+        is reused (edits that keep the framing do not move the person; the segmenter is a
+        quarter of an analysis)."""
+        mask = like.person_mask if like is not None else None
+        return self.analyzer.analyze(rgb, person_mask=mask)
 
 
 @dataclass
@@ -154,6 +158,7 @@ def reconstruct(original: np.ndarray, analysis: Analysis, steps: Sequence[Step],
     others still run."""
     image, current = original, analysis
     applied, failed, timings = [], [], {}
+    framing = analysis  # the last analysis whose framing the image still has
     clock = time.perf_counter
     for step in steps:
         started = clock()
@@ -169,10 +174,10 @@ def reconstruct(original: np.ndarray, analysis: Analysis, steps: Sequence[Step],
         applied.append(step.group)
         if step.group in MOVES_SUBJECT:
             started = clock()
-            current = reconstructor.measure(image)
+            current = framing = reconstructor.measure(image)
             timings["measure"] = timings.get("measure", 0.0) + (clock() - started) * 1000
     started = clock()
-    final = reconstructor.measure(image) if applied else analysis
+    final = reconstructor.measure(image, like=framing) if applied else analysis
     timings["measure"] = timings.get("measure", 0.0) + (clock() - started) * 1000
     return Chain(image, final, applied, failed, timings)
 
@@ -403,7 +408,7 @@ def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, d
         for k, region in enumerate(regions[:-1][: settings.max_previews], start=1):
             alpha = np.maximum(alpha, masks[region])
             image = np.clip(orig_f * (1 - alpha[..., None]) + full_f * alpha[..., None] + 0.5, 0, 255).astype(np.uint8)
-            stage = grown(image, reconstructor.measure(image).elements, steps, regions=regions[:k],
+            stage = grown(image, reconstructor.measure(image, like=analysis).elements, steps, regions=regions[:k],
                           note=f"region by region ({order_name}): {', '.join(regions[:k])}")
             yield stage
             if not stage.to_reconstruction.diverged:
