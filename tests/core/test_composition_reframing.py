@@ -293,3 +293,15 @@ def test_the_positions_a_zoom_reaches_are_where_the_crop_at_either_edge_puts_the
             row = reframe(grid, (cx, cy), (goal, cy), zoom)[0, :, 0]
             landed = (np.interp(cx, row, np.arange(width)) + 0.5) / width
             assert landed == pytest.approx(expected, abs=1.0 / width), (zoom, goal)
+
+
+def test_real_crops_of_a_plain_wall_are_never_called_smeared():
+    # A door and a plain wall at the frame's edge: the strip is the original's own content (it
+    # correlates with it), however little detail it has next to an edge nearby.
+    from tests.conftest import video_frames
+
+    for frame in video_frames("single_face.mp4", range(0, 72, 8)).values():
+        frame = cv2.resize(frame, (640, 480))
+        for dx, zoom in ((64, 1.23), (-64, 1.23), (32, 1.1), (0, 1.3)):
+            verdict = check_borders(frame, reframe(frame, (300, 200), (300 + dx, 200), zoom))
+            assert not verdict.invented, verdict.reason
