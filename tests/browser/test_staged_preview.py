@@ -183,6 +183,14 @@ def test_a_portrait_shows_the_original_then_a_placeholder_then_a_gentler_preview
         frames = int(page.get_attribute("#shoot", "data-frames"))
         page.wait_for_function(f"Number(document.getElementById('shoot').dataset.frames) > {frames}", timeout=TIMEOUT_MS)
         assert page.evaluate("window.fluxShoot.errors") == []
+
+        # The shot page says what the self-check did with this shot.
+        page.goto(f"{server.url}/shots/{shot}/")
+        check = page.inner_text("#self-check")
+        assert "Checked: every element" in check
+        assert "left out" in check or "Nothing got worse" in check
+        page.locator("#self-check").scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "shot-self-check.png"))
     except Exception:
         on_failure(page, server, artifacts, "staged")
         raise
