@@ -41,6 +41,7 @@ MIRROR_SCORE = 0.6  # gradient correlation with a reflection that reads as a mir
 MIRROR_MARGIN = 0.25  # ... and by how much it must exceed the original's own at that place
 SMEAR_RATIO = 0.2  # detail below this share of the reference's is a smear
 DETAIL_FLOOR = 4.0  # a reference flatter than this (Laplacian variance) cannot reveal a smear
+SMEAR_AGREE = 0.5  # a mapped strip correlating this well with the original there is not a smear
 AGREE = 0.8  # intensity correlation with the original at the mapped place that counts as the same content
 
 SIDES = ("left", "right", "top", "bottom")
@@ -136,7 +137,9 @@ def check_borders(original: np.ndarray, reconstruction: np.ndarray, max_width: i
             strips[side] = "real"
         elif mirror >= MIRROR_SCORE and mirror - ref_mirror >= MIRROR_MARGIN:
             strips[side] = "mirrored"
-        elif ref_detail >= DETAIL_FLOOR and detail < SMEAR_RATIO * ref_detail:
+        elif ref_detail >= DETAIL_FLOOR and detail < SMEAR_RATIO * ref_detail and not (mapped and agree >= SMEAR_AGREE):
+            # A flat wall correlates weakly with itself through JPEG noise, so a smear must also
+            # differ clearly from what the original holds there.
             strips[side] = "smeared"
         elif share_inside >= 0.98:
             strips[side] = "real" if agree >= AGREE else "altered"
