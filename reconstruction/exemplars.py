@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .extraction import Face
+from .extraction import Face, distress_degree
 
 # MediaPipe face mesh contours.
 OUTER_LIPS = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
@@ -72,8 +72,6 @@ def _polygon(points: np.ndarray, indices, shape) -> np.ndarray:
 
 def appearance(rgb: np.ndarray, face: Face) -> Appearance:
     """Measure a face's visibility cues on its own frame; only the face's box is converted."""
-    from .extraction import distress_degree
-
     height, width = rgb.shape[:2]
     pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
     x0, y0 = np.floor(pts.min(0)).astype(int).clip(0)

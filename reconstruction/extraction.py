@@ -105,6 +105,15 @@ def corner_lift(landmarks: np.ndarray, width: int, height: int) -> float:
     return float(((p[2, 1] + p[3, 1]) / 2 - (p[0, 1] + p[1, 1]) / 2) / mouth_w)
 
 
+def _grimace(blendshapes: dict[str, float]) -> float:
+    """How much the face is squeezed the way crying squeezes it: eyes shut (eye openness under
+    0.45, fully under 0.15) with no teeth showing (``mouthUpperUp`` under 0.15, fully shown at
+    0.45). Laughter with the eyes shut shows the teeth and reads 0."""
+    teeth = _clip01((_pair(blendshapes, "mouthUpperUp") - 0.15) / 0.3)
+    squeezed = _clip01((0.45 - eye_openness_degree(blendshapes)) / 0.3)
+    return squeezed * (1.0 - teeth)
+
+
 def smile_degree(blendshapes: dict[str, float], landmarks: np.ndarray | None = None, width: int = 1,
                  height: int = 1) -> float:
     """A happy smile, not any pulled lip corner. Starts from the ``mouthSmile`` blendshapes
@@ -128,9 +137,7 @@ def smile_degree(blendshapes: dict[str, float], landmarks: np.ndarray | None = N
     raw = _clip01(_pair(blendshapes, "mouthSmile") / 0.8)
     if not blendshapes:
         return raw
-    teeth = _clip01((_pair(blendshapes, "mouthUpperUp") - 0.15) / 0.3)
-    squeezed = _clip01((0.45 - eye_openness_degree(blendshapes)) / 0.3)
-    not_crying = 1.0 - squeezed * (1.0 - teeth)
+    not_crying = 1.0 - _grimace(blendshapes)
     lifted = 1.0 if landmarks is None else _clip01(corner_lift(landmarks, width, height) / 0.04)
     duchenne = _clip01((_pair(blendshapes, "eyeSquint") - 0.15) / 0.15)
     return _clip01(raw * not_crying * lifted * (0.35 + 0.65 * duchenne))
@@ -140,9 +147,7 @@ def distress_degree(blendshapes: dict[str, float]) -> float:
     """Cues of crying or a grimace, 0 (none) to 1: lip corners pulled while the eyes are squeezed
     shut and no teeth show (the crying face ``smile_degree`` refuses), or corners pulled down
     (``mouthFrown``, 0.4 reads 1)."""
-    teeth = _clip01((_pair(blendshapes, "mouthUpperUp") - 0.15) / 0.3)
-    squeezed = _clip01((0.45 - eye_openness_degree(blendshapes)) / 0.3)
-    crying = squeezed * (1.0 - teeth) * _clip01(_pair(blendshapes, "mouthSmile") / 0.5)
+    crying = _grimace(blendshapes) * _clip01(_pair(blendshapes, "mouthSmile") / 0.5)
     return _clip01(max(crying, _pair(blendshapes, "mouthFrown") / 0.4))
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import atexit
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -56,12 +56,9 @@ class Finding:
     group: str | None = None  # the model it belongs to, when only one can have caused it
     target: bool = False  # about one of ``group``'s own targets: leaving that model out clears it trivially
 
-    def to_json(self) -> dict:
-        return {"check": self.check, "message": self.message}
-
 
 @dataclass
-class FaceReading:
+class JudgesReading:
     """What the independent judges say of one face."""
 
     descriptor: np.ndarray | None = None  # dlib's 128-D identity descriptor
@@ -194,30 +191,31 @@ class Checks:
             _drop_side()
             return None
 
-    def finish(self, rgb: np.ndarray, box, future) -> FaceReading:
-        """The original's full reading: the identity from the side process when it answered, the
-        rest (and everything, when it did not) read here."""
+    def finish(self, rgb: np.ndarray, box, future, quick: JudgesReading | None = None) -> JudgesReading:
+        """The full reading: the identity from the side process when it answered, the rest (and
+        everything, when it did not) read here, or taken from the ``quick`` reading of the same
+        image when the quick check already made it."""
         if future is not None:
             try:
                 descriptor, ear = future.result(timeout=10)
-                reading = self.read(rgb, box, describe=False)
+                reading = replace(quick) if quick is not None else self.read(rgb, box, describe=False)
                 reading.descriptor, reading.ear = np.asarray(descriptor), ear
                 return reading
             except Exception:
                 pass
         return self.read(rgb, box, describe=True)
 
-    def read(self, rgb: np.ndarray, box: tuple[float, float, float, float], describe: bool = True) -> FaceReading:
+    def read(self, rgb: np.ndarray, box: tuple[float, float, float, float], describe: bool = True) -> JudgesReading:
         """The judges' reading of the face in ``box`` (x, y, width, height in pixels); without
         ``describe``, no identity descriptor (four fifths of the cost: about 100 ms a face)."""
         with self._lock:  # the judges' networks are shared by the reconstruction threads
             self._load()
             return self._read(rgb, box, describe)
 
-    def _read(self, rgb, box, describe) -> FaceReading:
+    def _read(self, rgb, box, describe) -> JudgesReading:
         x, y, w, h = box
         corners = (int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h)))
-        reading = FaceReading()
+        reading = JudgesReading()
         if self._faces is not None:
             face = self._faces.at_box(rgb, corners, describe=describe)
             if face is not None:
@@ -306,7 +304,7 @@ def judge_findings(checks: Checks, original: np.ndarray, analysis: Analysis, ima
         if quick:
             cache[key] = checks.read(original, face.box, describe=False)
         else:
-            cache[key] = checks.finish(original, face.box, cache.pop("identity", None))
+            cache[key] = checks.finish(original, face.box, cache.pop("identity", None), cache.get("original"))
     a = cache[key]
     b = checks.read(image, after_face.box, describe=False) if quick else checks.finish(image, after_face.box, described)
     judged.update(j for j, reading in (("eyes", a.ear), ("expression", a.expression)) if reading is not None)

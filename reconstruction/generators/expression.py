@@ -254,12 +254,11 @@ class ExpressionModel(FluctuationModel):
         super().__init__(config)
         self._generator = None
         self._regressor = None
-        self._degrees = None  # (frames, 3): the degree combinations seen in training
         self._bank = None  # (exemplars, bank_crop, bank_crop, 3) uint8: aligned training faces
         self._bank_jpeg = None  # the same faces as stored: re-encoding a JPEG changes it, and a reloaded model must generate the same
         self._bank_degrees = None  # (exemplars, 3) their degrees
         self._bank_poses = None  # (exemplars, 2) their head pose (yaw, pitch)
-        self._bank_looks = None  # (exemplars, 3) what each shows (exemplars.Appearance)
+        self._bank_looks = None  # (exemplars, 4) what each shows (exemplars.Appearance.as_array)
         self._judge = None  # the user's usual lip and eye contrast: what "occluded" is measured against
         self._warm = None  # the previous version's weights when fine-tuning
 
@@ -268,7 +267,7 @@ class ExpressionModel(FluctuationModel):
     def crops(self, samples: Sequence[Sample]):
         """Aligned crops at the network's size, their degrees, head poses and landmarks (crop
         pixels), and the same faces at the exemplar size."""
-        size, big = self.config.crop, self.config.bank_crop
+        size = self.config.crop
         images, degrees, poses, marks, bank, looks = [], [], [], [], [], []
         for s in samples:
             face = s.analysis.main_face
@@ -277,8 +276,7 @@ class ExpressionModel(FluctuationModel):
             height, width = s.rgb.shape[:2]
             m = alignment(face, width, height, size)
             images.append(cv2.warpAffine(s.rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101))
-            bank.append(cv2.warpAffine(s.rgb, m * np.float32(big / size), (big, big), flags=cv2.INTER_AREA,
-                                       borderMode=cv2.BORDER_REFLECT_101))
+            bank.append(self.bank_face(s.rgb, m))
             degrees.append(face_degrees(face))
             pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
             marks.append(pts @ m[:, :2].T + m[:, 2])
@@ -437,7 +435,6 @@ class ExpressionModel(FluctuationModel):
         generator.eval()
         self._generator = generator.cpu()
         self._regressor = regressor.cpu()
-        self._degrees = degrees.astype(np.float32)
         keep = np.linspace(0, n - 1, min(n, cfg.bank_limit)).round().astype(int)
         # Kept as they will be stored (JPEG), so a reloaded model generates exactly the same.
         self._bank_jpeg = encode_faces(bank[keep])
@@ -518,6 +515,12 @@ class ExpressionModel(FluctuationModel):
         out[box] = np.clip(out[box] * (1 - a) + edited * a + 0.5, 0, 255).astype(np.uint8)
         return out
 
+    def bank_face(self, rgb: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """The face aligned by ``m`` (to the network's crop) at the larger exemplar size."""
+        size, big = self.config.crop, self.config.bank_crop
+        return cv2.warpAffine(rgb, m * np.float32(big / size), (big, big), flags=cv2.INTER_AREA,
+                              borderMode=cv2.BORDER_REFLECT_101)
+
     def _gaps(self, degrees: np.ndarray, poses: np.ndarray, dst: np.ndarray, pose: np.ndarray,
               lights: np.ndarray | None = None, light: float = float("nan")) -> np.ndarray:
         gap = np.abs(degrees - dst).sum(1) + self.config.exemplar_pose_weight * np.abs(poses - pose).sum(1)
@@ -560,9 +563,7 @@ class ExpressionModel(FluctuationModel):
                 if why is not None:
                     refused.append(f"frame from {frame.age():.1f} s before: {why}")
                     continue
-                size, big = self.config.crop, self.config.bank_crop
-                m = alignment(face, rgb.shape[1], rgb.shape[0], size) * np.float32(big / size)
-                crop = cv2.warpAffine(rgb, m, (big, big), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101)
+                crop = self.bank_face(rgb, alignment(face, rgb.shape[1], rgb.shape[0], self.config.crop))
                 return crop, {"source": "recent", "seconds_before": round(frame.age(), 2), "gap": round(float(gaps[k]), 3),
                               "degrees": [round(float(v), 3) for v in degrees[k]], "refused": refused}
         return self._bank[index], {"source": "learning data", "index": index, "gap": round(stored_gap, 3),
@@ -583,7 +584,7 @@ class ExpressionModel(FluctuationModel):
         import torch
 
         return {"generator": self._generator.state_dict(), "regressor": self._regressor.state_dict(),
-                "degrees": torch.from_numpy(self._degrees), **self._bank_jpeg,
+                **self._bank_jpeg,
                 "bank_degrees": torch.from_numpy(self._bank_degrees), "bank_poses": torch.from_numpy(self._bank_poses),
                 "bank_looks": torch.from_numpy(self._bank_looks), "judge": torch.from_numpy(self._judge.to_array())}
 
@@ -598,7 +599,6 @@ class ExpressionModel(FluctuationModel):
         generator.load_state_dict(state["generator"])
         regressor.load_state_dict(state["regressor"])
         self._generator, self._regressor = generator.eval(), regressor.eval()
-        self._degrees = state["degrees"].numpy()
         self._bank_jpeg = {"bank_jpeg": state["bank_jpeg"], "bank_sizes": state["bank_sizes"]}
         self._bank, self._bank_degrees = decode_faces(state), state["bank_degrees"].numpy()
         self._bank_poses = state["bank_poses"].numpy()

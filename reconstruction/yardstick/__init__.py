@@ -14,6 +14,23 @@ def judge_assets():
     return (*DLIB_ASSETS, *EXPRESSION_ASSETS)
 
 
+def once(build):
+    """A getter for one shared ``build()`` per process, built on first use; threads that ask
+    meanwhile wait for it rather than build their own (the judges take a second or two to load)."""
+    import threading
+
+    lock, built = threading.Lock(), []
+
+    def get():
+        if not built:
+            with lock:
+                if not built:
+                    built.append(build())
+        return built[0]
+
+    return get
+
+
 def yardstick_dir():
     from reconstruction.assets import models_dir
 

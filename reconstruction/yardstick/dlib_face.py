@@ -21,7 +21,7 @@ import numpy as np
 
 from reconstruction.assets import Asset
 
-from . import ensure, yardstick_dir  # noqa: F401  (yardstick_dir: where the files live)
+from . import ensure, once, yardstick_dir  # noqa: F401  (yardstick_dir: where the files live)
 
 SAME_PERSON = 0.6  # dlib's threshold: descriptors of one person are closer than this
 UPSAMPLE_BELOW = 400  # images whose shorter side is below this are searched at twice the size
@@ -182,15 +182,5 @@ def _as_dlib_image(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
-_instance: DlibFace | None = None
-_instance_lock = threading.Lock()
-
-
-def get() -> DlibFace:
-    """The shared ``DlibFace``, built (and its models fetched if needed) on first use."""
-    global _instance
-    if _instance is None:
-        with _instance_lock:
-            if _instance is None:
-                _instance = DlibFace()
-    return _instance
+# The shared ``DlibFace``, built (and its models fetched if needed) on first use.
+get = once(DlibFace)

@@ -40,7 +40,7 @@ import numpy as np
 
 from reconstruction.assets import Asset
 
-from . import ensure, yardstick_dir  # noqa: F401  (yardstick_dir: where the files live)
+from . import ensure, once, yardstick_dir  # noqa: F401  (yardstick_dir: where the files live)
 
 EXPRESSION_LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
 INPUT_SIZE = 112
@@ -358,15 +358,5 @@ class ExpressionClassifier:
         return [dict(zip(EXPRESSION_LABELS, map(float, row))) for row in probs]
 
 
-_shared: ExpressionClassifier | None = None
-_shared_lock = threading.Lock()
-
-
-def get() -> ExpressionClassifier:
-    """The process's shared classifier, loaded (and its weights fetched) on first use."""
-    global _shared
-    if _shared is None:
-        with _shared_lock:
-            if _shared is None:
-                _shared = ExpressionClassifier()
-    return _shared
+# The process's shared classifier, loaded (and its weights fetched) on first use.
+get = once(ExpressionClassifier)
