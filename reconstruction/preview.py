@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import cv2
@@ -150,15 +150,22 @@ class Chain:
     applied: list[str]
     failed: list[dict]
     timings: dict[str, float] = field(default_factory=dict)  # ms per model and for measuring
+    framing: Analysis | None = None  # what the next model is given: the last analysis whose framing the image has
+    strength: float = 1.0  # how far toward the targets the models went
 
 
 def reconstruct(original: np.ndarray, analysis: Analysis, steps: Sequence[Step], reconstructor: Reconstructor,
-                strength: float = 1.0) -> Chain:
+                strength: float = 1.0, start: Chain | None = None) -> Chain:
     """Apply the steps in order ([0109], FIG. 8). A model that fails is skipped and reported; the
-    others still run."""
+    others still run. ``start``: a chain of the steps before these (at the same strength) to go
+    on from, which gives the same image as running them all."""
     image, current = original, analysis
     applied, failed, timings = [], [], {}
-    framing = analysis  # the last analysis whose framing the image still has
+    if start is not None:
+        image, current = start.image, start.framing or analysis
+        applied, failed, timings = list(start.applied), list(start.failed), dict(start.timings)
+    framing = current  # the last analysis whose framing the image still has
+    measured = None  # the analysis of ``image`` itself, when nothing changed it since
     clock = time.perf_counter
     for step in steps:
         started = clock()
@@ -172,22 +179,30 @@ def reconstruct(original: np.ndarray, analysis: Analysis, steps: Sequence[Step],
         finally:
             timings[step.group] = (clock() - started) * 1000
         applied.append(step.group)
+        measured = None
         if step.group in MOVES_SUBJECT:
             started = clock()
-            current = framing = reconstructor.measure(image)
+            current = framing = measured = reconstructor.measure(image)
             timings["measure"] = timings.get("measure", 0.0) + (clock() - started) * 1000
-    started = clock()
-    final = reconstructor.measure(image, like=framing) if applied else analysis
-    timings["measure"] = timings.get("measure", 0.0) + (clock() - started) * 1000
-    return Chain(image, final, applied, failed, timings)
+    if measured is None:
+        if not applied:
+            measured = analysis
+        elif start is not None and len(applied) == len(start.applied):
+            measured = start.analysis
+        else:
+            started = clock()
+            measured = reconstructor.measure(image, like=framing)
+            timings["measure"] = timings.get("measure", 0.0) + (clock() - started) * 1000
+    return Chain(image, measured, applied, failed, timings, framing, strength)
 
 
 def self_checked(original: np.ndarray, analysis: Analysis, steps: Sequence[Step], full: Chain,
                  reconstructor: Reconstructor, check, quick: bool = False,
-                 cache: dict | None = None) -> tuple[Chain, list[dict], dict]:
+                 cache: dict | None = None, strength: float = 1.0) -> tuple[Chain, list[dict], dict]:
     """The reconstruction with every model whose edit made the shot worse left out (claim 11's
     fewer models as a safety net), the models left out with why, and what was checked.
-    ``quick``: without the slow judges (identity, borders), before any preview is built from it."""
+    ``quick``: without the slow judges (identity, borders), before any preview is built from it.
+    ``strength``: the one ``full`` was made at (a weaker preview's trials are made at it too)."""
     if check is None:
         return full, [], {}
     started = time.perf_counter()
@@ -198,11 +213,17 @@ def self_checked(original: np.ndarray, analysis: Analysis, steps: Sequence[Step]
         targets = {n: t for g in chain.applied for n, t in by_group[g].targets.items()}
         return check.findings(original, analysis, chain.image, chain.analysis, targets, chain.applied, cache, quick)
 
+    made = cache.setdefault("chains", {})  # (groups, strength) -> a chain already made this shot
+
     def without(chain: Chain, group: str) -> Chain:
         keep = [by_group[g] for g in chain.applied if g != group]
-        trial = reconstruct(original, analysis, keep, reconstructor)
-        trial.failed = full.failed + trial.failed
-        trial.timings = {**full.timings, **{f"{k} (again)": v for k, v in trial.timings.items()}}
+        key = (tuple(s.group for s in keep), strength)
+        if key in made:
+            return replace(made[key], failed=full.failed + made[key].failed, timings=dict(full.timings))
+        trial = reconstruct(original, analysis, keep, reconstructor, strength)
+        made[key] = trial
+        trial = replace(trial, failed=full.failed + trial.failed,
+                        timings={**full.timings, **{f"{k} (again)": v for k, v in trial.timings.items()}})
         return trial
 
     current, left_out = full, []
@@ -260,13 +281,49 @@ def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: 
     cache: dict = {}
     if check is not None:
         check.prefetch(original, analysis, cache, rule.groups)
-    full = reconstruct(original, analysis, rule.steps, reconstructor)
-    full, left_out, _ = self_checked(original, analysis, rule.steps, full, reconstructor, check, quick=True, cache=cache)
+    # The gentler preview is built first, from what the rule aims at, so it reaches the screen
+    # before the full reconstruction and its checks have run; it is quick-checked on its own.
+    by_degrees = DivergenceSettings("degrees", scale=div.scale)
+    aimed = divergence(None, analysis.elements, None, planned_degrees(analysis, rule.steps), by_degrees)
+    previewed, chain, early_out = False, None, []
+    if aimed.diverged and settings.mode in (1, 2):
+        def planned(groups, strength=1.0):
+            return planned_degrees(analysis, rule.steps, groups, strength)
+
+        soft, chain, early_out = _softened(original, analysis, list(rule.steps), aimed.gaps, planned, reconstructor,
+                                           settings, div, check, cache)
+        if soft is not None:
+            cache.setdefault("chains", {})[(tuple(chain.applied), chain.strength)] = chain
+            yield from (stamp(s) for s in _with_placeholder(soft, settings))
+            previewed = True
+    first = None  # mode 3: the sequence's first preview, shown before the reconstruction is built
+    if aimed.diverged and settings.mode == 3 and not (settings.unit == "region" and "composition" not in rule.groups):
+        first, chain, early_out = _first_in_sequence(original, analysis, rule, aimed, reconstructor, settings, div,
+                                                     check, cache)
+        if first is not None:
+            cache.setdefault("chains", {})[(tuple(chain.applied), chain.strength)] = chain
+            yield stamp(first)
+            previewed = not first.to_reconstruction.diverged  # within the aim: the sequence ends there
+            first = (first, chain)
+    full, steps_left = None, list(rule.steps)
+    if (previewed or first is not None) and chain.strength == 1.0:
+        # A preview of the first models at full strength is the reconstruction's first half:
+        # go on from it (without what its check left out) instead of making it again.
+        tried = chain.applied + [e["group"] for e in early_out] + [f["group"] for f in chain.failed]
+        if rule.groups[:len(tried)] == sorted(tried, key=rule.groups.index):
+            full = reconstruct(original, analysis, [s for s in rule.steps if s.group not in tried], reconstructor,
+                               start=chain)
+            steps_left = [s for s in rule.steps if s.group not in {e["group"] for e in early_out}]
+    if full is None:
+        early_out = []
+        full = reconstruct(original, analysis, rule.steps, reconstructor)
+    full, left_out, _ = self_checked(original, analysis, steps_left, full, reconstructor, check, quick=True, cache=cache)
+    left_out = early_out + left_out
     d_full = divergence(original, analysis.elements, full.image, full.analysis.elements, div)
 
     def final() -> Stage:
         """The reconstruction, once the slow judges passed it too."""
-        checked_full, more, checked = self_checked(original, analysis, rule.steps, full, reconstructor, check, cache=cache)
+        checked_full, more, checked = self_checked(original, analysis, steps_left, full, reconstructor, check, cache=cache)
         d = d_full if checked_full is full else divergence(original, analysis.elements, checked_full.image,
                                                             checked_full.analysis.elements, div)
         stage = Stage("reconstruction", checked_full.image, checked_full.applied, 1.0,
@@ -281,27 +338,54 @@ def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: 
             stage.note = "the full reconstruction (recorded)"
         return stamp(stage)
 
-    shown_directly = not full.applied or not d_full.diverged
-    if shown_directly:
+    shown_directly = not previewed and first is None and (not full.applied or not d_full.diverged)
+    if previewed or shown_directly:
         yield final()
         return
     if settings.mode in (1, 2):
-        soft, note = _softened(original, analysis, rule, full, d_full, reconstructor, settings, div)
-        if settings.mode == 2 and soft.divergence.diverged:
-            yield stamp(Stage("placeholder", None, note="the gentler preview still differs a lot from the shot (claim 2)",
-                              placeholder=placeholder_spec(settings)))
-        soft.note = note
-        yield stamp(soft)
+        # The rule's aims looked close, the result is not: the gentler preview after all, now
+        # from what the models really did (already checked as part of the reconstruction).
+        steps = [s for s in rule.steps if s.group in full.applied]
+
+        def measured(groups, strength=1.0):
+            return expected_degrees(analysis, full, groups, strength)
+
+        soft, _, _ = _softened(original, analysis, steps, d_full.gaps, measured, reconstructor, settings, div)
+        if soft is not None:
+            yield from (stamp(s) for s in _with_placeholder(soft, settings))
     else:
-        for preview in _sequence(original, analysis, rule, full, d_full, reconstructor, settings, div):
+        for preview in _sequence(original, analysis, rule, full, d_full, reconstructor, settings, div, first):
             yield stamp(preview)
     yield final()
+
+
+def _with_placeholder(soft: Stage, settings: PreviewSettings) -> list[Stage]:
+    """Mode 2 puts a placeholder before a gentler preview that still diverges (claim 2)."""
+    if settings.mode == 2 and soft.divergence.diverged:
+        return [Stage("placeholder", None, note="the gentler preview still differs a lot from the shot (claim 2)",
+                      placeholder=placeholder_spec(settings)), soft]
+    return [soft]
 
 
 def _contribution(step_group: str, gaps: Mapping[str, float]) -> float:
     """How much a group's edits moved the image: its elements' gaps measured against their
     thresholds and weighted (claim 9), so a small reframing outweighs a big smile ([0100])."""
     return sum(BY_NAME[n].weight * g / BY_NAME[n].threshold for n, g in gaps.items() if BY_NAME[n].group == step_group)
+
+
+def planned_degrees(analysis: Analysis, steps: Sequence[Step], groups=None,
+                    strength: float = 1.0) -> dict[str, float | None]:
+    """The degrees a reconstruction holding ``groups``' edits (every step's when None), at
+    ``strength``, aims at: the rule's targets for their elements, the original's for the rest.
+    Known before any model runs."""
+    out = dict(analysis.elements)
+    for step in steps:
+        if groups is not None and step.group not in groups:
+            continue
+        for name, target in step.targets.items():
+            if out.get(name) is not None:
+                out[name] = toward(name, out[name], target, strength)
+    return out
 
 
 def expected_degrees(analysis: Analysis, full: Chain, groups, strength: float = 1.0) -> dict[str, float | None]:
@@ -316,37 +400,51 @@ def expected_degrees(analysis: Analysis, full: Chain, groups, strength: float = 
     return out
 
 
-def _softened(original, analysis, rule, full, d_full, reconstructor, settings, div) -> tuple[Stage, str]:
-    """The third image for modes 1 and 2: chosen by its expected degrees, then generated once."""
-    steps = [s for s in rule.steps if s.group in full.applied]
+def _softened(original, analysis, steps, gaps, expected, reconstructor, settings, div, check=None,
+              cache=None) -> tuple[Stage | None, Chain, list[dict]]:
+    """The third image for modes 1 and 2: chosen by the degrees it is expected to measure
+    (``expected(groups, strength)``; ``gaps``: how far each element is expected to move in the
+    full reconstruction), then generated once. ``check``: quick-check it on its own (a preview
+    built before the reconstruction); a model it finds at fault is left out of the preview too.
+    Returns the stage (None when nothing is left to show), its chain and the models left out."""
     by_degrees = DivergenceSettings("degrees", scale=div.scale)
 
     def close_enough(groups, strength=1.0):
-        return not divergence(None, analysis.elements, None, expected_degrees(analysis, full, groups, strength), by_degrees).diverged
+        return not divergence(None, analysis.elements, None, expected(groups, strength), by_degrees).diverged
+
+    def built(chosen, strength):
+        chain = reconstruct(original, analysis, chosen, reconstructor, strength)
+        if check is None:
+            return chain, []
+        chain, out, _ = self_checked(original, analysis, chosen, chain, reconstructor, check, quick=True,
+                                     cache=cache, strength=strength)
+        return chain, out
 
     if settings.soften == "fewer_models" and len(steps) > 1:
         # Leave out the model that moves the image most, then the next, until the preview is
         # expected within the threshold or one model is left ([0111]: composition goes first).
         kept = [s.group for s in steps]
         dropped: list[str] = []
-        for group in sorted(kept, key=lambda g: -_contribution(g, d_full.gaps)):
+        for group in sorted(kept, key=lambda g: -_contribution(g, gaps)):
             if len(kept) == 1:
                 break
             kept.remove(group)
             dropped.append(group)
             if close_enough(kept):
                 break
-        chain = reconstruct(original, analysis, [s for s in steps if s.group in kept], reconstructor)
-        d = divergence(original, analysis.elements, chain.image, chain.analysis.elements, div)
-        stage = Stage("preview", chain.image, chain.applied, 1.0, degrees=dict(chain.analysis.elements), divergence=d)
-        return stage, f"fewer models (claim 11): without {', '.join(dropped)}"
-    groups = [s.group for s in steps]
-    strength = next((s for s in WEAKER if close_enough(groups, s)), WEAKER[-1])
-    chain = reconstruct(original, analysis, steps, reconstructor, strength)
+        chain, left_out = built([s for s in steps if s.group in kept], 1.0)
+        strength, note = 1.0, f"fewer models: without {', '.join(dropped)}"
+    else:
+        groups = [s.group for s in steps]
+        strength = next((s for s in WEAKER if close_enough(groups, s)), WEAKER[-1])
+        chain, left_out = built(list(steps), strength)
+        reason = "" if settings.soften == "weaker" else " (a single model: weaker instead of fewer)"
+        note = f"weaker parameters: {round(strength * 100)} % of the way{reason}"
+    if not chain.applied:
+        return None, chain, left_out
     d = divergence(original, analysis.elements, chain.image, chain.analysis.elements, div)
-    stage = Stage("preview", chain.image, chain.applied, strength, degrees=dict(chain.analysis.elements), divergence=d)
-    reason = "" if settings.soften == "weaker" else " (a single model: weaker instead of fewer)"
-    return stage, f"weaker parameters (claim 12): {round(strength * 100)} % of the way{reason}"
+    return Stage("preview", chain.image, chain.applied, strength, degrees=dict(chain.analysis.elements),
+                 divergence=d, note=note), chain, left_out
 
 
 def region_masks(rgb: np.ndarray, analysis: Analysis) -> dict[str, np.ndarray]:
@@ -387,8 +485,49 @@ def _ordered(units: list[str], depth: Mapping[str, int], weight: Mapping[str, fl
     return sorted(units, key=lambda u: weight[u], reverse=order == "divergence_desc")
 
 
-def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, div) -> Iterator[Stage]:
-    """Mode 3: previews of growing strength, each within the threshold of the reconstruction ends it."""
+def _sequence_groups(steps, gaps, settings) -> list[str]:
+    return _ordered(list(steps), GROUP_DEPTH, {g: _contribution(g, gaps) for g in steps}, settings.order)
+
+
+def _first_in_sequence(original, analysis, rule, aimed, reconstructor, settings, div, check, cache):
+    """Mode 3's first preview, built before the reconstruction: the first model alone (or the only
+    model at a third of the way), quick-checked, its distance to the reconstruction taken from
+    what the rule aims at. A model its check leaves out gives way to the next. Returns the stage
+    (None when every model was left out), its chain and the models left out."""
+    steps = {s.group: s for s in rule.steps}
+    groups = _sequence_groups(steps, aimed.gaps, settings)
+    strength = 1 / 3 if len(groups) == 1 else 1.0
+    left_out: list[dict] = []
+    chain = None
+    for group in groups[:-1] or groups:
+        chain = reconstruct(original, analysis, [steps[group]], reconstructor, strength)
+        if check is not None:
+            chain, out, _ = self_checked(original, analysis, [steps[group]], chain, reconstructor, check, quick=True,
+                                         cache=cache, strength=strength)
+            left_out += out
+        if chain.applied:
+            break
+    if chain is None or not chain.applied:
+        return None, chain, left_out
+    degrees = chain.analysis.elements
+    by_degrees = DivergenceSettings("degrees", scale=div.scale)
+    note = (f"{group} at {round(strength * 100)} %" if len(groups) == 1
+            else f"model by model ({ORDER_LABELS[settings.order]}): {group}")
+    stage = Stage("preview", chain.image, list(chain.applied), strength, degrees=dict(degrees),
+                  divergence=divergence(original, analysis.elements, chain.image, degrees, div),
+                  to_reconstruction=divergence(None, degrees, None, planned_degrees(analysis, rule.steps), by_degrees),
+                  note=note + _unit_note(settings), failed=chain.failed)
+    return stage, chain, left_out
+
+
+def _unit_note(settings) -> str:
+    return "" if settings.unit == "element" else " (reframing moves every region, so the reveal goes model by model)"
+
+
+def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, div, first=None) -> Iterator[Stage]:
+    """Mode 3: previews of growing strength, each within the threshold of the reconstruction ends it.
+    ``first``: the (stage, chain) already shown before the reconstruction was built; the sequence
+    goes on from it."""
     steps = {s.group: s for s in rule.steps if s.group in full.applied}
     order_name = ORDER_LABELS[settings.order]
 
@@ -414,11 +553,18 @@ def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, d
             if not stage.to_reconstruction.diverged:
                 return
         return
-    note_unit = "" if settings.unit == "element" else " (reframing moves every region, so the reveal goes model by model)"
-    groups = _ordered(list(steps), GROUP_DEPTH, {g: _contribution(g, d_full.gaps) for g in steps}, settings.order)
+    note_unit = _unit_note(settings)
+    groups = _sequence_groups(steps, d_full.gaps, settings)
+    shown = first[0] if first is not None else None
+    if shown is not None and shown.groups and shown.groups[0] in groups:
+        groups = shown.groups[:1] + [g for g in groups if g != shown.groups[0]]
+    else:
+        shown = None  # its model was left out of the reconstruction: start again from the original
     if len(groups) == 1:
         # One model: grow its strength instead (claim 4: the degree rises preview by preview).
         for strength in (1 / 3, 2 / 3)[: settings.max_previews]:
+            if shown is not None and strength <= shown.strength:
+                continue
             chain = reconstruct(original, analysis, [steps[groups[0]]], reconstructor, strength)
             stage = grown(chain.image, chain.analysis.elements, chain.applied, strength,
                           note=f"{groups[0]} at {round(strength * 100)} %{note_unit}")
@@ -427,7 +573,10 @@ def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, d
                 return
         return
     image, current, applied = original, analysis, []
-    for group in groups[:-1][: settings.max_previews]:
+    if shown is not None and shown.strength == 1.0:
+        image, current, applied = first[1].image, first[1].analysis, list(first[1].applied)
+        groups = groups[1:]
+    for group in groups[:-1][: settings.max_previews - (1 if applied else 0)]:
         # Each preview adds one model to the previous preview, so the sequence costs one pass per model.
         chain = reconstruct(image, current, [steps[group]], reconstructor)
         image, current = chain.image, chain.analysis

@@ -179,6 +179,42 @@ def test_claim_13_the_original_is_shown_before_any_model_runs():
     assert toy.calls and rest[-1].stage == "reconstruction"
 
 
+@pytest.mark.parametrize("mode", [1, 2, 3])
+def test_the_first_preview_reaches_the_screen_before_the_full_reconstruction_is_made(mode):
+    original = scene()
+    analysis = measure(original)
+    toy = ToyReconstructor()
+    rule = fluctuation_rule(analysis.elements, IDEALS, FULL_RANGES)
+    events = stages(original, analysis, rule, toy, PreviewSettings(mode=mode))
+    shown = next(e for e in events if e.stage == "preview")
+    made = {g for g, strength in toy.calls if strength == 1.0}
+    assert made == set(shown.groups) and made != {"expression", "climate", "composition"}
+    rest = list(events)
+    assert rest[-1].stage == "reconstruction"
+    full = reconstruct(original, analysis, rule.steps, ToyReconstructor())
+    assert np.array_equal(rest[-1].image, full.image)
+
+
+def test_the_reconstruction_goes_on_from_a_preview_of_its_first_models_instead_of_making_them_again():
+    _, _, rule, toy, events = plan(mode=1, soften="fewer_models")
+    preview = events[1]
+    assert 0 < len(preview.groups) < 3 and rule.groups[:len(preview.groups)] == preview.groups
+    assert sorted(g for g, _ in toy.calls) == ["climate", "composition", "expression"]
+
+
+def test_going_on_from_a_chain_gives_the_image_of_making_it_in_one_go():
+    original = scene()
+    analysis = measure(original)
+    rule = fluctuation_rule(analysis.elements, IDEALS, FULL_RANGES)
+    toy = ToyReconstructor()
+    whole = reconstruct(original, analysis, rule.steps, toy)
+    for cut in range(len(rule.steps) + 1):
+        head = reconstruct(original, analysis, rule.steps[:cut], toy)
+        tail = reconstruct(original, analysis, rule.steps[cut:], toy, start=head)
+        assert np.array_equal(tail.image, whole.image) and tail.applied == whole.applied
+        assert tail.analysis.elements == whole.analysis.elements
+
+
 def test_a_failing_model_still_delivers_the_others_and_says_which_failed():
     _, _, _, _, events = plan(mode=1, broken=("climate",))
     recon = events[-1]

@@ -60,7 +60,7 @@ def blink():
     return frames[160], frames[165]
 
 
-def run(analyzer, rgb, bad, judges=True):
+def run(analyzer, rgb, bad, judges=True, settings=None, ask=0.1, events=False):
     analysis = analyzer.analyze(rgb)
     current = analysis.elements
     rule = Rule([
@@ -68,13 +68,14 @@ def run(analyzer, rgb, bad, judges=True):
         # is the harm they do (shut eyes, another face), not a missed target.
         Step("expression", {"expression.mouth_openness": current["expression.mouth_openness"] + 0.1},
              {"expression.mouth_openness": current["expression.mouth_openness"]}, {"expression.mouth_openness": 0.3}, 0.1),
-        Step("lighting", {"lighting.exposure": current["lighting.exposure"] + 0.1},
+        Step("lighting", {"lighting.exposure": current["lighting.exposure"] + ask},
              {"lighting.exposure": current["lighting.exposure"]}, {"lighting.exposure": 0.6}, 0.1),
     ])
     models = {"expression": bad, "lighting": ToneModel()}
     check = SelfCheck(Checks() if judges else None)
-    events = list(stages(rgb, analysis, rule, ModelReconstructor(models, analyzer), PreviewSettings(mode=1), check=check))
-    return events[-1]
+    shown = list(stages(rgb, analysis, rule, ModelReconstructor(models, analyzer), settings or PreviewSettings(mode=1),
+                        check=check))
+    return shown if events else shown[-1]
 
 
 def test_the_self_check_leaves_out_a_model_that_closes_the_eyes(analyzer, blink):
@@ -89,6 +90,17 @@ def test_the_self_check_leaves_out_a_model_that_closes_the_eyes(analyzer, blink)
     # slow identity judge had nothing to judge (and nothing was reframed for the border check).
     assert set(final.checked["independent"]) == {"eyes", "expression"}
     assert final.to_json()["left_out"] == final.left_out
+
+
+@pytest.mark.parametrize("mode,soften", [(1, "weaker"), (3, "fewer_models")])
+def test_a_preview_built_before_the_reconstruction_never_shows_a_model_that_closes_the_eyes(analyzer, blink, mode, soften):
+    open_eyes, shut = blink
+    # An exposure ask past its threshold: the shot diverges, so a gentler preview comes first.
+    shown = run(analyzer, open_eyes, PastingModel(shut, "eyes"), settings=PreviewSettings(mode=mode, soften=soften),
+                ask=0.3, events=True)
+    previews = [e for e in shown if e.stage == "preview"]
+    assert previews and all(p.groups == ["lighting"] for p in previews)
+    assert shown[-1].groups == ["lighting"] and [x["group"] for x in shown[-1].left_out] == ["expression"]
 
 
 def test_the_self_check_leaves_out_a_model_that_changes_the_person(analyzer, blink, portrait):
