@@ -176,7 +176,7 @@ def box_of(analysis):
 
 
 def reconstruct(rgb, analysis, intention, models, analyzer, recent):
-    rule = rule_for_models(analysis.elements, DEFAULT_TABLE[intention], models, analysis=analysis)
+    rule = rule_for_models(analysis.elements, DEFAULT_TABLE[intention], models, analysis=analysis, rgb=rgb)
     reconstructor = ModelReconstructor({s.group: models[s.group] for s in rule.steps}, analyzer, recent)
     final = list(stages(rgb, analysis, rule, reconstructor, PreviewSettings(mode=1),
                         check=SelfCheck(shared_checks())))[-1]

@@ -110,7 +110,7 @@ def develop(user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], c
     from reconstruction import staging
 
     attempts = services.attempts_at_scene(user, shot)
-    plan = staging.plan_for(user, analysis, chosen=chosen, wish=wish, attempts=attempts)
+    plan = staging.plan_for(user, analysis, chosen=chosen, wish=wish, attempts=attempts, rgb=rgb)
     summary = plan.to_json()
     shot_id = str(shot.id)
     emit({"type": "plan", "shot": shot_id, **summary})

@@ -35,6 +35,7 @@ OUTER_LIPS = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 
 INNER_LIPS = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191]
 LEFT_EYE_RING = [33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246]
 RIGHT_EYE_RING = [362, 382, 381, 380, 374, 373, 390, 249, 263, 466, 388, 387, 386, 385, 384, 398]
+BROWS = [70, 63, 105, 66, 107, 55, 65, 52, 53, 46, 300, 293, 334, 296, 336, 285, 295, 282, 283, 276]
 SKIN_POINTS = (50, 280, 151)  # left cheek, right cheek, forehead
 FACE_SIDES = (234, 454)
 
@@ -118,17 +119,23 @@ class Judge:
         eyes = [a.eyes_visible for a in looks if np.isfinite(a.eyes_visible)]
         return cls(float(np.median(mouth)) if mouth else float("nan"), float(np.median(eyes)) if eyes else float("nan"))
 
-    def occluded(self, look: Appearance) -> str | None:
-        """Why the face is occluded, or None when its mouth and eyes are in view."""
+    def hidden(self, look: Appearance) -> dict[str, str]:
+        """The parts of the face ("mouth", "eyes") out of view, each with why."""
+        out = {}
         if not np.isfinite(look.mouth_visible):
-            return "the mouth is out of view"
-        if np.isfinite(self.usual_mouth) and self.usual_mouth >= MIN_USUAL_LIPS and \
+            out["mouth"] = "the mouth is out of view"
+        elif np.isfinite(self.usual_mouth) and self.usual_mouth >= MIN_USUAL_LIPS and \
                 look.mouth_visible < VISIBLE_SHARE * self.usual_mouth:
-            return "something covers the mouth"
+            out["mouth"] = "something covers the mouth"
         if np.isfinite(self.usual_eyes) and self.usual_eyes >= MIN_USUAL_EYES and \
                 np.isfinite(look.eyes_visible) and look.eyes_visible < VISIBLE_SHARE * self.usual_eyes:
-            return "something covers the eyes"
-        return None
+            out["eyes"] = "something covers the eyes"
+        return out
+
+    def occluded(self, look: Appearance) -> str | None:
+        """Why the face is occluded, or None when its mouth and eyes are in view."""
+        hidden = self.hidden(look)
+        return hidden.get("mouth") or hidden.get("eyes")
 
     def refusal(self, look: Appearance, src: np.ndarray, dst: np.ndarray) -> str | None:
         """Why this face may not lend its pixels for a change from ``src`` to ``dst`` degrees

@@ -162,16 +162,18 @@ def fluctuation_rule(
 
 
 def rule_for_models(current: Mapping[str, float | None], ideals: Mapping[str, float], models: Mapping[str, object],
-                    unavailable: Mapping[str, str] | None = None, order: Sequence[str] = (), analysis=None) -> Rule:
+                    unavailable: Mapping[str, str] | None = None, order: Sequence[str] = (), analysis=None,
+                    rgb=None) -> Rule:
     """The rule for a shot and the user's loaded models: each model's reconstructable range, and
     with the shot's ``analysis`` what the shot itself allows (``achievable``, worded by the
-    model's ``why_limited``). The same for the shutter, the reconstruct command and the bench."""
+    model's ``why_limited``; ``rgb``, the shot, for a model that looks at it). The same for the
+    shutter, the reconstruct command and the bench."""
     ranges = {g: dict(m.ranges) for g, m in models.items()}
     achievable, why = {}, {}
     if analysis is not None:
         for g, m in models.items():
             asked = {n: v for n, v in ideals.items() if n in m.elements}
-            achievable[g] = m.achievable(analysis, asked)
-            why[g] = (lambda targets, m=m: m.why_limited(analysis, targets))
+            achievable[g] = m.achievable(analysis, asked, rgb=rgb)
+            why[g] = (lambda targets, m=m: m.why_limited(analysis, targets, rgb=rgb))
     return fluctuation_rule(current, ideals, ranges, unavailable, order, achievable=achievable, why=why)
 

@@ -57,8 +57,8 @@ def settings_for(user) -> tuple[PreviewSettings, DivergenceSettings, list[str]]:
 
 
 def plan_for(user, analysis, *, chosen: str | None = None, wish: str | None = None, attempts: int = 1,
-             mode: int | None = None, order: str | None = None) -> Plan:
-    """Everything the shot needs before the first model runs."""
+             mode: int | None = None, order: str | None = None, rgb=None) -> Plan:
+    """Everything the shot needs before the first model runs; ``rgb``: the shot itself."""
     preview, div, model_order = settings_for(user)
     if mode is not None:
         preview = replace(preview, mode=mode)
@@ -67,6 +67,6 @@ def plan_for(user, analysis, *, chosen: str | None = None, wish: str | None = No
     intention = infer_intention(analysis.elements, len(analysis.faces), attempts, chosen=chosen, wish=wish)
     ideals = intention.ideals(services.intention_table_for(user))
     models, versions, unavailable = services.active_models(user)
-    rule = rule_for_models(analysis.elements, ideals, models, unavailable, model_order, analysis)
+    rule = rule_for_models(analysis.elements, ideals, models, unavailable, model_order, analysis, rgb=rgb)
     return Plan(intention, rule, preview, div, {s.group: models[s.group] for s in rule.steps},
                 {s.group: versions[s.group] for s in rule.steps}, sorted(models))

@@ -63,13 +63,15 @@ class FluctuationModel:
     def reconstructable_range(self, element: str) -> tuple[float, float] | None:
         return self.ranges.get(element)
 
-    def achievable(self, analysis: Analysis, targets: dict[str, float] | None = None) -> dict[str, tuple[float, float] | None]:
+    def achievable(self, analysis: Analysis, targets: dict[str, float] | None = None,
+                   rgb: np.ndarray | None = None) -> dict[str, tuple[float, float] | None]:
         """Per element, the degrees this particular shot allows given the other ``targets``, where
         that is narrower than the model's range (a reframing cannot show what the frame does not
-        hold). Empty: the shot itself limits nothing."""
+        hold; a covered mouth cannot smile). ``rgb``: the shot, for a model that must look at it.
+        Empty: the shot itself limits nothing."""
         return {}
 
-    def why_limited(self, analysis: Analysis, targets: dict[str, float]) -> dict[str, str]:
+    def why_limited(self, analysis: Analysis, targets: dict[str, float], rgb: np.ndarray | None = None) -> dict[str, str]:
         """Per element whose target this shot cannot reach, a sentence for the user saying why."""
         return {}
 

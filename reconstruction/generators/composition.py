@@ -139,7 +139,8 @@ class CompositionModel(FluctuationModel):
                      zoom_to_reach(cy, targets[Y]) if Y in targets else 1.0)
         return float(min(needed, limit))
 
-    def achievable(self, analysis: Analysis, targets: Mapping[str, float] | None = None) -> dict[str, tuple[float, float] | None]:
+    def achievable(self, analysis: Analysis, targets: Mapping[str, float] | None = None,
+                   rgb: np.ndarray | None = None) -> dict[str, tuple[float, float] | None]:
         """Per element, the degrees this shot allows. Size: from its current size (no zooming
         out) to the largest zoom. Left/right and up/down: what the crop reaches at the zoom a
         size target in ``targets`` implies, or, without one, at the largest zoom (the size is then
@@ -152,7 +153,7 @@ class CompositionModel(FluctuationModel):
         zoom = self._zoom(subject, targets) if targets and SIZE in targets else limit
         return {SIZE: (size, min(1.0, size * limit)), X: reachable(cx, zoom), Y: reachable(cy, zoom)}
 
-    def why_limited(self, analysis: Analysis, targets: Mapping[str, float]) -> dict[str, str]:
+    def why_limited(self, analysis: Analysis, targets: Mapping[str, float], rgb: np.ndarray | None = None) -> dict[str, str]:
         """A sentence for each element whose target this shot cannot reach, saying why."""
         spans = self.achievable(analysis, targets)
         subject = self._subject(analysis)

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from ..exemplars import Appearance, Judge, appearance
+from ..exemplars import BROWS, LEFT_EYE_RING, RIGHT_EYE_RING, Appearance, Judge, appearance
 from ..extraction import Analysis, Face, face_hull_mask
 from ..recent import RecentFrame
 from ..training import Progress, Sample
@@ -101,6 +101,21 @@ def alignment(face: Face, width: int, height: int, size: int) -> np.ndarray:
     a, b = z.real, z.imag
     t = complex(*canon[0]) - z * complex(*left)
     return np.array([[a, -b, t.real], [b, a, t.imag]], np.float32)
+
+
+# The elements a covered part of the face holds, and how the page names them.
+HIDES = {"mouth": ("expression.smile", "expression.mouth_openness"), "eyes": ("expression.eye_openness",)}
+PART_WORDS = {"expression.smile": "the smile", "expression.mouth_openness": "the mouth",
+              "expression.eye_openness": "the eyes' openness"}
+
+
+def eye_band(face: Face, width: int, height: int) -> np.ndarray:
+    """The eyes and brows of a face, with a margin: what an edit of the eyes alone may touch."""
+    pts = face.landmarks[LEFT_EYE_RING + RIGHT_EYE_RING + BROWS, :2] * np.array([width, height], np.float32)
+    mask = np.zeros((height, width), np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(pts.round().astype(np.int32)), 1)
+    r = max(2, int(face.box[2] * 0.06))
+    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
 
 
 def face_degrees(face: Face) -> np.ndarray:
@@ -444,6 +459,24 @@ class ExpressionModel(FluctuationModel):
         return {"crops": n, "occluded": int(occluded.sum()), "device": device.type, "seconds": round(time.perf_counter() - started, 1),
                 **{f"final_{k}": round(v, 4) for k, v in last.items()}}
 
+    # --- what a shot allows ---------------------------------------------------------------------
+
+    def _hidden(self, analysis: Analysis, rgb: np.ndarray | None) -> dict[str, str]:
+        if rgb is None or analysis.main_face is None or self._judge is None:
+            return {}
+        return self._judge.hidden(appearance(rgb, analysis.main_face))
+
+    def achievable(self, analysis, targets=None, rgb=None):
+        """A covered mouth keeps its smile and its openness (a smile painted over fingers is an
+        invented mouth); covered eyes keep their openness. The part in view can still change."""
+        hidden = self._hidden(analysis, rgb)
+        return {n: None for part, names in HIDES.items() if part in hidden for n in names}
+
+    def why_limited(self, analysis, targets, rgb=None):
+        hidden = self._hidden(analysis, rgb)
+        return {n: f"{hidden[part]}, so {PART_WORDS[n]} is left as shot"
+                for part, names in HIDES.items() if part in hidden for n in names if n in targets}
+
     # --- generation ---------------------------------------------------------------------------
 
     def _generate(self, rgb: np.ndarray, analysis: Analysis, targets: dict[str, float],
@@ -472,10 +505,18 @@ class ExpressionModel(FluctuationModel):
         src = face_degrees(face)
         dst = self.complete(src, targets)
         look = appearance(rgb, face)
-        covered = self._judge.occluded(look)
-        if covered is not None:
+        hidden = self._judge.hidden(look)
+        asked = {part for part, ks in (("mouth", (0, 2)), ("eyes", (1,))) if any(abs(dst[k] - src[k]) > 0.02 for k in ks)}
+        if asked & set(hidden):
             # Editing under a hand would erase it and paste a mouth where the fingers were.
-            raise ModelError(f"{covered}, so the expression is left as shot")
+            raise ModelError(f"{hidden.get('mouth') or hidden['eyes']}, so the expression is left as shot")
+        if hidden:
+            # Only the part in view is edited; the hand over the rest stays exactly as shot.
+            keep = eye_band(face, width, height) if "mouth" in hidden else ~eye_band(face, width, height)
+            alpha = alpha * feather(keep, max(3.0, face.box[2] / 14))
+            box = alpha_box(alpha)
+            if box is None:
+                return rgb.copy()
         big, chosen = self.exemplar_face(src, dst, np.array(face_pose(face), np.float32), recent, look.skin_light)
         if report is not None:
             report["exemplar"] = chosen

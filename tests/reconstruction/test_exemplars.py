@@ -106,3 +106,34 @@ def test_a_face_with_a_hand_over_the_mouth_is_left_as_shot(model, clip):
     covered = clip[88]
     with pytest.raises(ModelError, match="covers the mouth, so the expression is left as shot"):
         model.generate(covered.rgb, covered.analysis, {"expression.smile": 0.9})
+
+
+def test_a_face_with_a_hand_over_the_mouth_can_still_open_its_eyes_and_the_hand_stays(model, clip):
+    from reconstruction.generators.expression import eye_band
+
+    covered = clip[88]  # crying behind her hand, eyes shut
+    rgb, analysis = covered.rgb, covered.analysis
+    assert analysis.elements["expression.eye_openness"] < 0.1
+    out = model.generate(rgb, analysis, {"expression.eye_openness": 0.9})
+    changed = np.abs(out.astype(int) - rgb.astype(int)).max(axis=2) > 0
+    band = eye_band(analysis.main_face, rgb.shape[1], rgb.shape[0])
+    assert changed[band].any()
+    # Nothing below the eyes and brows moves: the hand and the mouth under it are as shot.
+    x, y, w, h = (int(v) for v in analysis.main_face.box)
+    rows = np.nonzero(band.any(axis=1))[0]
+    assert not changed[rows.max() + max(2, w // 6):].any()
+
+
+def test_the_rule_keeps_a_covered_mouths_smile_and_says_why(model, clip):
+    from reconstruction.rules import rule_for_models
+
+    covered = clip[88]
+    ideals = {"expression.smile": 0.6, "expression.eye_openness": 0.9}
+    rule = rule_for_models(covered.analysis.elements, ideals, {"expression": model}, analysis=covered.analysis,
+                           rgb=covered.rgb)
+    step = rule.steps[0]
+    assert set(step.targets) == {"expression.eye_openness"}
+    assert step.limited["expression.smile"] == "something covers the mouth, so the smile is left as shot"
+    # Without the image the model cannot see the hand, and the smile is asked as before.
+    blind = rule_for_models(covered.analysis.elements, ideals, {"expression": model}, analysis=covered.analysis)
+    assert "expression.smile" in blind.steps[0].targets

@@ -44,7 +44,7 @@ class Command(BaseCommand):
         events, recorded = [], None
         with Analyzer() as analyzer:
             analysis = analyzer.analyze(rgb)
-            plan = staging.plan_for(user, analysis, chosen=intention, wish=wish, mode=mode, order=order)
+            plan = staging.plan_for(user, analysis, chosen=intention, wish=wish, mode=mode, order=order, rgb=rgb)
             for index, stage in enumerate(plan.stages(rgb, analysis, analyzer)):
                 picture = stage.image if stage.image is not None else placeholder_image(rgb.shape[1], rgb.shape[0], stage.placeholder)
                 path = folder / f"{index:02d}-{stage.stage}.jpg"
