@@ -305,18 +305,21 @@ def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: 
             yield stamp(first)
             previewed = not first.to_reconstruction.diverged  # within the aim: the sequence ends there
             first = (first, chain)
-    full, steps_left = None, list(rule.steps)
+    # A model whose own edit the preview's check found at fault is left out of the reconstruction
+    # for the same reason, without being made and judged again.
+    refused = {e["group"] for e in early_out} if (previewed or first is not None) else set()
+    early_out = [e for e in early_out if e["group"] in refused]
+    steps_left = [s for s in rule.steps if s.group not in refused]
+    full = None
     if (previewed or first is not None) and chain.strength == 1.0:
         # A preview of the first models at full strength is the reconstruction's first half:
-        # go on from it (without what its check left out) instead of making it again.
-        tried = chain.applied + [e["group"] for e in early_out] + [f["group"] for f in chain.failed]
+        # go on from it instead of making it again.
+        tried = chain.applied + sorted(refused) + [f["group"] for f in chain.failed]
         if rule.groups[:len(tried)] == sorted(tried, key=rule.groups.index):
             full = reconstruct(original, analysis, [s for s in rule.steps if s.group not in tried], reconstructor,
                                start=chain)
-            steps_left = [s for s in rule.steps if s.group not in {e["group"] for e in early_out}]
     if full is None:
-        early_out = []
-        full = reconstruct(original, analysis, rule.steps, reconstructor)
+        full = reconstruct(original, analysis, steps_left, reconstructor)
     full, left_out, _ = self_checked(original, analysis, steps_left, full, reconstructor, check, quick=True, cache=cache)
     left_out = early_out + left_out
     d_full = divergence(original, analysis.elements, full.image, full.analysis.elements, div)

@@ -271,7 +271,10 @@ def element_findings(before: Mapping[str, float | None], after: Mapping[str, flo
             continue
         if reframed and element.region != "face":
             continue
-        if degree_gap(name, after[name], before[name]) > element.threshold * 1.5:
+        # Where the subject is and how big is read off the face's landmarks: with no reframing,
+        # a face box moved or shrunk by a full threshold (a tenth of the frame) is a deformed face.
+        slack = 1.0 if element.region == "subject" else 1.5
+        if degree_gap(name, after[name], before[name]) > element.threshold * slack:
             found.append(Finding(name, f"{element.label} changed ({before[name]:.2f} → {after[name]:.2f}) though its model did not run",
                                  "face" if element.region == "face" else "frame"))
     return found

@@ -139,6 +139,17 @@ def test_the_extractor_check_reads_every_element_not_only_the_targets():
     assert "lighting.exposure" not in checks  # the asked element moved toward its target
 
 
+def test_a_face_edit_that_shrinks_the_face_box_is_a_finding_unless_the_shot_was_reframed():
+    before = {"expression.smile": 0.0, "composition.subject_size": 0.63}
+    deformed = {"expression.smile": 0.3, "composition.subject_size": 0.51}  # a broken chin: the box 19 % smaller
+    found = element_findings(before, deformed, {"expression.smile": 0.55}, ran=["expression"])
+    assert [f.check for f in found] == ["composition.subject_size"]
+    assert not element_findings(before, deformed, {"expression.smile": 0.55}, ran=["expression", "composition"])
+    # An opened mouth lengthens the face a little: not a finding.
+    opened = {"expression.smile": 0.3, "composition.subject_size": 0.67}
+    assert not element_findings(before, opened, {"expression.smile": 0.55}, ran=["expression"])
+
+
 @pytest.mark.django_db
 @pytest.mark.db
 def test_the_recorded_shot_says_which_model_the_self_check_left_out_and_why(alice, analyzer, small_models, blink, monkeypatch, client):
