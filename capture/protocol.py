@@ -84,7 +84,7 @@ def parse_command(text: str) -> Command:
         raise ProtocolError("message_too_large", f"text messages are limited to {MAX_TEXT_BYTES} bytes")
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a deeply nested array exhausts the parser's stack
         raise ProtocolError(
             "bad_json",
             "text messages must be JSON commands like {\"type\": \"shutter\"}; frames go as binary JPEG messages",

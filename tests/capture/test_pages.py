@@ -66,3 +66,24 @@ def test_a_shot_is_served_to_its_owner_and_is_404_for_anyone_else(client, alice,
     response = client.get(url)
     assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
     assert b"".join(response.streaming_content) == jpeg
+
+
+async def _get_through_the_asgi_app(path: str) -> int:
+    from asgiref.testing import ApplicationCommunicator
+
+    from fluxsite.asgi import application
+
+    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "headers": [(b"host", b"localhost")], "http_version": "1.1", "scheme": "http",
+             "server": ("localhost", 80), "client": ("127.0.0.1", 5000)}
+    comm = ApplicationCommunicator(application, scope)
+    await comm.send_input({"type": "http.request", "body": b"", "more_body": False})
+    start = await comm.receive_output(10)
+    await comm.wait(10)
+    return start["status"]
+
+
+async def test_a_static_path_that_climbs_out_of_the_static_folder_is_not_found():
+    assert await _get_through_the_asgi_app("/static/../var/secret_key") == 404
+    assert await _get_through_the_asgi_app("/static/../../etc/passwd") == 404
+    assert await _get_through_the_asgi_app("/static/capture/shoot.js") == 200

@@ -194,6 +194,7 @@ async def test_it_rejects_oversized_frames_and_stays_connected(alice_headers):
     [
         ("not json at all", "bad_json"),
         ('["a", "list"]', "bad_json"),
+        ("[" * 50_000, "bad_json"),  # deeper than the parser's stack: an error, not a closed socket
         ('{"type": "selfdestruct"}', "unknown_command"),
         ("x" * (70 * 1024), "message_too_large"),
     ],
