@@ -46,7 +46,8 @@ Server → client (always text JSON)
   ``{"type": "error", "code": CODE, "message": TEXT}`` — the socket stays open. Codes:
      ``frame_too_large``, ``corrupt_frame``, ``bad_json``, ``unknown_command``,
      ``expected_binary``, ``message_too_large``, ``flood``, ``analysis_failed``, ``shot_failed``,
-     ``bad_intention``, ``reconstruction_failed`` (the original stays recorded; carries ``shot``).
+     ``bad_intention``, ``reconstruction_failed`` (the original stays recorded; carries ``shot``),
+     ``shot_deleted`` (the user deleted the shot while it developed: nothing was recorded; carries ``shot``).
   ``{"type": "pong"}``
 
 Close codes: 4401 not logged in.

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 
 from .models import Feedback, LearningSample, Shot, ShotStage
@@ -61,31 +61,48 @@ def attempts_at_scene(user, shot: Shot, window_s: float = 180.0) -> int:
 
 
 def record_reconstruction(shot: Shot, jpeg: bytes | None, plan: dict, stages: list[dict], degrees: dict,
-                          message: str = "", previews: dict[int, bytes] | None = None, thumbnail: bytes | None = None) -> Shot:
+                          message: str = "", previews: dict[int, bytes] | None = None,
+                          thumbnail: bytes | None = None) -> Shot | None:
     """Record the shot's reconstruction (claim 8: the full one, never a softened preview) and what
     was shown. Without a reconstruction (no models, or every model failed) the original stays the
-    recorded photo. The previews' images are kept apart, for the replay only."""
-    with transaction.atomic():
-        if jpeg is not None:
-            shot.reconstruction.save(f"{shot.id}-reconstruction.jpg", ContentFile(jpeg), save=False)
-            shot.reconstructed_elements = degrees
-        if thumbnail is not None:
-            shot.thumbnail.save(f"{shot.id}-thumb.jpg", ContentFile(thumbnail), save=False)
-        shot.intention = plan.get("intention", {})
-        shot.intention_name = shot.intention.get("name", "")
-        shot.rule = plan.get("rule", {})
-        shot.models_used = plan.get("models", {})
-        shot.preview_mode = plan.get("mode")
-        shot.stages = stages
-        shot.message = message[:500]
-        shot.status = Shot.DONE
-        shot.save()
-        for record in stages:
-            row = ShotStage(shot=shot, index=record["index"], stage=record["stage"], record=record)
-            image = (previews or {}).get(record["index"])
-            if image is not None:
-                row.image.save(f"stage-{record['index']}.jpg", ContentFile(image), save=False)
-            row.save()
+    recorded photo. The previews' images are kept apart, for the replay only. None when the user
+    deleted the shot while it developed: a deleted shot stays deleted, and nothing is written."""
+    written = []
+    try:
+        with transaction.atomic():
+            # Lock the row (where the database can) so a delete waits for the recording or wins it.
+            if not Shot.objects.select_for_update().filter(pk=shot.pk).exists():
+                return None
+            if jpeg is not None:
+                shot.reconstruction.save(f"{shot.id}-reconstruction.jpg", ContentFile(jpeg), save=False)
+                written.append(shot.reconstruction)
+                shot.reconstructed_elements = degrees
+            if thumbnail is not None:
+                shot.thumbnail.save(f"{shot.id}-thumb.jpg", ContentFile(thumbnail), save=False)
+                written.append(shot.thumbnail)
+            shot.intention = plan.get("intention", {})
+            shot.intention_name = shot.intention.get("name", "")
+            shot.rule = plan.get("rule", {})
+            shot.models_used = plan.get("models", {})
+            shot.preview_mode = plan.get("mode")
+            shot.stages = stages
+            shot.message = message[:500]
+            shot.status = Shot.DONE
+            # An update only: a plain save() would insert the row again had it been deleted meanwhile.
+            shot.save(force_update=True)
+            for record in stages:
+                row = ShotStage(shot=shot, index=record["index"], stage=record["stage"], record=record)
+                image = (previews or {}).get(record["index"])
+                if image is not None:
+                    row.image.save(f"stage-{record['index']}.jpg", ContentFile(image), save=False)
+                    written.append(row.image)
+                row.save()
+    except (DatabaseError, IntegrityError):
+        if Shot.objects.filter(pk=shot.pk).exists():
+            raise
+        for field in written:
+            field.storage.delete(field.name)
+        return None
     return shot
 
 

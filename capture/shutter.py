@@ -135,8 +135,12 @@ def develop(user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], c
             }
             # The page hears of it first: recording (files, rows) happens after the send.
             emit(message)
-            services.record_reconstruction(shot, recorded, summary, shown, stage.degrees if made else {}, note,
-                                           previews, services.thumbnail_jpeg(stage.image))
+            kept = services.record_reconstruction(shot, recorded, summary, shown, stage.degrees if made else {}, note,
+                                                  previews, services.thumbnail_jpeg(stage.image))
+            if kept is None:
+                emit({"type": "error", "code": "shot_deleted", "shot": shot_id,
+                      "message": "the shot was deleted while it developed; nothing was recorded"})
+                return
             emit({"type": "recorded", "shot": shot_id, "recorded": message["recorded"], "url": message["url"]})
             return
         if stage.stage == "preview":

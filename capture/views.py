@@ -199,12 +199,15 @@ def shot_download(request, shot_id):
         return response
     if what != "both":
         raise Http404("download original, reconstruction or both")
-    with shot.original.open("rb") as fh:
-        original = fh.read()
-    reconstruction = None
-    if shot.reconstruction:
-        with shot.reconstruction.open("rb") as fh:
-            reconstruction = fh.read()
+    try:
+        with shot.original.open("rb") as fh:
+            original = fh.read()
+        reconstruction = None
+        if shot.reconstruction:
+            with shot.reconstruction.open("rb") as fh:
+                reconstruction = fh.read()
+    except FileNotFoundError:
+        raise Http404("the shot's files are missing") from None
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr(f"flux-{stamp}-original.jpg", original)

@@ -68,6 +68,16 @@ def test_a_shot_is_served_to_its_owner_and_is_404_for_anyone_else(client, alice,
     assert b"".join(response.streaming_content) == jpeg
 
 
+def test_a_shot_whose_files_are_gone_answers_404_never_500(client, alice):
+    shot = services.save_shot(alice, solid_jpeg(), {"width": 320, "height": 240, "elements": {}, "faces": []})
+    shot.original.storage.delete(shot.original.name)
+    client.force_login(alice)
+    for name in ("capture:shot-original", "capture:shot-recorded"):
+        assert client.get(reverse(name, args=[shot.id])).status_code == 404
+    for what in ("both", "original"):
+        assert client.get(reverse("capture:shot-download", args=[shot.id]), {"what": what}).status_code == 404
+
+
 async def _get_through_the_asgi_app(path: str) -> int:
     from asgiref.testing import ApplicationCommunicator
 

@@ -3,11 +3,14 @@ documented order for each preview mode, and only the reconstruction is recorded 
 
 import base64
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings as django_settings
+from django.urls import reverse
 
 from capture.models import Shot
 from reconstruction import services
@@ -188,3 +191,38 @@ async def test_the_frames_streamed_before_the_shutter_lend_the_exemplar(alice_wi
     final = next(s for s in shot.stages if s["stage"] == "reconstruction")
     exemplar = final["exemplars"]["expression"]
     assert exemplar["source"] == "recent" and exemplar["seconds_before"] < 30
+
+
+async def test_a_shot_deleted_while_it_develops_stays_deleted(alice_with_models, portrait_jpeg, monkeypatch, client):
+    import threading
+
+    from capture import services as capture_services
+    from reconstruction import staging
+
+    # The planner waits until the test has deleted the shot, so the delete always lands mid-development.
+    deleted = threading.Event()
+    real_stages = staging.Plan.stages
+
+    def held_stages(self, *args, **kwargs):
+        assert deleted.wait(60)
+        return real_stages(self, *args, **kwargs)
+
+    monkeypatch.setattr(staging.Plan, "stages", held_stages)
+    comm, _ = await open_socket(await sync_to_async(_session_headers)(alice_with_models))
+    await comm.send_to(text_data=json.dumps({"type": "shutter"}))
+    await comm.send_to(bytes_data=portrait_jpeg)
+    saved = await next_of(comm, "shot_saved", timeout=60)
+    shot_id = saved["shot"]["id"]
+    await sync_to_async(capture_services.delete_shot)(alice_with_models, shot_id)
+    deleted.set()
+    error = await next_of(comm, "error", timeout=120)
+    assert error["code"] == "shot_deleted" and error["shot"] == shot_id
+    await comm.disconnect()
+    assert not await sync_to_async(Shot.objects.filter(pk=shot_id).exists)()
+    # Nothing of it is served, and nothing answers 500.
+    await sync_to_async(client.force_login)(alice_with_models)
+    for name in ("capture:shot", "capture:shot-original", "capture:shot-recorded"):
+        response = await sync_to_async(client.get)(reverse(name, args=[shot_id]))
+        assert response.status_code == 404
+    media = await sync_to_async(lambda: list(Path(django_settings.MEDIA_ROOT).rglob(f"{shot_id}*")))()
+    assert media == []

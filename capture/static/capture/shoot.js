@@ -451,6 +451,12 @@
     state.errors.push(msg);
     if (msg.code !== "flood") state.inFlight = false;
     toast(msg.message, "bad", 5000);
+    if (msg.code === "shot_deleted") {
+      const dev = state.dev;
+      if (dev && dev.shot === msg.shot && !dev.done) failed(dev, msg);
+      if (thumbs.has(msg.shot)) { thumbs.get(msg.shot).remove(); thumbs.delete(msg.shot); }
+      return;
+    }
     if (msg.code === "reconstruction_failed") {
       const dev = state.dev;
       if (dev && dev.shot === msg.shot && !dev.done) failed(dev, msg);
