@@ -48,6 +48,26 @@ def user_group(user_id) -> str:
     return f"shooter-{user_id}"
 
 
+def session_group(session_key: str) -> str:
+    """The sockets opened under one login session: closed together when it ends."""
+    return f"session-{session_key}"
+
+
+def end_sockets(group: str, why: str) -> None:
+    """Close every socket in ``group`` (from sync code, or from inside an event loop)."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    message = {"type": "session.ended", "why": why}
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        async_to_sync(layer.group_send)(group, message)
+    else:
+        asyncio.ensure_future(layer.group_send(group, message))
+
+
 class ShootConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.user = self.scope.get("user")
@@ -69,6 +89,10 @@ class ShootConsumer(AsyncWebsocketConsumer):
         self.shot_tasks: set[asyncio.Task] = set()
         self.group = user_group(self.user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        session = self.scope.get("session")
+        self.session_group = session_group(session.session_key) if session is not None and session.session_key else None
+        if self.session_group:
+            await self.channel_layer.group_add(self.session_group, self.channel_name)
         self.pump = asyncio.create_task(self._pump())
         self.keeping: asyncio.Task | None = None  # the learning sample being written, if any
         self.kept = 0
@@ -89,6 +113,8 @@ class ShootConsumer(AsyncWebsocketConsumer):
             if self.keeping is not None:
                 await asyncio.gather(self.keeping, return_exceptions=True)
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            if self.session_group:
+                await self.channel_layer.group_discard(self.session_group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
         if bytes_data is not None:
@@ -208,6 +234,13 @@ class ShootConsumer(AsyncWebsocketConsumer):
         """A shot from another of this user's pages is recorded: its strip can show the photo."""
         if event.get("origin") != self.channel_name:
             await self.send(json.dumps(event["recorded"] | {"elsewhere": True}))
+
+    async def session_ended(self, event):
+        """The login this socket was opened under is over (logged out, password changed): frames
+        and shots stop here."""
+        self.expect_shot = False
+        await self._error("session_ended", event["why"])
+        await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
 
     async def _error(self, code: str, message: str):
         await self.send(protocol.error(code, message))

@@ -47,10 +47,11 @@ Server → client (always text JSON)
      ``frame_too_large``, ``corrupt_frame``, ``bad_json``, ``unknown_command``,
      ``expected_binary``, ``message_too_large``, ``flood``, ``analysis_failed``, ``shot_failed``,
      ``bad_intention``, ``reconstruction_failed`` (the original stays recorded; carries ``shot``),
-     ``shot_deleted`` (the user deleted the shot while it developed: nothing was recorded; carries ``shot``).
+     ``shot_deleted`` (the user deleted the shot while it developed: nothing was recorded; carries ``shot``),
+     ``session_ended`` (the user logged out or changed their password; the socket then closes with 4401).
   ``{"type": "pong"}``
 
-Close codes: 4401 not logged in.
+Close codes: 4401 not logged in (or the login ended).
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
-"""Files belong to their rows: when a row goes (directly or through a deleted user), so does its file."""
+"""Files belong to their rows: when a row goes (directly or through a deleted user), so does its
+file. A login that ends takes its open camera sockets with it."""
 
-from django.db.models.signals import post_delete
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from .models import LearningSample, Shot, ShotStage
@@ -23,3 +26,29 @@ def _delete_stage_file(sender, instance: ShotStage, **kwargs):
 def _delete_sample_file(sender, instance: LearningSample, **kwargs):
     if instance.image:
         instance.image.storage.delete(instance.image.name)
+
+
+@receiver(user_logged_out)
+def _close_the_sessions_sockets(sender, request, user, **kwargs):
+    from .consumers import end_sockets, session_group
+
+    key = getattr(getattr(request, "session", None), "session_key", None)
+    if key:
+        end_sockets(session_group(key), "you logged out; log in again to use the camera")
+
+
+@receiver(pre_save, sender=get_user_model())
+def _note_a_password_change(sender, instance, update_fields=None, **kwargs):
+    if instance.pk is None or (update_fields is not None and "password" not in update_fields):
+        return
+    before = sender.objects.filter(pk=instance.pk).values_list("password", flat=True).first()
+    instance._flux_password_changed = before is not None and before != instance.password
+
+
+@receiver(post_save, sender=get_user_model())
+def _close_the_users_sockets(sender, instance, created, **kwargs):
+    from .consumers import end_sockets, user_group
+
+    if getattr(instance, "_flux_password_changed", False):
+        instance._flux_password_changed = False
+        end_sockets(user_group(instance.pk), "your password changed; log in again to use the camera")

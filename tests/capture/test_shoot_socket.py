@@ -253,3 +253,42 @@ async def test_two_shutters_in_a_row_store_two_intact_shots(alice, alice_headers
     shots = await sync_to_async(list)(Shot.objects.filter(pk__in=ids))
     assert sorted((s.width, s.height) for s in shots) == [(320, 240), (480, 560)]
     await comm.disconnect()
+
+
+async def _expect_session_ended(comm):
+    error = await next_of(comm, "error", timeout=10)
+    assert error["code"] == "session_ended"
+    closed = await comm.receive_output(timeout=10)
+    assert closed == {"type": "websocket.close", "code": 4401}
+
+
+async def test_logging_out_closes_that_logins_sockets_and_no_other(alice):
+    def two_logins():
+        first, second = Client(), Client()
+        first.force_login(alice)
+        second.force_login(alice)
+        return first, second
+
+    first, second = await sync_to_async(two_logins)()
+    cookie = lambda c: [(b"cookie", f"sessionid={c.cookies['sessionid'].value}".encode()), ORIGIN]  # noqa: E731
+    mine, _ = await open_socket(cookie(first))
+    other, _ = await open_socket(cookie(second))
+    response = await sync_to_async(first.post)("/accounts/logout/")
+    assert response.status_code == 302
+    await _expect_session_ended(mine)
+    await assert_still_connected(other)
+    await other.disconnect()
+
+
+async def test_a_password_change_closes_every_socket_of_the_user_and_no_one_elses(alice, bob):
+    alices, _ = await open_socket(await session_headers(alice))
+    bobs, _ = await open_socket(await session_headers(bob))
+
+    def change():
+        alice.set_password("a new long passphrase 42")
+        alice.save()
+
+    await sync_to_async(change)()
+    await _expect_session_ended(alices)
+    await assert_still_connected(bobs)
+    await bobs.disconnect()
