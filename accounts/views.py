@@ -1,5 +1,6 @@
 from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -7,6 +8,15 @@ from . import services
 
 
 class SignupForm(UserCreationForm):
+    def clean_username(self):
+        name = super().clean_username()  # None once Django found a name differing only in case
+        if name is None:
+            return name
+        if not name.isascii():
+            raise ValidationError("Use Latin letters, digits and @ . + - _ only: a name with look-alike letters "
+                                  "from other alphabets could pass for someone else's.")
+        return name
+
     def save(self, commit=True):
         return services.create_user(self.cleaned_data["username"], self.cleaned_data["password1"])
 

@@ -10,7 +10,7 @@ django_http = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the apps loaded)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator, WebsocketDenier  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from django.core.exceptions import SuspiciousFileOperation  # noqa: E402
@@ -30,9 +30,28 @@ class StaticFiles(ASGIStaticFilesHandler):
             raise Http404("not found") from None
 
 
+class SameOrigin:
+    """A camera socket may only be opened by a page of this very server: where the browser says
+    which host it connects to, the Origin must name that host *and port* (another site on the
+    same machine, on another port, is another origin). ``AllowedHostsOriginValidator`` behind it
+    checks the host against ALLOWED_HOSTS."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        headers = dict(scope.get("headers") or [])
+        origin, host = headers.get(b"origin"), headers.get(b"host")
+        if origin is not None and host is not None:
+            netloc = origin.decode("latin-1").lower().split("://", 1)[-1].rstrip("/")
+            if netloc != host.decode("latin-1").lower():
+                return await WebsocketDenier()(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
 application = ProtocolTypeRouter(
     {
         "http": StaticFiles(django_http),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": SameOrigin(AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
     }
 )

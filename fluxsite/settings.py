@@ -148,6 +148,18 @@ MEDIA_URL = "/private-media/"
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
+# FLUX_PRODUCTION=1 behind real TLS: https only (HSTS, redirects, cookies never sent in clear),
+# which `manage.py check --deploy` then passes without a warning. Off by default because the
+# embedded server also answers plain http on the LAN for phones that refuse its certificate.
+FLUX_PRODUCTION = env_bool("FLUX_PRODUCTION", False)
+if FLUX_PRODUCTION:
+    SECURE_HSTS_SECONDS = env_int("FLUX_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("FLUX_BEHIND_PROXY", False) else None
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
 
 # --- Flux ---------------------------------------------------------------------------------------
 

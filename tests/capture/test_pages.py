@@ -33,6 +33,14 @@ def test_a_visitor_can_sign_up_and_lands_on_the_shooting_page(client, django_use
     assert client.get(reverse("capture:shoot")).status_code == 200
 
 
+@pytest.mark.parametrize("name", ["\u0430lice", "Alice", "ALICE"])  # a Cyrillic "a"; case only
+def test_sign_up_refuses_a_name_that_looks_like_another_users(client, alice, django_user_model, name):
+    response = client.post(reverse("signup"), {"username": name, "password1": "a-long-pass-9876",
+                                               "password2": "a-long-pass-9876"})
+    assert response.status_code == 200 and b"form-error" in response.content
+    assert django_user_model.objects.count() == 1
+
+
 def test_sign_up_refuses_mismatched_passwords(client, django_user_model):
     response = client.post(reverse("signup"), {"username": "dave", "password1": "a-long-pass-9876", "password2": "other-pass-1234"})
     assert response.status_code == 200

@@ -58,3 +58,16 @@ def test_serve_answers_on_http_and_https(tmp_path):
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert f"http://127.0.0.1:{http_port}/" in out
+
+
+def test_the_production_setting_passes_check_deploy_without_a_warning(tmp_path):
+    import os
+
+    env = {**os.environ, "FLUX_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "fluxsite.settings"}
+    plain = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert "W016" in plain.stderr + plain.stdout  # the embedded default serves http on the LAN too
+    production = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
+                                env={**env, "FLUX_PRODUCTION": "1"}, capture_output=True, text=True, timeout=120)
+    assert production.returncode == 0, production.stderr
+    assert "no issues" in production.stdout

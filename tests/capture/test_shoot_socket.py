@@ -74,6 +74,20 @@ async def test_a_foreign_origin_is_refused(alice):
     assert not connected
 
 
+@pytest.mark.parametrize("origin, allowed", [
+    (b"http://localhost:8000", True),
+    (b"http://localhost:9999", False),  # another site on the same machine, another port
+    (b"https://localhost:8000", True),
+    (b"http://127.0.0.1:8000", False),
+])
+async def test_the_origin_must_name_the_host_and_port_the_socket_was_opened_on(alice, origin, allowed):
+    headers = [h for h in await session_headers(alice) if h[0] != b"origin"] + [(b"origin", origin), (b"host", b"localhost:8000")]
+    comm = WebsocketCommunicator(application, "/ws/shoot/", headers=headers)
+    connected, _ = await comm.connect(timeout=10)
+    assert connected == allowed
+    await comm.disconnect()
+
+
 async def test_hello_lists_every_element_and_the_limits(alice_headers):
     comm, hello = await open_socket(alice_headers)
     assert [e["name"] for e in hello["elements"]] == list(ELEMENT_NAMES)
