@@ -1,10 +1,13 @@
+import math
+
 from django.contrib.auth import login
+from django.contrib.auth.views import LoginView
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from . import services
+from . import services, throttle
 
 
 class SignupForm(UserCreationForm):
@@ -31,3 +34,29 @@ def signup(request):
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("capture:shoot")
     return render(request, "registration/signup.html", {"form": form})
+
+
+class ThrottledLoginView(LoginView):
+    """Sign-in that slows password guessing down (``accounts.throttle``)."""
+
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        self._who = (request.POST.get("username", ""), request.META.get("REMOTE_ADDR", ""))
+        wait = throttle.wait_for(*self._who)
+        if wait > 0:
+            # An unbound form: the password is not checked at all while the wait runs.
+            form = self.get_form_class()(request, initial={"username": self._who[0]})
+            form.cleaned_data = {}
+            form.add_error(None, f"Too many failed sign-ins for this account or from this address: try again in "
+                                 f"{math.ceil(wait)} seconds.")
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        throttle.succeeded(*self._who)
+        return super().form_valid(form)
+
+    def form_invalid(self, form):
+        throttle.failed(*self._who)
+        return super().form_invalid(form)

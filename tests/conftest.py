@@ -89,6 +89,14 @@ def _private_media(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_sign_in_counts():
+    """Failed sign-ins of one test do not slow down the next."""
+    from django.core.cache import caches
+
+    caches["throttle"].clear()
+
+
+@pytest.fixture(autouse=True)
 def _private_weights(tmp_path, monkeypatch):
     """Trained weights of test users go to the test's own folder."""
     monkeypatch.setenv("FLUX_WEIGHTS_DIR", str(tmp_path / "weights"))

@@ -63,6 +63,39 @@ def test_a_wrong_password_is_refused(client, alice):
     assert b"form-error" in response.content
 
 
+def _log_in(client, username, password, address="10.0.0.7"):
+    return client.post(reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=address)
+
+
+def test_password_guessing_is_slowed_down_per_account_and_the_wait_grows(client, alice, monkeypatch):
+    from accounts import throttle
+
+    now = [1_000_000.0]
+    monkeypatch.setattr(throttle.time, "time", lambda: now[0])
+    for k in range(throttle.FREE):
+        assert _log_in(client, "alice", f"guess {k}", address=f"10.0.1.{k}").status_code == 200
+    # Even the right password is refused while the wait runs, from any address: it is not even checked.
+    refused = _log_in(client, "alice", PASSWORD, address="10.0.2.1")
+    assert refused.status_code == 429 and b"try again in 30 seconds" in refused.content
+    assert client.get(reverse("capture:shoot")).status_code == 302
+    now[0] += 31
+    assert _log_in(client, "alice", "one more guess").status_code == 200
+    assert b"try again in 60 seconds" in _log_in(client, "alice", PASSWORD).content  # the wait doubled
+    now[0] += 61
+    assert _log_in(client, "alice", PASSWORD).status_code == 302  # the right password, once the wait is over
+    client.post(reverse("logout"))
+    assert _log_in(client, "alice", "a slip").status_code == 200  # a success cleared the count
+
+
+def test_one_address_guessing_many_accounts_is_slowed_down_but_others_are_not(client, alice, bob):
+    from accounts import throttle
+
+    for k in range(throttle.FREE):
+        _log_in(client, f"someone{k}", "guess", address="10.9.9.9")
+    assert _log_in(client, "bob", PASSWORD, address="10.9.9.9").status_code == 429
+    assert _log_in(client, "bob", PASSWORD, address="10.1.1.1").status_code == 302
+
+
 def test_a_shot_is_served_to_its_owner_and_is_404_for_anyone_else(client, alice, bob):
     jpeg = solid_jpeg()
     shot = services.save_shot(alice, jpeg, {"width": 320, "height": 240, "elements": {}, "faces": []})
