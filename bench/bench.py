@@ -352,7 +352,8 @@ class Server:
             time.sleep(0.2)
         raise RuntimeError(f"the server did not answer within {ready_timeout:.0f} s:\n{self.log_tail()}")
 
-    def login(self) -> str:
+    def login(self, username: str | None = None, password: str | None = None) -> str:
+        username, password = username or self.username, password or self.password
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         url = self.base + "/accounts/login/"
@@ -360,7 +361,7 @@ class Server:
         csrf = next((c.value for c in jar if c.name == "csrftoken"), None)
         if not csrf:
             raise RuntimeError("GET /accounts/login/ set no csrftoken cookie")
-        body = urllib.parse.urlencode({"username": self.username, "password": self.password,
+        body = urllib.parse.urlencode({"username": username, "password": password,
                                        "csrfmiddlewaretoken": csrf}).encode()
         req = urllib.request.Request(url, data=body, headers={"Referer": url})
         opener.open(req, timeout=10).read()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -133,6 +134,65 @@ async def shoot_all(server, session: str, jpegs: list[bytes], intention: str) ->
     return results
 
 
+BURST_SHOTS = 100  # one user's shutters, sent as fast as one socket takes them
+OTHER_BUDGET_MS = 500.0  # another user's shot, recorded during that burst
+
+
+async def burst(server, session: str, other_session: str, jpeg: bytes) -> dict:
+    """One user presses the shutter BURST_SHOTS times in a row from one socket; 0.3 s in, another
+    user (no models: analysis, saving and recording only) presses once. Times the other user's
+    shot, alone and during the burst, and counts what the burst got."""
+    from websockets.asyncio.client import connect
+
+    url = f"ws://127.0.0.1:{server.port}/ws/shoot/"
+
+    def opened(cookie):
+        return connect(url, additional_headers={"Cookie": f"sessionid={cookie}", "Origin": server.base},
+                       max_size=16 * 1024 * 1024, compression=None)
+
+    async def one_shot(ws) -> float:
+        t0 = time.perf_counter()
+        await ws.send(json.dumps({"type": "shutter", "intention": "portrait"}))
+        await ws.send(jpeg)
+        while True:
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 60))
+            if msg["type"] == "recorded":
+                return (time.perf_counter() - t0) * 1000
+            if msg["type"] == "error":
+                raise RuntimeError(f"the other user's shot failed: {msg}")
+
+    out: dict = {"codes": {}, "saved": 0}
+    async with opened(session) as ws_a, opened(other_session) as ws_b:
+        for ws in (ws_a, ws_b):
+            assert json.loads(await ws.recv())["type"] == "hello"
+        out["other_alone_ms"] = await one_shot(ws_b)
+
+        async def press():
+            started = time.perf_counter()
+            for _ in range(BURST_SHOTS):
+                await ws_a.send(json.dumps({"type": "shutter", "intention": "portrait"}))
+                await ws_a.send(jpeg)
+            out["burst_s"] = time.perf_counter() - started
+
+        async def listen():
+            answered = 0
+            while answered < BURST_SHOTS:
+                msg = json.loads(await asyncio.wait_for(ws_a.recv(), 120))
+                if msg["type"] == "shot_saved":
+                    out["saved"] += 1
+                    answered += 1
+                elif msg["type"] == "error":
+                    out["codes"][msg["code"]] = out["codes"].get(msg["code"], 0) + 1
+                    answered += 1
+
+        pressing, listening = asyncio.create_task(press()), asyncio.create_task(listen())
+        await asyncio.sleep(0.3)
+        out["other_during_burst_ms"] = await one_shot(ws_b)
+        await pressing
+        await listening
+    return out
+
+
 def main(argv: list[str]) -> int:
     shots = int(argv[argv.index("--shots") + 1]) if "--shots" in argv else 20
     keep = "--keep" in argv
@@ -190,6 +250,17 @@ def main(argv: list[str]) -> int:
             print(f"    budgets (p95) first preview <= {FIRST_PREVIEW_BUDGET_MS:g} ms, reconstruction <= "
                   f"{RECONSTRUCTION_BUDGET_MS:g} ms: {'MET' if met else 'NOT MET'}", flush=True)
             figures["budget_met"] = met
+        # One user's burst must not hold up another user's shot.
+        other, secret = "other", "other-Secret-" + os.urandom(6).hex()
+        server.manage("shell", "-c", "from django.contrib.auth import get_user_model as g; "
+                      f"g().objects.create_user({other!r}, password={secret!r})")
+        result = asyncio.run(burst(server, session, server.login(other, secret), jpegs[0]))
+        met = result["other_during_burst_ms"] <= OTHER_BUDGET_MS
+        print(f"  burst: one user pressed the shutter {BURST_SHOTS} times in {result['burst_s']:.2f} s: {result['saved']} "
+              f"saved, refused {result['codes']}; another user's shot recorded in {result['other_during_burst_ms']:.0f} ms "
+              f"during it ({result['other_alone_ms']:.0f} ms alone; budget <= {OTHER_BUDGET_MS:g} ms: "
+              f"{'MET' if met else 'NOT MET'})", flush=True)
+        out["burst"] = {**result, "budget_met": met}
     finally:
         server.stop()
         problems = server.log_problems()

@@ -21,7 +21,7 @@ from reconstruction.imageio import FrameError
 
 from . import protocol, services
 from .live import LiveStream, analysis_pool
-from .shutter import reconstruction_pool, take
+from .shutter import fair_shots, reconstruction_pool, take
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,18 @@ class RateGate:
             self.tokens -= 1.0
             return True
         return False
+
+
+# Per user, over all their sockets in this process: open sockets and the shutter's pace.
+_sockets: dict[int, int] = {}
+_shutter_gates: dict[int, RateGate] = {}
+
+
+def _shutter_gate(user_id: int) -> RateGate:
+    gate = _shutter_gates.get(user_id)
+    if gate is None or gate.rate != settings.FLUX_SHUTTER_RATE or gate.burst != settings.FLUX_SHUTTER_BURST:
+        gate = _shutter_gates[user_id] = RateGate(settings.FLUX_SHUTTER_RATE, settings.FLUX_SHUTTER_BURST)
+    return gate
 
 
 def user_group(user_id) -> str:
@@ -72,11 +84,19 @@ class ShootConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.user = self.scope.get("user")
         self.pump = None
+        self.counted = False
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
             await self.send(protocol.error("login_required", "log in to use the camera"))
             await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
             return
+        if _sockets.get(self.user.pk, 0) >= settings.FLUX_MAX_SOCKETS_PER_USER:
+            await self.send(protocol.error("too_many_sockets", f"you have {settings.FLUX_MAX_SOCKETS_PER_USER} camera pages "
+                                                               "open already; close one and reload this page"))
+            await self.close(code=protocol.CLOSE_TOO_MANY)
+            return
+        _sockets[self.user.pk] = _sockets.get(self.user.pk, 0) + 1
+        self.counted = True
         self.stream = LiveStream()
         self.waiting: bytes | None = None  # the newest frame not yet analysed
         self.wake = asyncio.Event()
@@ -107,6 +127,13 @@ class ShootConsumer(AsyncWebsocketConsumer):
         await self.send(protocol.hello(self.user.get_username(), limits))
 
     async def disconnect(self, code):
+        if getattr(self, "counted", False):
+            self.counted = False
+            left = _sockets.get(self.user.pk, 1) - 1
+            if left > 0:
+                _sockets[self.user.pk] = left
+            else:
+                _sockets.pop(self.user.pk, None)
         if self.pump is not None:
             self.pump.cancel()
             self.stream.recent.clear()
@@ -208,8 +235,17 @@ class ShootConsumer(AsyncWebsocketConsumer):
             except RuntimeError:
                 pass  # the socket and its loop are gone; the shot is still developed and recorded
 
+        if not _shutter_gate(self.user.pk).allow():
+            await self._error("shutter_too_fast", f"the shutter was pressed faster than {settings.FLUX_SHUTTER_RATE:g} times a "
+                                                  "second; this shot was not saved")
+            return
         recent = self.stream.recent.snapshot()
-        job = loop.run_in_executor(reconstruction_pool(), lambda: take(self.user, jpeg, emit, chosen=chosen, wish=wish, recent=recent))
+        queued = fair_shots().submit(self.user.pk, lambda: take(self.user, jpeg, emit, chosen=chosen, wish=wish, recent=recent))
+        if queued is None:
+            await self._error("busy", f"{settings.FLUX_MAX_PENDING_SHOTS} of your shots are still developing; this shot was "
+                                      "not saved: press again in a moment")
+            return
+        job = asyncio.wrap_future(queued)
         job.add_done_callback(lambda _: loop.call_soon_threadsafe(outbox.put_nowait, None))
         while (message := await outbox.get()) is not None:
             if message["type"] == "shot_saved":

@@ -48,10 +48,12 @@ Server → client (always text JSON)
      ``expected_binary``, ``message_too_large``, ``flood``, ``analysis_failed``, ``shot_failed``,
      ``bad_intention``, ``reconstruction_failed`` (the original stays recorded; carries ``shot``),
      ``shot_deleted`` (the user deleted the shot while it developed: nothing was recorded; carries ``shot``),
-     ``session_ended`` (the user logged out or changed their password; the socket then closes with 4401).
+     ``session_ended`` (the user logged out or changed their password; the socket then closes with 4401),
+     ``shutter_too_fast`` and ``busy`` (the user's shutter pace or queue of developing shots is at
+     its bound: the shot was not saved), ``too_many_sockets`` (then closed with 4429).
   ``{"type": "pong"}``
 
-Close codes: 4401 not logged in (or the login ended).
+Close codes: 4401 not logged in (or the login ended); 4429 too many camera sockets for this user.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from reconstruction.elements import ELEMENTS
 from reconstruction.intention import INTENTIONS, LABELS
 
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_TOO_MANY = 4429
 MAX_TEXT_BYTES = 64 * 1024
 MAX_WISH_CHARS = 300
 COMMANDS = ("shutter", "ping")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -50,6 +51,70 @@ def reconstruction_pool() -> ThreadPoolExecutor:
             for _ in range(settings.FLUX_RECONSTRUCTION_THREADS):
                 _pool.submit(_warm)
     return _pool
+
+
+class FairShots:
+    """The reconstruction threads, shared fairly between users: shots wait in one queue per user
+    and the threads take them user by user in turn, so a burst from one user delays that user's
+    own shots and not everyone's. A user may have at most ``limit`` shots waiting or developing;
+    ``submit`` answers None beyond that (the caller says "busy" and saves nothing)."""
+
+    def __init__(self, pool: ThreadPoolExecutor, limit: int):
+        self.pool, self.limit = pool, limit
+        self.lock = threading.Lock()
+        self.waiting: dict[object, deque] = {}  # user -> [(job, future)], oldest first
+        self.served: dict[object, int] = {}  # user -> when a shot of theirs last started (a counter)
+        self.clock = 0
+        self.pending: Counter = Counter()  # user -> shots waiting or developing
+
+    def submit(self, user_key, job: Callable[[], object]) -> Future | None:
+        future: Future = Future()
+        with self.lock:
+            if self.pending[user_key] >= self.limit:
+                return None
+            self.pending[user_key] += 1
+            self.waiting.setdefault(user_key, deque()).append((job, future))
+        self.pool.submit(self._run_next)
+        return future
+
+    def pending_for(self, user_key) -> int:
+        with self.lock:
+            return self.pending[user_key]
+
+    def _run_next(self) -> None:
+        with self.lock:
+            # The user served least recently goes first (one who never was, before anyone).
+            user_key = min(self.waiting, key=lambda u: self.served.get(u, -1))
+            queue = self.waiting[user_key]
+            job, future = queue.popleft()
+            if not queue:
+                del self.waiting[user_key]
+            self.served[user_key], self.clock = self.clock, self.clock + 1
+        try:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(job())
+                except BaseException as exc:  # the waiting socket reports it
+                    future.set_exception(exc)
+        finally:
+            with self.lock:
+                self.pending[user_key] -= 1
+                if self.pending[user_key] <= 0:
+                    del self.pending[user_key]
+                    self.served.pop(user_key, None)
+
+
+_fair: FairShots | None = None
+
+
+def fair_shots() -> FairShots:
+    """The process's shared, fair queue in front of ``reconstruction_pool``."""
+    global _fair
+    pool = reconstruction_pool()
+    with _lock:
+        if _fair is None or _fair.pool is not pool:
+            _fair = FairShots(pool, settings.FLUX_MAX_PENDING_SHOTS)
+    return _fair
 
 
 def _data_url(jpeg: bytes) -> str:

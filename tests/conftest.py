@@ -97,6 +97,16 @@ def _fresh_sign_in_counts():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_socket_counts():
+    """Sockets a test left open, and its shutter pace, do not count against the next test's users
+    (whose ids the database may reuse)."""
+    from capture import consumers
+
+    consumers._sockets.clear()
+    consumers._shutter_gates.clear()
+
+
+@pytest.fixture(autouse=True)
 def _private_weights(tmp_path, monkeypatch):
     """Trained weights of test users go to the test's own folder."""
     monkeypatch.setenv("FLUX_WEIGHTS_DIR", str(tmp_path / "weights"))
