@@ -303,14 +303,37 @@ def load_active(user, group: str):
     return _load(row)
 
 
+DAMAGED = "damaged"  # how a reason for an unusable model starts when its version's file cannot be read
+
+
 def _load(row: FluctuationModel):
-    """(model, None) from the version's weights file, or (None, reason) when it cannot be read."""
+    """(model, None) from the version's weights file, or (None, reason) when it cannot be read:
+    which version, what is wrong, and what fixes it, in words for the user."""
     from reconstruction.generators import ModelError, load_checkpoint
 
     try:
         return load_checkpoint(storage.absolute(row.weights)), None
     except ModelError as exc:
-        return None, f"not trained: {exc}"
+        return None, (f"{DAMAGED}: version {row.version} of your {row.group} model cannot be used ({exc}); "
+                      "retrain it, or use an earlier version, on My models")
+
+
+def damaged_versions(user) -> dict[int, str]:
+    """Active version row id -> why it cannot be used, for My models."""
+    out = {}
+    for row in models_for(user).filter(active=True):
+        key = (user.pk, row.group)
+        with _model_cache_lock:
+            cached = _model_cache.get(key)
+        if cached is not None and cached[0] == row.pk:
+            continue
+        model, reason = _load(row)
+        if model is None:
+            out[row.pk] = reason
+        else:
+            with _model_cache_lock:
+                _model_cache[key] = (row.pk, model)
+    return out
 
 
 # --- shooting preferences and the intention table ----------------------------------------------------

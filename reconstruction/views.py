@@ -47,6 +47,7 @@ def histogram_view(name: str, counts: list[int], span) -> dict:
 def model_list(request):
     rows = list(services.models_for(request.user).order_by("group", "-version").prefetch_related("learned_from"))
     runs = services.latest_runs(request.user)
+    damaged = services.damaged_versions(request.user)
     groups = []
     for group in TRAINABLE_GROUPS:
         versions = [r for r in rows if r.group == group]
@@ -59,6 +60,7 @@ def model_list(request):
             "histograms": [histogram_view(n, shown.histograms.get(n, []), shown.ranges.get(n)) for n in shown.histograms] if shown else [],
             "missing": shown.missing if shown else [],
             "run": run_json(runs[group]) if group in runs else None,
+            "damaged": damaged.get(active.pk, "").split(": ", 1)[-1] if active else "",
         })
     return render(request, "reconstruction/models.html", {
         "groups": groups, "learning_count": capture_services.learning_samples_for(request.user).count(),

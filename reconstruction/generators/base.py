@@ -132,26 +132,27 @@ def load_checkpoint(path: Path) -> FluctuationModel:
 
     from . import MODEL_CLASSES
 
+    # The messages reach users (the shot page, provenance): they never name a server path.
     if not path.exists():
-        raise ModelError(f"model file {path} is missing")
+        raise ModelError("its weights file is missing")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt, truncated, or not a torch file at all
-        raise ModelError(f"model file {path} is corrupt: {type(exc).__name__}") from exc
+        raise ModelError(f"its weights file is damaged ({type(exc).__name__})") from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ModelError(f"{path} is not a Flux model file")
+        raise ModelError("its weights file is not a Flux model file")
     cls = MODEL_CLASSES.get(payload.get("group"))
     if cls is None:
-        raise ModelError(f"{path} holds an unknown group {payload.get('group')!r}")
+        raise ModelError(f"its weights file holds an unknown group {str(payload.get('group'))[:40]!r}")
     if payload.get("version") != cls.version:
-        raise ModelError(f"{path} is version {payload.get('version')} of the {cls.group} model; this Flux reads version {cls.version}")
+        raise ModelError(f"it is version {payload.get('version')} of the {cls.group} model; this Flux reads version {cls.version}")
     fields = {f.name for f in dataclasses.fields(cls.Config)}
     model = cls(cls.Config(**{k: v for k, v in payload["config"].items() if k in fields}))
     model.ranges = {k: (tuple(v) if v else None) for k, v in payload["ranges"].items()}
     try:
         model.load_state(payload["state"])
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-        raise ModelError(f"model file {path} does not match the {cls.group} model: {exc}") from exc
+        raise ModelError(f"its weights file does not match the {cls.group} model ({type(exc).__name__})") from exc
     return model
 
 

@@ -148,7 +148,7 @@ async def test_a_broken_model_still_delivers_the_others_and_says_which(alice_wit
     _, plan, stages = await shoot(comm, portrait_jpeg, intention="portrait")
     await comm.disconnect()
     skipped = {s["group"]: s["reason"] for s in plan["rule"]["skipped"]}
-    assert "corrupt" in skipped["lighting"]
+    assert skipped["lighting"].startswith("damaged: version 1 of your lighting model")
     assert stages[-1]["groups"] == ["composition"] and stages[-1]["recorded"] == "reconstruction"
 
 
@@ -226,3 +226,26 @@ async def test_a_shot_deleted_while_it_develops_stays_deleted(alice_with_models,
         assert response.status_code == 404
     media = await sync_to_async(lambda: list(Path(django_settings.MEDIA_ROOT).rglob(f"{shot_id}*")))()
     assert media == []
+
+
+async def test_a_damaged_model_is_named_with_its_fix_and_no_server_path(alice_with_models, portrait_jpeg):
+    from reconstruction import storage
+
+    def damage():
+        rows = list(services.models_for(alice_with_models).filter(active=True))
+        for row in rows:
+            storage.absolute(row.weights).write_bytes(b"not a model")
+        return str(storage.absolute(rows[0].weights).parent)
+
+    folder = await sync_to_async(damage)()
+    services._model_cache.clear()  # a version already in memory keeps working; this one is read afresh
+    comm, _ = await open_socket(await sync_to_async(_session_headers)(alice_with_models))
+    saved, plan, stages = await shoot(comm, portrait_jpeg)
+    await comm.disconnect()
+    final = stages[-1]
+    assert final["recorded"] == "original"
+    assert "version 1 of your lighting model cannot be used" in final["message"]
+    assert "retrain it, or use an earlier version, on My models" in final["message"]
+    assert "No models yet" not in final["message"]
+    everything = json.dumps([saved, plan, stages])
+    assert folder not in everything and "/weights" not in everything

@@ -3,10 +3,18 @@
 import pytest
 from django.urls import reverse
 
-from reconstruction import services
+from reconstruction import services, storage
+from reconstruction.generators.base import save_checkpoint
 from reconstruction.models import FluctuationModel, TrainingRun
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db]
+
+
+@pytest.fixture(autouse=True)
+def _weights(small_models):
+    """Versions made by ``make_version`` get a real weights file, as trained ones have."""
+    global WEIGHTS
+    WEIGHTS = small_models
 
 
 def make_version(user, group="lighting", version=1, active=True):
@@ -17,9 +25,15 @@ def make_version(user, group="lighting", version=1, active=True):
         missing=["Light direction: too uniform; shoot a few seconds from the left and a few from the right"],
         metrics={"exposure_fit_rmse": 0.05}, weights=f"{user.pk}/{group}/{version}.pt",
     )
+    path = storage.absolute(row.weights)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(WEIGHTS[group], path)
     if active:
         services.activate(user, row.pk)
     return row
+
+
+WEIGHTS: dict = {}
 
 
 def test_the_models_page_requires_login(client):

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from capture import services as capture_services
@@ -136,12 +137,17 @@ def test_a_worker_killed_mid_training_leaves_the_run_failed_not_running(alice, f
     services.start_training(alice, "lighting", enqueue=False)  # the group can be trained again
 
 
-def test_a_missing_or_corrupt_weights_file_falls_back_to_not_trained(alice, frames, analyzer):
+def test_a_damaged_or_missing_weights_file_says_which_version_and_how_to_fix_it(alice, frames, analyzer, client):
     first = _first_version(alice, frames, analyzer)
     path = storage.absolute(first.weights)
     path.write_bytes(b"garbage")
     model, reason = services.load_active(alice, "lighting")
-    assert model is None and "corrupt" in reason
+    assert model is None and reason.startswith("damaged: version 1 of your lighting model")
+    assert "retrain it, or use an earlier version" in reason and str(path.parent) not in reason
+    # My models flags it.
+    client.force_login(alice)
+    page = client.get(reverse("reconstruction:models")).content.decode()
+    assert "version 1 is damaged" in page and "retrain it" in page and str(path.parent) not in page
     path.unlink()
     model, reason = services.load_active(alice, "lighting")
     assert model is None and "missing" in reason
