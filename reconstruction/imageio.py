@@ -60,10 +60,17 @@ def decode_jpeg(data: bytes, limits: FrameLimits = FrameLimits()) -> np.ndarray:
     w, h = size
     if max(w, h) > max(limits.max_width, limits.max_height) or min(w, h) > min(limits.max_width, limits.max_height):
         raise FrameError(f"frame is {w}×{h}; the limit is {limits.max_width}×{limits.max_height}", "frame_too_large")
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None or bgr.shape[0] != h or bgr.shape[1] != w:
+    import simplejpeg
+
+    # Strict: libjpeg's warnings (scrambled scan data, data that ends before the size the header
+    # claims) are errors, so a damaged frame is refused instead of analysed as grey blocks.
+    try:
+        rgb = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
+    except ValueError as exc:
+        raise FrameError(f"frame is a corrupt JPEG ({str(exc)[:80]})") from None
+    if rgb.shape[0] != h or rgb.shape[1] != w:
         raise FrameError("frame is a corrupt JPEG and could not be decoded")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return rgb
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:

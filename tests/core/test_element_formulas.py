@@ -144,3 +144,21 @@ def test_decode_refuses_oversized_and_corrupt_frames():
         decode_jpeg(good[:200] + b"\x00" * 50)
     assert corrupt.value.code == "corrupt_frame"
     assert decode_jpeg(good).shape == (48, 64, 3)
+
+
+def test_decode_refuses_scrambled_scan_data_and_a_forged_size_header(portrait):
+    real_frame = portrait
+    good = encode_jpeg(real_frame, 85)
+    scrambled = bytearray(good)
+    rng = np.random.default_rng(3)
+    middle = len(good) // 2
+    scrambled[middle:middle + 300] = rng.integers(0, 255, 300, dtype=np.uint8).tobytes()
+    forged = bytearray(good)
+    sof = forged.find(b"\xff\xc0")
+    h, w = real_frame.shape[:2]
+    forged[sof + 5:sof + 7] = (h * 2).to_bytes(2, "big")  # the header claims twice the rows the data holds
+    for damaged in (bytes(scrambled), bytes(forged)):
+        with pytest.raises(FrameError) as refused:
+            decode_jpeg(damaged)
+        assert refused.value.code == "corrupt_frame"
+    assert decode_jpeg(good).shape == real_frame.shape
