@@ -53,7 +53,8 @@ Server → client (always text JSON)
      its bound: the shot was not saved), ``too_many_sockets`` (then closed with 4429).
   ``{"type": "pong"}``
 
-Close codes: 4401 not logged in (or the login ended); 4429 too many camera sockets for this user.
+Close codes: 4401 not logged in (or the login ended); 4429 too many camera sockets for this user;
+1009 a message over 8 MB (daphne's limit; up to it, an oversized frame gets ``frame_too_large``).
 """
 
 from __future__ import annotations

@@ -77,8 +77,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, https_port, no_worker, **options):
         env = os.environ.copy()
-        # daphne accepts up to 8 MB so that larger frames reach Flux and get a clear error.
-        cmd = [sys.executable, "-m", "daphne", "-b", host, "-p", str(port),
+        # daphne accepts up to 8 MB so that larger frames reach Flux and get a clear error; a
+        # bigger message closes the socket with 1009 (fluxsite.daphne_main) rather than dropping it.
+        cmd = [sys.executable, "-m", "fluxsite.daphne_main", "-b", host, "-p", str(port),
                "--websocket-max-message-size", str(8 * 1024 * 1024),
                "--websocket-max-frame-size", str(8 * 1024 * 1024)]
         lan = [a for a in settings.ALLOWED_HOSTS if a not in ("localhost", "127.0.0.1", "[::1]")]

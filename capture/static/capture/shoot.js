@@ -111,6 +111,12 @@
         toast("The connection dropped: the shot is still developed and recorded; see the strip below after a reload.", "bad", 5000);
         resume(800);
       }
+      if (ev.code === 1009) toast("A message to the server was too large (over 8 MB) and the connection was closed; reconnecting.", "bad", 6000);
+      if (ev.code === 4429) {
+        setStatus("too many camera pages", "error");
+        toast("You have too many camera pages open: close one and reload this page.", "bad", 8000);
+        return;
+      }
       if (ev.code === 4401) {
         setStatus("logged out", "error");
         location.href = "/accounts/login/?next=" + encodeURIComponent(location.pathname);
