@@ -163,7 +163,10 @@ def give_feedback(user, shot_id, verdict: str) -> Feedback:
     to the learning data as a positive example. Rejecting makes the original the photo, adds it as
     a negative example and moves the intention's ideal degrees toward what the shot had, away
     from the rejected edit. Either way the models that made the edit are fine-tuned with it in
-    the background."""
+    the background; a group already training gets a follow-up run when it finishes.
+
+    The same verdict twice changes nothing the second time. A changed verdict first undoes the
+    previous one: its learning data goes and its shift of the intention table is taken back."""
     from reconstruction import services as model_services
 
     if verdict not in (Feedback.ACCEPT, Feedback.REJECT):
@@ -174,6 +177,12 @@ def give_feedback(user, shot_id, verdict: str) -> Feedback:
     targets = shot.targets
     groups = sorted(shot.models_used)
     with transaction.atomic():
+        Shot.objects.select_for_update().filter(pk=shot.pk).exists()  # one verdict at a time per shot
+        current = Feedback.objects.filter(shot=shot).order_by("-created_at", "-pk").first()
+        if current is not None and current.verdict == verdict:
+            return current
+        if current is not None:
+            _undo_feedback(user, current)
         fb = Feedback.objects.create(user=user, shot=shot, verdict=verdict, intention=shot.intention_name,
                                      targets=targets, groups=groups)
         meta = {"width": shot.width, "height": shot.height, "faces": shot.faces}
@@ -196,8 +205,25 @@ def give_feedback(user, shot_id, verdict: str) -> Feedback:
         try:
             model_services.start_training(user, group, fine_tune=True)
         except model_services.TrainingBusy:
-            pass  # the run already queued will see this feedback too
+            pass  # the run under way starts a follow-up when it ends (run_training)
     return fb
+
+
+def _undo_feedback(user, fb: Feedback) -> None:
+    """Take back what a verdict did: its learning data, and its shift of the intention table
+    (where the ideal still holds the shifted value; a later change by hand is kept)."""
+    from reconstruction import services as model_services
+
+    for sample in LearningSample.objects.filter(user=user, feedback=fb):
+        sample.delete()  # its file goes with it (capture.signals)
+    if fb.table_shift:
+        table = model_services.intention_table_for(user)
+        row = dict(table.get(fb.intention, {}))
+        for element, (before, after) in fb.table_shift.items():
+            if row.get(element) is not None and abs(row[element] - after) < 1e-6:
+                row[element] = before
+        table[fb.intention] = row
+        model_services.save_intention_table(user, table)
 
 
 def _shift_away(user, shot: Shot, targets: dict) -> dict:

@@ -117,11 +117,13 @@ def learning_samples(user, limit: int):
     return list(reversed(list(newest)))
 
 
-def analyse_samples(rows, analyzer):
+def analyse_samples(rows, analyzer, with_rows: bool = False):
+    """The learning rows as analysed samples (unreadable ones skipped); ``with_rows``: as (row,
+    sample) pairs, so that what a version trained on can be traced back to its rows."""
     from reconstruction.imageio import FrameError, decode_jpeg
     from reconstruction.training import Sample
 
-    samples = []
+    pairs = []
     for row in rows:
         try:
             with row.image.open("rb") as fh:
@@ -129,8 +131,8 @@ def analyse_samples(rows, analyzer):
         except (OSError, FrameError):
             log.warning("skipping unreadable learning sample %s", row.pk)
             continue
-        samples.append(Sample(rgb=rgb, analysis=analyzer.analyze(rgb)))
-    return samples
+        pairs.append((row, Sample(rgb=rgb, analysis=analyzer.analyze(rgb))))
+    return pairs if with_rows else [sample for _, sample in pairs]
 
 
 def run_training(run_id: int, analyzer=None) -> TrainingRun:
@@ -156,7 +158,8 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
 
             analyzer = thread_analyzer()
         rows = learning_samples(run.user, settings.FLUX_TRAINING_MAX_SAMPLES)
-        samples = analyse_samples(rows, analyzer)
+        pairs = analyse_samples(rows, analyzer, with_rows=True)
+        samples = [sample for _, sample in pairs]
         cls = MODEL_CLASSES[run.group]
         config = cls.Config()
         if run.steps:
@@ -179,9 +182,13 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
             last_write[0] = now
             TrainingRun.objects.filter(pk=run.pk).update(step=step, total=total, loss=loss, heartbeat_at=timezone.now(), message="training")
 
-        # Every fifth frame is held out to measure the new version's quality on unseen frames.
-        held = samples[::5] if len(samples) >= settings.FLUX_EVALUATION_MIN_SAMPLES else []
-        train = [s for k, s in enumerate(samples) if k % 5] if held else samples
+        # Every fifth frame is held out to measure the new version's quality on unseen frames;
+        # never a verdict's frame, which is there to be learned from.
+        plain = [k for k, (row, _) in enumerate(pairs) if not row.feedback_id]
+        held_at = set(plain[::5]) if len(samples) >= settings.FLUX_EVALUATION_MIN_SAMPLES else set()
+        held = [s for k, s in enumerate(samples) if k in held_at]
+        train = [s for k, s in enumerate(samples) if k not in held_at]
+        trained_rows = [row for k, (row, _) in enumerate(pairs) if k not in held_at]
         TrainingRun.objects.filter(pk=run.pk).update(message=f"training on {len(train)} frames", heartbeat_at=timezone.now())
         metrics = model.fit(train, progress)
         if held:
@@ -198,8 +205,9 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
         return TrainingRun.objects.get(pk=run.pk)
     seconds = time.perf_counter() - started
     row = store_version(run.user, model, samples=len(train), seconds=seconds, metrics=metrics)
-    # Which accept/reject feedback this version learned from (shown on My models).
-    feedback = {r.feedback_id for r in rows if r.feedback_id}
+    # Which accept/reject feedback this version learned from (shown on My models): exactly the
+    # verdicts whose frames it trained on.
+    feedback = {r.feedback_id for r in trained_rows if r.feedback_id}
     if feedback:
         from capture.models import Feedback
 
@@ -208,7 +216,21 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
         status=TrainingRun.SUCCEEDED, finished_at=timezone.now(), heartbeat_at=timezone.now(), result=row,
         message=f"version {row.version} trained",
     )
+    _follow_up(run, feedback)
     return TrainingRun.objects.get(pk=run.pk)
+
+
+def _follow_up(run: TrainingRun, learned: set[int]) -> None:
+    """A verdict on this group given while the run trained (so not in its data) starts one more
+    fine-tune: no verdict is lost."""
+    from capture.models import Feedback
+
+    since = Feedback.objects.filter(user=run.user, created_at__gte=run.started_at).exclude(pk__in=learned)
+    if any(run.group in f.groups for f in since):
+        try:
+            start_training(run.user, run.group, fine_tune=True)
+        except TrainingBusy:
+            pass
 
 
 def store_version(user, model, samples: int, seconds: float, metrics: dict) -> FluctuationModel:

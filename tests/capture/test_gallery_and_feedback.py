@@ -161,6 +161,37 @@ def test_rejecting_keeps_the_original_and_moves_the_intention_away_from_the_edit
     assert TrainingRun.objects.filter(user=alice, group="lighting").exists()
 
 
+def test_the_same_verdict_twice_changes_nothing_the_second_time(alice, frame):
+    shot = make_shot(alice, frame)
+    first = services.give_feedback(alice, shot.id, "reject")
+    table = model_services.intention_table_for(alice)
+    runs = TrainingRun.objects.filter(user=alice).count()
+    again = services.give_feedback(alice, shot.id, "reject")
+    assert again.pk == first.pk and Feedback.objects.filter(shot=shot).count() == 1
+    assert model_services.intention_table_for(alice) == table  # shifted once, not twice
+    assert LearningSample.objects.filter(user=alice, source=LearningSample.SOURCE_REJECTED).count() == 1
+    assert TrainingRun.objects.filter(user=alice).count() == runs
+
+
+def test_switching_a_verdict_undoes_the_first_ones_effects(alice, frame):
+    shot = make_shot(alice, frame)
+    before = model_services.intention_table_for(alice)["portrait"]["lighting.exposure"]
+    services.give_feedback(alice, shot.id, "reject")
+    assert model_services.intention_table_for(alice)["portrait"]["lighting.exposure"] != before
+    services.give_feedback(alice, shot.id, "accept")
+    # The rejection's shift and negative example are gone; the acceptance's pair is there.
+    assert model_services.intention_table_for(alice)["portrait"]["lighting.exposure"] == pytest.approx(before)
+    assert not LearningSample.objects.filter(user=alice, source=LearningSample.SOURCE_REJECTED).exists()
+    assert LearningSample.objects.filter(user=alice, source=LearningSample.SOURCE_ACCEPTED).count() == 2
+    shot.refresh_from_db()
+    assert shot.feedback == Shot.ACCEPTED
+    services.give_feedback(alice, shot.id, "reject")  # and back again
+    assert not LearningSample.objects.filter(user=alice, source=LearningSample.SOURCE_ACCEPTED).exists()
+    assert LearningSample.objects.filter(user=alice, source=LearningSample.SOURCE_REJECTED).count() == 1
+    shifted = model_services.intention_table_for(alice)["portrait"]["lighting.exposure"]
+    assert shifted == pytest.approx(before + 0.3 * (0.40 - before), abs=1e-3)  # one shift, not two
+
+
 def test_a_shot_without_reconstruction_cannot_be_judged(alice, frame):
     shot = make_shot(alice, frame, reconstructed=False)
     response = client_for(alice).post(reverse("capture:shot-feedback", args=[shot.id]), {"verdict": "accept"}, HTTP_ACCEPT="application/json")

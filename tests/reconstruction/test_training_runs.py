@@ -1,6 +1,7 @@
 """Training runs: the real queue and worker process, one live run per group, failures that leave
 the previous version in use, and the model store's files."""
 
+import math
 import os
 import signal
 import subprocess
@@ -205,3 +206,50 @@ def test_a_version_trained_after_feedback_says_which_feedback_it_learned_from(al
     client.login(username="alice", password=PASSWORD)
     page = client.get("/models/").content.decode()
     assert "accepted" in page and f"/shots/{shot.id}/" in page
+
+
+def test_a_verdict_given_while_its_group_trains_gets_a_follow_up_run(alice, frames, analyzer, monkeypatch):
+    from capture.models import Feedback
+    from tests.capture.test_gallery_and_feedback import make_shot
+
+    give_learning_data(alice, frames, analyzer)
+    shot = make_shot(alice, frames[0])
+    live = services.start_training(alice, "lighting", enqueue=False)
+    real = services.learning_samples
+
+    def loaded_then_judged(user, limit):
+        rows = real(user, limit)
+        # The verdict arrives while the run trains on data loaded before it.
+        capture_services.give_feedback(alice, shot.id, "accept")
+        assert TrainingRun.objects.filter(user=alice, group="lighting").count() == 1  # busy: no second run now
+        return rows
+
+    monkeypatch.setattr(services, "learning_samples", loaded_then_judged)
+    first = services.run_training(live.pk, analyzer=analyzer)
+    monkeypatch.setattr(services, "learning_samples", real)
+    assert first.status == TrainingRun.SUCCEEDED and not first.result.learned_from.exists()
+    # A follow-up fine-tune was queued when the run ended, and it learns from the verdict.
+    follow = TrainingRun.objects.get(user=alice, group="lighting", status=TrainingRun.QUEUED)
+    assert follow.fine_tune
+    follow = services.run_training(follow.pk, analyzer=analyzer)
+    assert list(follow.result.learned_from.all()) == [Feedback.objects.get(shot=shot)]
+    assert not TrainingRun.objects.filter(user=alice, status=TrainingRun.QUEUED).exists()  # no endless loop
+
+
+def test_learned_from_lists_exactly_the_verdicts_a_version_trained_on(alice, frames, analyzer, settings):
+    from capture.models import Feedback
+    from tests.capture.test_gallery_and_feedback import make_shot
+
+    settings.FLUX_EVALUATION_MIN_SAMPLES = 5  # a held-out split, which never takes a verdict's frames
+    give_learning_data(alice, frames, analyzer)
+    shots = [make_shot(alice, frames[k]) for k in range(3)]
+    for shot in shots:
+        capture_services.give_feedback(alice, shot.id, "accept")
+    run = TrainingRun.objects.get(user=alice, group="lighting", status=TrainingRun.QUEUED)
+    run = services.run_training(run.pk, analyzer=analyzer)
+    assert run.status == TrainingRun.SUCCEEDED, run.message
+    assert set(run.result.learned_from.all()) == set(Feedback.objects.filter(shot__in=shots))
+    # Every verdict's frame was trained on: only every fifth of the other frames was held out.
+    everything = capture_services.learning_samples_for(alice).count()
+    verdicts = capture_services.learning_samples_for(alice).exclude(feedback=None).count()
+    assert verdicts == 6 and run.result.samples == everything - math.ceil((everything - verdicts) / 5)
