@@ -183,8 +183,8 @@ FLUX_RECONSTRUCTION_THREADS = env_int("FLUX_RECONSTRUCTION_THREADS", 1)
 # Shots one user may have waiting or developing; the next shutter gets "busy" and saves nothing.
 FLUX_MAX_PENDING_SHOTS = env_int("FLUX_MAX_PENDING_SHOTS", 3)
 # Shutters per second one user may press (over all their sockets), with a short burst allowed.
-FLUX_SHUTTER_RATE = env_float("FLUX_SHUTTER_RATE", 2.0)
-FLUX_SHUTTER_BURST = env_float("FLUX_SHUTTER_BURST", 4.0)
+FLUX_SHUTTER_RATE = env_float("FLUX_SHUTTER_RATE", 3.0)
+FLUX_SHUTTER_BURST = env_float("FLUX_SHUTTER_BURST", 6.0)
 # Camera sockets one user may hold open at once (tabs, phones).
 FLUX_MAX_SOCKETS_PER_USER = env_int("FLUX_MAX_SOCKETS_PER_USER", 8)
 # Refresh the person mask of a live stream every N frames (it moves slowly; the segmenter costs ~5 ms a frame).
