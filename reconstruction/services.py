@@ -282,8 +282,17 @@ def delete_version(user, pk) -> None:
                 _activate(newest)
 
 
-_model_cache: dict[tuple[int, str], tuple[int, object]] = {}
+# (user, group) -> (version row id, loaded model, the weights file's (size, mtime) when loaded)
+_model_cache: dict[tuple[int, str], tuple[int, object, tuple]] = {}
 _model_cache_lock = threading.Lock()
+
+
+def _file_stamp(row: FluctuationModel) -> tuple:
+    try:
+        stat = storage.absolute(row.weights).stat()
+    except OSError:
+        return ()
+    return (stat.st_size, stat.st_mtime_ns)
 
 
 def active_models(user) -> tuple[dict[str, object], dict[str, int], dict[str, str]]:
@@ -307,12 +316,13 @@ def active_models(user) -> tuple[dict[str, object], dict[str, int], dict[str, st
         if cached is not None and cached[0] == row.pk:
             model = cached[1]
         else:
+            stamp = _file_stamp(row)
             model, reason = _load(row)
             if model is None:
                 unavailable[group] = reason
                 continue
             with _model_cache_lock:
-                _model_cache[key] = (row.pk, model)
+                _model_cache[key] = (row.pk, model, stamp)
         loaded[group], versions[group] = model, row.version
     return loaded, versions, unavailable
 
@@ -347,14 +357,17 @@ def damaged_versions(user) -> dict[int, str]:
         key = (user.pk, row.group)
         with _model_cache_lock:
             cached = _model_cache.get(key)
-        if cached is not None and cached[0] == row.pk:
+        stamp = _file_stamp(row)
+        # A version in memory keeps working until the process restarts, but a file changed or
+        # gone since it was read is checked again: the user should hear of it now.
+        if cached is not None and cached[0] == row.pk and cached[2] == stamp and stamp:
             continue
         model, reason = _load(row)
         if model is None:
             out[row.pk] = reason
         else:
             with _model_cache_lock:
-                _model_cache[key] = (row.pk, model)
+                _model_cache[key] = (row.pk, model, stamp)
     return out
 
 

@@ -49,5 +49,15 @@ def test_training_from_the_page_shows_progress_then_the_new_version_and_rolls_ba
         page.locator('section[data-group="lighting"] tr:has-text("v1") button:has-text("use this version")').click()
         page.wait_for_selector('section[data-group="lighting"] .badge.ok:has-text("version 1 in use")', timeout=TIMEOUT_MS)
         assert "version 1 is now in use" in page.inner_text(".flash")
+        # A damaged weights file is flagged with what fixes it, and no server path.
+        (weights,) = [p for p in (flux_server.var_dir / "weights").rglob("*") if p.is_file() and "lighting" in str(p)
+                      and p.stem.endswith("1")]
+        weights.write_bytes(b"damaged")
+        page.reload()
+        flagged = page.locator('section[data-group="lighting"]')
+        assert "version 1 is damaged" in flagged.locator(".badge.damaged").inner_text()
+        why = flagged.locator(".damaged-why").inner_text()
+        assert "retrain it, or use an earlier version" in why and str(flux_server.var_dir) not in page.content()
+        page.screenshot(path=str(artifacts / "models-damaged.png"), full_page=True)
     finally:
         page.close()
