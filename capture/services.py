@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, transaction
 from django.shortcuts import get_object_or_404
 
 from .models import Feedback, LearningSample, Shot, ShotStage
@@ -97,7 +97,7 @@ def record_reconstruction(shot: Shot, jpeg: bytes | None, plan: dict, stages: li
                     row.image.save(f"stage-{record['index']}.jpg", ContentFile(image), save=False)
                     written.append(row.image)
                 row.save()
-    except (DatabaseError, IntegrityError):
+    except DatabaseError:  # the forced update found no row, or a stage's row lost its shot
         if Shot.objects.filter(pk=shot.pk).exists():
             raise
         for field in written:

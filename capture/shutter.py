@@ -217,7 +217,7 @@ def develop(user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], c
 def _message(plan, stage) -> str:
     if not plan.rule.steps:
         if plan.damaged:
-            return "; ".join(why.split(": ", 1)[1] for why in plan.damaged.values()) + "; the original is recorded."
+            return "; ".join(plan.damaged.values()) + "; the original is recorded."
         if not plan.trained:
             return "No models yet: the original is recorded. Train your models on \u201cMy models\u201d."
         return "Nothing to change for this intention: the original is recorded."

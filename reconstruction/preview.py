@@ -196,6 +196,23 @@ def reconstruct(original: np.ndarray, analysis: Analysis, steps: Sequence[Step],
     return Chain(image, measured, applied, failed, timings, framing, strength)
 
 
+def _made(cache: dict) -> dict:
+    """The chains already made for this shot, by (groups, strength): a trial reconstruction the
+    self-check needs may already exist as a preview."""
+    return cache.setdefault("chains", {})
+
+
+def _quick_checked(original, analysis, steps, reconstructor, strength, check, cache) -> tuple[Chain, list[dict]]:
+    """A preview's chain, made and quick-checked on its own before the reconstruction exists,
+    with the models its check left out."""
+    chain = reconstruct(original, analysis, steps, reconstructor, strength)
+    if check is None:
+        return chain, []
+    chain, left_out, _ = self_checked(original, analysis, steps, chain, reconstructor, check, quick=True,
+                                      cache=cache, strength=strength)
+    return chain, left_out
+
+
 def self_checked(original: np.ndarray, analysis: Analysis, steps: Sequence[Step], full: Chain,
                  reconstructor: Reconstructor, check, quick: bool = False,
                  cache: dict | None = None, strength: float = 1.0) -> tuple[Chain, list[dict], dict]:
@@ -213,7 +230,7 @@ def self_checked(original: np.ndarray, analysis: Analysis, steps: Sequence[Step]
         targets = {n: t for g in chain.applied for n, t in by_group[g].targets.items()}
         return check.findings(original, analysis, chain.image, chain.analysis, targets, chain.applied, cache, quick)
 
-    made = cache.setdefault("chains", {})  # (groups, strength) -> a chain already made this shot
+    made = _made(cache)
 
     def without(chain: Chain, group: str) -> Chain:
         keep = [by_group[g] for g in chain.applied if g != group]
@@ -293,18 +310,18 @@ def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: 
         soft, chain, early_out = _softened(original, analysis, list(rule.steps), aimed.gaps, planned, reconstructor,
                                            settings, div, check, cache)
         if soft is not None:
-            cache.setdefault("chains", {})[(tuple(chain.applied), chain.strength)] = chain
+            _made(cache)[(tuple(chain.applied), chain.strength)] = chain
             yield from (stamp(s) for s in _with_placeholder(soft, settings))
             previewed = True
-    first = None  # mode 3: the sequence's first preview, shown before the reconstruction is built
+    first = None  # mode 3: (stage, chain) of the sequence's first preview, shown before the reconstruction
     if aimed.diverged and settings.mode == 3 and not (settings.unit == "region" and "composition" not in rule.groups):
-        first, chain, early_out = _first_in_sequence(original, analysis, rule, aimed, reconstructor, settings, div,
+        shown, chain, early_out = _first_in_sequence(original, analysis, rule, aimed, reconstructor, settings, div,
                                                      check, cache)
-        if first is not None:
-            cache.setdefault("chains", {})[(tuple(chain.applied), chain.strength)] = chain
-            yield stamp(first)
-            previewed = not first.to_reconstruction.diverged  # within the aim: the sequence ends there
-            first = (first, chain)
+        if shown is not None:
+            _made(cache)[(tuple(chain.applied), chain.strength)] = chain
+            yield stamp(shown)
+            previewed = not shown.to_reconstruction.diverged  # within the aim: the sequence ends there
+            first = (shown, chain)
     # A model whose own edit the preview's check found at fault is left out of the reconstruction
     # for the same reason, without being made and judged again.
     refused = {e["group"] for e in early_out} if (previewed or first is not None) else set()
@@ -415,14 +432,6 @@ def _softened(original, analysis, steps, gaps, expected, reconstructor, settings
     def close_enough(groups, strength=1.0):
         return not divergence(None, analysis.elements, None, expected(groups, strength), by_degrees).diverged
 
-    def built(chosen, strength):
-        chain = reconstruct(original, analysis, chosen, reconstructor, strength)
-        if check is None:
-            return chain, []
-        chain, out, _ = self_checked(original, analysis, chosen, chain, reconstructor, check, quick=True,
-                                     cache=cache, strength=strength)
-        return chain, out
-
     if settings.soften == "fewer_models" and len(steps) > 1:
         # Leave out the model that moves the image most, then the next, until the preview is
         # expected within the threshold or one model is left ([0111]: composition goes first).
@@ -435,12 +444,13 @@ def _softened(original, analysis, steps, gaps, expected, reconstructor, settings
             dropped.append(group)
             if close_enough(kept):
                 break
-        chain, left_out = built([s for s in steps if s.group in kept], 1.0)
+        chain, left_out = _quick_checked(original, analysis, [s for s in steps if s.group in kept], reconstructor,
+                                         1.0, check, cache)
         strength, note = 1.0, f"fewer models: without {', '.join(dropped)}"
     else:
         groups = [s.group for s in steps]
         strength = next((s for s in WEAKER if close_enough(groups, s)), WEAKER[-1])
-        chain, left_out = built(list(steps), strength)
+        chain, left_out = _quick_checked(original, analysis, list(steps), reconstructor, strength, check, cache)
         reason = "" if settings.soften == "weaker" else " (a single model: weaker instead of fewer)"
         note = f"weaker parameters: {round(strength * 100)} % of the way{reason}"
     if not chain.applied:
@@ -503,11 +513,8 @@ def _first_in_sequence(original, analysis, rule, aimed, reconstructor, settings,
     left_out: list[dict] = []
     chain = None
     for group in groups[:-1] or groups:
-        chain = reconstruct(original, analysis, [steps[group]], reconstructor, strength)
-        if check is not None:
-            chain, out, _ = self_checked(original, analysis, [steps[group]], chain, reconstructor, check, quick=True,
-                                         cache=cache, strength=strength)
-            left_out += out
+        chain, out = _quick_checked(original, analysis, [steps[group]], reconstructor, strength, check, cache)
+        left_out += out
         if chain.applied:
             break
     if chain is None or not chain.applied:

@@ -310,19 +310,10 @@ def active_models(user) -> tuple[dict[str, object], dict[str, int], dict[str, st
         if row is None:
             unavailable[group] = "not trained yet"
             continue
-        key = (user.pk, group)
-        with _model_cache_lock:
-            cached = _model_cache.get(key)
-        if cached is not None and cached[0] == row.pk:
-            model = cached[1]
-        else:
-            stamp = _file_stamp(row)
-            model, reason = _load(row)
-            if model is None:
-                unavailable[group] = reason
-                continue
-            with _model_cache_lock:
-                _model_cache[key] = (row.pk, model, stamp)
+        model, reason = _loaded(user, row)
+        if model is None:
+            unavailable[group] = reason
+            continue
         loaded[group], versions[group] = model, row.version
     return loaded, versions, unavailable
 
@@ -350,25 +341,38 @@ def _load(row: FluctuationModel):
                       "retrain it, or use an earlier version, on My models")
 
 
+def damage_sentence(reason: str) -> str:
+    """A damaged version's reason without its ``DAMAGED`` label: the sentence a page shows."""
+    return reason.split(": ", 1)[-1]
+
+
 def damaged_versions(user) -> dict[int, str]:
     """Active version row id -> why it cannot be used, for My models."""
     out = {}
     for row in models_for(user).filter(active=True):
-        key = (user.pk, row.group)
-        with _model_cache_lock:
-            cached = _model_cache.get(key)
-        stamp = _file_stamp(row)
-        # A version in memory keeps working until the process restarts, but a file changed or
-        # gone since it was read is checked again: the user should hear of it now.
-        if cached is not None and cached[0] == row.pk and cached[2] == stamp and stamp:
-            continue
-        model, reason = _load(row)
+        model, reason = _loaded(user, row, check_file=True)
         if model is None:
-            out[row.pk] = reason
-        else:
-            with _model_cache_lock:
-                _model_cache[key] = (row.pk, model, stamp)
+            out[row.pk] = damage_sentence(reason)
     return out
+
+
+def _loaded(user, row: FluctuationModel, check_file: bool = False):
+    """``_load`` for an active version, read once per process and kept while it stays active, so
+    a shutter does not read weights from disk. ``check_file``: read it again when its file changed
+    or went since (My models should say so now; a version in memory keeps working until restart)."""
+    key = (user.pk, row.group)
+    with _model_cache_lock:
+        cached = _model_cache.get(key)
+    stamp = _file_stamp(row) if check_file else None  # no disk access for a shutter's cache hit
+    if cached is not None and cached[0] == row.pk and (not check_file or (stamp and cached[2] == stamp)):
+        return cached[1], None
+    if stamp is None:
+        stamp = _file_stamp(row)
+    model, reason = _load(row)
+    if model is not None:
+        with _model_cache_lock:
+            _model_cache[key] = (row.pk, model, stamp)
+    return model, reason
 
 
 # --- shooting preferences and the intention table ----------------------------------------------------

@@ -28,7 +28,7 @@ class Plan:
     models: dict  # group -> loaded fluctuation model
     versions: dict[str, int]  # group -> active version
     trained: list[str]  # every group the user has a usable model for, used or not
-    damaged: dict[str, str] = field(default_factory=dict)  # group -> why its active version cannot be used
+    damaged: dict[str, str] = field(default_factory=dict)  # group -> why its active version cannot be used, for the page
     reports: dict = field(default_factory=dict)  # group -> what its model chose (exemplar source), filled while staging
 
     def to_json(self) -> dict:
@@ -71,4 +71,4 @@ def plan_for(user, analysis, *, chosen: str | None = None, wish: str | None = No
     rule = rule_for_models(analysis.elements, ideals, models, unavailable, model_order, analysis, rgb=rgb)
     return Plan(intention, rule, preview, div, {s.group: models[s.group] for s in rule.steps},
                 {s.group: versions[s.group] for s in rule.steps}, sorted(models),
-                {g: why for g, why in unavailable.items() if why.startswith(services.DAMAGED)})
+                {g: services.damage_sentence(why) for g, why in unavailable.items() if why.startswith(services.DAMAGED)})

@@ -60,7 +60,7 @@ def model_list(request):
             "histograms": [histogram_view(n, shown.histograms.get(n, []), shown.ranges.get(n)) for n in shown.histograms] if shown else [],
             "missing": shown.missing if shown else [],
             "run": run_json(runs[group]) if group in runs else None,
-            "damaged": damaged.get(active.pk, "").split(": ", 1)[-1] if active else "",
+            "damaged": damaged.get(active.pk, "") if active else "",
         })
     return render(request, "reconstruction/models.html", {
         "groups": groups, "learning_count": capture_services.learning_samples_for(request.user).count(),

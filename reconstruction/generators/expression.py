@@ -275,6 +275,7 @@ class ExpressionModel(FluctuationModel):
         self._bank_poses = None  # (exemplars, 2) their head pose (yaw, pitch)
         self._bank_looks = None  # (exemplars, 4) what each shows (exemplars.Appearance.as_array)
         self._judge = None  # the user's usual lip and eye contrast: what "occluded" is measured against
+        self._last_look: tuple[bytes, Appearance] | None = None  # the last shot face read (see _look)
         self._warm = None  # the previous version's weights when fine-tuning
 
     # --- data ---------------------------------------------------------------------------------
@@ -461,10 +462,23 @@ class ExpressionModel(FluctuationModel):
 
     # --- what a shot allows ---------------------------------------------------------------------
 
+    def _look(self, rgb: np.ndarray, face: Face) -> Appearance:
+        """What the shot's face shows. The rule asks for it several times per shot (what the shot
+        allows, why) and the generation once more, so the last reading is kept, keyed by the
+        face's landmarks (no two shots share them) and a sparse sample of the pixels (an image
+        another model already edited is read afresh)."""
+        key = face.landmarks.tobytes() + rgb[::31, ::29].tobytes()
+        last = self._last_look
+        if last is not None and last[0] == key:
+            return last[1]
+        look = appearance(rgb, face)
+        self._last_look = (key, look)
+        return look
+
     def _hidden(self, analysis: Analysis, rgb: np.ndarray | None) -> dict[str, str]:
         if rgb is None or analysis.main_face is None or self._judge is None:
             return {}
-        return self._judge.hidden(appearance(rgb, analysis.main_face))
+        return self._judge.hidden(self._look(rgb, analysis.main_face))
 
     def achievable(self, analysis, targets=None, rgb=None):
         """A covered mouth keeps its smile and its openness (a smile painted over fingers is an
@@ -504,7 +518,7 @@ class ExpressionModel(FluctuationModel):
         crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101)
         src = face_degrees(face)
         dst = self.complete(src, targets)
-        look = appearance(rgb, face)
+        look = self._look(rgb, face)
         hidden = self._judge.hidden(look)
         asked = {part for part, ks in (("mouth", (0, 2)), ("eyes", (1,))) if any(abs(dst[k] - src[k]) > 0.02 for k in ks)}
         if asked & set(hidden):
