@@ -108,6 +108,9 @@ class Feedback(models.Model):
     targets = models.JSONField(default=dict)  # element -> the degree the rule asked for
     groups = models.JSONField(default=list)  # the models whose edits were judged
     table_shift = models.JSONField(default=dict)  # element -> (old ideal, new ideal) after a rejection
+    source = models.JSONField(default=dict)  # element -> the degree the shot had
+    reached = models.JSONField(default=dict)  # element -> the degree the judged reconstruction had
+    exemplars = models.JSONField(default=dict)  # group -> the face that lent its pixels to the edit (its fingerprint)
 
     class Meta:
         ordering = ["-created_at"]
@@ -120,10 +123,12 @@ class LearningSample(models.Model):
     SOURCE_STREAM = "stream"
     SOURCE_SHOT = "shot"
     SOURCE_IMPORT = "import"
-    SOURCE_ACCEPTED = "accepted"
+    SOURCE_ACCEPTED = "accepted"  # the original of a shot whose reconstruction was accepted
+    SOURCE_ACCEPTED_EDIT = "accepted_edit"  # the accepted reconstruction itself: a positive example of an edit
     SOURCE_REJECTED = "rejected"
     SOURCES = [(SOURCE_STREAM, "live stream"), (SOURCE_SHOT, "shutter"), (SOURCE_IMPORT, "imported"),
-               (SOURCE_ACCEPTED, "accepted reconstruction"), (SOURCE_REJECTED, "rejected shot")]
+               (SOURCE_ACCEPTED, "accepted shot's original"), (SOURCE_ACCEPTED_EDIT, "accepted reconstruction"),
+               (SOURCE_REJECTED, "rejected shot")]
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="learning_samples")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -176,6 +176,8 @@ def give_feedback(user, shot_id, verdict: str) -> Feedback:
         raise ValueError("this shot has no reconstruction to judge: the original is its photo")
     targets = shot.targets
     groups = sorted(shot.models_used)
+    made = next((st for st in shot.stages if st.get("stage") == "reconstruction"), {})
+    exemplars = {g: e["face"] for g, e in (made.get("exemplars") or {}).items() if isinstance(e, dict) and e.get("face")}
     with transaction.atomic():
         Shot.objects.select_for_update().filter(pk=shot.pk).exists()  # one verdict at a time per shot
         current = Feedback.objects.filter(shot=shot).order_by("-created_at", "-pk").first()
@@ -184,7 +186,8 @@ def give_feedback(user, shot_id, verdict: str) -> Feedback:
         if current is not None:
             _undo_feedback(user, current)
         fb = Feedback.objects.create(user=user, shot=shot, verdict=verdict, intention=shot.intention_name,
-                                     targets=targets, groups=groups)
+                                     targets=targets, groups=groups, source=shot.elements,
+                                     reached=shot.reconstructed_elements, exemplars=exemplars)
         meta = {"width": shot.width, "height": shot.height, "faces": shot.faces}
         with shot.original.open("rb") as fh:
             original = fh.read()
@@ -193,7 +196,7 @@ def give_feedback(user, shot_id, verdict: str) -> Feedback:
                 recon = fh.read()
             record_learning_sample(user, original, meta | {"elements": shot.elements}, LearningSample.SOURCE_ACCEPTED, fb)
             record_learning_sample(user, recon, meta | {"elements": shot.reconstructed_elements, "faces": []},
-                                   LearningSample.SOURCE_ACCEPTED, fb)
+                                   LearningSample.SOURCE_ACCEPTED_EDIT, fb)
         else:
             record_learning_sample(user, original, meta | {"elements": shot.elements}, LearningSample.SOURCE_REJECTED, fb)
             fb.table_shift = _shift_away(user, shot, targets)

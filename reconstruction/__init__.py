@@ -14,6 +14,7 @@ CORE_MODULES = (
     "reconstruction.selfcheck",
     "reconstruction.imageio",
     "reconstruction.training",
+    "reconstruction.verdicts",
     "reconstruction.evaluation",
     "reconstruction.intention",
     "reconstruction.rules",

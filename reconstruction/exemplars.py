@@ -46,6 +46,8 @@ MIN_USUAL_LIPS = 1.5
 MIN_USUAL_EYES = 8.0
 # Distress above this makes a face no exemplar for a smile (and it reads as no smile at all).
 DISTRESS_LIMIT = 0.35
+# Lips rolled in at least this much explain a low lip gap: the mouth is in view, not covered.
+ROLLED_LIPS = 0.5
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,10 @@ class Appearance:
     eyes_visible: float  # skin L minus the eye openings' 10th-percentile L; NaN when unmeasurable
     distress: float  # 0–1, from the blendshapes
     skin_light: float = float("nan")  # median L* of cheeks and forehead (0–255): the light the face was in
+    lips_rolled: float = 0.0  # 0–1, from the blendshapes: lips pressed and rolled in show little red
 
     def as_array(self) -> np.ndarray:
-        return np.array([self.mouth_visible, self.eyes_visible, self.distress, self.skin_light], np.float32)
+        return np.array([self.mouth_visible, self.eyes_visible, self.distress, self.skin_light, self.lips_rolled], np.float32)
 
     @classmethod
     def from_array(cls, values) -> "Appearance":
@@ -77,8 +80,9 @@ def appearance(rgb: np.ndarray, face: Face) -> Appearance:
     pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
     x0, y0 = np.floor(pts.min(0)).astype(int).clip(0)
     x1, y1 = (np.ceil(pts.max(0)).astype(int) + 1).clip(max=(width, height))
+    rolled = (face.blendshapes.get("mouthRollLower", 0.0) + face.blendshapes.get("mouthRollUpper", 0.0)) / 2
     if x1 - x0 < 8 or y1 - y0 < 8:
-        return Appearance(float("nan"), float("nan"), distress_degree(face.blendshapes))
+        return Appearance(float("nan"), float("nan"), distress_degree(face.blendshapes), lips_rolled=rolled)
     crop = rgb[y0:y1, x0:x1].astype(np.float32) / 255.0
     lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB)
     local = pts - np.array([x0, y0], np.float32)
@@ -103,7 +107,7 @@ def appearance(rgb: np.ndarray, face: Face) -> Appearance:
         eye = float("nan")
     else:
         eye = light - float(np.percentile(lum[eyes], 10))
-    return Appearance(mouth, eye, distress_degree(face.blendshapes), light)
+    return Appearance(mouth, eye, distress_degree(face.blendshapes), light, rolled)
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,7 @@ class Judge:
         if not np.isfinite(look.mouth_visible):
             out["mouth"] = "the mouth is out of view"
         elif np.isfinite(self.usual_mouth) and self.usual_mouth >= MIN_USUAL_LIPS and \
-                look.mouth_visible < VISIBLE_SHARE * self.usual_mouth:
+                look.mouth_visible < VISIBLE_SHARE * self.usual_mouth and look.lips_rolled < ROLLED_LIPS:
             out["mouth"] = "something covers the mouth"
         if np.isfinite(self.usual_eyes) and self.usual_eyes >= MIN_USUAL_EYES and \
                 np.isfinite(look.eyes_visible) and look.eyes_visible < VISIBLE_SHARE * self.usual_eyes:

@@ -9,6 +9,8 @@ target degrees:
 - then into what this shot allows, where a model says the shot itself limits it (a reframing can
   only show what the frame holds); such a clamp is recorded on the step with the sentence that
   says why, and a group left with no target is skipped with it;
+- then moved by what the user's accept and reject answers taught the model about similar edits
+  (``reconstruction.verdicts``), recorded on the step with its sentence;
 - steps are ordered by the largest gap between target and current degree first (FIG. 5D), or in
   the order the user configured (groups they did not list follow, largest gap first);
 - a group without a usable trained model, an element absent from the shot (no face, no sky) or an
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 
 from .elements import BY_NAME
 from .training import arc_distance, clamp_to_range
+from .verdicts import Steered
 
 # A target this close to the current degree is not worth a model's pass.
 AT_TARGET = 0.02
@@ -51,6 +54,7 @@ class Step:
     ideal: dict[str, float]  # element -> the intention's ideal degree, before clamping
     gap: float  # the largest |target − current| among the step's elements (FIG. 5D's order key)
     limited: dict[str, str] = field(default_factory=dict)  # element -> why this shot held its target back
+    learned: dict[str, str] = field(default_factory=dict)  # element -> how the user's verdicts moved its target
 
     def at(self, strength: float) -> dict[str, float]:
         """The targets moved only ``strength`` of the way from the current degrees."""
@@ -61,7 +65,8 @@ class Step:
     def to_json(self) -> dict:
         r = lambda d: {k: round(v, 3) for k, v in d.items()}  # noqa: E731
         return {"group": self.group, "targets": r(self.targets), "current": r(self.current),
-                "ideal": r(self.ideal), "gap": round(self.gap, 3), "limited": dict(self.limited)}
+                "ideal": r(self.ideal), "gap": round(self.gap, 3), "limited": dict(self.limited),
+                "learned": dict(self.learned)}
 
 
 @dataclass
@@ -94,6 +99,7 @@ def fluctuation_rule(
     order: Sequence[str] = (),
     achievable: Mapping[str, Mapping[str, tuple[float, float] | None]] | None = None,
     why: Mapping[str, Callable[[dict[str, float]], Mapping[str, str]]] | None = None,
+    steer: Mapping[str, Callable[[str, float, float], Steered]] | None = None,
 ) -> Rule:
     """The rule for one shot.
 
@@ -103,11 +109,13 @@ def fluctuation_rule(
     ``achievable``: group -> element -> the degrees this shot allows (None: it cannot be changed
     on this shot); an element not listed is limited by the model's range alone. ``why``: group ->
     the model's ``why_limited`` for this shot (targets -> element -> sentence), to word the
-    reasons in the model's own terms.
+    reasons in the model's own terms. ``steer``: group -> the model's ``steer`` (element, current,
+    target -> the target its verdicts leave).
     """
     unavailable = dict(unavailable or {})
     achievable = achievable or {}
     why = why or {}
+    steer = steer or {}
     wanted: dict[str, dict[str, float]] = {}
     for name, ideal in ideals.items():
         wanted.setdefault(BY_NAME[name].group, {})[name] = float(ideal)
@@ -117,7 +125,7 @@ def fluctuation_rule(
             skipped.append(Skip(group, unavailable.get(group, "not trained")))
             continue
         shot = achievable.get(group, {})
-        targets, now, reasons, asked, limited = {}, {}, [], {}, {}
+        targets, now, reasons, asked, limited, learned = {}, {}, [], {}, {}, {}
         for name, ideal in group_ideals.items():
             degree = current.get(name)
             label = BY_NAME[name].label
@@ -136,8 +144,17 @@ def fluctuation_rule(
                                      else f"{label}: this shot allows {span[0]:.2f}–{span[1]:.2f}")
                     asked[name] = target
                 target = within
+            if group in steer:
+                steered = steer[group](name, float(degree), target)
+                if steered.note:
+                    target = clamp_to_range(steered.target, ranges[group].get(name))
+                    if shot.get(name) is not None:
+                        target = clamp_to_range(target, shot[name])
+                    learned[name] = f"{label}: {steered.note}"
             if degree_gap(name, target, degree) < AT_TARGET:
-                if name not in limited:
+                if name in learned:
+                    reasons.append(learned[name])
+                elif name not in limited:
                     reasons.append(f"{label}: already at {degree:.2f}")
                 continue
             targets[name], now[name] = target, float(degree)
@@ -155,7 +172,7 @@ def fluctuation_rule(
             continue
         gap = max(degree_gap(n, targets[n], now[n]) for n in targets)
         steps.append(Step(group, targets, now, {n: group_ideals[n] for n in targets}, gap,
-                          dict(limited)))
+                          dict(limited), {n: v for n, v in learned.items() if n in targets}))
     rank = {g: i for i, g in enumerate(order)}
     steps.sort(key=lambda s: (rank.get(s.group, len(rank)), -s.gap))
     return Rule(steps, skipped)
@@ -169,11 +186,12 @@ def rule_for_models(current: Mapping[str, float | None], ideals: Mapping[str, fl
     model's ``why_limited``; ``rgb``, the shot, for a model that looks at it). The same for the
     shutter, the reconstruct command and the bench."""
     ranges = {g: dict(m.ranges) for g, m in models.items()}
+    steer = {g: m.steer for g, m in models.items() if getattr(m, "verdicts", None)}
     achievable, why = {}, {}
     if analysis is not None:
         for g, m in models.items():
             asked = {n: v for n, v in ideals.items() if n in m.elements}
             achievable[g] = m.achievable(analysis, asked, rgb=rgb)
             why[g] = (lambda targets, m=m: m.why_limited(analysis, targets, rgb=rgb))
-    return fluctuation_rule(current, ideals, ranges, unavailable, order, achievable=achievable, why=why)
+    return fluctuation_rule(current, ideals, ranges, unavailable, order, achievable=achievable, why=why, steer=steer)
 

@@ -131,8 +131,32 @@ def analyse_samples(rows, analyzer, with_rows: bool = False):
         except (OSError, FrameError):
             log.warning("skipping unreadable learning sample %s", row.pk)
             continue
-        pairs.append((row, Sample(rgb=rgb, analysis=analyzer.analyze(rgb))))
+        accepted = row.source == LearningSample.SOURCE_ACCEPTED_EDIT
+        pairs.append((row, Sample(rgb=rgb, analysis=analyzer.analyze(rgb), accepted=accepted, verdict=row.feedback_id)))
     return pairs if with_rows else [sample for _, sample in pairs]
+
+
+def verdicts_for(user, group: str):
+    """(verdicts, their feedback ids): the user's standing answers on edits this group made,
+    oldest first, the latest answer per shot (``reconstruction.verdicts``)."""
+    from capture.models import Feedback
+    from reconstruction.generators import MODEL_CLASSES
+    from reconstruction.verdicts import Verdict
+
+    elements = MODEL_CLASSES[group].elements
+    latest = {}
+    for fb in Feedback.objects.filter(user=user).order_by("created_at", "pk"):
+        latest[fb.shot_id] = fb
+    verdicts, ids = [], []
+    for fb in sorted(latest.values(), key=lambda f: (f.created_at, f.pk)):
+        pick = lambda d: {e: float(d[e]) for e in elements if isinstance(d, dict) and d.get(e) is not None}  # noqa: E731
+        targets = pick(fb.targets)
+        if group not in fb.groups or not targets:
+            continue
+        verdicts.append(Verdict(accepted=fb.verdict == Feedback.ACCEPT, source=pick(fb.source), targets=targets,
+                                reached=pick(fb.reached), exemplar=str((fb.exemplars or {}).get(group, ""))))
+        ids.append(fb.pk)
+    return verdicts, ids
 
 
 def run_training(run_id: int, analyzer=None) -> TrainingRun:
@@ -157,6 +181,8 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
             from reconstruction.extraction import thread_analyzer
 
             analyzer = thread_analyzer()
+        # The verdicts before the frames: one given in between is in neither, and gets its follow-up.
+        verdicts, verdict_ids = verdicts_for(run.user, run.group)
         rows = learning_samples(run.user, settings.FLUX_TRAINING_MAX_SAMPLES)
         pairs = analyse_samples(rows, analyzer, with_rows=True)
         samples = [sample for _, sample in pairs]
@@ -190,7 +216,7 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
         train = [s for k, s in enumerate(samples) if k not in held_at]
         trained_rows = [row for k, (row, _) in enumerate(pairs) if k not in held_at]
         TrainingRun.objects.filter(pk=run.pk).update(message=f"training on {len(train)} frames", heartbeat_at=timezone.now())
-        metrics = model.fit(train, progress)
+        metrics = model.fit(train, progress, verdicts=verdicts)
         if held:
             from reconstruction.evaluation import evaluate
 
@@ -206,8 +232,8 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
     seconds = time.perf_counter() - started
     row = store_version(run.user, model, samples=len(train), seconds=seconds, metrics=metrics)
     # Which accept/reject feedback this version learned from (shown on My models): exactly the
-    # verdicts whose frames it trained on.
-    feedback = {r.feedback_id for r in trained_rows if r.feedback_id}
+    # verdicts it carries and those whose frames it trained on.
+    feedback = {r.feedback_id for r in trained_rows if r.feedback_id} | set(verdict_ids)
     if feedback:
         from capture.models import Feedback
 
@@ -216,17 +242,14 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
         status=TrainingRun.SUCCEEDED, finished_at=timezone.now(), heartbeat_at=timezone.now(), result=row,
         message=f"version {row.version} trained",
     )
-    _follow_up(run, feedback)
+    _follow_up(run, set(verdict_ids))
     return TrainingRun.objects.get(pk=run.pk)
 
 
 def _follow_up(run: TrainingRun, learned: set[int]) -> None:
-    """A verdict on this group given while the run trained (so not in its data) starts one more
-    fine-tune: no verdict is lost."""
-    from capture.models import Feedback
-
-    since = Feedback.objects.filter(user=run.user, created_at__gte=run.started_at).exclude(pk__in=learned)
-    if any(run.group in f.groups for f in since):
+    """A verdict on this group given while the run trained (so not among the ones it carries)
+    starts one more fine-tune: no verdict is lost."""
+    if set(verdicts_for(run.user, run.group)[1]) - learned:
         try:
             start_training(run.user, run.group, fine_tune=True)
         except TrainingBusy:

@@ -29,6 +29,8 @@ class Sample:
 
     rgb: np.ndarray
     analysis: Analysis
+    accepted: bool = False  # a reconstruction the user accepted: a positive example of an edit
+    verdict: int | None = None  # the verdict this frame came with (an accepted shot's original and its edit share it)
 
     def degree(self, name: str) -> float | None:
         return self.analysis.elements.get(name)

@@ -43,6 +43,20 @@ def histogram_view(name: str, counts: list[int], span) -> dict:
     return {"name": name, "label": BY_NAME[name].label, "bars": bars, "range": rng, "total": sum(counts)}
 
 
+def figures(row, previous) -> list[dict]:
+    """A version's quality figures, each numeric one with how it moved since the version before
+    (a fine-tune after feedback should say what the feedback changed)."""
+    out = []
+    for name, value in row.metrics.items():
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        before = previous.metrics.get(name) if previous is not None else None
+        delta = ""
+        if number and isinstance(before, (int, float)) and not isinstance(before, bool) and abs(value - before) >= 5e-5:
+            delta = f"{value - before:+.4g}"
+        out.append({"name": name, "value": value, "delta": delta})
+    return out
+
+
 @login_required
 def model_list(request):
     rows = list(services.models_for(request.user).order_by("group", "-version").prefetch_related("learned_from"))
@@ -51,6 +65,8 @@ def model_list(request):
     groups = []
     for group in TRAINABLE_GROUPS:
         versions = [r for r in rows if r.group == group]
+        for newer, older in zip(versions, versions[1:] + [None]):
+            newer.figures = figures(newer, older)
         active = next((r for r in versions if r.active), None)
         shown = active or (versions[0] if versions else None)
         groups.append({

@@ -11,8 +11,10 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
+from ..elements import BY_NAME
 from ..extraction import Analysis
 from ..training import DataSummary, Progress, Sample, clamp_to_range, summarize
+from ..verdicts import Steered, Verdict, newest, steer
 
 CHECKPOINT_FORMAT = "flux-fluctuation-model"
 
@@ -42,23 +44,52 @@ class FluctuationModel:
         self.ranges: dict[str, tuple[float, float] | None] = {n: None for n in self.elements}
         self.summary: DataSummary | None = None
         self.params: dict[str, Any] = {}
+        self.verdicts: list[Verdict] = []  # the user's answers on edits this group made (reconstruction.verdicts)
+        self._previous: FluctuationModel | None = None  # the version a fine-tune starts from
 
     # --- training -----------------------------------------------------------------------------
 
-    def fit(self, samples: Sequence[Sample], progress: Progress | None = None) -> dict:
-        """Learn from the user's samples; returns quality figures for the model's record."""
+    def fit(self, samples: Sequence[Sample], progress: Progress | None = None,
+            verdicts: Sequence[Verdict] | None = None) -> dict:
+        """Learn from the user's samples and, when given, the user's verdicts on this group's
+        edits (they replace the ones a fine-tune carried over: the caller passes all that stand);
+        returns quality figures for the model's record."""
         self.summary = summarize(samples, self.elements)
         self.ranges = dict(self.summary.ranges)
         if not self.summary.usable:
             raise ModelError("; ".join(self.summary.missing) or f"no usable {self.group} data")
-        return self._fit(samples, progress or (lambda *a: None))
+        if verdicts is not None:
+            self.verdicts = newest(verdicts)
+        progress = progress or (lambda *a: None)
+        previous = self._previous
+        if previous is None or not hasattr(self.config, "pairs") or type(previous) is not type(self):
+            return self._fit(samples, progress)
+        # A trained transform fine-tunes by solving a quarter of its pairs afresh (the new frames
+        # among them) and keeping the previous version's solved strengths as the rest.
+        full, pairs = self.config, max(20, self.config.pairs // 4)
+        self.config = dataclasses.replace(full, pairs=pairs)
+        try:
+            metrics = self._fit(samples, progress)
+        finally:
+            self.config = full
+        self.params = carry_params(previous.params, self.params, keep=0.75)
+        return {**metrics, "fine_tune_pairs": pairs}
 
     def _fit(self, samples: Sequence[Sample], progress: Progress) -> dict:
         raise NotImplementedError
 
     def warm_start(self, previous: "FluctuationModel") -> None:
-        """Fine-tune from the previous version. The trained transforms refit in closed form on all
-        the data, so they have nothing to carry over; a network overrides this."""
+        """Fine-tune from the previous version: its verdicts carry over, and a trained transform
+        keeps its solved strengths (``fit``); a network overrides this to start from its weights."""
+        self._previous = previous
+        self.verdicts = list(previous.verdicts)
+
+    def steer(self, element: str, current: float, target: float) -> Steered:
+        """The rule's target for ``element`` once the user's answers on similar edits by this
+        model are taken into account (``reconstruction.verdicts.steer``)."""
+        if not self.verdicts:
+            return Steered(target)
+        return steer(self.verdicts, element, current, target, BY_NAME[element].circular)
 
     def reconstructable_range(self, element: str) -> tuple[float, float] | None:
         return self.ranges.get(element)
@@ -119,6 +150,7 @@ def save_checkpoint(model: FluctuationModel, path: Path, meta: dict | None = Non
         "config": dataclasses.asdict(model.config),
         "ranges": {k: (list(v) if v else None) for k, v in model.ranges.items()},
         "state": model.state(),
+        "verdicts": [v.to_json() for v in model.verdicts],
         "meta": meta or {},
     }
     partial = path.with_suffix(".partial")
@@ -151,12 +183,31 @@ def load_checkpoint(path: Path) -> FluctuationModel:
     model.ranges = {k: (tuple(v) if v else None) for k, v in payload["ranges"].items()}
     try:
         model.load_state(payload["state"])
+        model.verdicts = [Verdict.from_json(v) for v in payload.get("verdicts", [])]
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise ModelError(f"its weights file does not match the {cls.group} model ({type(exc).__name__})") from exc
     return model
 
 
 # --- helpers for the trained transforms -----------------------------------------------------------
+
+
+def carry_params(previous: dict, new: dict, keep: float) -> dict:
+    """A fine-tune's parameters: learned numbers weigh ``keep`` of the previous version's and the
+    rest of the new fit's; strength limits take both spans (a strength either saw stays allowed).
+    Anything the previous version lacks, or shaped otherwise, is the new fit's."""
+    out = dict(new)
+    for key, value in new.items():
+        old = previous.get(key)
+        if not isinstance(value, list) or not isinstance(old, list) or len(old) != len(value):
+            continue
+        if not all(isinstance(v, (int, float)) for v in (*old, *value)):
+            continue
+        if key.endswith("limits") and len(value) == 2:
+            out[key] = [min(old[0], value[0]), max(old[1], value[1])]
+        else:
+            out[key] = [keep * float(a) + (1 - keep) * float(b) for a, b in zip(old, value)]
+    return out
 
 
 def solve_parameter(measure: Callable[[float], float | None], target: float, lo: float, hi: float, iters: int = 14) -> float:

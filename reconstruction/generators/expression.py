@@ -24,6 +24,7 @@ face changes.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import time
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ from ..exemplars import BROWS, LEFT_EYE_RING, RIGHT_EYE_RING, Appearance, Judge,
 from ..extraction import Analysis, Face, face_hull_mask
 from ..recent import RecentFrame
 from ..training import Progress, Sample
+from ..verdicts import likeness
 from .base import FluctuationModel, ModelError, alpha_box, feather
 
 ELEMENTS = ("expression.smile", "expression.eye_openness", "expression.mouth_openness")
@@ -67,8 +69,8 @@ class ExpressionConfig:
     smooth_weight: float = 0.5  # total variation of the flow: no tearing between the supervised landmarks
     single_fraction: float = 0.5  # share of pairs conditioned on one element's change only (the others' targets = source): generation asks one element at a time (measured: mean progress 0.18/0.35 → 0.56/0.56 for seeds 0/1)
     cross_fraction: float = 0.5  # share of each batch whose target differs clearly in degrees: pose neighbours alone pair a smile with a smile, and the way back is never learnt
-    finetune_steps: int = 120  # updates when fine-tuning from the previous version (feedback): it already knows the face
-    finetune_regressor_steps: int = 30  # the same for the degree regressor
+    finetune_steps: int = 36  # updates when fine-tuning from the previous version (feedback): it already knows the face, and a fine-tune after one verdict must end within 30 s
+    finetune_regressor_steps: int = 10  # the same for the degree regressor
     bank_crop: int = 160  # side of the stored exemplar crops, pixels: the exemplar is pasted at this resolution, not the network's
     bank_limit: int = 160  # most exemplars kept with the model (evenly over the data beyond that): bounds the checkpoint (160 faces as JPEG: about 2 MB)
     exemplar_choices: int = 1  # training draws the exemplar among this many nearest by degree (never the target itself), as generation takes the nearest (measured with exemplar_prior 0: 3 choices gave franck / single_face mean progress 0.72 / 0.65, 1 choice 0.46 / 1.09)
@@ -76,6 +78,8 @@ class ExpressionConfig:
     share_weight: float = 2.0  # pull the exemplar's share toward 1 in the region of each element asked to change, by how much it changes
     exemplar_pose_weight: float = 0.5  # exemplar choice: weight of the head-pose gap to the source against the degree gap
     exemplar_light_weight: float = 1.0  # exemplar choice: weight of the skin-lightness gap (per 50 L* units): a face lit otherwise pastes as a blotch (seen with exposure-varied learning frames)
+    accepted_preference: float = 0.15  # an accepted reconstruction's own face is preferred as exemplar over a stored face this much nearer in degrees: the user said that face is right
+    refuse_likeness: float = 0.3  # a face that lent its pixels to a rejected edit is refused for asks at least this alike (reconstruction.verdicts.likeness)
     recent_slack: float = 0.15  # a face from the seconds before the shutter is preferred over a stored one unless its degree gap is larger by more than this (same light, pose and glasses: FIG. 2)
     lr_decay: bool = True  # cosine decay of both learning rates to zero over the GAN's updates: the weights settle instead of stopping wherever the last noisy update left them (measured, single_face.mp4 seeds 0-3, face SSIM to the real target: 0.6821/0.6825/0.6848/0.6795 → 0.6826/0.6808/0.6824/0.6818, pasted baseline 0.6804)
     device: str = "auto"  # "auto": CUDA when present, else CPU
@@ -133,6 +137,14 @@ def encode_faces(faces: np.ndarray) -> dict:
 
     blobs = [cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].ravel() for f in faces]
     return {"bank_jpeg": torch.from_numpy(np.concatenate(blobs)), "bank_sizes": torch.tensor([len(b) for b in blobs])}
+
+
+def fingerprints(state: dict) -> list[str]:
+    """A short fingerprint of each stored face's JPEG: the same learning frame gives the same
+    bytes in every version, so a verdict can name the face that lent its pixels."""
+    data, sizes = state["bank_jpeg"].numpy(), state["bank_sizes"].tolist()
+    ends = np.cumsum(sizes)
+    return [hashlib.sha1(data[end - size:end].tobytes()).hexdigest()[:12] for size, end in zip(sizes, ends)]
 
 
 def decode_faces(state: dict) -> np.ndarray:
@@ -274,6 +286,8 @@ class ExpressionModel(FluctuationModel):
         self._bank_degrees = None  # (exemplars, 3) their degrees
         self._bank_poses = None  # (exemplars, 2) their head pose (yaw, pitch)
         self._bank_looks = None  # (exemplars, 4) what each shows (exemplars.Appearance.as_array)
+        self._bank_accepted = None  # (exemplars,) bool: the face of a reconstruction the user accepted
+        self._bank_prints: list[str] = []  # each stored face's fingerprint (see fingerprints)
         self._judge = None  # the user's usual lip and eye contrast: what "occluded" is measured against
         self._last_look: tuple[bytes, Appearance] | None = None  # the last shot face read (see _look)
         self._warm = None  # the previous version's weights when fine-tuning
@@ -284,7 +298,7 @@ class ExpressionModel(FluctuationModel):
         """Aligned crops at the network's size, their degrees, head poses and landmarks (crop
         pixels), and the same faces at the exemplar size."""
         size = self.config.crop
-        images, degrees, poses, marks, bank, looks = [], [], [], [], [], []
+        images, degrees, poses, marks, bank, looks, accepted, verdicts = [], [], [], [], [], [], [], []
         for s in samples:
             face = s.analysis.main_face
             if face is None or face.degrees.get("expression.smile") is None:
@@ -298,10 +312,12 @@ class ExpressionModel(FluctuationModel):
             marks.append(pts @ m[:, :2].T + m[:, 2])
             poses.append(face_pose(face))
             looks.append(appearance(s.rgb, face).as_array())
+            accepted.append(s.accepted)
+            verdicts.append(s.verdict)
         if not images:
             raise ModelError("no face in the learning data: shoot a few seconds with your face in view")
         return (np.stack(images), np.stack(degrees), np.array(poses, np.float32), np.stack(marks).astype(np.float32),
-                np.stack(bank), np.stack(looks))
+                np.stack(bank), np.stack(looks), np.array(accepted, bool), verdicts)
 
     # --- training -----------------------------------------------------------------------------
 
@@ -313,7 +329,11 @@ class ExpressionModel(FluctuationModel):
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         device = _device(cfg)
-        images, degrees, poses, marks, bank, looks = self.crops(samples)
+        images, degrees, poses, marks, bank, looks, accepted, verdicts = self.crops(samples)
+        # Accepted edits as (original, reconstruction) pairs: one rides in every batch, so the
+        # network learns the edit the user said was right.
+        positive = [(i, j) for j in np.flatnonzero(accepted) for i in range(len(verdicts))
+                    if verdicts[j] is not None and verdicts[i] == verdicts[j] and not accepted[i]]
         judge = Judge.from_faces([Appearance.from_array(v) for v in looks])
         # An occluded face (a hand, hair or a sleeve over the mouth or eyes) is never an exemplar:
         # its pixels would be pasted onto the face.
@@ -398,12 +418,16 @@ class ExpressionModel(FluctuationModel):
             dst_np[cross] = far[src_np[cross], rng.integers(0, k, int(cross.sum()))]
             same = rng.random(cfg.batch) < cfg.identity_fraction
             dst_np[same] = src_np[same]  # these must come back unchanged
+            if positive:
+                src_np[0], dst_np[0] = positive[step % len(positive)]
             src_i, dst_i = torch.from_numpy(src_np).to(device), torch.from_numpy(dst_np).to(device)
             source, target = x[src_i], x[dst_i]
             d_src, d_dst = d[src_i], d[dst_i]
             # Generation asks for one element at a time, the others kept: condition some pairs
             # that way (the real target still carries what co-varies with that element).
-            single = torch.from_numpy(rng.random(cfg.batch) < cfg.single_fraction).to(device)
+            single_np = rng.random(cfg.batch) < cfg.single_fraction
+            single_np[0] &= not positive  # an accepted edit is learnt at all its degrees
+            single = torch.from_numpy(single_np).to(device)
             keep = torch.from_numpy(np.eye(3, dtype=bool)[rng.integers(0, 3, cfg.batch)]).to(device)
             c_dst = torch.where(single[:, None] & ~keep, d_src, d_dst)
             ex_i = exemplars(c_dst, src_i, dst_i)
@@ -451,13 +475,19 @@ class ExpressionModel(FluctuationModel):
         generator.eval()
         self._generator = generator.cpu()
         self._regressor = regressor.cpu()
-        keep = np.linspace(0, n - 1, min(n, cfg.bank_limit)).round().astype(int)
+        # Evenly over the data, and every accepted reconstruction (the newest, up to a quarter).
+        keep = np.arange(n)
+        if n > cfg.bank_limit:
+            chosen = np.flatnonzero(accepted)[-max(1, cfg.bank_limit // 4):]
+            spread = np.linspace(0, n - 1, cfg.bank_limit - len(chosen)).round().astype(int)
+            keep = np.union1d(spread, chosen)
         # Kept as they will be stored (JPEG), so a reloaded model generates exactly the same.
         self._bank_jpeg = encode_faces(bank[keep])
-        self._bank = decode_faces(self._bank_jpeg)
+        self._bank, self._bank_prints = decode_faces(self._bank_jpeg), fingerprints(self._bank_jpeg)
         self._bank_degrees, self._bank_poses = degrees[keep].astype(np.float32), poses[keep]
         self._bank_looks, self._judge = looks[keep].astype(np.float32), judge
-        return {"crops": n, "occluded": int(occluded.sum()), "device": device.type, "seconds": round(time.perf_counter() - started, 1),
+        self._bank_accepted = accepted[keep]
+        return {"crops": n, "occluded": int(occluded.sum()), "accepted_pairs": len(positive), "device": device.type, "seconds": round(time.perf_counter() - started, 1),
                 **{f"final_{k}": round(v, 4) for k, v in last.items()}}
 
     # --- what a shot allows ---------------------------------------------------------------------
@@ -583,15 +613,33 @@ class ExpressionModel(FluctuationModel):
             gap = gap + self.config.exemplar_light_weight * np.nan_to_num(np.abs(lights - light) / 50.0, nan=1.0)
         return gap
 
+    def rejected_faces(self, src: np.ndarray, dst: np.ndarray) -> set[str]:
+        """Fingerprints of the faces that lent their pixels to edits the user rejected, where that
+        edit was like this one (the same element moved the same way from about the same degree)."""
+        out = set()
+        for v in self.verdicts:
+            if v.accepted or not v.exemplar:
+                continue
+            alike = max(likeness(v, n, float(src[k]), float(dst[k] - src[k])) for k, n in enumerate(ELEMENTS))
+            if alike >= self.config.refuse_likeness:
+                out.add(v.exemplar)
+        return out
+
     def exemplar(self, src: np.ndarray, dst: np.ndarray, pose: np.ndarray, light: float = float("nan")) -> tuple[int, float, list[str]]:
         """The stored face nearest the target degrees (and the source's head pose and light)
-        among those that may lend their pixels (``Judge.refusal``): its index, its gap, and why
-        nearer ones were refused. With every face refused, the nearest is used (the self-check
-        has the last word)."""
+        among those that may lend their pixels (``Judge.refusal``, and not a face of an edit the
+        user rejected): its index, its gap, and why nearer ones were refused. A face the user
+        accepted counts as nearer by ``accepted_preference``. With every face refused, the nearest
+        is used (the self-check has the last word)."""
         gap = self._gaps(self._bank_degrees, self._bank_poses, dst, pose, self._bank_looks[:, 3], light)
+        if self._bank_accepted is not None and self._bank_accepted.any():
+            gap = gap - self.config.accepted_preference * self._bank_accepted
+        rejected = self.rejected_faces(src, dst)
         refused = []
         for i in np.argsort(gap):
             why = self._judge.refusal(Appearance.from_array(self._bank_looks[i]), src, dst)
+            if why is None and self._bank_prints and self._bank_prints[i] in rejected:
+                why = "you rejected a shot whose face came from it, for a similar change"
             if why is None:
                 return int(i), float(gap[i]), refused
             if len(refused) < 3:
@@ -622,6 +670,8 @@ class ExpressionModel(FluctuationModel):
                 return crop, {"source": "recent", "seconds_before": round(frame.age(), 2), "gap": round(float(gaps[k]), 3),
                               "degrees": [round(float(v), 3) for v in degrees[k]], "refused": refused}
         return self._bank[index], {"source": "learning data", "index": index, "gap": round(stored_gap, 3),
+                                   "face": self._bank_prints[index] if self._bank_prints else "",
+                                   "accepted": bool(self._bank_accepted is not None and self._bank_accepted[index]),
                                    "degrees": [round(float(v), 3) for v in self._bank_degrees[index]], "refused": refused}
 
     def complete(self, src: np.ndarray, targets: dict[str, float]) -> np.ndarray:
@@ -641,10 +691,13 @@ class ExpressionModel(FluctuationModel):
         return {"generator": self._generator.state_dict(), "regressor": self._regressor.state_dict(),
                 **self._bank_jpeg,
                 "bank_degrees": torch.from_numpy(self._bank_degrees), "bank_poses": torch.from_numpy(self._bank_poses),
-                "bank_looks": torch.from_numpy(self._bank_looks), "judge": torch.from_numpy(self._judge.to_array())}
+                "bank_looks": torch.from_numpy(self._bank_looks), "judge": torch.from_numpy(self._judge.to_array()),
+                "bank_accepted": torch.from_numpy(self._bank_accepted)}
 
     def warm_start(self, previous: "ExpressionModel") -> None:
         """Fine-tune from ``previous`` (same config) instead of training from scratch."""
+        super().warm_start(previous)
+        self._previous = None  # the network carries its weights itself, below
         if previous.config.crop != self.config.crop or previous.config.width != self.config.width:
             return  # a different network: start afresh
         self._warm = {"generator": previous._generator.state_dict(), "regressor": previous._regressor.state_dict()}
@@ -656,5 +709,7 @@ class ExpressionModel(FluctuationModel):
         self._generator, self._regressor = generator.eval(), regressor.eval()
         self._bank_jpeg = {"bank_jpeg": state["bank_jpeg"], "bank_sizes": state["bank_sizes"]}
         self._bank, self._bank_degrees = decode_faces(state), state["bank_degrees"].numpy()
+        self._bank_prints = fingerprints(state)
+        self._bank_accepted = state["bank_accepted"].numpy() if "bank_accepted" in state else np.zeros(len(self._bank), bool)
         self._bank_poses = state["bank_poses"].numpy()
         self._bank_looks, self._judge = state["bank_looks"].numpy(), Judge.from_array(state["judge"].numpy())

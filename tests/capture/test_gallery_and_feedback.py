@@ -138,10 +138,12 @@ def test_accepting_adds_the_pair_to_the_learning_data_and_fine_tunes_the_models(
     assert response.status_code == 200 and response.json()["verdict"] == "accept"
     shot.refresh_from_db()
     assert shot.feedback == Shot.ACCEPTED and shot.recorded_kind == "reconstruction"
-    samples = LearningSample.objects.filter(user=alice, source=LearningSample.SOURCE_ACCEPTED)
-    assert samples.count() == 2 and {s.elements["lighting.exposure"] for s in samples} == {0.40, 0.55}
+    original = LearningSample.objects.get(user=alice, source=LearningSample.SOURCE_ACCEPTED)
+    edit = LearningSample.objects.get(user=alice, source=LearningSample.SOURCE_ACCEPTED_EDIT)
+    assert (original.elements["lighting.exposure"], edit.elements["lighting.exposure"]) == (0.40, 0.55)
     fb = Feedback.objects.get(shot=shot)
     assert fb.targets == {"lighting.exposure": 0.55} and fb.groups == ["lighting"]
+    assert fb.source["lighting.exposure"] == 0.40 and fb.reached["lighting.exposure"] == 0.55
     assert TrainingRun.objects.filter(user=alice, group="lighting", status=TrainingRun.QUEUED, fine_tune=True).exists()
 
 
@@ -182,11 +184,12 @@ def test_switching_a_verdict_undoes_the_first_ones_effects(alice, frame):
     # The rejection's shift and negative example are gone; the acceptance's pair is there.
     assert model_services.intention_table_for(alice)["portrait"]["lighting.exposure"] == pytest.approx(before)
     assert not LearningSample.objects.filter(user=alice, source=LearningSample.SOURCE_REJECTED).exists()
-    assert LearningSample.objects.filter(user=alice, source=LearningSample.SOURCE_ACCEPTED).count() == 2
+    accepted = [LearningSample.SOURCE_ACCEPTED, LearningSample.SOURCE_ACCEPTED_EDIT]
+    assert LearningSample.objects.filter(user=alice, source__in=accepted).count() == 2
     shot.refresh_from_db()
     assert shot.feedback == Shot.ACCEPTED
     services.give_feedback(alice, shot.id, "reject")  # and back again
-    assert not LearningSample.objects.filter(user=alice, source=LearningSample.SOURCE_ACCEPTED).exists()
+    assert not LearningSample.objects.filter(user=alice, source__in=accepted).exists()
     assert LearningSample.objects.filter(user=alice, source=LearningSample.SOURCE_REJECTED).count() == 1
     shifted = model_services.intention_table_for(alice)["portrait"]["lighting.exposure"]
     assert shifted == pytest.approx(before + 0.3 * (0.40 - before), abs=1e-3)  # one shift, not two

@@ -84,3 +84,15 @@ def test_rollback_and_delete_are_posts_and_others_models_answer_404(client, alic
     assert old.active
     client.post(reverse("reconstruction:delete", args=[new.pk]))
     assert not FluctuationModel.objects.filter(pk=new.pk).exists()
+
+
+def test_each_version_shows_how_its_figures_moved_since_the_version_before(client, alice):
+    old = make_version(alice, version=1, active=False)
+    new = make_version(alice, version=2)
+    FluctuationModel.objects.filter(pk=old.pk).update(metrics={"exposure_fit_rmse": 0.05, "progress.exposure": 0.80})
+    FluctuationModel.objects.filter(pk=new.pk).update(metrics={"exposure_fit_rmse": 0.05, "progress.exposure": 0.86, "fine_tune_pairs": 100})
+    client.force_login(alice)
+    page = client.get(reverse("reconstruction:models")).content.decode()
+    assert "progress.exposure 0.86 <span class=\"delta\" title=\"since the version before\">(+0.06)</span>" in page
+    assert "exposure_fit_rmse 0.05</span>" in page  # unchanged: no delta
+    assert page.count('class="delta"') == 1  # the first version has nothing to compare with

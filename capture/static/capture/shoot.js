@@ -714,6 +714,8 @@
         // Why this shot held a target back (a reframing can only show what the frame holds).
         const limits = Object.values(step.limited || {});
         if (limits.length) li.append(el("div", "limited small muted", limits.join(" · ")));
+        const learned = Object.values(step.learned || {});
+        if (learned.length) li.append(el("div", "learned small muted", learned.join(" · ")));
         list.append(li);
       }
       rule.append(el("h3", "", `Models, in order · preview mode ${plan.mode}`), list);
