@@ -46,6 +46,8 @@ def test_training_from_the_page_shows_progress_then_the_new_version_and_rolls_ba
         page.screenshot(path=str(artifacts / "models-trained.png"), full_page=True)
         rows = page.locator('section[data-group="lighting"] table.versions tbody tr')
         assert rows.count() == 2
+        # The new version says how its figures moved since version 1 (trained with fewer pairs).
+        assert rows.first.locator(".metrics .delta").count() >= 1
         page.locator('section[data-group="lighting"] tr:has-text("v1") button:has-text("use this version")').click()
         page.wait_for_selector('section[data-group="lighting"] .badge.ok:has-text("version 1 in use")', timeout=TIMEOUT_MS)
         assert "version 1 is now in use" in page.inner_text(".flash")
