@@ -8,7 +8,6 @@ pool, and the event loop never runs CPU work.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 
@@ -87,11 +86,11 @@ class ShootConsumer(AsyncWebsocketConsumer):
         self.counted = False
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
-            await self.send(protocol.error("login_required", "log in to use the camera"))
+            await self._send(protocol.error("login_required", "log in to use the camera"))
             await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
             return
         if _sockets.get(self.user.pk, 0) >= settings.FLUX_MAX_SOCKETS_PER_USER:
-            await self.send(protocol.error("too_many_sockets", f"you have {settings.FLUX_MAX_SOCKETS_PER_USER} camera pages "
+            await self._send(protocol.error("too_many_sockets", f"you have {settings.FLUX_MAX_SOCKETS_PER_USER} camera pages "
                                                                "open already; close one and reload this page"))
             await self.close(code=protocol.CLOSE_TOO_MANY)
             return
@@ -124,7 +123,7 @@ class ShootConsumer(AsyncWebsocketConsumer):
             "max_frame_height": settings.FLUX_MAX_FRAME_HEIGHT,
             "max_fps": settings.FLUX_MAX_FPS,
         }
-        await self.send(protocol.hello(self.user.get_username(), limits))
+        await self._send(protocol.hello(self.user.get_username(), limits))
 
     async def disconnect(self, code):
         if getattr(self, "counted", False):
@@ -169,7 +168,7 @@ class ShootConsumer(AsyncWebsocketConsumer):
             self.expect_shot = True
             self.shutter = {"chosen": command.payload["intention"], "wish": command.payload["wish"]}
         elif command.type == "ping":
-            await self.send('{"type": "pong"}')
+            await self._send(protocol.pong())
 
     async def _offer_frame(self, jpeg: bytes):
         if len(jpeg) > settings.FLUX_MAX_FRAME_BYTES:
@@ -205,7 +204,7 @@ class ShootConsumer(AsyncWebsocketConsumer):
                 await self._error("analysis_failed", "this frame could not be analysed; the next one will be tried")
                 continue
             self.seq += 1
-            await self.send(protocol.degrees(self.seq, outcome.analysis, self.dropped))
+            await self._send(protocol.degrees(self.seq, outcome.analysis, self.dropped))
             # Writing the sample must not hold up the next frame; if the previous write is still
             # going, this sample is skipped rather than queued.
             if outcome.sample_jpeg is not None and (self.keeping is None or self.keeping.done()):
@@ -248,13 +247,11 @@ class ShootConsumer(AsyncWebsocketConsumer):
         job = asyncio.wrap_future(queued)
         job.add_done_callback(lambda _: loop.call_soon_threadsafe(outbox.put_nowait, None))
         while (message := await outbox.get()) is not None:
+            await self._send(message)
             if message["type"] == "shot_saved":
-                await self.send(protocol.shot_saved(message["shot"]))
                 await self.channel_layer.group_send(self.group, {"type": "shot.saved", "shot": message["shot"], "origin": self.channel_name})
-            else:
-                await self.send(json.dumps(message))
-                if message["type"] == "recorded":
-                    await self.channel_layer.group_send(self.group, {"type": "shot.recorded", "recorded": message, "origin": self.channel_name})
+            elif message["type"] == "recorded":
+                await self.channel_layer.group_send(self.group, {"type": "shot.recorded", "recorded": message, "origin": self.channel_name})
         try:
             await job
         except Exception:
@@ -264,12 +261,13 @@ class ShootConsumer(AsyncWebsocketConsumer):
     async def shot_saved(self, event):
         """A shot taken on another of this user's open shooting pages."""
         if event.get("origin") != self.channel_name:
-            await self.send(protocol.shot_saved(event["shot"], elsewhere=True))
+            await self._send(protocol.shot_saved(event["shot"], elsewhere=True))
 
     async def shot_recorded(self, event):
         """A shot from another of this user's pages is recorded: its strip can show the photo."""
         if event.get("origin") != self.channel_name:
-            await self.send(json.dumps(event["recorded"] | {"elsewhere": True}))
+            done = event["recorded"]
+            await self._send(protocol.recorded(done["shot"], done["recorded"], done["url"], elsewhere=True))
 
     async def session_ended(self, event):
         """The login this socket was opened under is over (logged out, password changed): frames
@@ -279,4 +277,7 @@ class ShootConsumer(AsyncWebsocketConsumer):
         await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
 
     async def _error(self, code: str, message: str):
-        await self.send(protocol.error(code, message))
+        await self._send(protocol.error(code, message))
+
+    async def _send(self, message: dict):
+        await self.send(protocol.encode(message))

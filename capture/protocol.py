@@ -20,7 +20,8 @@ Client → server
           ``{"type": "ping"}``      answered with ``{"type": "pong"}``.
 
 Server → client (always text JSON)
-  ``{"type": "hello", "user": NAME, "elements": [{name, group, label, low, high}, ...], "limits": {...}}``
+  ``{"type": "hello", "user": NAME, "elements": [{name, group, label, low, high}, ...], "limits": {...},
+     "intentions": [{name, label}, ...]}``
   ``{"type": "degrees", "seq": N, "width": W, "height": H, "faces": [{"box": [x, y, w, h] (0–1),
      "main": bool, "degrees": {...}}], "elements": {name: degree or null}, "ms": T, "dropped": D}``
   ``{"type": "shot_saved", "shot": {"id", "created_at", "width", "height", "elements", "faces", "url"}}``
@@ -33,18 +34,20 @@ Server → client (always text JSON)
      "regions": [...], "degrees": {...}, "divergence": {"gaps", "score", "exceeded", "changed",
      "diverged"} (from the original), "to_reconstruction": {...} or null, "note": TEXT,
      "placeholder": {"kind": "card"|"colour", "colour", "text"} or null, "failed": [{"group",
-     "reason"}], "ms": T, "image": "data:image/jpeg;base64,..." (previews and the reconstruction)}``
+     "reason"}], "left_out": [{"group", "why"}] and "checked" (the self-check's), "ms": T,
+     "timings": {step: ms},
+     "image": "data:image/jpeg;base64,..." (previews and the reconstruction)}``
      with S in display order: ``original`` (index 0: the page already shows its own frozen
      frame), then any ``placeholder``, any ``preview`` (softened, shown only), and last
      ``reconstruction``, which also carries ``"recorded": "reconstruction"|"original"``, the
-     recorded photo's ``"url"``, the shot's ``"page"`` and a ``"message"`` (no models yet, a
-     model failed, ...).
+     recorded photo's ``"url"``, the shot's ``"page"``, a ``"message"`` (no models yet, a
+     model failed, ...) and ``"exemplars"`` ({group: the face that lent its pixels}).
   ``{"type": "recorded", "shot": ID, "recorded": "reconstruction"|"original", "url": URL}`` once
      the photo and the replay record are stored (the reconstruction stage is sent before, to be
      seen sooner); also sent to the user's other open pages, with ``"elsewhere": true``.
      Stages of a second shot follow those of the first: shots are developed one after another.
-  ``{"type": "error", "code": CODE, "message": TEXT}`` — the socket stays open. Codes:
-     ``frame_too_large``, ``corrupt_frame``, ``bad_json``, ``unknown_command``,
+  ``{"type": "error", "code": CODE, "message": TEXT}`` — the socket stays open. Codes (``ERROR_CODES``):
+     ``login_required`` (then closed with 4401), ``frame_too_large``, ``corrupt_frame``, ``bad_json``, ``unknown_command``,
      ``expected_binary``, ``message_too_large``, ``flood``, ``analysis_failed``, ``shot_failed``,
      ``bad_intention``, ``reconstruction_failed`` (the original stays recorded; carries ``shot``),
      ``shot_deleted`` (the user deleted the shot while it developed: nothing was recorded; carries ``shot``),
@@ -111,27 +114,59 @@ def parse_command(text: str) -> Command:
     return Command(type=data["type"], payload=data)
 
 
-def error(code: str, message: str) -> str:
-    return json.dumps({"type": "error", "code": code, "message": message})
+# --- server → client: every message the socket sends is built here ------------------------------
+
+# Every error code the server sends, as described above.
+ERROR_CODES = (
+    "login_required", "frame_too_large", "corrupt_frame", "bad_json", "unknown_command", "expected_binary",
+    "message_too_large", "flood", "analysis_failed", "shot_failed", "bad_intention", "reconstruction_failed",
+    "shot_deleted", "session_ended", "shutter_too_fast", "busy", "too_many_sockets",
+)
 
 
-def hello(username: str, limits: dict) -> str:
-    return json.dumps(
-        {
-            "type": "hello",
-            "user": username,
-            "elements": [
-                {"name": e.name, "group": e.group, "label": e.label, "low": e.low, "high": e.high} for e in ELEMENTS
-            ],
-            "limits": limits,
-            "intentions": [{"name": n, "label": LABELS[n]} for n in INTENTIONS],
-        }
-    )
+def encode(message: dict) -> str:
+    return json.dumps(message)
 
 
-def degrees(seq: int, analysis: dict, dropped: int) -> str:
-    return json.dumps({"type": "degrees", "seq": seq, **analysis, "dropped": dropped})
+def error(code: str, message: str, shot: str | None = None) -> dict:
+    """An error; ``shot`` for one about a shot that was already saved."""
+    return {"type": "error", "code": code, "message": message, **({"shot": shot} if shot else {})}
 
 
-def shot_saved(shot: dict, elsewhere: bool = False) -> str:
-    return json.dumps({"type": "shot_saved", "shot": shot, "elsewhere": elsewhere})
+def hello(username: str, limits: dict) -> dict:
+    return {
+        "type": "hello",
+        "user": username,
+        "elements": [{"name": e.name, "group": e.group, "label": e.label, "low": e.low, "high": e.high} for e in ELEMENTS],
+        "limits": limits,
+        "intentions": [{"name": n, "label": LABELS[n]} for n in INTENTIONS],
+    }
+
+
+def pong() -> dict:
+    return {"type": "pong"}
+
+
+def degrees(seq: int, analysis: dict, dropped: int) -> dict:
+    return {"type": "degrees", "seq": seq, **analysis, "dropped": dropped}
+
+
+def shot_saved(shot: dict, elsewhere: bool = False) -> dict:
+    return {"type": "shot_saved", "shot": shot, "elsewhere": elsewhere}
+
+
+def plan(shot: str, summary: dict) -> dict:
+    """What the shutter will do: ``summary`` is ``staging.Plan.to_json()``."""
+    return {"type": "plan", "shot": shot, **summary}
+
+
+def stage(shot: str, record: dict) -> dict:
+    """One stage to show; ``record`` is what the replay record keeps of it (index, stage, ...)."""
+    return {"type": "stage", "shot": shot, **record}
+
+
+def recorded(shot: str, kind: str, url: str, elsewhere: bool = False) -> dict:
+    return {"type": "recorded", "shot": shot, "recorded": kind, "url": url, **({"elsewhere": True} if elsewhere else {})}
+
+
+SERVER_MESSAGES = ("hello", "degrees", "shot_saved", "plan", "stage", "recorded", "error", "pong")

@@ -29,6 +29,12 @@ def learning_samples_for(user):
     return LearningSample.objects.filter(user=user)
 
 
+def _put(field, jpeg: bytes) -> None:
+    """Write a JPEG into a file field without saving the row. Where it goes is the field's
+    ``upload_to`` alone (capture/models.py): the name given here is never used."""
+    field.save("upload.jpg", ContentFile(jpeg), save=False)
+
+
 def save_shot(user, jpeg: bytes, analysis: dict, status: str = Shot.DONE) -> Shot:
     """Store the original exactly as captured, with every degree measured on it."""
     shot = Shot(
@@ -39,7 +45,7 @@ def save_shot(user, jpeg: bytes, analysis: dict, status: str = Shot.DONE) -> Sho
         elements=analysis["elements"],
         faces=analysis["faces"],
     )
-    shot.original.save(f"{shot.id}.jpg", ContentFile(jpeg), save=False)
+    _put(shot.original, jpeg)
     shot.save()
     return shot
 
@@ -74,11 +80,11 @@ def record_reconstruction(shot: Shot, jpeg: bytes | None, plan: dict, stages: li
             if not Shot.objects.select_for_update().filter(pk=shot.pk).exists():
                 return None
             if jpeg is not None:
-                shot.reconstruction.save(f"{shot.id}-reconstruction.jpg", ContentFile(jpeg), save=False)
+                _put(shot.reconstruction, jpeg)
                 written.append(shot.reconstruction)
                 shot.reconstructed_elements = degrees
             if thumbnail is not None:
-                shot.thumbnail.save(f"{shot.id}-thumb.jpg", ContentFile(thumbnail), save=False)
+                _put(shot.thumbnail, thumbnail)
                 written.append(shot.thumbnail)
             shot.intention = plan.get("intention", {})
             shot.intention_name = shot.intention.get("name", "")
@@ -94,7 +100,7 @@ def record_reconstruction(shot: Shot, jpeg: bytes | None, plan: dict, stages: li
                 row = ShotStage(shot=shot, index=record["index"], stage=record["stage"], record=record)
                 image = (previews or {}).get(record["index"])
                 if image is not None:
-                    row.image.save(f"stage-{record['index']}.jpg", ContentFile(image), save=False)
+                    _put(row.image, image)
                     written.append(row.image)
                 row.save()
     except DatabaseError:  # the forced update found no row, or a stage's row lost its shot
@@ -122,7 +128,7 @@ def record_learning_sample(user, jpeg: bytes, analysis: dict, source: str = Lear
         elements=analysis["elements"],
         faces=analysis["faces"],
     )
-    sample.image.save("frame.jpg", ContentFile(jpeg), save=False)
+    _put(sample.image, jpeg)
     sample.save()
     prune_learning_samples(user)
     return sample
@@ -265,7 +271,7 @@ def _refresh_thumbnail(shot: Shot) -> None:
         rgb = decode_jpeg(fh.read())
     if shot.thumbnail:
         shot.thumbnail.storage.delete(shot.thumbnail.name)
-    shot.thumbnail.save(f"{shot.id}-thumb.jpg", ContentFile(thumbnail_jpeg(rgb)), save=False)
+    _put(shot.thumbnail, thumbnail_jpeg(rgb))
     shot.save(update_fields=["thumbnail"])
 
 

@@ -20,7 +20,7 @@ from django.urls import reverse
 
 from reconstruction.imageio import encode_jpeg
 
-from . import services
+from . import protocol, services
 
 log = logging.getLogger(__name__)
 
@@ -145,26 +145,26 @@ def take(user, jpeg: bytes, emit: Callable[[dict], None], chosen: str | None = N
         try:
             rgb, analysis = analyze_jpeg(jpeg)
         except FrameError as exc:
-            emit({"type": "error", "code": exc.code, "message": f"the shot was not saved: {exc}"})
+            emit(protocol.error(exc.code, f"the shot was not saved: {exc}"))
             return
         except Exception:
             log.exception("shot analysis failed")
-            emit({"type": "error", "code": "shot_failed", "message": "the shot could not be analysed and was not saved; try again"})
+            emit(protocol.error("shot_failed", "the shot could not be analysed and was not saved; try again"))
             return
         try:
             shot = services.save_shot(user, jpeg, analysis.to_json(), status=services.Shot.PROCESSING)
         except Exception:
             log.exception("could not save a shot")
-            emit({"type": "error", "code": "shot_failed", "message": "the shot could not be saved; try again"})
+            emit(protocol.error("shot_failed", "the shot could not be saved; try again"))
             return
-        emit({"type": "shot_saved", "shot": shot_json(shot)})
+        emit(protocol.shot_saved(shot_json(shot)))
         try:
             develop(user, shot, rgb, analysis, thread_analyzer(), emit, chosen=chosen, wish=wish, recent=recent)
         except Exception as exc:
             log.exception("reconstruction of shot %s failed", shot.pk)
             message = f"the reconstruction failed ({type(exc).__name__}); the original is kept as the photo"
             services.mark_shot_failed(shot, message)
-            emit({"type": "error", "code": "reconstruction_failed", "message": message, "shot": str(shot.id)})
+            emit(protocol.error("reconstruction_failed", message, shot=str(shot.id)))
     finally:
         close_old_connections()
 
@@ -178,12 +178,12 @@ def develop(user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], c
     plan = staging.plan_for(user, analysis, chosen=chosen, wish=wish, attempts=attempts, rgb=rgb)
     summary = plan.to_json()
     shot_id = str(shot.id)
-    emit({"type": "plan", "shot": shot_id, **summary})
+    emit(protocol.plan(shot_id, summary))
     shown: list[dict] = []
     previews: dict[int, bytes] = {}
     for index, stage in enumerate(plan.stages(rgb, analysis, analyzer, recent)):
         record = {"index": index, **stage.to_json()}
-        message = {"type": "stage", "shot": shot_id, **record}
+        message = protocol.stage(shot_id, record)
         shown.append(record)
         if stage.stage == "reconstruction":
             made = bool(stage.groups)
@@ -203,10 +203,9 @@ def develop(user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], c
             kept = services.record_reconstruction(shot, recorded, summary, shown, stage.degrees if made else {}, note,
                                                   previews, services.thumbnail_jpeg(stage.image))
             if kept is None:
-                emit({"type": "error", "code": "shot_deleted", "shot": shot_id,
-                      "message": "the shot was deleted while it developed; nothing was recorded"})
+                emit(protocol.error("shot_deleted", "the shot was deleted while it developed; nothing was recorded", shot=shot_id))
                 return
-            emit({"type": "recorded", "shot": shot_id, "recorded": message["recorded"], "url": message["url"]})
+            emit(protocol.recorded(shot_id, message["recorded"], message["url"]))
             return
         if stage.stage == "preview":
             previews[index] = encode_jpeg(stage.image, quality=88)

@@ -39,7 +39,6 @@ class FluctuationModel(models.Model):
 class TrainingRun(models.Model):
     QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
     STATUSES = [(s, s) for s in (QUEUED, RUNNING, SUCCEEDED, FAILED)]
-    LIVE = (QUEUED, RUNNING)
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="training_runs")
     group = models.CharField(max_length=32)
@@ -68,12 +67,12 @@ class ShootingPreferences(models.Model):
     """How a user's shots are previewed and judged (the settings page). Missing row = defaults."""
 
     MODES = [(1, "1 · gentler preview"), (2, "2 · placeholder, then gentler"), (3, "3 · growing sequence")]
-    SOFTENINGS = [("fewer_models", "fewer models (claim 11)"), ("weaker", "weaker edits (claim 12)")]
+    SOFTENINGS = [("fewer_models", "fewer models"), ("weaker", "weaker edits")]  # claims 11 and 12
     UNITS = [("element", "model by model"), ("region", "region by region")]
     ORDERS = [("near_far", "near to far"), ("far_near", "far to near"),
               ("divergence_asc", "smallest change first"), ("divergence_desc", "largest change first")]
     PLACEHOLDERS = [("card", "a \u201cprocessing\u201d card"), ("colour", "a solid colour")]
-    METHODS = [("both", "degrees or pixels"), ("degrees", "element degrees (claim 9)"), ("pixels", "changed pixels (claim 10)")]
+    METHODS = [("both", "degrees or pixels"), ("degrees", "element degrees"), ("pixels", "changed pixels")]  # claims 9 and 10
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shooting_preferences")
     preview_mode = models.PositiveSmallIntegerField(choices=MODES, default=2)

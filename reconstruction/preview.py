@@ -382,7 +382,7 @@ def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: 
 def _with_placeholder(soft: Stage, settings: PreviewSettings) -> list[Stage]:
     """Mode 2 puts a placeholder before a gentler preview that still diverges (claim 2)."""
     if settings.mode == 2 and soft.divergence.diverged:
-        return [Stage("placeholder", None, note="the gentler preview still differs a lot from the shot (claim 2)",
+        return [Stage("placeholder", None, note="the gentler preview still differs a lot from the shot",
                       placeholder=placeholder_spec(settings)), soft]
     return [soft]
 

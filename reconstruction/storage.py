@@ -23,11 +23,3 @@ def relative(path: Path) -> str:
 
 def absolute(stored: str) -> Path:
     return models_dir() / stored
-
-
-def delete_user_weights(user_id: int) -> None:
-    folder = models_dir() / str(user_id)
-    if folder.exists():
-        for path in sorted(folder.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        folder.rmdir()

@@ -20,7 +20,7 @@ def test_analyze_prints_one_json_line_per_frame_with_every_element(tmp_path, por
     photo = tmp_path / "portrait.png"
     cv2.imwrite(str(photo), cv2.cvtColor(portrait, cv2.COLOR_RGB2BGR))
     video = sample_path("single_face.mp4")
-    out = run_analyze(photo, video, "--every", "24", "--json")
+    out = run_analyze(photo, video, "--every", "24")
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert [(line["source"], line["frame"]) for line in lines] == [(str(photo), 0), (str(video), 0), (str(video), 24), (str(video), 48)]

@@ -16,7 +16,6 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", metavar="PATH")
         parser.add_argument("--every", type=int, default=1, help="analyse every N-th frame of a video (default 1)")
-        parser.add_argument("--json", action="store_true", help="one JSON object per frame per line (the default output)")
 
     def handle(self, *args, paths, every, **options):
         if every < 1:
