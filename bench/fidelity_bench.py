@@ -44,14 +44,14 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from reconstruction.assets import samples_dir  # noqa: E402
-from reconstruction.elements import BY_NAME  # noqa: E402
+from reconstruction.elements import BY_NAME, degree_gap  # noqa: E402
 from reconstruction.extraction import Analyzer  # noqa: E402
 from reconstruction.generators import MODEL_CLASSES, ModelError  # noqa: E402
 from reconstruction.imageio import decode_jpeg, encode_jpeg, fit_within, iter_video  # noqa: E402
 from reconstruction.intention import DEFAULT_TABLE  # noqa: E402
 from reconstruction.preview import ModelReconstructor, PreviewSettings, stages  # noqa: E402
 from reconstruction.recent import RecentFrames  # noqa: E402
-from reconstruction.rules import degree_gap, rule_for_models  # noqa: E402
+from reconstruction.rules import rule_for_models  # noqa: E402
 from reconstruction.selfcheck import SelfCheck, shared_checks  # noqa: E402
 from reconstruction.training import Sample  # noqa: E402
 from reconstruction.yardstick.fidelity import (GOALS, HAPPY, degree_validity, judge, read_face,  # noqa: E402

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .elements import BY_NAME
-from .rules import degree_gap
+from .elements import BY_NAME, degree_gap
 
-METHODS = ("degrees", "pixels", "both")
+# The values with the words the settings page shows (reconstruction.models takes them from here).
+METHODS = {"both": "degrees or pixels", "degrees": "element degrees", "pixels": "changed pixels"}  # claims 9 and 10
 
 
 @dataclass

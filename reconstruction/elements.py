@@ -61,3 +61,28 @@ def by_group() -> dict[str, list[Element]]:
     for element in ELEMENTS:
         groups[element.group].append(element)
     return groups
+
+
+# --- degree arithmetic: the one place that knows hue wraps around ------------------------------------
+
+
+def difference(a: float, b: float, circular: bool = False) -> float:
+    """a − b; for a circular element the short way round, in [-0.5, 0.5)."""
+    return (a - b + 0.5) % 1.0 - 0.5 if circular else a - b
+
+
+def arc_distance(a: float, b: float) -> float:
+    """|a − b| on the circle of hues (0 and 1 are the same red)."""
+    return abs(difference(a, b, circular=True))
+
+
+def degree_gap(name: str, a: float, b: float) -> float:
+    """|a − b| for one element; hue wraps around."""
+    return abs(difference(a, b, BY_NAME[name].circular))
+
+
+def toward(name: str, current: float, target: float, strength: float) -> float:
+    """The degree ``strength`` of the way from ``current`` to ``target``; hue goes the short way
+    round."""
+    moved = current + strength * difference(target, current, BY_NAME[name].circular)
+    return moved % 1.0 if BY_NAME[name].circular else moved

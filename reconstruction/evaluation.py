@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from .elements import BY_NAME
+from .elements import BY_NAME, difference
 from .extraction import face_hull_mask
 from .generators.base import ModelError, blend, feather
 from .generators.expression import ELEMENTS, alignment, face_pose
@@ -151,9 +151,7 @@ def _generated(model, source: Sample, targets: dict, declined: list) -> np.ndarr
 
 def _gap(a: float, b: float, name: str) -> float:
     """b − a, the short way round for circular elements (hue)."""
-    if BY_NAME[name].circular:
-        return (b - a + 0.5) % 1.0 - 0.5
-    return b - a
+    return difference(b, a, BY_NAME[name].circular)
 
 
 def _qualifies(candidate: Sample, name, before, span) -> bool:

@@ -5,6 +5,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from . import divergence, preview
+
+_PREVIEW, _DIVERGENCE = preview.PreviewSettings(), divergence.DivergenceSettings()  # the defaults
+
 
 class FluctuationModel(models.Model):
     """One trained version of one user's model for one element group, with the statistics of the
@@ -66,26 +70,27 @@ class TrainingRun(models.Model):
 class ShootingPreferences(models.Model):
     """How a user's shots are previewed and judged (the settings page). Missing row = defaults."""
 
-    MODES = [(1, "1 · gentler preview"), (2, "2 · placeholder, then gentler"), (3, "3 · growing sequence")]
-    SOFTENINGS = [("fewer_models", "fewer models"), ("weaker", "weaker edits")]  # claims 11 and 12
-    UNITS = [("element", "model by model"), ("region", "region by region")]
-    ORDERS = [("near_far", "near to far"), ("far_near", "far to near"),
-              ("divergence_asc", "smallest change first"), ("divergence_desc", "largest change first")]
-    PLACEHOLDERS = [("card", "a \u201cprocessing\u201d card"), ("colour", "a solid colour")]
-    METHODS = [("both", "degrees or pixels"), ("degrees", "element degrees"), ("pixels", "changed pixels")]  # claims 9 and 10
-
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shooting_preferences")
-    preview_mode = models.PositiveSmallIntegerField(choices=MODES, default=2)
-    soften = models.CharField(max_length=16, choices=SOFTENINGS, default="fewer_models")
-    sequence_unit = models.CharField(max_length=16, choices=UNITS, default="element")
-    sequence_order = models.CharField(max_length=16, choices=ORDERS, default="near_far")
-    placeholder = models.CharField(max_length=16, choices=PLACEHOLDERS, default="card")
-    placeholder_colour = models.CharField(max_length=7, default="#1b1f27")
-    divergence_method = models.CharField(max_length=16, choices=METHODS, default="both")
-    divergence_scale = models.FloatField(default=1.0)  # multiplies every element threshold
-    pixel_fraction = models.FloatField(default=0.12)  # share of the frame that must change (claim 10)
+    preview_mode = models.PositiveSmallIntegerField(choices=list(preview.MODES.items()), default=_PREVIEW.mode)
+    soften = models.CharField(max_length=16, choices=list(preview.SOFTENINGS.items()), default=_PREVIEW.soften)
+    sequence_unit = models.CharField(max_length=16, choices=list(preview.UNITS.items()), default=_PREVIEW.unit)
+    sequence_order = models.CharField(max_length=16, choices=list(preview.ORDERS.items()), default=_PREVIEW.order)
+    placeholder = models.CharField(max_length=16, choices=list(preview.PLACEHOLDERS.items()), default=_PREVIEW.placeholder)
+    placeholder_colour = models.CharField(max_length=7, default=_PREVIEW.placeholder_colour)
+    divergence_method = models.CharField(max_length=16, choices=list(divergence.METHODS.items()), default=_DIVERGENCE.method)
+    divergence_scale = models.FloatField(default=_DIVERGENCE.scale)  # multiplies every element threshold
+    pixel_fraction = models.FloatField(default=_DIVERGENCE.pixel_fraction)  # share of the frame that must change (claim 10)
     model_order = models.JSONField(default=list, blank=True)  # groups in the user's order; empty = largest gap first
     updated_at = models.DateTimeField(auto_now=True)
+
+    def preview_settings(self) -> preview.PreviewSettings:
+        return preview.PreviewSettings(mode=self.preview_mode, soften=self.soften, unit=self.sequence_unit,
+                                       order=self.sequence_order, placeholder=self.placeholder,
+                                       placeholder_colour=self.placeholder_colour)
+
+    def divergence_settings(self) -> divergence.DivergenceSettings:
+        return divergence.DivergenceSettings(method=self.divergence_method, scale=self.divergence_scale,
+                                             pixel_fraction=self.pixel_fraction)
 
 
 class IntentionTable(models.Model):

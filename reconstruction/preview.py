@@ -30,16 +30,19 @@ import cv2
 import numpy as np
 
 from .divergence import Divergence, DivergenceSettings, divergence
-from .elements import BY_NAME
+from .elements import BY_NAME, toward
 from .extraction import Analysis
 from .generators.base import ModelError
-from .rules import Rule, Step, toward
+from .rules import Rule, Step
 
-MODES = (1, 2, 3)
-SOFTENINGS = ("fewer_models", "weaker")
-UNITS = ("element", "region")
-ORDERS = ("near_far", "far_near", "divergence_asc", "divergence_desc")
-PLACEHOLDERS = ("card", "colour")
+# Each preview setting's values with the words the settings page shows: the one declaration
+# (reconstruction.models takes its choices from here).
+MODES = {1: "1 · gentler preview", 2: "2 · placeholder, then gentler", 3: "3 · growing sequence"}
+SOFTENINGS = {"fewer_models": "fewer models", "weaker": "weaker edits"}  # claims 11 and 12
+UNITS = {"element": "model by model", "region": "region by region"}
+ORDERS = {"near_far": "near to far", "far_near": "far to near",
+          "divergence_asc": "smallest change first", "divergence_desc": "largest change first"}
+PLACEHOLDERS = {"card": "a \u201cprocessing\u201d card", "colour": "a solid colour"}
 
 # Close range to long range ([0135]): the face is nearest the camera, the sky farthest.
 GROUP_DEPTH = {"expression": 0, "lighting": 1, "clothing": 2, "composition": 3, "climate": 4}
@@ -48,8 +51,6 @@ REGION_DEPTH = {"face": 0, "torso": 1, "background": 2, "sky": 3}
 MOVES_SUBJECT = {"composition"}
 # Claim 12's weaker parameters, strongest first: the first expected within the threshold is used.
 WEAKER = (0.75, 0.5, 0.25)
-ORDER_LABELS = {"near_far": "near to far", "far_near": "far to near",
-                "divergence_asc": "smallest change first", "divergence_desc": "largest change first"}
 
 
 @dataclass
@@ -522,7 +523,7 @@ def _first_in_sequence(original, analysis, rule, aimed, reconstructor, settings,
     degrees = chain.analysis.elements
     by_degrees = DivergenceSettings("degrees", scale=div.scale)
     note = (f"{group} at {round(strength * 100)} %" if len(groups) == 1
-            else f"model by model ({ORDER_LABELS[settings.order]}): {group}")
+            else f"model by model ({ORDERS[settings.order]}): {group}")
     stage = Stage("preview", chain.image, list(chain.applied), strength, degrees=dict(degrees),
                   divergence=divergence(original, analysis.elements, chain.image, degrees, div),
                   to_reconstruction=divergence(None, degrees, None, planned_degrees(analysis, rule.steps), by_degrees),
@@ -539,7 +540,7 @@ def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, d
     ``first``: the (stage, chain) already shown before the reconstruction was built; the sequence
     goes on from it."""
     steps = {s.group: s for s in rule.steps if s.group in full.applied}
-    order_name = ORDER_LABELS[settings.order]
+    order_name = ORDERS[settings.order]
 
     def grown(image, degrees, groups, strength=1.0, **extra) -> Stage:
         """A preview with its divergence from the original and to the reconstruction."""

@@ -22,26 +22,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .elements import BY_NAME
-from .training import arc_distance, clamp_to_range
+from .elements import BY_NAME, degree_gap, toward
+from .training import clamp_to_range
 from .verdicts import Steered
 
 # A target this close to the current degree is not worth a model's pass.
 AT_TARGET = 0.02
-
-
-def degree_gap(name: str, a: float, b: float) -> float:
-    """|a − b| for one element; hue wraps around."""
-    return arc_distance(a, b) if BY_NAME[name].circular else abs(a - b)
-
-
-def toward(name: str, current: float, target: float, strength: float) -> float:
-    """The degree ``strength`` of the way from ``current`` to ``target`` (claim 12's weaker
-    parameter); hue goes the short way round."""
-    if not BY_NAME[name].circular:
-        return current + strength * (target - current)
-    delta = (target - current + 0.5) % 1.0 - 0.5
-    return (current + strength * delta) % 1.0
 
 
 @dataclass

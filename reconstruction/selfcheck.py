@@ -242,7 +242,7 @@ def unhappiest(probabilities: Mapping[str, float]) -> tuple[str, float]:
 def element_findings(before: Mapping[str, float | None], after: Mapping[str, float | None],
                      targets: Mapping[str, float], ran: Iterable[str]) -> list[Finding]:
     """The extractor's view: every element of the result against the original's."""
-    from .rules import degree_gap
+    from .elements import degree_gap
 
     ran = set(ran)
     found: list[Finding] = []

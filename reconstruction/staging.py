@@ -50,11 +50,7 @@ class Plan:
 
 def settings_for(user) -> tuple[PreviewSettings, DivergenceSettings, list[str]]:
     prefs = services.preferences_for(user)
-    preview = PreviewSettings(mode=prefs.preview_mode, soften=prefs.soften, unit=prefs.sequence_unit,
-                              order=prefs.sequence_order, placeholder=prefs.placeholder,
-                              placeholder_colour=prefs.placeholder_colour)
-    div = DivergenceSettings(method=prefs.divergence_method, scale=prefs.divergence_scale, pixel_fraction=prefs.pixel_fraction)
-    return preview, div, list(prefs.model_order or [])
+    return prefs.preview_settings(), prefs.divergence_settings(), list(prefs.model_order or [])
 
 
 def plan_for(user, analysis, *, chosen: str | None = None, wish: str | None = None, attempts: int = 1,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .elements import BY_NAME
+from .elements import BY_NAME, arc_distance
 from .extraction import Analysis
 
 MIN_SAMPLES = 8  # fewer measured frames than this and the range is empty
@@ -56,11 +56,6 @@ def _circular_range(ordered: np.ndarray) -> tuple[float, float] | None:
     if (hi - lo) % 1.0 < MIN_SPREAD:
         return None
     return round(float(lo), 4), round(float(hi), 4)
-
-
-def arc_distance(a: float, b: float) -> float:
-    d = abs(a - b) % 1.0
-    return min(d, 1.0 - d)
 
 
 def histogram(values: Sequence[float]) -> list[int]:

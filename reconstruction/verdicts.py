@@ -23,6 +23,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
+from .elements import difference
+
 REACH = 0.15  # source degrees this far apart are about e^-1 alike: the span one answer speaks for
 REJECTED_STRENGTH = 0.4  # the share of a move that stays after one rejection of the same move
 ACCEPTED_PULL = 0.8  # how far a similar move leans toward an accepted one (at full likeness)
@@ -52,11 +54,6 @@ class Verdict:
     def move(self, element: str, circular: bool = False) -> float | None:
         s, t = self.source.get(element), self.targets.get(element)
         return None if s is None or t is None else difference(t, s, circular)
-
-
-def difference(a: float, b: float, circular: bool = False) -> float:
-    """a − b; for a circular element (hue) the short way round, in [-0.5, 0.5)."""
-    return (a - b + 0.5) % 1.0 - 0.5 if circular else a - b
 
 
 def likeness(verdict: Verdict, element: str, source: float, move: float, circular: bool = False) -> float:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from ..elements import difference
 from ..extraction import Analysis, clothing_degrees, torso_box
 from ..training import Progress, Sample
 from .base import FluctuationModel, blend, feather, learn_strength, predict, solve_parameter
@@ -56,11 +57,6 @@ def recolour(crop: np.ndarray, hue_shift: float, sat_gain: float) -> np.ndarray:
 def measure(crop: np.ndarray, mask: np.ndarray) -> tuple[float, float] | None:
     step = max(1, int(np.sqrt(mask.size / 4000)))
     return clothing_degrees(np.ascontiguousarray(crop[::step, ::step]), mask[::step, ::step])
-
-
-def circular_gap(src: float, dst: float) -> float:
-    """The shortest signed turn from hue ``src`` to ``dst`` (both in turns, [0, 1))."""
-    return (dst - src + 0.5) % 1.0 - 0.5
 
 
 class ClothingModel(FluctuationModel):
@@ -108,7 +104,7 @@ class ClothingModel(FluctuationModel):
         current = measure(crop, region.mask)
         if current is None:
             return rgb.copy()
-        hue_shift = circular_gap(current[0], targets[HUE]) if HUE in targets and current[0] is not None else 0.0
+        hue_shift = difference(targets[HUE], current[0], circular=True) if HUE in targets and current[0] is not None else 0.0
         gain = 1.0
         if SAT in targets and "sat_coef" in self.params:
             lo, hi = self.params["sat_limits"]

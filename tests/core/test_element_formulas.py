@@ -162,3 +162,14 @@ def test_decode_refuses_scrambled_scan_data_and_a_forged_size_header(portrait):
             decode_jpeg(damaged)
         assert refused.value.code == "corrupt_frame"
     assert decode_jpeg(good).shape == real_frame.shape
+
+
+def test_hue_arithmetic_goes_the_short_way_round_and_other_degrees_do_not_wrap():
+    from reconstruction.elements import arc_distance, degree_gap, difference, toward
+
+    hue, smile = "clothing.clothing_hue", "expression.smile"
+    assert difference(0.05, 0.95, circular=True) == pytest.approx(0.10)
+    assert difference(0.05, 0.95) == pytest.approx(-0.90)
+    assert arc_distance(0.02, 0.98) == pytest.approx(0.04)
+    assert degree_gap(hue, 0.02, 0.98) == pytest.approx(0.04) and degree_gap(smile, 0.02, 0.98) == pytest.approx(0.96)
+    assert toward(hue, 0.9, 0.1, 0.5) == pytest.approx(0.0) and toward(smile, 0.9, 0.1, 0.5) == pytest.approx(0.5)
