@@ -46,7 +46,6 @@ class Shot(models.Model):
     reconstructed_elements = models.JSONField(default=dict, blank=True)  # degrees measured on the reconstruction
     intention = models.JSONField(default=dict, blank=True)  # name, source, confidence, reasons, wished
     rule = models.JSONField(default=dict, blank=True)  # steps (group, targets, ...) and skipped groups
-    stages = models.JSONField(default=list, blank=True)  # what was shown, in order, without the images
     models_used = models.JSONField(default=dict, blank=True)  # group -> version
     preview_mode = models.PositiveSmallIntegerField(null=True, blank=True)  # the embodiment the stages followed (1-3)
     message = models.CharField(max_length=500, blank=True)  # for the user: no models yet, a model failed, ...
@@ -55,6 +54,12 @@ class Shot(models.Model):
     NO_FEEDBACK, ACCEPTED, REJECTED = "none", "accepted", "rejected"
     feedback = models.CharField(max_length=16, default=NO_FEEDBACK, db_index=True,
                                 choices=[(NO_FEEDBACK, "no feedback"), (ACCEPTED, "accepted"), (REJECTED, "rejected")])
+
+    @property
+    def stages(self) -> list[dict]:
+        """What was shown after the shutter, in order, without the images: the replay record
+        (``ShotStage``) is the one place this is kept."""
+        return [row.record for row in self.shown.all()]
 
     @property
     def recorded(self):

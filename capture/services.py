@@ -91,7 +91,6 @@ def record_reconstruction(shot: Shot, jpeg: bytes | None, plan: dict, stages: li
             shot.rule = plan.get("rule", {})
             shot.models_used = plan.get("models", {})
             shot.preview_mode = plan.get("mode")
-            shot.stages = stages
             shot.message = message[:500]
             shot.status = Shot.DONE
             # An update only: a plain save() would insert the row again had it been deleted meanwhile.

@@ -83,7 +83,8 @@ async def test_the_stages_arrive_in_the_documented_order_for_each_mode(alice_wit
     assert np.abs(recorded.astype(int) - shown.astype(int)).mean() < 3  # the same image, re-encoded
     for preview in (s for s in stages if s["stage"] == "preview"):
         assert np.abs(recorded.astype(int) - decode(preview["image"]).astype(int)).mean() > 3  # never the preview
-    assert [s["stage"] for s in shot.stages] == expected and "image" not in shot.stages[-1]
+    record = await sync_to_async(lambda: shot.stages)()
+    assert [s["stage"] for s in record] == expected and "image" not in record[-1]
     # The replay record keeps what was shown, previews included, apart from the recorded photo.
     kept = await sync_to_async(lambda: [(r.stage, bool(r.image)) for r in shot.shown.all()])()
     assert kept == [(k, k == "preview") for k in expected]
@@ -188,7 +189,7 @@ async def test_the_frames_streamed_before_the_shutter_lend_the_exemplar(alice_wi
     await comm.disconnect()
     assert "expression" in [s["group"] for s in plan["rule"]["steps"]]
     shot = await sync_to_async(Shot.objects.get)(pk=saved["shot"]["id"])
-    final = next(s for s in shot.stages if s["stage"] == "reconstruction")
+    final = next(s for s in await sync_to_async(lambda: shot.stages)() if s["stage"] == "reconstruction")
     exemplar = final["exemplars"]["expression"]
     assert exemplar["source"] == "recent" and exemplar["seconds_before"] < 30
 
