@@ -108,7 +108,7 @@ def fine_tune_after_verdict(analyzer, previous, samples) -> dict:
     starts from ``previous``, carries the verdict and is measured on every fifth frame. Returns
     the times, and how far the verdict shortens the same move afterwards."""
     from reconstruction.rules import rule_for_models
-    from reconstruction.verdicts import Verdict
+    from reconstruction.verdicts import PastVerdict
 
     source = samples[len(samples) // 2]
     ideals = {}
@@ -124,7 +124,7 @@ def fine_tune_after_verdict(analyzer, previous, samples) -> dict:
     targets = dict(step.targets) if step else {}
     edited = previous.generate(source.rgb, source.analysis, targets) if targets else source.rgb.copy()
     reached = analyzer.analyze(edited)
-    verdict = Verdict(accepted=False, source={n: source.analysis.elements[n] for n in targets}, targets=targets,
+    verdict = PastVerdict(accepted=False, source={n: source.analysis.elements[n] for n in targets}, targets=targets,
                       reached={n: reached.elements[n] for n in targets if reached.elements.get(n) is not None})
     images = [s.rgb for s in samples] + [source.rgb]
     started = time.perf_counter()

@@ -26,6 +26,14 @@ def _sample_path(instance: "LearningSample", filename: str) -> str:
     return f"users/{instance.user_id}/learning/{uuid.uuid4().hex}.jpg"
 
 
+class Verdict(models.TextChoices):
+    """The one vocabulary of a user's answer on a reconstruction: each ``Feedback`` row's, the
+    shot's latest (``Shot.feedback``), the page's form and the JSON answer."""
+
+    ACCEPTED = "accepted", "accepted"
+    REJECTED = "rejected", "rejected"
+
+
 class Shot(models.Model):
     """A photo the user took with the shutter: the original (the specification's first image)
     and every element's degree measured on it."""
@@ -51,9 +59,9 @@ class Shot(models.Model):
     message = models.CharField(max_length=500, blank=True)  # for the user: no models yet, a model failed, ...
     intention_name = models.CharField(max_length=32, blank=True, db_index=True)  # for the gallery's filter
     thumbnail = models.FileField(upload_to=_thumbnail_path, blank=True)  # the recorded photo, small, for the gallery
-    NO_FEEDBACK, ACCEPTED, REJECTED = "none", "accepted", "rejected"
+    NO_FEEDBACK = "none"
     feedback = models.CharField(max_length=16, default=NO_FEEDBACK, db_index=True,
-                                choices=[(NO_FEEDBACK, "no feedback"), (ACCEPTED, "accepted"), (REJECTED, "rejected")])
+                                choices=[(NO_FEEDBACK, "no feedback"), *Verdict.choices])  # the latest verdict, or none
 
     @property
     def stages(self) -> list[dict]:
@@ -74,7 +82,7 @@ class Shot(models.Model):
 
     @property
     def recorded_kind(self) -> str:
-        return "reconstruction" if self.reconstruction and self.feedback != self.REJECTED else "original"
+        return "reconstruction" if self.reconstruction and self.feedback != Verdict.REJECTED else "original"
 
     class Meta:
         ordering = ["-created_at"]
@@ -104,10 +112,9 @@ class Feedback(models.Model):
     """Accepting or rejecting a shot's reconstruction ([0092]). The latest one counts; earlier ones
     stay as history."""
 
-    ACCEPT, REJECT = "accept", "reject"
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback")
     shot = models.ForeignKey(Shot, on_delete=models.CASCADE, related_name="feedback_given")
-    verdict = models.CharField(max_length=8, choices=[(ACCEPT, "accepted"), (REJECT, "rejected")])
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     intention = models.CharField(max_length=32, blank=True)
     targets = models.JSONField(default=dict)  # element -> the degree the rule asked for

@@ -9,7 +9,7 @@ from django.core.files.base import ContentFile
 from django.db import DatabaseError, transaction
 from django.shortcuts import get_object_or_404
 
-from .models import Feedback, LearningSample, Shot, ShotStage
+from .models import Feedback, LearningSample, Shot, ShotStage, Verdict
 
 # How far a rejection moves the intention's ideal degree toward what the user kept (the original).
 REJECTION_SHIFT = 0.3
@@ -174,8 +174,8 @@ def give_feedback(user, shot_id, verdict: str) -> Feedback:
     previous one: its learning data goes and its shift of the intention table is taken back."""
     from reconstruction import services as model_services
 
-    if verdict not in (Feedback.ACCEPT, Feedback.REJECT):
-        raise ValueError("feedback is accept or reject")
+    if verdict not in Verdict.values:
+        raise ValueError("the verdict is accepted or rejected")
     shot = get_shot(user, shot_id)
     if not shot.reconstruction:
         raise ValueError("this shot has no reconstruction to judge: the original is its photo")
@@ -196,7 +196,7 @@ def give_feedback(user, shot_id, verdict: str) -> Feedback:
         meta = {"width": shot.width, "height": shot.height, "faces": shot.faces}
         with shot.original.open("rb") as fh:
             original = fh.read()
-        if verdict == Feedback.ACCEPT:
+        if verdict == Verdict.ACCEPTED:
             with shot.reconstruction.open("rb") as fh:
                 recon = fh.read()
             record_learning_sample(user, original, meta | {"elements": shot.elements}, LearningSample.SOURCE_ACCEPTED, fb)
@@ -206,7 +206,7 @@ def give_feedback(user, shot_id, verdict: str) -> Feedback:
             record_learning_sample(user, original, meta | {"elements": shot.elements}, LearningSample.SOURCE_REJECTED, fb)
             fb.table_shift = _shift_away(user, shot, targets)
             fb.save(update_fields=["table_shift"])
-        shot.feedback = Shot.ACCEPTED if verdict == Feedback.ACCEPT else Shot.REJECTED
+        shot.feedback = verdict
         shot.save(update_fields=["feedback"])
         _refresh_thumbnail(shot)
     for group in groups:

@@ -22,7 +22,7 @@ from reconstruction.elements import ELEMENTS, by_group
 from reconstruction.intention import INTENTIONS, LABELS
 
 from . import services
-from .models import Shot
+from .models import Shot, Verdict
 
 GALLERY_PAGE = 24
 
@@ -82,7 +82,7 @@ def gallery(request):
             messages.error(request, "Dates look like 2026-11-24.")
     intention = request.GET.get("intention", "")
     feedback = request.GET.get("feedback", "")
-    if intention not in ("", *INTENTIONS) or feedback not in ("", Shot.NO_FEEDBACK, Shot.ACCEPTED, Shot.REJECTED):
+    if intention not in ("", *INTENTIONS) or feedback not in ("", Shot.NO_FEEDBACK, *Verdict.values):
         raise Http404("unknown filter")
     page = Paginator(services.gallery(request.user, day, intention, feedback), GALLERY_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -90,7 +90,7 @@ def gallery(request):
     return render(request, "capture/gallery.html", {
         "page": page, "date": request.GET.get("date", ""), "intention": intention, "feedback": feedback,
         "intentions": [(i, LABELS[i]) for i in INTENTIONS], "query": query.urlencode(),
-        "feedback_states": [(Shot.NO_FEEDBACK, "no feedback"), (Shot.ACCEPTED, "accepted"), (Shot.REJECTED, "rejected")],
+        "feedback_states": [(Shot.NO_FEEDBACK, "no feedback"), *Verdict.choices],
     })
 
 
@@ -135,7 +135,7 @@ def shot_feedback(request, shot_id):
         messages.error(request, str(exc))
         return redirect("capture:shot", shot_id=shot_id)
     text = ("Accepted: the reconstruction is your photo, and your models learn from it."
-            if fb.verdict == fb.ACCEPT else
+            if fb.verdict == Verdict.ACCEPTED else
             "Rejected: the original is your photo; your models learn from it and this intention will aim closer to what you shot.")
     if wants_json:
         return JsonResponse({"verdict": fb.verdict, "message": text, "table_shift": fb.table_shift, "training": fb.groups})

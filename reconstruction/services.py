@@ -139,9 +139,9 @@ def analyse_samples(rows, analyzer, with_rows: bool = False):
 def verdicts_for(user, group: str):
     """(verdicts, their feedback ids): the user's standing answers on edits this group made,
     oldest first, the latest answer per shot (``reconstruction.verdicts``)."""
-    from capture.models import Feedback
+    from capture.models import Feedback, Verdict
     from reconstruction.generators import MODEL_CLASSES
-    from reconstruction.verdicts import Verdict
+    from reconstruction.verdicts import PastVerdict
 
     elements = MODEL_CLASSES[group].elements
     latest = {}
@@ -153,7 +153,7 @@ def verdicts_for(user, group: str):
         targets = pick(fb.targets)
         if group not in fb.groups or not targets:
             continue
-        verdicts.append(Verdict(accepted=fb.verdict == Feedback.ACCEPT, source=pick(fb.source), targets=targets,
+        verdicts.append(PastVerdict(accepted=fb.verdict == Verdict.ACCEPTED, source=pick(fb.source), targets=targets,
                                 reached=pick(fb.reached), exemplar=str((fb.exemplars or {}).get(group, ""))))
         ids.append(fb.pk)
     return verdicts, ids

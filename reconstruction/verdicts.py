@@ -33,8 +33,9 @@ KEEP = 200  # the newest verdicts a model keeps: bounds the checkpoint
 
 
 @dataclass
-class Verdict:
-    """One accepted or rejected reconstruction, as far as one model's group took part in it."""
+class PastVerdict:
+    """One accepted or rejected reconstruction as a model remembers it, as far as the model's
+    group took part in it."""
 
     accepted: bool
     source: dict[str, float]  # element -> the degree the shot had
@@ -46,7 +47,7 @@ class Verdict:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: Mapping) -> "Verdict":
+    def from_json(cls, data: Mapping) -> "PastVerdict":
         floats = lambda d: {str(k): float(v) for k, v in (d or {}).items() if v is not None}  # noqa: E731
         return cls(accepted=bool(data["accepted"]), source=floats(data.get("source")), targets=floats(data.get("targets")),
                    reached=floats(data.get("reached")), exemplar=str(data.get("exemplar") or ""))
@@ -56,7 +57,7 @@ class Verdict:
         return None if s is None or t is None else difference(t, s, circular)
 
 
-def likeness(verdict: Verdict, element: str, source: float, move: float, circular: bool = False) -> float:
+def likeness(verdict: PastVerdict, element: str, source: float, move: float, circular: bool = False) -> float:
     """How much a verdict on ``element`` speaks for a move of ``move`` from ``source``: 0 for an
     element it did not move, a move the other way or no move; 1 for the same start."""
     past = verdict.move(element, circular)
@@ -73,7 +74,7 @@ class Steered:
     note: str = ""
 
 
-def steer(verdicts: Sequence[Verdict], element: str, source: float, target: float, circular: bool = False) -> Steered:
+def steer(verdicts: Sequence[PastVerdict], element: str, source: float, target: float, circular: bool = False) -> Steered:
     """The target for a move of ``element`` from ``source`` once the user's answers on similar
     moves are taken into account, oldest first so that the latest answer counts most: a
     rejection shortens the move, an acceptance pulls it toward the accepted one."""
@@ -107,5 +108,5 @@ def steer(verdicts: Sequence[Verdict], element: str, source: float, target: floa
     return Steered((source + steered) % 1.0 if circular else source + steered, why)
 
 
-def newest(verdicts: Sequence[Verdict]) -> list[Verdict]:
+def newest(verdicts: Sequence[PastVerdict]) -> list[PastVerdict]:
     return list(verdicts)[-KEEP:]

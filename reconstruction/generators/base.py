@@ -14,7 +14,7 @@ import numpy as np
 from ..elements import BY_NAME
 from ..extraction import Analysis
 from ..training import DataSummary, Progress, Sample, clamp_to_range, summarize
-from ..verdicts import Steered, Verdict, newest, steer
+from ..verdicts import Steered, PastVerdict, newest, steer
 
 CHECKPOINT_FORMAT = "flux-fluctuation-model"
 
@@ -44,13 +44,13 @@ class FluctuationModel:
         self.ranges: dict[str, tuple[float, float] | None] = {n: None for n in self.elements}
         self.summary: DataSummary | None = None
         self.params: dict[str, Any] = {}
-        self.verdicts: list[Verdict] = []  # the user's answers on edits this group made (reconstruction.verdicts)
+        self.verdicts: list[PastVerdict] = []  # the user's answers on edits this group made (reconstruction.verdicts)
         self._previous: FluctuationModel | None = None  # the version a fine-tune starts from
 
     # --- training -----------------------------------------------------------------------------
 
     def fit(self, samples: Sequence[Sample], progress: Progress | None = None,
-            verdicts: Sequence[Verdict] | None = None) -> dict:
+            verdicts: Sequence[PastVerdict] | None = None) -> dict:
         """Learn from the user's samples and, when given, the user's verdicts on this group's
         edits (they replace the ones a fine-tune carried over: the caller passes all that stand);
         returns quality figures for the model's record."""
@@ -183,7 +183,7 @@ def load_checkpoint(path: Path) -> FluctuationModel:
     model.ranges = {k: (tuple(v) if v else None) for k, v in payload["ranges"].items()}
     try:
         model.load_state(payload["state"])
-        model.verdicts = [Verdict.from_json(v) for v in payload.get("verdicts", [])]
+        model.verdicts = [PastVerdict.from_json(v) for v in payload.get("verdicts", [])]
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise ModelError(f"its weights file does not match the {cls.group} model ({type(exc).__name__})") from exc
     return model

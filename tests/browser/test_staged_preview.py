@@ -171,7 +171,7 @@ def test_a_portrait_shows_the_original_then_a_placeholder_then_a_gentler_preview
         # Right after the shot: keep the reconstruction (accept), from the shooting page itself.
         assert page.is_visible("#verdict") and page.get_attribute("#shot-link", "href").endswith(f"/shots/{shot}/")
         page.click("#accept-shot")
-        page.wait_for_selector("#verdict[data-verdict='accept']", timeout=TIMEOUT_MS)
+        page.wait_for_selector("#verdict[data-verdict='accepted']", timeout=TIMEOUT_MS)
         assert "Accepted" in page.inner_text("#toast")
         with sqlite3.connect(server.db_path) as db:
             assert db.execute("SELECT feedback FROM capture_shot WHERE replace(id, '-', '') = ?",

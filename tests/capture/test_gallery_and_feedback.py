@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from capture import services
-from capture.models import Feedback, LearningSample, Shot, ShotStage
+from capture.models import Feedback, LearningSample, Shot, ShotStage, Verdict
 from reconstruction import services as model_services
 from reconstruction.generators.lighting import tone_curve
 from reconstruction.imageio import encode_jpeg
@@ -74,7 +74,7 @@ def test_the_gallery_lists_only_my_shots_newest_first_paginated(alice, bob, fram
 def test_the_gallery_filters_by_date_intention_and_feedback(alice, frame):
     fun = make_shot(alice, frame, intention="fun")
     portrait = make_shot(alice, frame, intention="portrait")
-    services.give_feedback(alice, portrait.id, "reject")
+    services.give_feedback(alice, portrait.id, "rejected")
     c = client_for(alice)
     body = c.get(reverse("capture:gallery") + "?intention=fun").content.decode()
     assert str(fun.id) in body and str(portrait.id) not in body
@@ -114,7 +114,7 @@ def test_another_users_replay_image_feedback_and_delete_answer_404(alice, bob, f
     shot = make_shot(alice, frame)
     bobs = client_for(bob)
     assert bobs.get(reverse("capture:shot-stage", args=[shot.id, 2])).status_code == 404
-    assert bobs.post(reverse("capture:shot-feedback", args=[shot.id]), {"verdict": "accept"}).status_code == 404
+    assert bobs.post(reverse("capture:shot-feedback", args=[shot.id]), {"verdict": "accepted"}).status_code == 404
     assert bobs.post(reverse("capture:shot-delete", args=[shot.id])).status_code == 404
     assert Shot.objects.filter(pk=shot.pk, feedback=Shot.NO_FEEDBACK).exists()
 
@@ -126,18 +126,18 @@ def test_state_changes_need_post_and_csrf(alice, frame):
     assert c.get(reverse("capture:shot-delete", args=[shot.id])).status_code == 405
     strict = Client(enforce_csrf_checks=True)
     strict.login(username="alice", password=PASSWORD)
-    assert strict.post(reverse("capture:shot-feedback", args=[shot.id]), {"verdict": "accept"}).status_code == 403
+    assert strict.post(reverse("capture:shot-feedback", args=[shot.id]), {"verdict": "accepted"}).status_code == 403
     assert strict.post(reverse("capture:shot-delete", args=[shot.id])).status_code == 403
     assert Shot.objects.filter(pk=shot.pk).exists()
 
 
 def test_accepting_adds_the_pair_to_the_learning_data_and_fine_tunes_the_models(alice, frame):
     shot = make_shot(alice, frame)
-    response = client_for(alice).post(reverse("capture:shot-feedback", args=[shot.id]), {"verdict": "accept"},
+    response = client_for(alice).post(reverse("capture:shot-feedback", args=[shot.id]), {"verdict": "accepted"},
                                       HTTP_ACCEPT="application/json")
-    assert response.status_code == 200 and response.json()["verdict"] == "accept"
+    assert response.status_code == 200 and response.json()["verdict"] == "accepted"
     shot.refresh_from_db()
-    assert shot.feedback == Shot.ACCEPTED and shot.recorded_kind == "reconstruction"
+    assert shot.feedback == Verdict.ACCEPTED and shot.recorded_kind == "reconstruction"
     original = LearningSample.objects.get(user=alice, source=LearningSample.SOURCE_ACCEPTED)
     edit = LearningSample.objects.get(user=alice, source=LearningSample.SOURCE_ACCEPTED_EDIT)
     assert (original.elements["lighting.exposure"], edit.elements["lighting.exposure"]) == (0.40, 0.55)
@@ -149,9 +149,9 @@ def test_accepting_adds_the_pair_to_the_learning_data_and_fine_tunes_the_models(
 
 def test_rejecting_keeps_the_original_and_moves_the_intention_away_from_the_edit(alice, frame):
     shot = make_shot(alice, frame)
-    client_for(alice).post(reverse("capture:shot-feedback", args=[shot.id]), {"verdict": "reject"})
+    client_for(alice).post(reverse("capture:shot-feedback", args=[shot.id]), {"verdict": "rejected"})
     shot.refresh_from_db()
-    assert shot.feedback == Shot.REJECTED and shot.recorded_kind == "original"
+    assert shot.feedback == Verdict.REJECTED and shot.recorded_kind == "original"
     recorded = client_for(alice).get(reverse("capture:shot-recorded", args=[shot.id]))
     with shot.original.open("rb") as fh:
         assert b"".join(recorded.streaming_content) == fh.read()
@@ -165,10 +165,10 @@ def test_rejecting_keeps_the_original_and_moves_the_intention_away_from_the_edit
 
 def test_the_same_verdict_twice_changes_nothing_the_second_time(alice, frame):
     shot = make_shot(alice, frame)
-    first = services.give_feedback(alice, shot.id, "reject")
+    first = services.give_feedback(alice, shot.id, "rejected")
     table = model_services.intention_table_for(alice)
     runs = TrainingRun.objects.filter(user=alice).count()
-    again = services.give_feedback(alice, shot.id, "reject")
+    again = services.give_feedback(alice, shot.id, "rejected")
     assert again.pk == first.pk and Feedback.objects.filter(shot=shot).count() == 1
     assert model_services.intention_table_for(alice) == table  # shifted once, not twice
     assert LearningSample.objects.filter(user=alice, source=LearningSample.SOURCE_REJECTED).count() == 1
@@ -178,17 +178,17 @@ def test_the_same_verdict_twice_changes_nothing_the_second_time(alice, frame):
 def test_switching_a_verdict_undoes_the_first_ones_effects(alice, frame):
     shot = make_shot(alice, frame)
     before = model_services.intention_table_for(alice)["portrait"]["lighting.exposure"]
-    services.give_feedback(alice, shot.id, "reject")
+    services.give_feedback(alice, shot.id, "rejected")
     assert model_services.intention_table_for(alice)["portrait"]["lighting.exposure"] != before
-    services.give_feedback(alice, shot.id, "accept")
+    services.give_feedback(alice, shot.id, "accepted")
     # The rejection's shift and negative example are gone; the acceptance's pair is there.
     assert model_services.intention_table_for(alice)["portrait"]["lighting.exposure"] == pytest.approx(before)
     assert not LearningSample.objects.filter(user=alice, source=LearningSample.SOURCE_REJECTED).exists()
     accepted = [LearningSample.SOURCE_ACCEPTED, LearningSample.SOURCE_ACCEPTED_EDIT]
     assert LearningSample.objects.filter(user=alice, source__in=accepted).count() == 2
     shot.refresh_from_db()
-    assert shot.feedback == Shot.ACCEPTED
-    services.give_feedback(alice, shot.id, "reject")  # and back again
+    assert shot.feedback == Verdict.ACCEPTED
+    services.give_feedback(alice, shot.id, "rejected")  # and back again
     assert not LearningSample.objects.filter(user=alice, source__in=accepted).exists()
     assert LearningSample.objects.filter(user=alice, source=LearningSample.SOURCE_REJECTED).count() == 1
     shifted = model_services.intention_table_for(alice)["portrait"]["lighting.exposure"]
@@ -197,7 +197,7 @@ def test_switching_a_verdict_undoes_the_first_ones_effects(alice, frame):
 
 def test_a_shot_without_reconstruction_cannot_be_judged(alice, frame):
     shot = make_shot(alice, frame, reconstructed=False)
-    response = client_for(alice).post(reverse("capture:shot-feedback", args=[shot.id]), {"verdict": "accept"}, HTTP_ACCEPT="application/json")
+    response = client_for(alice).post(reverse("capture:shot-feedback", args=[shot.id]), {"verdict": "accepted"}, HTTP_ACCEPT="application/json")
     assert response.status_code == 400 and "no reconstruction" in response.json()["error"]
     assert not Feedback.objects.exists()
     page = client_for(alice).get(reverse("capture:shot", args=[shot.id]))
@@ -207,7 +207,7 @@ def test_a_shot_without_reconstruction_cannot_be_judged(alice, frame):
 
 def test_downloading_both_gives_the_images_and_a_provenance_record(alice, frame):
     shot = make_shot(alice, frame)
-    services.give_feedback(alice, shot.id, "accept")
+    services.give_feedback(alice, shot.id, "accepted")
     response = client_for(alice).get(reverse("capture:shot-download", args=[shot.id]) + "?what=both")
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(response.content))
@@ -219,7 +219,7 @@ def test_downloading_both_gives_the_images_and_a_provenance_record(alice, frame)
     assert [s["stage"] for s in record["stages"]] == ["original", "placeholder", "preview", "reconstruction"]
     assert record["models"] == {"lighting": 1} and record["rule"]["steps"][0]["targets"] == {"lighting.exposure": 0.55}
     assert record["parameters"]["preview_mode"] == 2 and record["parameters"]["targets"] == {"lighting.exposure": 0.55}
-    assert record["feedback"][0]["verdict"] == "accept" and record["recorded"] == "reconstruction"
+    assert record["feedback"][0]["verdict"] == "accepted" and record["recorded"] == "reconstruction"
     single = client_for(alice).get(reverse("capture:shot-download", args=[shot.id]) + "?what=original")
     assert "attachment" in single["Content-Disposition"]
 
@@ -237,7 +237,7 @@ def test_deleting_a_shot_removes_its_files_and_replay_record(alice, frame):
 
 def test_history_shows_shots_feedback_and_trainings_of_mine_only(alice, bob, frame):
     shot = make_shot(alice, frame)
-    services.give_feedback(alice, shot.id, "reject")
+    services.give_feedback(alice, shot.id, "rejected")
     make_shot(bob, frame)
     page = client_for(alice).get(reverse("capture:history"))
     kinds = [e["kind"] for e in page.context["events"]]
@@ -249,7 +249,7 @@ def test_deleting_a_user_deletes_their_shots_files_and_learning_data(alice, fram
     import os
 
     shot = make_shot(alice, frame)
-    services.give_feedback(alice, shot.id, "accept")
+    services.give_feedback(alice, shot.id, "accepted")
     paths = [shot.original.path, shot.reconstruction.path] + [s.image.path for s in LearningSample.objects.filter(user=alice)]
     alice.delete()
     assert not any(os.path.exists(p) for p in paths)

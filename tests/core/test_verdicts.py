@@ -14,17 +14,17 @@ from reconstruction.extraction import exposure_degree
 from reconstruction.generators.lighting import LightingModel, tone_curve
 from reconstruction.rules import fluctuation_rule
 from reconstruction.training import Sample
-from reconstruction.verdicts import Verdict, steer
+from reconstruction.verdicts import PastVerdict, steer
 
 E = "lighting.exposure"
 
 
 def rejected(source=0.30, target=0.50, reached=0.50):
-    return Verdict(accepted=False, source={E: source}, targets={E: target}, reached={E: reached})
+    return PastVerdict(accepted=False, source={E: source}, targets={E: target}, reached={E: reached})
 
 
 def accepted(source=0.30, target=0.50, reached=0.50):
-    return Verdict(accepted=True, source={E: source}, targets={E: target}, reached={E: reached})
+    return PastVerdict(accepted=True, source={E: source}, targets={E: target}, reached={E: reached})
 
 
 def test_a_rejected_edit_shortens_the_same_move_from_about_the_same_degree():
@@ -58,7 +58,7 @@ def test_an_accepted_gentle_edit_keeps_later_ones_gentle():
 
 def test_hue_moves_the_short_way_round():
     hue = "clothing.hue"
-    verdict = Verdict(accepted=False, source={hue: 0.95}, targets={hue: 0.05})
+    verdict = PastVerdict(accepted=False, source={hue: 0.95}, targets={hue: 0.05})
     steered = steer([verdict], hue, 0.96, 0.06, circular=True)
     assert steered.note and (0.96 < steered.target or steered.target < 0.06)
 

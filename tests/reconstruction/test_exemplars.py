@@ -151,12 +151,12 @@ def smile_ask(model, clip, frame=200):
 
 
 def test_a_face_that_lent_its_pixels_to_a_rejected_edit_is_refused_for_a_similar_ask(model, clip, monkeypatch):
-    from reconstruction.verdicts import Verdict
+    from reconstruction.verdicts import PastVerdict
 
     src, dst, pose = smile_ask(model, clip)
     before, _, _ = model.exemplar(src, dst, pose)
     smile = "expression.smile"
-    rejected = Verdict(accepted=False, source={smile: float(src[0])}, targets={smile: float(dst[0])},
+    rejected = PastVerdict(accepted=False, source={smile: float(src[0])}, targets={smile: float(dst[0])},
                        exemplar=model._bank_prints[before])
     monkeypatch.setattr(model, "verdicts", [rejected])
     after, _, refused = model.exemplar(src, dst, pose)

@@ -57,7 +57,7 @@ def test_a_rejection_moves_the_next_similar_shot_away_from_the_edit_and_an_accep
     rejected, accepted = shoot(alice, dim[0], analyzer), shoot(alice, dim[1], analyzer)
     assert rejected["move"] > 0.08 and rejected["brightening"] > 8  # a clear brightening to judge
 
-    capture_services.give_feedback(alice, rejected["shot"].id, "reject")
+    capture_services.give_feedback(alice, rejected["shot"].id, "rejected")
     run = fine_tune(alice, analyzer)
     assert run.result.version == 2 and len(services.load_active(alice, "lighting")[0].verdicts) == 1
     after_rejection = shoot(alice, dim[2], analyzer)
@@ -74,7 +74,7 @@ def test_a_rejection_moves_the_next_similar_shot_away_from_the_edit_and_an_accep
     page = client.get(f"/shots/{after_rejection['shot'].id}/").content.decode()
     assert "Exposure: you rejected a similar edit, so this one goes" in page
 
-    capture_services.give_feedback(alice, accepted["shot"].id, "accept")
+    capture_services.give_feedback(alice, accepted["shot"].id, "accepted")
     fine_tune(alice, analyzer)
     after_acceptance = shoot(alice, dim[3], analyzer)
     assert "you accepted" in after_acceptance["step"]["learned"][E]
@@ -88,9 +88,9 @@ def test_switching_a_verdict_takes_its_lesson_back(alice, frames, analyzer):
     first = services.start_training(alice, "lighting", steps=60, enqueue=False)
     services.run_training(first.pk, analyzer=analyzer)
     shot = shoot(alice, tone_curve(frames[1], -0.6), analyzer)["shot"]
-    capture_services.give_feedback(alice, shot.id, "reject")
+    capture_services.give_feedback(alice, shot.id, "rejected")
     fine_tune(alice, analyzer)
-    capture_services.give_feedback(alice, shot.id, "accept")
+    capture_services.give_feedback(alice, shot.id, "accepted")
     fine_tune(alice, analyzer)
     (verdict,) = services.load_active(alice, "lighting")[0].verdicts
     assert verdict.accepted

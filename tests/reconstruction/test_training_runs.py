@@ -197,7 +197,7 @@ def test_a_version_trained_after_feedback_says_which_feedback_it_learned_from(al
 
     give_learning_data(alice, frames, analyzer)
     shot = make_shot(alice, frames[0])
-    capture_services.give_feedback(alice, shot.id, "accept")
+    capture_services.give_feedback(alice, shot.id, "accepted")
     run = TrainingRun.objects.get(user=alice, group="lighting", status=TrainingRun.QUEUED)  # queued by the feedback
     run = services.run_training(run.pk, analyzer=analyzer)
     assert run.status == TrainingRun.SUCCEEDED, run.message
@@ -220,7 +220,7 @@ def test_a_verdict_given_while_its_group_trains_gets_a_follow_up_run(alice, fram
     def loaded_then_judged(user, limit):
         rows = real(user, limit)
         # The verdict arrives while the run trains on data loaded before it.
-        capture_services.give_feedback(alice, shot.id, "accept")
+        capture_services.give_feedback(alice, shot.id, "accepted")
         assert TrainingRun.objects.filter(user=alice, group="lighting").count() == 1  # busy: no second run now
         return rows
 
@@ -244,7 +244,7 @@ def test_learned_from_lists_exactly_the_verdicts_a_version_trained_on(alice, fra
     give_learning_data(alice, frames, analyzer)
     shots = [make_shot(alice, frames[k]) for k in range(3)]
     for shot in shots:
-        capture_services.give_feedback(alice, shot.id, "accept")
+        capture_services.give_feedback(alice, shot.id, "accepted")
     run = TrainingRun.objects.get(user=alice, group="lighting", status=TrainingRun.QUEUED)
     run = services.run_training(run.pk, analyzer=analyzer)
     assert run.status == TrainingRun.SUCCEEDED, run.message

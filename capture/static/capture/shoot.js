@@ -587,8 +587,8 @@
       const answer = await resp.json();
       if (!resp.ok) throw new Error(answer.error || resp.statusText);
       result.verdict.dataset.verdict = verdict;
-      toast(answer.message, verdict === "accept" ? "ok" : "info", 6000);
-      if (verdict === "reject" && thumbs.has(shot)) {
+      toast(answer.message, verdict === "accepted" ? "ok" : "info", 6000);
+      if (verdict === "rejected" && thumbs.has(shot)) {
         const link = thumbs.get(shot);
         link.classList.remove("developed");
         link.title = "the original (recorded): you rejected the reconstruction";
@@ -598,8 +598,8 @@
       toast(`Your answer was not saved: ${err.message}`, "bad", 6000);
     }
   }
-  result.accept.addEventListener("click", () => giveVerdict("accept"));
-  result.reject.addEventListener("click", () => giveVerdict("reject"));
+  result.accept.addEventListener("click", () => giveVerdict("accepted"));
+  result.reject.addEventListener("click", () => giveVerdict("rejected"));
 
   function failed(dev, msg) {
     dev.done = true;
