@@ -53,7 +53,7 @@ from reconstruction.preview import ModelReconstructor, PreviewSettings, stages  
 from reconstruction.recent import RecentFrames  # noqa: E402
 from reconstruction.rules import rule_for_models  # noqa: E402
 from reconstruction.selfcheck import SelfCheck, shared_checks  # noqa: E402
-from reconstruction.training import Sample  # noqa: E402
+from reconstruction.ranges import Sample  # noqa: E402
 from reconstruction.yardstick.fidelity import (GOALS, HAPPY, degree_validity, judge, read_face,  # noqa: E402
                                                summarize)
 

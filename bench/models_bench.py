@@ -30,7 +30,7 @@ from reconstruction.generators.clothing import recolour, torso_region  # noqa: E
 from reconstruction.generators.composition import reframe  # noqa: E402
 from reconstruction.generators.lighting import tone_curve  # noqa: E402
 from reconstruction.imageio import fit_within, iter_video, read_image  # noqa: E402
-from reconstruction.training import Sample  # noqa: E402
+from reconstruction.ranges import Sample  # noqa: E402
 
 
 def frames(name, every, limit):

@@ -15,7 +15,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from reconstruction import services as training
+from reconstruction import services as model_services
 from reconstruction.imageio import FrameError
 
 from . import protocol, services
@@ -215,7 +215,7 @@ class ShootConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(services.record_learning_sample)(self.user, jpeg, analysis)
             self.kept += 1
             if self.kept % 20 == 0:
-                await database_sync_to_async(training.maybe_auto_train)(self.user)
+                await database_sync_to_async(model_services.maybe_auto_train)(self.user)
         except Exception:
             log.exception("could not keep a learning sample")
 

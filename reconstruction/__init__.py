@@ -13,7 +13,7 @@ CORE_MODULES = (
     "reconstruction.recent",
     "reconstruction.selfcheck",
     "reconstruction.imageio",
-    "reconstruction.training",
+    "reconstruction.ranges",
     "reconstruction.verdicts",
     "reconstruction.evaluation",
     "reconstruction.intention",

@@ -27,7 +27,7 @@ from .elements import BY_NAME, difference
 from .extraction import face_hull_mask
 from .generators.base import ModelError, blend, feather
 from .generators.expression import ELEMENTS, alignment, face_pose
-from .training import Sample, clamp_to_range
+from .ranges import Sample, clamp_to_range
 
 MIN_GAP = 0.15  # targets closer than this to the source say little about progress
 

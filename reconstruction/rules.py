@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .elements import BY_NAME, degree_gap, toward
-from .training import clamp_to_range
+from .ranges import clamp_to_range
 from .verdicts import Steered
 
 # A target this close to the current degree is not worth a model's pass.

@@ -121,7 +121,7 @@ def analyse_samples(rows, analyzer, with_rows: bool = False):
     """The learning rows as analysed samples (unreadable ones skipped); ``with_rows``: as (row,
     sample) pairs, so that what a version trained on can be traced back to its rows."""
     from reconstruction.imageio import FrameError, decode_jpeg
-    from reconstruction.training import Sample
+    from reconstruction.ranges import Sample
 
     pairs = []
     for row in rows:

@@ -148,7 +148,7 @@ def small_models(analyzer):
     """Lighting and composition models really trained on ``varied_frames``; fitted once per session."""
     from reconstruction.generators.composition import CompositionModel
     from reconstruction.generators.lighting import LightingModel
-    from reconstruction.training import Sample
+    from reconstruction.ranges import Sample
 
     samples = [Sample(rgb, analyzer.analyze(rgb)) for _, rgb in varied_frames(analyzer)]
     lighting = LightingModel(LightingModel.Config(pairs=60))

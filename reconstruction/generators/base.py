@@ -13,7 +13,7 @@ import numpy as np
 
 from ..elements import BY_NAME
 from ..extraction import Analysis
-from ..training import DataSummary, Progress, Sample, clamp_to_range, summarize
+from ..ranges import DataSummary, Progress, Sample, clamp_to_range, summarize
 from ..verdicts import Steered, PastVerdict, newest, steer
 
 CHECKPOINT_FORMAT = "flux-fluctuation-model"
@@ -287,7 +287,7 @@ def learn_strength(items: Sequence[tuple[Any, float]], pairs: int, rng: np.rando
                    solve: Callable[[Any, float], float], tick: Callable[[], None]) -> LearnedStrength:
     """For random pairs (i, j) of ``items`` (payload, degree), solve the strength that carries
     item i to item j's degree, then learn strength from (degree i, degree j)."""
-    from ..training import training_pairs
+    from ..ranges import training_pairs
 
     feats, params = [], []
     for i, j in training_pairs(len(items), pairs, rng):

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ..extraction import Analysis, climate_degrees
-from ..training import Progress, Sample, training_pairs
+from ..ranges import Progress, Sample, training_pairs
 from .base import FluctuationModel, blend, feather
 from .lighting import thumbnail
 

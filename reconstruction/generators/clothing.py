@@ -16,7 +16,7 @@ import numpy as np
 
 from ..elements import difference
 from ..extraction import Analysis, clothing_degrees, torso_box
-from ..training import Progress, Sample
+from ..ranges import Progress, Sample
 from .base import FluctuationModel, blend, feather, learn_strength, predict, solve_parameter
 
 HUE = "clothing.clothing_hue"

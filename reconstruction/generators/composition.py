@@ -42,7 +42,7 @@ import numpy as np
 
 from ..elements import BY_NAME
 from ..extraction import Analysis
-from ..training import Progress, Sample
+from ..ranges import Progress, Sample
 from .base import FluctuationModel
 
 X, Y, SIZE = "composition.subject_x", "composition.subject_y", "composition.subject_size"

@@ -35,7 +35,7 @@ import numpy as np
 from ..exemplars import BROWS, LEFT_EYE_RING, RIGHT_EYE_RING, Appearance, Judge, appearance
 from ..extraction import Analysis, Face, face_hull_mask
 from ..recent import RecentFrame
-from ..training import Progress, Sample
+from ..ranges import Progress, Sample
 from ..verdicts import likeness
 from .base import FluctuationModel, ModelError, alpha_box, feather
 

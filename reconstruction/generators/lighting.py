@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..extraction import NOSE_TIP, WORK_WIDTH, Analysis, exposure_degree, face_hull_mask, light_direction_degree, luma
-from ..training import Progress, Sample
+from ..ranges import Progress, Sample
 from .base import FluctuationModel, feather, learn_strength, predict, solve_parameter
 
 EXPOSURE = "lighting.exposure"

@@ -166,7 +166,7 @@ async def test_an_unknown_intention_is_refused_and_the_socket_stays_up(alice, po
 @pytest.fixture
 def alice_with_an_expression_model(alice, analyzer):
     from reconstruction.generators.expression import ExpressionConfig, ExpressionModel
-    from reconstruction.training import Sample
+    from reconstruction.ranges import Sample
     from tests.conftest import video_frames
 
     frames = video_frames("single_face.mp4", range(0, 72, 3))

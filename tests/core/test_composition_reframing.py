@@ -19,7 +19,7 @@ from reconstruction.extraction import Analysis
 from reconstruction.generators.composition import SIZE, X, Y, CompositionModel, reachable, reframe
 from reconstruction.imageio import read_image
 from reconstruction.rules import fluctuation_rule
-from reconstruction.training import Sample
+from reconstruction.ranges import Sample
 from reconstruction.yardstick.borders import check_borders
 from tests.conftest import sample_path, video_frames
 

@@ -13,7 +13,7 @@ from reconstruction.generators.base import carry_params, load_checkpoint, save_c
 from reconstruction.extraction import exposure_degree
 from reconstruction.generators.lighting import LightingModel, tone_curve
 from reconstruction.rules import fluctuation_rule
-from reconstruction.training import Sample
+from reconstruction.ranges import Sample
 from reconstruction.verdicts import PastVerdict, steer
 
 E = "lighting.exposure"

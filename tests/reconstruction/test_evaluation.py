@@ -6,7 +6,7 @@ import pytest
 
 from reconstruction.evaluation import _placement_target, _target_for, realism
 from reconstruction.generators.expression import ELEMENTS
-from reconstruction.training import Sample
+from reconstruction.ranges import Sample
 from tests.conftest import video_frames
 
 SMILE = "expression.smile"

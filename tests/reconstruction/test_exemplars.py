@@ -12,7 +12,7 @@ from reconstruction.exemplars import Appearance
 from reconstruction.generators.expression import ExpressionConfig, ExpressionModel, face_degrees, face_pose
 from reconstruction.imageio import encode_jpeg
 from reconstruction.recent import RecentFrames
-from reconstruction.training import Sample
+from reconstruction.ranges import Sample
 from tests.conftest import video_frames
 
 CRYING, HAND_OVER_MOUTH, LAUGHING = range(16, 60, 8), range(72, 130, 8), range(296, 420, 8)

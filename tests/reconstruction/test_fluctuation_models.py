@@ -15,7 +15,7 @@ from reconstruction.generators.composition import CompositionModel, reframe
 from reconstruction.generators.expression import ExpressionConfig, ExpressionModel
 from reconstruction.generators.lighting import LightingModel, relight, face_region, tone_curve
 from reconstruction.imageio import fit_within, read_image
-from reconstruction.training import Sample, degree_range
+from reconstruction.ranges import Sample, degree_range
 from tests.conftest import sample_path, video_frames
 
 
@@ -261,7 +261,7 @@ def test_fine_tuning_the_expression_gan_starts_from_the_previous_version(analyze
 
 
 def test_a_hue_range_is_the_shortest_arc_and_may_wrap_through_red():
-    from reconstruction.training import clamp_to_range
+    from reconstruction.ranges import clamp_to_range
 
     reds = [0.93, 0.95, 0.97, 0.99, 0.01, 0.03, 0.05, 0.07, 0.02, 0.96]
     lo, hi = degree_range(reds)

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from reconstruction import services
 from reconstruction.elements import BY_NAME
 from reconstruction.imageio import FrameError, read_image
-from reconstruction.training import clamp_to_range
+from reconstruction.ranges import clamp_to_range
 
 
 def parse_setting(text: str) -> tuple[str, float]:
