@@ -10,11 +10,11 @@ from . import divergence, preview
 _PREVIEW, _DIVERGENCE = preview.PreviewSettings(), divergence.DivergenceSettings()  # the defaults
 
 
-class FluctuationModel(models.Model):
+class ModelVersion(models.Model):
     """One trained version of one user's model for one element group, with the statistics of the
     data it learned from (where its reconstructable range comes from, FIG. 5A)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="fluctuation_models")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="model_versions")
     group = models.CharField(max_length=32)
     version = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -57,7 +57,7 @@ class TrainingRun(models.Model):
     total = models.PositiveIntegerField(default=0)
     loss = models.FloatField(null=True, blank=True)
     message = models.CharField(max_length=500, blank=True)
-    result = models.ForeignKey(FluctuationModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    result = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
 
     class Meta:
         ordering = ["-created_at"]

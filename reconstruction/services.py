@@ -16,7 +16,7 @@ from django.utils import timezone
 from capture.models import LearningSample
 
 from . import storage
-from .models import FluctuationModel, IntentionTable, ShootingPreferences, TrainingRun
+from .models import ModelVersion, IntentionTable, ShootingPreferences, TrainingRun
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +29,14 @@ class TrainingBusy(RuntimeError):
 
 
 def models_for(user):
-    return FluctuationModel.objects.filter(user=user)
+    return ModelVersion.objects.filter(user=user)
 
 
 def runs_for(user):
     return TrainingRun.objects.filter(user=user)
 
 
-def get_model(user, pk) -> FluctuationModel:
+def get_model(user, pk) -> ModelVersion:
     return get_object_or_404(models_for(user), pk=pk)
 
 
@@ -256,7 +256,7 @@ def _follow_up(run: TrainingRun, learned: set[int]) -> None:
             pass
 
 
-def store_version(user, model, samples: int, seconds: float, metrics: dict) -> FluctuationModel:
+def store_version(user, model, samples: int, seconds: float, metrics: dict) -> ModelVersion:
     """Save a trained model's weights as the group's next version and make it the active one."""
     from reconstruction.generators import save_checkpoint
 
@@ -266,7 +266,7 @@ def store_version(user, model, samples: int, seconds: float, metrics: dict) -> F
         path = storage.weights_path(user.pk, model.group, version)
         save_checkpoint(model, path, meta={"user": user.pk, "samples": samples})
         summary = model.summary
-        row = FluctuationModel.objects.create(
+        row = ModelVersion.objects.create(
             user=user, group=model.group, version=version, samples=samples, seconds=round(seconds, 2),
             device=str(metrics.get("device", "cpu")),
             ranges={k: (list(v) if v else None) for k, v in model.ranges.items()},
@@ -279,12 +279,12 @@ def store_version(user, model, samples: int, seconds: float, metrics: dict) -> F
 # --- versions ---------------------------------------------------------------------------------------
 
 
-def _activate(row: FluctuationModel) -> None:
+def _activate(row: ModelVersion) -> None:
     models_for(row.user).filter(group=row.group, active=True).exclude(pk=row.pk).update(active=False)
-    FluctuationModel.objects.filter(pk=row.pk).update(active=True)
+    ModelVersion.objects.filter(pk=row.pk).update(active=True)
 
 
-def activate(user, pk) -> FluctuationModel:
+def activate(user, pk) -> ModelVersion:
     """Roll back (or forward) to a version."""
     with transaction.atomic():
         row = get_model(user, pk)
@@ -310,7 +310,7 @@ _model_cache: dict[tuple[int, str], tuple[int, object, tuple]] = {}
 _model_cache_lock = threading.Lock()
 
 
-def _file_stamp(row: FluctuationModel) -> tuple:
+def _file_stamp(row: ModelVersion) -> tuple:
     try:
         stat = storage.absolute(row.weights).stat()
     except OSError:
@@ -352,7 +352,7 @@ def load_active(user, group: str):
 DAMAGED = "damaged"  # how a reason for an unusable model starts when its version's file cannot be read
 
 
-def _load(row: FluctuationModel):
+def _load(row: ModelVersion):
     """(model, None) from the version's weights file, or (None, reason) when it cannot be read:
     which version, what is wrong, and what fixes it, in words for the user."""
     from reconstruction.generators import ModelError, load_checkpoint
@@ -379,7 +379,7 @@ def damaged_versions(user) -> dict[int, str]:
     return out
 
 
-def _loaded(user, row: FluctuationModel, check_file: bool = False):
+def _loaded(user, row: ModelVersion, check_file: bool = False):
     """``_load`` for an active version, read once per process and kept while it stays active, so
     a shutter does not read weights from disk. ``check_file``: read it again when its file changed
     or went since (My models should say so now; a version in memory keeps working until restart)."""

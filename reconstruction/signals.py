@@ -4,9 +4,9 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from . import storage
-from .models import FluctuationModel
+from .models import ModelVersion
 
 
-@receiver(post_delete, sender=FluctuationModel)
-def _delete_weights(sender, instance: FluctuationModel, **kwargs):
+@receiver(post_delete, sender=ModelVersion)
+def _delete_weights(sender, instance: ModelVersion, **kwargs):
     storage.absolute(instance.weights).unlink(missing_ok=True)

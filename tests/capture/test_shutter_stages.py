@@ -140,9 +140,9 @@ async def test_a_second_shutter_during_development_corrupts_neither(alice_with_m
 
 async def test_a_broken_model_still_delivers_the_others_and_says_which(alice_with_models, portrait_jpeg, settings):
     from reconstruction import storage
-    from reconstruction.models import FluctuationModel
+    from reconstruction.models import ModelVersion
 
-    row = await sync_to_async(FluctuationModel.objects.get)(user=alice_with_models, group="lighting", active=True)
+    row = await sync_to_async(ModelVersion.objects.get)(user=alice_with_models, group="lighting", active=True)
     storage.absolute(row.weights).write_bytes(b"not a checkpoint")
     services._model_cache.clear()
     comm, _ = await open_socket(await sync_to_async(_session_headers)(alice_with_models))

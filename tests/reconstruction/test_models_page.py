@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from reconstruction import services, storage
 from reconstruction.generators.base import save_checkpoint
-from reconstruction.models import FluctuationModel, TrainingRun
+from reconstruction.models import ModelVersion, TrainingRun
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db]
 
@@ -18,7 +18,7 @@ def _weights(small_models):
 
 
 def make_version(user, group="lighting", version=1, active=True):
-    row = FluctuationModel.objects.create(
+    row = ModelVersion.objects.create(
         user=user, group=group, version=version, active=False, samples=40, seconds=3.2,
         ranges={"lighting.exposure": [0.2, 0.7], "lighting.light_direction": None},
         histograms={"lighting.exposure": [0] * 4 + [10] * 10 + [0] * 6, "lighting.light_direction": [0] * 20},
@@ -83,14 +83,14 @@ def test_rollback_and_delete_are_posts_and_others_models_answer_404(client, alic
     old.refresh_from_db()
     assert old.active
     client.post(reverse("reconstruction:delete", args=[new.pk]))
-    assert not FluctuationModel.objects.filter(pk=new.pk).exists()
+    assert not ModelVersion.objects.filter(pk=new.pk).exists()
 
 
 def test_each_version_shows_how_its_figures_moved_since_the_version_before(client, alice):
     old = make_version(alice, version=1, active=False)
     new = make_version(alice, version=2)
-    FluctuationModel.objects.filter(pk=old.pk).update(metrics={"exposure_fit_rmse": 0.05, "progress.exposure": 0.80})
-    FluctuationModel.objects.filter(pk=new.pk).update(metrics={"exposure_fit_rmse": 0.05, "progress.exposure": 0.86, "fine_tune_pairs": 100})
+    ModelVersion.objects.filter(pk=old.pk).update(metrics={"exposure_fit_rmse": 0.05, "progress.exposure": 0.80})
+    ModelVersion.objects.filter(pk=new.pk).update(metrics={"exposure_fit_rmse": 0.05, "progress.exposure": 0.86, "fine_tune_pairs": 100})
     client.force_login(alice)
     page = client.get(reverse("reconstruction:models")).content.decode()
     assert "progress.exposure 0.86 <span class=\"delta\" title=\"since the version before\">(+0.06)</span>" in page

@@ -18,7 +18,7 @@ from capture import services as capture_services
 from reconstruction import services, storage
 from reconstruction.generators.lighting import tone_curve
 from reconstruction.imageio import encode_jpeg
-from reconstruction.models import FluctuationModel, TrainingRun
+from reconstruction.models import ModelVersion, TrainingRun
 from tests.conftest import video_frames
 from tests.reconstruction.test_task_worker import worker_env
 
@@ -87,7 +87,7 @@ def test_too_little_data_fails_with_what_to_shoot_and_keeps_nothing(alice, frame
     run = services.run_training(run.pk, analyzer=analyzer)
     assert run.status == TrainingRun.FAILED
     assert "shoot a few more seconds" in run.message
-    assert not FluctuationModel.objects.filter(user=alice).exists()
+    assert not ModelVersion.objects.filter(user=alice).exists()
 
 
 def _first_version(alice, frames, analyzer):
@@ -175,7 +175,7 @@ def test_deleting_a_user_deletes_their_weights_and_learning_data(alice, bob, fra
     assert path.exists()
     alice.delete()
     assert not path.exists()
-    assert not FluctuationModel.objects.exists()
+    assert not ModelVersion.objects.exists()
 
 
 def test_training_starts_by_itself_once_enough_learning_data_exists(alice, frames, analyzer, settings):
