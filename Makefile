@@ -27,6 +27,9 @@ run: migrate
 	$(PY) manage.py serve
 
 test: setup
+	# Lint and format first (ruff, configured in pyproject.toml): `ruff format .` fixes the layout.
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 samples: $(STAMP)

@@ -1,8 +1,8 @@
 import math
 
 from django.contrib.auth import login
-from django.contrib.auth.views import LoginView
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -16,8 +16,10 @@ class SignupForm(UserCreationForm):
         if name is None:
             return name
         if not name.isascii():
-            raise ValidationError("Use Latin letters, digits and @ . + - _ only: a name with look-alike letters "
-                                  "from other alphabets could pass for someone else's.")
+            raise ValidationError(
+                "Use Latin letters, digits and @ . + - _ only: a name with look-alike letters "
+                "from other alphabets could pass for someone else's."
+            )
         return name
 
     def save(self, commit=True):
@@ -48,8 +50,11 @@ class ThrottledLoginView(LoginView):
             # An unbound form: the password is not checked at all while the wait runs.
             form = self.get_form_class()(request, initial={"username": self._who[0]})
             form.cleaned_data = {}
-            form.add_error(None, f"Too many failed sign-ins for this account or from this address: try again in "
-                                 f"{math.ceil(wait)} seconds.")
+            form.add_error(
+                None,
+                f"Too many failed sign-ins for this account or from this address: try again in "
+                f"{math.ceil(wait)} seconds.",
+            )
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
 

@@ -183,28 +183,34 @@ def analysis_child() -> None:
             cpus |= os.sched_getaffinity(int(tid))
         except OSError:
             pass
-    print(json.dumps({
-        "pinned_cpus": sorted(cpus),
-        "threads": len(os.listdir("/proc/self/task")),
-        "frames": len(frames),
-        "frame_size": f"{WIDTH}x{HEIGHT}",
-        "jpeg_kb_mean": round(sum(map(len, jpegs)) / len(jpegs) / 1024, 1),
-        "faces_found_fraction": round(faces_found / len(frames), 3),
-        "segment_every": SEGMENT_EVERY,
-        "full_ms": summary(full),
-        "live_ms": summary(live),
-        "live_segmented_frames_ms": summary(live_seg),
-        "live_reused_mask_frames_ms": summary(live_reuse),
-        "decode_ms": summary(decode),
-        "frame_to_degrees_ms": summary(e2e),
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "pinned_cpus": sorted(cpus),
+                "threads": len(os.listdir("/proc/self/task")),
+                "frames": len(frames),
+                "frame_size": f"{WIDTH}x{HEIGHT}",
+                "jpeg_kb_mean": round(sum(map(len, jpegs)) / len(jpegs) / 1024, 1),
+                "faces_found_fraction": round(faces_found / len(frames), 3),
+                "segment_every": SEGMENT_EVERY,
+                "full_ms": summary(full),
+                "live_ms": summary(live),
+                "live_segmented_frames_ms": summary(live_seg),
+                "live_reused_mask_frames_ms": summary(live_reuse),
+                "decode_ms": summary(decode),
+                "frame_to_degrees_ms": summary(e2e),
+            }
+        ),
+        flush=True,
+    )
 
 
 def run_analysis_bench() -> dict:
     env = os.environ | THREAD_ENV
     t = time.monotonic()
-    proc = subprocess.run([PY, os.path.abspath(__file__), CHILD_FLAG], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [PY, os.path.abspath(__file__), CHILD_FLAG], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
@@ -308,34 +314,58 @@ class Server:
         self.stopped = False
         self.log_path = os.path.join(self.tmp, "server.log")
         self.db_path = os.path.join(self.tmp, "bench.sqlite3")
-        self.env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "FLUX_MEDIA_DIR", "FLUX_PORT", "FLUX_HOST")}
-        self.env.update({
-            "FLUX_VAR_DIR": self.tmp,
-            "FLUX_MEDIA_DIR": os.path.join(self.tmp, "media"),
-            "FLUX_WEIGHTS_DIR": os.path.join(self.tmp, "weights"),
-            "DATABASE_URL": f"sqlite:///{self.db_path}",  # an absolute path: four slashes
-            "DJANGO_SETTINGS_MODULE": "fluxsite.settings",
-            "PYTHONUNBUFFERED": "1",
-        })
+        self.env = {
+            k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "FLUX_MEDIA_DIR", "FLUX_PORT", "FLUX_HOST")
+        }
+        self.env.update(
+            {
+                "FLUX_VAR_DIR": self.tmp,
+                "FLUX_MEDIA_DIR": os.path.join(self.tmp, "media"),
+                "FLUX_WEIGHTS_DIR": os.path.join(self.tmp, "weights"),
+                "DATABASE_URL": f"sqlite:///{self.db_path}",  # an absolute path: four slashes
+                "DJANGO_SETTINGS_MODULE": "fluxsite.settings",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         self.username, self.password = "bench", "bench-Secret-" + os.urandom(6).hex()
         self.base = f"http://127.0.0.1:{self.port}"
 
     def manage(self, *args: str) -> None:
-        proc = subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [PY, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"manage.py {args[0]} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
 
     def prepare(self) -> None:
         self.manage("migrate", "--noinput", "-v", "0")
-        self.manage("shell", "-c",
-                    "from django.contrib.auth import get_user_model; "
-                    f"get_user_model().objects.create_user({self.username!r}, password={self.password!r})")
+        self.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth import get_user_model; "
+            f"get_user_model().objects.create_user({self.username!r}, password={self.password!r})",
+        )
 
     def start(self, ready_timeout: float = 60.0) -> None:
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [PY, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(self.port), "--https-port", "0", "--no-worker"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                PY,
+                "manage.py",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--https-port",
+                "0",
+                "--no-worker",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             preexec_fn=_die_with_parent,
         )
         log.close()
@@ -361,8 +391,9 @@ class Server:
         csrf = next((c.value for c in jar if c.name == "csrftoken"), None)
         if not csrf:
             raise RuntimeError("GET /accounts/login/ set no csrftoken cookie")
-        body = urllib.parse.urlencode({"username": username, "password": password,
-                                       "csrfmiddlewaretoken": csrf}).encode()
+        body = urllib.parse.urlencode(
+            {"username": username, "password": password, "csrfmiddlewaretoken": csrf}
+        ).encode()
         req = urllib.request.Request(url, data=body, headers={"Referer": url})
         opener.open(req, timeout=10).read()
         session = next((c.value for c in jar if c.name == "sessionid"), None)
@@ -435,11 +466,14 @@ class StreamStats:
         self.elapsed_s = 0.0
 
 
-async def run_stream(url: str, headers: dict, jpegs: list[bytes], offset: int, duration: float, stats: StreamStats) -> None:
+async def run_stream(
+    url: str, headers: dict, jpegs: list[bytes], offset: int, duration: float, stats: StreamStats
+) -> None:
     from websockets.asyncio.client import connect
 
-    async with connect(url, additional_headers=headers, max_size=16 * 1024 * 1024, open_timeout=15,
-                       compression=None) as ws:
+    async with connect(
+        url, additional_headers=headers, max_size=16 * 1024 * 1024, open_timeout=15, compression=None
+    ) as ws:
         hello = json.loads(await asyncio.wait_for(ws.recv(), 15))
         if hello.get("type") != "hello":
             raise RuntimeError(f"{stats.name}: expected hello, got {hello}")
@@ -487,8 +521,9 @@ async def run_stream(url: str, headers: dict, jpegs: list[bytes], offset: int, d
         stats.elapsed_s = time.perf_counter() - start
 
 
-async def run_streams(server: Server, session: str, jpegs: list[bytes], n: int, duration: float, label: str,
-                      rss_every: float = 1.0) -> dict:
+async def run_streams(
+    server: Server, session: str, jpegs: list[bytes], n: int, duration: float, label: str, rss_every: float = 1.0
+) -> dict:
     url = f"ws://127.0.0.1:{server.port}/ws/shoot/"
     headers = {"Cookie": f"sessionid={session}", "Origin": server.base}
     stats = [StreamStats(f"{label}-{k}") for k in range(n)]
@@ -530,7 +565,9 @@ async def run_streams(server: Server, session: str, jpegs: list[bytes], n: int, 
         # Everything busy on the machine, this bench included: other load makes the figures noisy.
         "machine_busy_cores": round((machine1[0] - machine0[0]) / hz / wall, 2),
     }
-    cpu["other_processes_cores"] = round(max(0.0, cpu["machine_busy_cores"] - cpu["server_cores"] - cpu["client_cores"]), 2)
+    cpu["other_processes_cores"] = round(
+        max(0.0, cpu["machine_busy_cores"] - cpu["server_cores"] - cpu["client_cores"]), 2
+    )
     failures = [repr(r) for r in results if isinstance(r, BaseException)]
     rtt = [x for s in stats for x in s.rtt_ms]
     server_ms = [x for s in stats for x in s.server_ms]
@@ -551,36 +588,50 @@ async def run_streams(server: Server, session: str, jpegs: list[bytes], n: int, 
         "rtt_ms": summary(rtt),
         "first_frame_rtt_ms": [r2(s.first_rtt_ms) for s in stats],
         "server_analysis_ms": summary(server_ms),
-        "fps_per_stream": {"mean": r2(statistics.fmean(fps)) if fps else None,
-                           "min": r2(min(fps)) if fps else None,
-                           "max": r2(max(fps)) if fps else None},
+        "fps_per_stream": {
+            "mean": r2(statistics.fmean(fps)) if fps else None,
+            "min": r2(min(fps)) if fps else None,
+            "max": r2(max(fps)) if fps else None,
+        },
         "faces_fraction": round(sum(s.faces for s in stats) / max(1, sum(s.answered for s in stats)), 3),
         "cpu": cpu,
-        "rss_mb": {"min": r2(min(rss_samples)) if rss_samples else None,
-                   "max": r2(max(rss_samples)) if rss_samples else None,
-                   "last": r2(rss_samples[-1]) if rss_samples else None},
+        "rss_mb": {
+            "min": r2(min(rss_samples)) if rss_samples else None,
+            "max": r2(max(rss_samples)) if rss_samples else None,
+            "last": r2(rss_samples[-1]) if rss_samples else None,
+        },
     }
 
 
 def print_stream_result(title: str, r: dict) -> None:
     rt, an = r["rtt_ms"], r["server_analysis_ms"]
     print(f"  {title}: {r['streams']} stream(s) x {r['duration_s']:.0f} s")
-    print(f"    round trip send->degrees: median {fmt(rt['median'], ' ms')}, p95 {fmt(rt['p95'], ' ms')}, "
-          f"max {fmt(rt['max'], ' ms')} (n={rt['n']})")
+    print(
+        f"    round trip send->degrees: median {fmt(rt['median'], ' ms')}, p95 {fmt(rt['p95'], ' ms')}, "
+        f"max {fmt(rt['max'], ' ms')} (n={rt['n']})"
+    )
     print(f"    server analysis time (reported 'ms'): median {fmt(an['median'], ' ms')}, p95 {fmt(an['p95'], ' ms')}")
     f = r["fps_per_stream"]
     print(f"    achieved fps per stream: mean {fmt(f['mean'])}, min {fmt(f['min'])}, max {fmt(f['max'])} (target 10)")
-    print(f"    frames sent {r['sent']}, answered {r['answered']}, unanswered after 1 s {r['timeouts']}, "
-          f"server-reported dropped {r['server_dropped']}, errors {r['errors'] or 'none'}")
-    print(f"    face found in {r['faces_fraction'] * 100:.1f}% of answers; server RSS during run "
-          f"{fmt(r['rss_mb']['min'], ' MB')} .. {fmt(r['rss_mb']['max'], ' MB')}")
+    print(
+        f"    frames sent {r['sent']}, answered {r['answered']}, unanswered after 1 s {r['timeouts']}, "
+        f"server-reported dropped {r['server_dropped']}, errors {r['errors'] or 'none'}"
+    )
+    print(
+        f"    face found in {r['faces_fraction'] * 100:.1f}% of answers; server RSS during run "
+        f"{fmt(r['rss_mb']['min'], ' MB')} .. {fmt(r['rss_mb']['max'], ' MB')}"
+    )
     c = r["cpu"]
-    print(f"    CPU: server {c['server_cores']} cores (event-loop thread {c['server_event_loop_cores']}, busiest threads "
-          f"{c['server_busiest_threads_cores']}), bench clients {c['client_cores']}, "
-          f"machine busy {c['machine_busy_cores']} of {os.cpu_count()} (other processes {c['other_processes_cores']})")
+    print(
+        f"    CPU: server {c['server_cores']} cores (event-loop thread {c['server_event_loop_cores']}, busiest threads "
+        f"{c['server_busiest_threads_cores']}), bench clients {c['client_cores']}, "
+        f"machine busy {c['machine_busy_cores']} of {os.cpu_count()} (other processes {c['other_processes_cores']})"
+    )
     if c["other_processes_cores"] >= 0.2:
-        print(f"    WARNING: other processes kept {c['other_processes_cores']} cores busy during this run; "
-              "the round trips above are pessimistic (rerun on a quiet machine)")
+        print(
+            f"    WARNING: other processes kept {c['other_processes_cores']} cores busy during this run; "
+            "the round trips above are pessimistic (rerun on a quiet machine)"
+        )
     if r["failures"]:
         print(f"    FAILED streams: {r['failures']}")
 
@@ -607,14 +658,20 @@ def run_server_bench(quick: bool, keep: bool) -> dict:
         rss0, parts0 = server.rss()
         out["rss_start_mb"] = rss0
         out["processes_start"] = parts0
-        print(f"  server up on {server.base} in {out['startup_s']} s (migrate + user {out['prepare_s']} s); "
-              f"logged in; RSS {rss0} MB {parts0}", flush=True)
+        print(
+            f"  server up on {server.base} in {out['startup_s']} s (migrate + user {out['prepare_s']} s); "
+            f"logged in; RSS {rss0} MB {parts0}",
+            flush=True,
+        )
 
         # Warm-up: two streams at once so both analysis threads create their analyzer (cold start).
         warm = asyncio.run(run_streams(server, session, jpegs, 2, 2.0, "warm"))
         out["warmup"] = warm
-        print(f"  warm-up (2 streams x 2 s): first-frame round trips {warm['first_frame_rtt_ms']} ms (cold analyzers), "
-              f"answered {warm['answered']}/{warm['sent']}", flush=True)
+        print(
+            f"  warm-up (2 streams x 2 s): first-frame round trips {warm['first_frame_rtt_ms']} ms (cold analyzers), "
+            f"answered {warm['answered']}/{warm['sent']}",
+            flush=True,
+        )
         out["rss_after_warmup_mb"] = server.rss()[0]
 
         one = asyncio.run(run_streams(server, session, jpegs, 1, d1, "one"))
@@ -631,10 +688,14 @@ def run_server_bench(quick: bool, keep: bool) -> dict:
         out["processes_end"] = parts1
         out["learning_samples"] = server.learning_samples()
         out["learning_samples_expected_approx"] = int(2 * 2.0 + d1 + 8 * d8)
-        print(f"  server RSS: start {rss0} MB, after warm-up {out['rss_after_warmup_mb']} MB, after 1 stream "
-              f"{out['rss_after_one_mb']} MB, peak under 8 streams {eight['rss_mb']['max']} MB, end {rss1} MB {parts1}")
-        print(f"  learning samples kept: {out['learning_samples']} (about one per second per stream: "
-              f"~{out['learning_samples_expected_approx']} expected)")
+        print(
+            f"  server RSS: start {rss0} MB, after warm-up {out['rss_after_warmup_mb']} MB, after 1 stream "
+            f"{out['rss_after_one_mb']} MB, peak under 8 streams {eight['rss_mb']['max']} MB, end {rss1} MB {parts1}"
+        )
+        print(
+            f"  learning samples kept: {out['learning_samples']} (about one per second per stream: "
+            f"~{out['learning_samples_expected_approx']} expected)"
+        )
     finally:
         out["server_exit_code"] = server.stop()
         problems = server.log_problems()
@@ -667,11 +728,16 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     print(f"Flux bench: {os.cpu_count()} CPU(s), python {sys.version.split()[0]}", flush=True)
-    print(f"\n1. Analysis of {N_FRAMES} frames of franck.mp4 (every {FRAME_STEP}th) at {WIDTH}x{HEIGHT}, "
-          "child process pinned to one core", flush=True)
+    print(
+        f"\n1. Analysis of {N_FRAMES} frames of franck.mp4 (every {FRAME_STEP}th) at {WIDTH}x{HEIGHT}, "
+        "child process pinned to one core",
+        flush=True,
+    )
     a = run_analysis_bench()
-    print(f"  pinned to CPU(s) {a['pinned_cpus']} ({a['threads']} threads, all pinned); face found in "
-          f"{a['faces_found_fraction'] * 100:.1f}% of frames; JPEG q{JPEG_QUALITY} ~{a['jpeg_kb_mean']} KB")
+    print(
+        f"  pinned to CPU(s) {a['pinned_cpus']} ({a['threads']} threads, all pinned); face found in "
+        f"{a['faces_found_fraction'] * 100:.1f}% of frames; JPEG q{JPEG_QUALITY} ~{a['jpeg_kb_mean']} KB"
+    )
     rows = [
         ("(a) full analysis (segmenter every frame)", a["full_ms"]),
         (f"(b) live mode (segmenter every {a['segment_every']}rd frame)", a["live_ms"]),
@@ -684,8 +750,11 @@ def main(argv: list[str]) -> int:
         print(f"  {name:<52} median {fmt(s['median'], ' ms'):>10}   p95 {fmt(s['p95'], ' ms'):>10}")
     e2e = a["frame_to_degrees_ms"]["median"]
     met = e2e is not None and e2e <= BUDGET_MS
-    print(f"  budget: median <= {BUDGET_MS:g} ms frame in -> degrees out on one core: "
-          f"{'MET' if met else 'NOT MET'} ({fmt(e2e, ' ms')} median)", flush=True)
+    print(
+        f"  budget: median <= {BUDGET_MS:g} ms frame in -> degrees out on one core: "
+        f"{'MET' if met else 'NOT MET'} ({fmt(e2e, ' ms')} median)",
+        flush=True,
+    )
 
     print("\n2. WebSocket round trips through the real server (manage.py serve, daphne)", flush=True)
     s = run_server_bench(quick, keep)
@@ -698,16 +767,28 @@ def main(argv: list[str]) -> int:
         ("analysis full, 1 core", a["full_ms"], ""),
         ("analysis live mode, 1 core", a["live_ms"], f"segmenter every {a['segment_every']}"),
         ("JPEG decode 640x480", a["decode_ms"], ""),
-        ("frame in -> degrees out, 1 core", a["frame_to_degrees_ms"], f"budget {BUDGET_MS:g} ms: {'met' if met else 'NOT met'}"),
-        ("WS round trip, 1 stream", one["rtt_ms"],
-         f"{one['fps_per_stream']['mean']} fps, {one['answered']}/{one['sent']} answered, "
-         f"other load {one['cpu']['other_processes_cores']} cores"),
-        ("WS round trip, 8 streams", eight["rtt_ms"],
-         f"{eight['fps_per_stream']['mean']} fps/stream (min {eight['fps_per_stream']['min']}), "
-         f"{eight['answered']}/{eight['sent']} answered, other load {eight['cpu']['other_processes_cores']} cores"),
+        (
+            "frame in -> degrees out, 1 core",
+            a["frame_to_degrees_ms"],
+            f"budget {BUDGET_MS:g} ms: {'met' if met else 'NOT met'}",
+        ),
+        (
+            "WS round trip, 1 stream",
+            one["rtt_ms"],
+            f"{one['fps_per_stream']['mean']} fps, {one['answered']}/{one['sent']} answered, "
+            f"other load {one['cpu']['other_processes_cores']} cores",
+        ),
+        (
+            "WS round trip, 8 streams",
+            eight["rtt_ms"],
+            f"{eight['fps_per_stream']['mean']} fps/stream (min {eight['fps_per_stream']['min']}), "
+            f"{eight['answered']}/{eight['sent']} answered, other load {eight['cpu']['other_processes_cores']} cores",
+        ),
     ]:
         print(f"  {name:<48} {fmt(st['median'], ' ms'):>10} {fmt(st['p95'], ' ms'):>10}  {note}")
-    print(f"  {'server RSS start / peak / end':<48} {s['rss_start_mb']} / {eight['rss_mb']['max']} / {s['rss_end_mb']} MB")
+    print(
+        f"  {'server RSS start / peak / end':<48} {s['rss_start_mb']} / {eight['rss_mb']['max']} / {s['rss_end_mb']} MB"
+    )
     print(f"  {'server log error lines':<48} {s['server_log_problem_lines']}")
     print(f"  total bench time {total} s")
 

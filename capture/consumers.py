@@ -90,8 +90,13 @@ class ShootConsumer(AsyncWebsocketConsumer):
             await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
             return
         if _sockets.get(self.user.pk, 0) >= settings.FLUX_MAX_SOCKETS_PER_USER:
-            await self._send(protocol.error("too_many_sockets", f"you have {settings.FLUX_MAX_SOCKETS_PER_USER} camera pages "
-                                                               "open already; close one and reload this page"))
+            await self._send(
+                protocol.error(
+                    "too_many_sockets",
+                    f"you have {settings.FLUX_MAX_SOCKETS_PER_USER} camera pages "
+                    "open already; close one and reload this page",
+                )
+            )
             await self.close(code=protocol.CLOSE_TOO_MANY)
             return
         _sockets[self.user.pk] = _sockets.get(self.user.pk, 0) + 1
@@ -157,13 +162,19 @@ class ShootConsumer(AsyncWebsocketConsumer):
         except protocol.ProtocolError as exc:
             if self.expect_shot:
                 self.expect_shot = False
-                await self._error("expected_binary", "the shutter was pressed: the shot must follow as a binary JPEG message, not text; press the shutter again")
+                await self._error(
+                    "expected_binary",
+                    "the shutter was pressed: the shot must follow as a binary JPEG message, not text; press the shutter again",
+                )
             else:
                 await self._error(exc.code, exc.message)
             return
         if self.expect_shot and command.type != "ping":
             self.expect_shot = False
-            await self._error("expected_binary", "the shutter was pressed: the shot must follow as a binary JPEG message; press the shutter again")
+            await self._error(
+                "expected_binary",
+                "the shutter was pressed: the shot must follow as a binary JPEG message; press the shutter again",
+            )
         if command.type == "shutter":
             self.expect_shot = True
             self.shutter = {"chosen": command.payload["intention"], "wish": command.payload["wish"]}
@@ -172,14 +183,19 @@ class ShootConsumer(AsyncWebsocketConsumer):
 
     async def _offer_frame(self, jpeg: bytes):
         if len(jpeg) > settings.FLUX_MAX_FRAME_BYTES:
-            await self._error("frame_too_large", f"frame is {len(jpeg)} bytes; the limit is {settings.FLUX_MAX_FRAME_BYTES} bytes")
+            await self._error(
+                "frame_too_large", f"frame is {len(jpeg)} bytes; the limit is {settings.FLUX_MAX_FRAME_BYTES} bytes"
+            )
             return
         if not self.gate.allow():
             self.dropped += 1
             now = time.monotonic()
             if now - self.last_flood_warning >= 1.0:
                 self.last_flood_warning = now
-                await self._error("flood", f"frames are coming faster than {settings.FLUX_MAX_FPS:g} per second; extra frames are dropped")
+                await self._error(
+                    "flood",
+                    f"frames are coming faster than {settings.FLUX_MAX_FPS:g} per second; extra frames are dropped",
+                )
             return
         if self.waiting is not None:
             self.dropped += 1  # latest frame wins: the older waiting one is never analysed
@@ -223,7 +239,10 @@ class ShootConsumer(AsyncWebsocketConsumer):
         """Store and develop the shot on a reconstruction thread; its messages come back through
         a queue, so they reach the page in the order they were made."""
         if len(jpeg) > settings.FLUX_MAX_FRAME_BYTES:
-            await self._error("frame_too_large", f"the shot is {len(jpeg)} bytes; the limit is {settings.FLUX_MAX_FRAME_BYTES} bytes; it was not saved")
+            await self._error(
+                "frame_too_large",
+                f"the shot is {len(jpeg)} bytes; the limit is {settings.FLUX_MAX_FRAME_BYTES} bytes; it was not saved",
+            )
             return
         loop = asyncio.get_running_loop()
         outbox: asyncio.Queue = asyncio.Queue()
@@ -235,23 +254,35 @@ class ShootConsumer(AsyncWebsocketConsumer):
                 pass  # the socket and its loop are gone; the shot is still developed and recorded
 
         if not _shutter_gate(self.user.pk).allow():
-            await self._error("shutter_too_fast", f"the shutter was pressed faster than {settings.FLUX_SHUTTER_RATE:g} times a "
-                                                  "second; this shot was not saved")
+            await self._error(
+                "shutter_too_fast",
+                f"the shutter was pressed faster than {settings.FLUX_SHUTTER_RATE:g} times a "
+                "second; this shot was not saved",
+            )
             return
         recent = self.stream.recent.snapshot()
-        queued = fair_shots().submit(self.user.pk, lambda: take(self.user, jpeg, emit, chosen=chosen, wish=wish, recent=recent))
+        queued = fair_shots().submit(
+            self.user.pk, lambda: take(self.user, jpeg, emit, chosen=chosen, wish=wish, recent=recent)
+        )
         if queued is None:
-            await self._error("busy", f"{settings.FLUX_MAX_PENDING_SHOTS} of your shots are still developing; this shot was "
-                                      "not saved: press again in a moment")
+            await self._error(
+                "busy",
+                f"{settings.FLUX_MAX_PENDING_SHOTS} of your shots are still developing; this shot was "
+                "not saved: press again in a moment",
+            )
             return
         job = asyncio.wrap_future(queued)
         job.add_done_callback(lambda _: loop.call_soon_threadsafe(outbox.put_nowait, None))
         while (message := await outbox.get()) is not None:
             await self._send(message)
             if message["type"] == "shot_saved":
-                await self.channel_layer.group_send(self.group, {"type": "shot.saved", "shot": message["shot"], "origin": self.channel_name})
+                await self.channel_layer.group_send(
+                    self.group, {"type": "shot.saved", "shot": message["shot"], "origin": self.channel_name}
+                )
             elif message["type"] == "recorded":
-                await self.channel_layer.group_send(self.group, {"type": "shot.recorded", "recorded": message, "origin": self.channel_name})
+                await self.channel_layer.group_send(
+                    self.group, {"type": "shot.recorded", "recorded": message, "origin": self.channel_name}
+                )
         try:
             await job
         except Exception:

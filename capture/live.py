@@ -79,7 +79,9 @@ class LiveStream:
         self._person = None
         self._frames = 0
         self._last_sample = float("-inf")
-        self.recent = RecentFrames(settings.FLUX_RECENT_SECONDS, settings.FLUX_RECENT_FRAMES, settings.FLUX_RECENT_BYTES)
+        self.recent = RecentFrames(
+            settings.FLUX_RECENT_SECONDS, settings.FLUX_RECENT_FRAMES, settings.FLUX_RECENT_BYTES
+        )
 
     def analyze(self, jpeg: bytes) -> FrameOutcome:
         reuse = self._person if self._frames % settings.FLUX_SEGMENT_EVERY else None

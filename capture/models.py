@@ -60,8 +60,9 @@ class Shot(models.Model):
     intention_name = models.CharField(max_length=32, blank=True, db_index=True)  # for the gallery's filter
     thumbnail = models.FileField(upload_to=_thumbnail_path, blank=True)  # the recorded photo, small, for the gallery
     NO_FEEDBACK = "none"
-    feedback = models.CharField(max_length=16, default=NO_FEEDBACK, db_index=True,
-                                choices=[(NO_FEEDBACK, "no feedback"), *Verdict.choices])  # the latest verdict, or none
+    feedback = models.CharField(
+        max_length=16, default=NO_FEEDBACK, db_index=True, choices=[(NO_FEEDBACK, "no feedback"), *Verdict.choices]
+    )  # the latest verdict, or none
 
     @property
     def stages(self) -> list[dict]:
@@ -138,9 +139,14 @@ class LearningSample(models.Model):
     SOURCE_ACCEPTED = "accepted"  # the original of a shot whose reconstruction was accepted
     SOURCE_ACCEPTED_EDIT = "accepted_edit"  # the accepted reconstruction itself: a positive example of an edit
     SOURCE_REJECTED = "rejected"
-    SOURCES = [(SOURCE_STREAM, "live stream"), (SOURCE_SHOT, "shutter"), (SOURCE_IMPORT, "imported"),
-               (SOURCE_ACCEPTED, "accepted shot's original"), (SOURCE_ACCEPTED_EDIT, "accepted reconstruction"),
-               (SOURCE_REJECTED, "rejected shot")]
+    SOURCES = [
+        (SOURCE_STREAM, "live stream"),
+        (SOURCE_SHOT, "shutter"),
+        (SOURCE_IMPORT, "imported"),
+        (SOURCE_ACCEPTED, "accepted shot's original"),
+        (SOURCE_ACCEPTED_EDIT, "accepted reconstruction"),
+        (SOURCE_REJECTED, "rejected shot"),
+    ]
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="learning_samples")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -96,10 +96,10 @@ def parse_command(text: str) -> Command:
     except (ValueError, RecursionError):  # a deeply nested array exhausts the parser's stack
         raise ProtocolError(
             "bad_json",
-            "text messages must be JSON commands like {\"type\": \"shutter\"}; frames go as binary JPEG messages",
+            'text messages must be JSON commands like {"type": "shutter"}; frames go as binary JPEG messages',
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-        raise ProtocolError("bad_json", "a command is a JSON object with a \"type\" field")
+        raise ProtocolError("bad_json", 'a command is a JSON object with a "type" field')
     if data["type"] not in COMMANDS:
         raise ProtocolError("unknown_command", f"unknown command {data['type'][:40]!r}; known: {', '.join(COMMANDS)}")
     if data["type"] == "shutter":
@@ -107,7 +107,9 @@ def parse_command(text: str) -> Command:
         if intention in ("", "auto"):
             intention = None
         if intention is not None and intention not in INTENTIONS:
-            raise ProtocolError("bad_intention", f"unknown intention {str(intention)[:40]!r}; known: {', '.join(INTENTIONS)}")
+            raise ProtocolError(
+                "bad_intention", f"unknown intention {str(intention)[:40]!r}; known: {', '.join(INTENTIONS)}"
+            )
         if wish is not None and not isinstance(wish, str):
             raise ProtocolError("bad_intention", "the wish is text")
         data = {"type": "shutter", "intention": intention, "wish": (wish or "")[:MAX_WISH_CHARS] or None}
@@ -118,9 +120,23 @@ def parse_command(text: str) -> Command:
 
 # Every error code the server sends, as described above.
 ERROR_CODES = (
-    "login_required", "frame_too_large", "corrupt_frame", "bad_json", "unknown_command", "expected_binary",
-    "message_too_large", "flood", "analysis_failed", "shot_failed", "bad_intention", "reconstruction_failed",
-    "shot_deleted", "session_ended", "shutter_too_fast", "busy", "too_many_sockets",
+    "login_required",
+    "frame_too_large",
+    "corrupt_frame",
+    "bad_json",
+    "unknown_command",
+    "expected_binary",
+    "message_too_large",
+    "flood",
+    "analysis_failed",
+    "shot_failed",
+    "bad_intention",
+    "reconstruction_failed",
+    "shot_deleted",
+    "session_ended",
+    "shutter_too_fast",
+    "busy",
+    "too_many_sockets",
 )
 
 
@@ -137,7 +153,9 @@ def hello(username: str, limits: dict) -> dict:
     return {
         "type": "hello",
         "user": username,
-        "elements": [{"name": e.name, "group": e.group, "label": e.label, "low": e.low, "high": e.high} for e in ELEMENTS],
+        "elements": [
+            {"name": e.name, "group": e.group, "label": e.label, "low": e.low, "high": e.high} for e in ELEMENTS
+        ],
         "limits": limits,
         "intentions": [{"name": n, "label": LABELS[n]} for n in INTENTIONS],
     }
@@ -166,7 +184,13 @@ def stage(shot: str, record: dict) -> dict:
 
 
 def recorded(shot: str, kind: str, url: str, elsewhere: bool = False) -> dict:
-    return {"type": "recorded", "shot": shot, "recorded": kind, "url": url, **({"elsewhere": True} if elsewhere else {})}
+    return {
+        "type": "recorded",
+        "shot": shot,
+        "recorded": kind,
+        "url": url,
+        **({"elsewhere": True} if elsewhere else {}),
+    }
 
 
 SERVER_MESSAGES = ("hello", "degrees", "shot_saved", "plan", "stage", "recorded", "error", "pong")

@@ -61,14 +61,25 @@ def attempts_at_scene(user, shot: Shot, window_s: float = 180.0) -> int:
         x, y = a.get(name), b.get(name)
         return (x is None and y is None) or (x is not None and y is not None and abs(x - y) <= tolerance)
 
-    same = [s for s in earlier if len(s.faces) == len(shot.faces)
-            and all(close(here, s.elements, n) for n in ("composition.subject_x", "composition.subject_size"))]
+    same = [
+        s
+        for s in earlier
+        if len(s.faces) == len(shot.faces)
+        and all(close(here, s.elements, n) for n in ("composition.subject_x", "composition.subject_size"))
+    ]
     return 1 + len(same)
 
 
-def record_reconstruction(shot: Shot, jpeg: bytes | None, plan: dict, stages: list[dict], degrees: dict,
-                          message: str = "", previews: dict[int, bytes] | None = None,
-                          thumbnail: bytes | None = None) -> Shot | None:
+def record_reconstruction(
+    shot: Shot,
+    jpeg: bytes | None,
+    plan: dict,
+    stages: list[dict],
+    degrees: dict,
+    message: str = "",
+    previews: dict[int, bytes] | None = None,
+    thumbnail: bytes | None = None,
+) -> Shot | None:
     """Record the shot's reconstruction (claim 8: the full one, never a softened preview) and what
     was shown. Without a reconstruction (no models, or every model failed) the original stays the
     recorded photo. The previews' images are kept apart, for the replay only. None when the user
@@ -115,8 +126,9 @@ def mark_shot_failed(shot: Shot, message: str) -> None:
     Shot.objects.filter(pk=shot.pk).update(status=Shot.FAILED, message=message[:500])
 
 
-def record_learning_sample(user, jpeg: bytes, analysis: dict, source: str = LearningSample.SOURCE_STREAM,
-                           feedback: Feedback | None = None) -> LearningSample:
+def record_learning_sample(
+    user, jpeg: bytes, analysis: dict, source: str = LearningSample.SOURCE_STREAM, feedback: Feedback | None = None
+) -> LearningSample:
     """Keep a frame as learning data, then drop the user's oldest beyond the bound."""
     sample = LearningSample(
         user=user,
@@ -182,7 +194,9 @@ def give_feedback(user, shot_id, verdict: str) -> Feedback:
     targets = shot.targets
     groups = sorted(shot.models_used)
     made = next((st for st in shot.stages if st.get("stage") == "reconstruction"), {})
-    exemplars = {g: e["face"] for g, e in (made.get("exemplars") or {}).items() if isinstance(e, dict) and e.get("face")}
+    exemplars = {
+        g: e["face"] for g, e in (made.get("exemplars") or {}).items() if isinstance(e, dict) and e.get("face")
+    }
     with transaction.atomic():
         Shot.objects.select_for_update().filter(pk=shot.pk).exists()  # one verdict at a time per shot
         current = Feedback.objects.filter(shot=shot).order_by("-created_at", "-pk").first()
@@ -190,20 +204,37 @@ def give_feedback(user, shot_id, verdict: str) -> Feedback:
             return current
         if current is not None:
             _undo_feedback(user, current)
-        fb = Feedback.objects.create(user=user, shot=shot, verdict=verdict, intention=shot.intention_name,
-                                     targets=targets, groups=groups, source=shot.elements,
-                                     reached=shot.reconstructed_elements, exemplars=exemplars)
+        fb = Feedback.objects.create(
+            user=user,
+            shot=shot,
+            verdict=verdict,
+            intention=shot.intention_name,
+            targets=targets,
+            groups=groups,
+            source=shot.elements,
+            reached=shot.reconstructed_elements,
+            exemplars=exemplars,
+        )
         meta = {"width": shot.width, "height": shot.height, "faces": shot.faces}
         with shot.original.open("rb") as fh:
             original = fh.read()
         if verdict == Verdict.ACCEPTED:
             with shot.reconstruction.open("rb") as fh:
                 recon = fh.read()
-            record_learning_sample(user, original, meta | {"elements": shot.elements}, LearningSample.SOURCE_ACCEPTED, fb)
-            record_learning_sample(user, recon, meta | {"elements": shot.reconstructed_elements, "faces": []},
-                                   LearningSample.SOURCE_ACCEPTED_EDIT, fb)
+            record_learning_sample(
+                user, original, meta | {"elements": shot.elements}, LearningSample.SOURCE_ACCEPTED, fb
+            )
+            record_learning_sample(
+                user,
+                recon,
+                meta | {"elements": shot.reconstructed_elements, "faces": []},
+                LearningSample.SOURCE_ACCEPTED_EDIT,
+                fb,
+            )
         else:
-            record_learning_sample(user, original, meta | {"elements": shot.elements}, LearningSample.SOURCE_REJECTED, fb)
+            record_learning_sample(
+                user, original, meta | {"elements": shot.elements}, LearningSample.SOURCE_REJECTED, fb
+            )
             fb.table_shift = _shift_away(user, shot, targets)
             fb.save(update_fields=["table_shift"])
         shot.feedback = verdict
@@ -278,8 +309,19 @@ def history(user, limit: int = 200) -> list[dict]:
     """Shots, trainings and feedback, newest first."""
     from reconstruction import services as model_services
 
-    events = [{"at": s.created_at, "kind": "shot", "shot": s} for s in shots_for(user).only("id", "created_at", "intention_name", "feedback", "thumbnail", "original", "user_id")[:limit]]
-    events += [{"at": f.created_at, "kind": "feedback", "feedback": f} for f in Feedback.objects.filter(user=user).select_related("shot")[:limit]]
-    events += [{"at": r.created_at, "kind": "training", "run": r} for r in model_services.runs_for(user).select_related("result")[:limit]]
+    events = [
+        {"at": s.created_at, "kind": "shot", "shot": s}
+        for s in shots_for(user).only(
+            "id", "created_at", "intention_name", "feedback", "thumbnail", "original", "user_id"
+        )[:limit]
+    ]
+    events += [
+        {"at": f.created_at, "kind": "feedback", "feedback": f}
+        for f in Feedback.objects.filter(user=user).select_related("shot")[:limit]
+    ]
+    events += [
+        {"at": r.created_at, "kind": "training", "run": r}
+        for r in model_services.runs_for(user).select_related("result")[:limit]
+    ]
     events.sort(key=lambda e: e["at"], reverse=True)
     return events[:limit]

@@ -47,7 +47,9 @@ def reconstruction_pool() -> ThreadPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=settings.FLUX_RECONSTRUCTION_THREADS, thread_name_prefix="flux-reconstruct")
+            _pool = ThreadPoolExecutor(
+                max_workers=settings.FLUX_RECONSTRUCTION_THREADS, thread_name_prefix="flux-reconstruct"
+            )
             for _ in range(settings.FLUX_RECONSTRUCTION_THREADS):
                 _pool.submit(_warm)
     return _pool
@@ -133,8 +135,9 @@ def shot_json(shot) -> dict:
     }
 
 
-def take(user, jpeg: bytes, emit: Callable[[dict], None], chosen: str | None = None, wish: str | None = None,
-         recent=()) -> None:
+def take(
+    user, jpeg: bytes, emit: Callable[[dict], None], chosen: str | None = None, wish: str | None = None, recent=()
+) -> None:
     """Analyse and store the shot, then develop it. Errors reach the user through ``emit``."""
     from reconstruction.extraction import thread_analyzer
     from reconstruction.imageio import FrameError
@@ -169,7 +172,9 @@ def take(user, jpeg: bytes, emit: Callable[[dict], None], chosen: str | None = N
         close_old_connections()
 
 
-def develop(user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], chosen=None, wish=None, recent=()) -> None:
+def develop(
+    user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], chosen=None, wish=None, recent=()
+) -> None:
     """Intention → rule → stages, streamed in display order; the reconstruction is recorded.
     ``recent``: the frames the socket streamed in the seconds before the shutter."""
     from reconstruction import staging
@@ -200,10 +205,22 @@ def develop(user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], c
             }
             # The page hears of it first: recording (files, rows) happens after the send.
             emit(message)
-            kept = services.record_reconstruction(shot, recorded, summary, shown, stage.degrees if made else {}, note,
-                                                  previews, services.thumbnail_jpeg(stage.image))
+            kept = services.record_reconstruction(
+                shot,
+                recorded,
+                summary,
+                shown,
+                stage.degrees if made else {},
+                note,
+                previews,
+                services.thumbnail_jpeg(stage.image),
+            )
             if kept is None:
-                emit(protocol.error("shot_deleted", "the shot was deleted while it developed; nothing was recorded", shot=shot_id))
+                emit(
+                    protocol.error(
+                        "shot_deleted", "the shot was deleted while it developed; nothing was recorded", shot=shot_id
+                    )
+                )
                 return
             emit(protocol.recorded(shot_id, message["recorded"], message["url"]))
             return

@@ -84,27 +84,42 @@ def gallery(request):
     feedback = request.GET.get("feedback", "")
     if intention not in ("", *INTENTIONS) or feedback not in ("", Shot.NO_FEEDBACK, *Verdict.values):
         raise Http404("unknown filter")
-    page = Paginator(services.gallery(request.user, day, intention, feedback), GALLERY_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(services.gallery(request.user, day, intention, feedback), GALLERY_PAGE).get_page(
+        request.GET.get("page")
+    )
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "capture/gallery.html", {
-        "page": page, "date": request.GET.get("date", ""), "intention": intention, "feedback": feedback,
-        "intentions": [(i, LABELS[i]) for i in INTENTIONS], "query": query.urlencode(),
-        "feedback_states": [(Shot.NO_FEEDBACK, "no feedback"), *Verdict.choices],
-    })
+    return render(
+        request,
+        "capture/gallery.html",
+        {
+            "page": page,
+            "date": request.GET.get("date", ""),
+            "intention": intention,
+            "feedback": feedback,
+            "intentions": [(i, LABELS[i]) for i in INTENTIONS],
+            "query": query.urlencode(),
+            "feedback_states": [(Shot.NO_FEEDBACK, "no feedback"), *Verdict.choices],
+        },
+    )
 
 
 def replay_json(shot) -> list[dict]:
     """The stages as they were shown, with the URL of each image (the replay plays these)."""
     out = []
     for row in shot.shown.all():
-        item = {k: row.record.get(k) for k in ("index", "stage", "groups", "strength", "regions", "note", "placeholder", "divergence")}
+        item = {
+            k: row.record.get(k)
+            for k in ("index", "stage", "groups", "strength", "regions", "note", "placeholder", "divergence")
+        }
         if row.stage == "original":
             item["image"] = reverse("capture:shot-original", args=[shot.id])
         elif row.stage == "preview" and row.image:
             item["image"] = reverse("capture:shot-stage", args=[shot.id, row.index])
         elif row.stage == "reconstruction":
-            item["image"] = reverse("capture:shot-reconstruction" if shot.reconstruction else "capture:shot-original", args=[shot.id])
+            item["image"] = reverse(
+                "capture:shot-reconstruction" if shot.reconstruction else "capture:shot-original", args=[shot.id]
+            )
         out.append(item)
     return out
 
@@ -113,13 +128,23 @@ def replay_json(shot) -> list[dict]:
 def shot_page(request, shot_id):
     shot = services.get_shot(request.user, shot_id)
     after = shot.reconstructed_elements or {}
-    rows = [{"element": e, "before": shot.elements.get(e.name), "after": after.get(e.name)} for e in ELEMENTS
-            if shot.elements.get(e.name) is not None or after.get(e.name) is not None]
+    rows = [
+        {"element": e, "before": shot.elements.get(e.name), "after": after.get(e.name)}
+        for e in ELEMENTS
+        if shot.elements.get(e.name) is not None or after.get(e.name) is not None
+    ]
     final = next((s for s in reversed(shot.stages) if s.get("stage") == "reconstruction"), None)
-    return render(request, "capture/shot.html", {
-        "shot": shot, "rows": rows, "final": final, "replay": replay_json(shot),
-        "feedback_history": shot.feedback_given.all(),
-    })
+    return render(
+        request,
+        "capture/shot.html",
+        {
+            "shot": shot,
+            "rows": rows,
+            "final": final,
+            "replay": replay_json(shot),
+            "feedback_history": shot.feedback_given.all(),
+        },
+    )
 
 
 @login_required
@@ -134,11 +159,15 @@ def shot_feedback(request, shot_id):
             return JsonResponse({"error": str(exc)}, status=400)
         messages.error(request, str(exc))
         return redirect("capture:shot", shot_id=shot_id)
-    text = ("Accepted: the reconstruction is your photo, and your models learn from it."
-            if fb.verdict == Verdict.ACCEPTED else
-            "Rejected: the original is your photo; your models learn from it and this intention will aim closer to what you shot.")
+    text = (
+        "Accepted: the reconstruction is your photo, and your models learn from it."
+        if fb.verdict == Verdict.ACCEPTED
+        else "Rejected: the original is your photo; your models learn from it and this intention will aim closer to what you shot."
+    )
     if wants_json:
-        return JsonResponse({"verdict": fb.verdict, "message": text, "table_shift": fb.table_shift, "training": fb.groups})
+        return JsonResponse(
+            {"verdict": fb.verdict, "message": text, "table_shift": fb.table_shift, "training": fb.groups}
+        )
     messages.success(request, text)
     return redirect("capture:shot", shot_id=shot_id)
 
@@ -170,17 +199,30 @@ def provenance(shot, original: bytes, reconstruction: bytes | None) -> dict:
         "parameters": {
             "preview_mode": shot.preview_mode,
             "targets": shot.targets,
-            "shown_strengths": {s["index"]: s.get("strength") for s in shot.stages if s.get("stage") in ("preview", "reconstruction")},
+            "shown_strengths": {
+                s["index"]: s.get("strength") for s in shot.stages if s.get("stage") in ("preview", "reconstruction")
+            },
         },
         "degrees": {"original": shot.elements, "reconstruction": shot.reconstructed_elements},
         "stages": shot.stages,
         # What the self-check left out of the recorded photo and why, and whose faces lent pixels.
-        "self_check": next(({"left_out": s.get("left_out", []), "checked": s.get("checked", {}),
-                             "exemplars": s.get("exemplars", {})}
-                            for s in shot.stages if s.get("stage") == "reconstruction"), None),
+        "self_check": next(
+            (
+                {
+                    "left_out": s.get("left_out", []),
+                    "checked": s.get("checked", {}),
+                    "exemplars": s.get("exemplars", {}),
+                }
+                for s in shot.stages
+                if s.get("stage") == "reconstruction"
+            ),
+            None,
+        ),
         "message": shot.message,
-        "feedback": [{"verdict": f.verdict, "at": f.created_at.isoformat(), "table_shift": f.table_shift}
-                     for f in shot.feedback_given.all()],
+        "feedback": [
+            {"verdict": f.verdict, "at": f.created_at.isoformat(), "table_shift": f.table_shift}
+            for f in shot.feedback_given.all()
+        ],
     }
 
 
@@ -213,7 +255,9 @@ def shot_download(request, shot_id):
         archive.writestr(f"flux-{stamp}-original.jpg", original)
         if reconstruction is not None:
             archive.writestr(f"flux-{stamp}-reconstruction.jpg", reconstruction)
-        archive.writestr(f"flux-{stamp}-provenance.json", json.dumps(provenance(shot, original, reconstruction), indent=2))
+        archive.writestr(
+            f"flux-{stamp}-provenance.json", json.dumps(provenance(shot, original, reconstruction), indent=2)
+        )
     response = HttpResponse(buffer.getvalue(), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="flux-{stamp}.zip"'
     return response

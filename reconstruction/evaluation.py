@@ -57,7 +57,7 @@ def region_mask(sample: Sample, region: str) -> np.ndarray | None:
     mask = np.zeros((height, width), bool)
     if region == "face" and sample.analysis.main_face is not None:
         x, y, w, h = (int(v) for v in sample.analysis.main_face.box)
-        mask[max(0, y - 2):y + h + 2, max(0, x - 2):x + w + 2] = True
+        mask[max(0, y - 2) : y + h + 2, max(0, x - 2) : x + w + 2] = True
         return mask
     if region == "torso" and sample.analysis.main_face is not None:
         from .extraction import torso_box
@@ -127,7 +127,9 @@ def realism(model, held_out: Sequence[Sample], train: Sequence[Sample], pairing:
         pasted = _nearest_pasted(source, target, train) if face is not None else None
         if pasted is None:
             continue
-        out = _generated(model, source, {n: target.degree(n) for n in model.elements if target.degree(n) is not None}, [])
+        out = _generated(
+            model, source, {n: target.degree(n) for n in model.elements if target.degree(n) is not None}, []
+        )
         if out is None:
             continue
         scores["model"].append(ssim(out, target.rgb, face))
@@ -184,8 +186,11 @@ def _placement_target(held_out, i, name, before, span):
     face = held_out[i].analysis.main_face
     unit = face.box[2]
     here = _placement(face, unit)
-    candidates = [c for k, c in enumerate(held_out)
-                  if k != i and c.analysis.main_face is not None and _qualifies(c, name, before, span)]
+    candidates = [
+        c
+        for k, c in enumerate(held_out)
+        if k != i and c.analysis.main_face is not None and _qualifies(c, name, before, span)
+    ]
     if not candidates:
         return None
     return min(candidates, key=lambda c: float(np.abs(_placement(c.analysis.main_face, unit) - here).sum()))
@@ -205,7 +210,9 @@ def _nearest_pasted(source: Sample, target: Sample, train: Sequence[Sample]) -> 
     bh, bw = best.rgb.shape[:2]
     m_best = alignment(best.analysis.main_face, bw, bh, size)
     crop = cv2.warpAffine(best.rgb, m_best, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    back = cv2.warpAffine(crop, m_src, (width, height), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    back = cv2.warpAffine(
+        crop, m_src, (width, height), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+    )
     face = source.analysis.main_face
     hull = face_hull_mask(face, 0, 0, width, height, width, height)
     return blend(source.rgb, back, feather(hull, max(3.0, face.box[2] / 12)))

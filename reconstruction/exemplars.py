@@ -61,10 +61,12 @@ class Appearance:
     lips_rolled: float = 0.0  # 0–1, from the blendshapes: lips pressed and rolled in show little red
 
     def as_array(self) -> np.ndarray:
-        return np.array([self.mouth_visible, self.eyes_visible, self.distress, self.skin_light, self.lips_rolled], np.float32)
+        return np.array(
+            [self.mouth_visible, self.eyes_visible, self.distress, self.skin_light, self.lips_rolled], np.float32
+        )
 
     @classmethod
-    def from_array(cls, values) -> "Appearance":
+    def from_array(cls, values) -> Appearance:
         return cls(*(float(v) for v in values))
 
 
@@ -94,7 +96,7 @@ def appearance(rgb: np.ndarray, face: Face) -> Appearance:
     r = max(2, int(face_width * 0.06))
     for i in SKIN_POINTS:
         cx, cy = local[i].round().astype(int)
-        skin[max(0, cy - r):cy + r, max(0, cx - r):cx + r] = True
+        skin[max(0, cy - r) : cy + r, max(0, cx - r) : cx + r] = True
     skin &= ~lips & ~eyes
     if lips.sum() < 6 or skin.sum() < 6:
         mouth = float("nan")
@@ -118,7 +120,7 @@ class Judge:
     usual_eyes: float
 
     @classmethod
-    def from_faces(cls, looks: Sequence[Appearance]) -> "Judge":
+    def from_faces(cls, looks: Sequence[Appearance]) -> Judge:
         mouth = [a.mouth_visible for a in looks if np.isfinite(a.mouth_visible)]
         eyes = [a.eyes_visible for a in looks if np.isfinite(a.eyes_visible)]
         return cls(float(np.median(mouth)) if mouth else float("nan"), float(np.median(eyes)) if eyes else float("nan"))
@@ -128,11 +130,19 @@ class Judge:
         out = {}
         if not np.isfinite(look.mouth_visible):
             out["mouth"] = "the mouth is out of view"
-        elif np.isfinite(self.usual_mouth) and self.usual_mouth >= MIN_USUAL_LIPS and \
-                look.mouth_visible < VISIBLE_SHARE * self.usual_mouth and look.lips_rolled < ROLLED_LIPS:
+        elif (
+            np.isfinite(self.usual_mouth)
+            and self.usual_mouth >= MIN_USUAL_LIPS
+            and look.mouth_visible < VISIBLE_SHARE * self.usual_mouth
+            and look.lips_rolled < ROLLED_LIPS
+        ):
             out["mouth"] = "something covers the mouth"
-        if np.isfinite(self.usual_eyes) and self.usual_eyes >= MIN_USUAL_EYES and \
-                np.isfinite(look.eyes_visible) and look.eyes_visible < VISIBLE_SHARE * self.usual_eyes:
+        if (
+            np.isfinite(self.usual_eyes)
+            and self.usual_eyes >= MIN_USUAL_EYES
+            and np.isfinite(look.eyes_visible)
+            and look.eyes_visible < VISIBLE_SHARE * self.usual_eyes
+        ):
             out["eyes"] = "something covers the eyes"
         return out
 
@@ -155,5 +165,5 @@ class Judge:
         return np.array([self.usual_mouth, self.usual_eyes], np.float32)
 
     @classmethod
-    def from_array(cls, values) -> "Judge":
+    def from_array(cls, values) -> Judge:
         return cls(float(values[0]), float(values[1]))

@@ -114,8 +114,9 @@ def _grimace(blendshapes: dict[str, float]) -> float:
     return squeezed * (1.0 - teeth)
 
 
-def smile_degree(blendshapes: dict[str, float], landmarks: np.ndarray | None = None, width: int = 1,
-                 height: int = 1) -> float:
+def smile_degree(
+    blendshapes: dict[str, float], landmarks: np.ndarray | None = None, width: int = 1, height: int = 1
+) -> float:
     """A happy smile, not any pulled lip corner. Starts from the ``mouthSmile`` blendshapes
     (stretched so that about 0.8 reads 1) and keeps only what a person would call a smile:
 
@@ -289,7 +290,7 @@ def sky_mask(rgb_small: np.ndarray, person_small: np.ndarray | None, face_luma: 
     blue = (hue >= 185) & (hue <= 250) & (sat >= 0.12) & (val >= 0.35)
     grey = (sat < 0.25) & (val >= 0.55) & (f[..., 2] >= f[..., 0] - 0.02)
     cand = smooth & (blue | grey)
-    cand[int(h * 0.6):, :] = False
+    cand[int(h * 0.6) :, :] = False
     if person_small is not None:
         cand &= person_small < 0.3
     if face_luma is not None:
@@ -467,7 +468,9 @@ def faces_from_result(result, width: int, height: int) -> list[Face]:
         x1, y1 = float(min(width, xs.max())), float(min(height, ys.max()))
         blend = {c.category_name: float(c.score) for c in result.face_blendshapes[i]} if result.face_blendshapes else {}
         matrix = np.array(result.facial_transformation_matrixes[i]) if result.facial_transformation_matrixes else None
-        faces.append(Face(box=(x0, y0, max(1.0, x1 - x0), max(1.0, y1 - y0)), landmarks=lm, blendshapes=blend, matrix=matrix))
+        faces.append(
+            Face(box=(x0, y0, max(1.0, x1 - x0), max(1.0, y1 - y0)), landmarks=lm, blendshapes=blend, matrix=matrix)
+        )
     return faces
 
 
@@ -520,12 +523,12 @@ def _face_degrees(face: Face, gray: np.ndarray, width: int, height: int) -> dict
         degrees["posture.face_yaw"] = face_yaw_degree(yaw)
         degrees["posture.face_pitch"] = face_pitch_degree(pitch)
     x, y, w, h = (int(round(v)) for v in face.box)
-    degrees["posture.motion_blur"] = motion_blur_degree(gray[y:y + h, x:x + w])
+    degrees["posture.motion_blur"] = motion_blur_degree(gray[y : y + h, x : x + w])
     return degrees
 
 
 def face_hull_mask(face: Face, x0: int, y0: int, w: int, h: int, width: int, height: int) -> np.ndarray:
-    pts = (face.landmarks[:, :2] * np.array([width, height], dtype=np.float32) - np.array([x0, y0], dtype=np.float32))
+    pts = face.landmarks[:, :2] * np.array([width, height], dtype=np.float32) - np.array([x0, y0], dtype=np.float32)
     hull = cv2.convexHull(pts.astype(np.int32))
     mask = np.zeros((h, w), np.uint8)
     cv2.fillConvexPoly(mask, hull, 1)
@@ -534,7 +537,7 @@ def face_hull_mask(face: Face, x0: int, y0: int, w: int, h: int, width: int, hei
 
 def _face_light(face: Face, rgb: np.ndarray, width: int, height: int) -> tuple[float | None, float | None]:
     x, y, w, h = (int(round(v)) for v in face.box)
-    crop = rgb[y:y + h, x:x + w]
+    crop = rgb[y : y + h, x : x + w]
     if crop.size == 0:
         return None, None
     hull = face_hull_mask(face, x, y, crop.shape[1], crop.shape[0], width, height)
@@ -546,7 +549,9 @@ def _face_light(face: Face, rgb: np.ndarray, width: int, height: int) -> tuple[f
     return float(y_face[hull].mean()), light_direction_degree(y_face, hull, split)
 
 
-def _clothing(face: Face, rgb: np.ndarray, person: np.ndarray | None, width: int, height: int) -> dict[str, float | None]:
+def _clothing(
+    face: Face, rgb: np.ndarray, person: np.ndarray | None, width: int, height: int
+) -> dict[str, float | None]:
     out: dict[str, float | None] = {"clothing.clothing_hue": None, "clothing.clothing_saturation": None}
     if person is None:
         return out

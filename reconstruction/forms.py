@@ -20,21 +20,38 @@ class PreferencesForm(forms.ModelForm):
     model_order = forms.CharField(
         required=False,
         help_text=f"Groups in the order to apply them, comma-separated ({', '.join(TRAINABLE_GROUPS)}); "
-                  "empty: the largest gap first (FIG. 5D).",
+        "empty: the largest gap first (FIG. 5D).",
     )
 
     class Meta:
         model = ShootingPreferences
-        fields = ["preview_mode", "soften", "sequence_unit", "sequence_order", "placeholder", "placeholder_colour",
-                  "divergence_method", "divergence_scale", "pixel_fraction", "model_order"]
+        fields = [
+            "preview_mode",
+            "soften",
+            "sequence_unit",
+            "sequence_order",
+            "placeholder",
+            "placeholder_colour",
+            "divergence_method",
+            "divergence_scale",
+            "pixel_fraction",
+            "model_order",
+        ]
         labels = {
-            "preview_mode": "Preview", "soften": "Gentler preview by", "sequence_unit": "Sequence grows",
-            "sequence_order": "Sequence order", "placeholder": "Placeholder", "placeholder_colour": "Placeholder colour",
-            "divergence_method": "Divergence measured by", "divergence_scale": "Threshold scale",
+            "preview_mode": "Preview",
+            "soften": "Gentler preview by",
+            "sequence_unit": "Sequence grows",
+            "sequence_order": "Sequence order",
+            "placeholder": "Placeholder",
+            "placeholder_colour": "Placeholder colour",
+            "divergence_method": "Divergence measured by",
+            "divergence_scale": "Threshold scale",
             "pixel_fraction": "Changed share of the frame",
         }
         help_texts = {
-            "soften": "Modes 1 and 2.", "sequence_unit": "Mode 3.", "sequence_order": "Mode 3.",
+            "soften": "Modes 1 and 2.",
+            "sequence_unit": "Mode 3.",
+            "sequence_order": "Mode 3.",
             "placeholder": "Mode 2: shown when even the gentler preview differs a lot.",
             "divergence_scale": "Multiplies every element's threshold: below 1 previews sooner, above 1 later.",
             "pixel_fraction": "Claim 10: the share of the frame whose pixels must change to count as diverged.",
@@ -86,7 +103,10 @@ class IntentionTableForm(forms.Form):
         for intention in INTENTIONS:
             for element in TABLE_ELEMENTS:
                 self.fields[table_field(intention, element.name)] = forms.FloatField(
-                    required=False, min_value=0.0, max_value=1.0, label=f"{LABELS[intention]}: {element.label}",
+                    required=False,
+                    min_value=0.0,
+                    max_value=1.0,
+                    label=f"{LABELS[intention]}: {element.label}",
                     initial=table.get(intention, {}).get(element.name),
                     widget=forms.NumberInput(attrs={"step": "0.05", "min": "0", "max": "1"}),
                 )
@@ -96,5 +116,7 @@ class IntentionTableForm(forms.Form):
         return [(BY_NAME[e.name], [self[table_field(i, e.name)] for i in INTENTIONS]) for e in TABLE_ELEMENTS]
 
     def table(self) -> dict[str, dict[str, float]]:
-        return {i: {e.name: v for e in TABLE_ELEMENTS if (v := self.cleaned_data.get(table_field(i, e.name))) is not None}
-                for i in INTENTIONS}
+        return {
+            i: {e.name: v for e in TABLE_ELEMENTS if (v := self.cleaned_data.get(table_field(i, e.name))) is not None}
+            for i in INTENTIONS
+        }

@@ -121,15 +121,29 @@ class Intention:
 # (pattern, intention or None, {element: ideal}, reason). Complaints name the ideal state: "it's
 # clouded over" means the user wants sun ([0078]).
 _WISHES: tuple[tuple[str, str | None, dict[str, float], str], ...] = (
-    (r"\b(sunn?y|sunshine|sun|blue sky|clouded|cloudy|overcast|grey sky|gray sky|gloomy)\b", None,
-     {"climate.sunniness": 0.95, "climate.cloudiness": 0.1}, "you asked for sunshine"),
+    (
+        r"\b(sunn?y|sunshine|sun|blue sky|clouded|cloudy|overcast|grey sky|gray sky|gloomy)\b",
+        None,
+        {"climate.sunniness": 0.95, "climate.cloudiness": 0.1},
+        "you asked for sunshine",
+    ),
     (r"\b(smil\w*|happ\w*|laugh\w*|cheer\w*)\b", "fun", {"expression.smile": 1.0}, "you asked for a smile"),
     (r"\b(eyes?|blink\w*)\b", None, {"expression.eye_openness": 0.9}, "you asked for open eyes"),
-    (r"\b(too dark|brighter|more light|dark|underexposed)\b", None, {"lighting.exposure": 0.65}, "you asked for more light"),
+    (
+        r"\b(too dark|brighter|more light|dark|underexposed)\b",
+        None,
+        {"lighting.exposure": 0.65},
+        "you asked for more light",
+    ),
     (r"\b(too bright|overexposed|darker)\b", None, {"lighting.exposure": 0.45}, "you asked for less light"),
     (r"\b(cent(er|re)d?|middle)\b", None, {"composition.subject_x": 0.5}, "you asked for a centred subject"),
     (r"\b(closer|zoom in|bigger)\b", None, {"composition.subject_size": 0.65}, "you asked for a closer framing"),
-    (r"\b(wider|zoom out|smaller|more background)\b", None, {"composition.subject_size": 0.25}, "you asked for a wider framing"),
+    (
+        r"\b(wider|zoom out|smaller|more background)\b",
+        None,
+        {"composition.subject_size": 0.25},
+        "you asked for a wider framing",
+    ),
     (r"\b(fun|party|silly|joy\w*)\b", "fun", {}, "you said it is for fun"),
     (r"\b(souvenir|memor\w*|commemorat\w*|family|group|together)\b", "souvenir", {}, "you said it is a souvenir"),
     (r"\b(portrait|headshot|profile picture|cv|linkedin)\b", "portrait", {}, "you asked for a portrait"),
@@ -138,8 +152,17 @@ _WISHES: tuple[tuple[str, str | None, dict[str, float], str], ...] = (
 )
 
 _COLOURS = {
-    "red": 0.0, "orange": 0.08, "yellow": 0.16, "green": 0.33, "teal": 0.47, "cyan": 0.5,
-    "blue": 0.62, "purple": 0.75, "violet": 0.75, "magenta": 0.83, "pink": 0.92,
+    "red": 0.0,
+    "orange": 0.08,
+    "yellow": 0.16,
+    "green": 0.33,
+    "teal": 0.47,
+    "cyan": 0.5,
+    "blue": 0.62,
+    "purple": 0.75,
+    "violet": 0.75,
+    "magenta": 0.83,
+    "pink": 0.92,
 }
 _CLOTHES = r"(shirt|t-shirt|top|jumper|sweater|jacket|dress|hoodie|clothes|blouse|coat)"
 
@@ -193,7 +216,9 @@ def infer_from_image(elements: dict[str, float | None], faces: int, attempts: in
             reasons.append(f"{faces} people in the shot")
     elif sky and (size is None or size < 0.4):
         name, confidence = "travel", 0.6
-        reasons.append("one person with the sky behind" + (f", small in the frame ({size:.2f})" if size is not None else ""))
+        reasons.append(
+            "one person with the sky behind" + (f", small in the frame ({size:.2f})" if size is not None else "")
+        )
     elif smile is not None and smile >= 0.5 and attempts < 3:
         name, confidence = "fun", 0.6
         reasons.append(f"one person smiling ({smile:.2f})")
@@ -208,8 +233,9 @@ def infer_from_image(elements: dict[str, float | None], faces: int, attempts: in
     return Intention(name=name, source="image", confidence=confidence, reasons=reasons)
 
 
-def infer_intention(elements: dict[str, float | None], faces: int, attempts: int = 1,
-                    chosen: str | None = None, wish: str | None = None) -> Intention:
+def infer_intention(
+    elements: dict[str, float | None], faces: int, attempts: int = 1, chosen: str | None = None, wish: str | None = None
+) -> Intention:
     """The shot's intention: chosen beats said beats inferred. A wish's element ideals apply
     whatever the intention."""
     inferred = infer_from_image(elements, faces, attempts)

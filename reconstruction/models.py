@@ -27,7 +27,9 @@ class ModelVersion(models.Model):
     missing = models.JSONField(default=list)  # what the data lacked, for the user
     metrics = models.JSONField(default=dict)  # training and quality figures
     weights = models.CharField(max_length=255)  # path under FLUX_MODELS_DIR
-    learned_from = models.ManyToManyField("capture.Feedback", blank=True, related_name="model_versions")  # feedback in its data
+    learned_from = models.ManyToManyField(
+        "capture.Feedback", blank=True, related_name="model_versions"
+    )  # feedback in its data
 
     class Meta:
         ordering = ["group", "-version"]
@@ -63,7 +65,9 @@ class TrainingRun(models.Model):
         ordering = ["-created_at"]
         constraints = [
             # Two trainings of the same user's group never run at once.
-            models.UniqueConstraint(fields=["user", "group"], condition=Q(status__in=["queued", "running"]), name="one_live_run_per_group"),
+            models.UniqueConstraint(
+                fields=["user", "group"], condition=Q(status__in=["queued", "running"]), name="one_live_run_per_group"
+            ),
         ]
 
 
@@ -75,22 +79,34 @@ class ShootingPreferences(models.Model):
     soften = models.CharField(max_length=16, choices=list(preview.SOFTENINGS.items()), default=_PREVIEW.soften)
     sequence_unit = models.CharField(max_length=16, choices=list(preview.UNITS.items()), default=_PREVIEW.unit)
     sequence_order = models.CharField(max_length=16, choices=list(preview.ORDERS.items()), default=_PREVIEW.order)
-    placeholder = models.CharField(max_length=16, choices=list(preview.PLACEHOLDERS.items()), default=_PREVIEW.placeholder)
+    placeholder = models.CharField(
+        max_length=16, choices=list(preview.PLACEHOLDERS.items()), default=_PREVIEW.placeholder
+    )
     placeholder_colour = models.CharField(max_length=7, default=_PREVIEW.placeholder_colour)
-    divergence_method = models.CharField(max_length=16, choices=list(divergence.METHODS.items()), default=_DIVERGENCE.method)
+    divergence_method = models.CharField(
+        max_length=16, choices=list(divergence.METHODS.items()), default=_DIVERGENCE.method
+    )
     divergence_scale = models.FloatField(default=_DIVERGENCE.scale)  # multiplies every element threshold
-    pixel_fraction = models.FloatField(default=_DIVERGENCE.pixel_fraction)  # share of the frame that must change (claim 10)
+    pixel_fraction = models.FloatField(
+        default=_DIVERGENCE.pixel_fraction
+    )  # share of the frame that must change (claim 10)
     model_order = models.JSONField(default=list, blank=True)  # groups in the user's order; empty = largest gap first
     updated_at = models.DateTimeField(auto_now=True)
 
     def preview_settings(self) -> preview.PreviewSettings:
-        return preview.PreviewSettings(mode=self.preview_mode, soften=self.soften, unit=self.sequence_unit,
-                                       order=self.sequence_order, placeholder=self.placeholder,
-                                       placeholder_colour=self.placeholder_colour)
+        return preview.PreviewSettings(
+            mode=self.preview_mode,
+            soften=self.soften,
+            unit=self.sequence_unit,
+            order=self.sequence_order,
+            placeholder=self.placeholder,
+            placeholder_colour=self.placeholder_colour,
+        )
 
     def divergence_settings(self) -> divergence.DivergenceSettings:
-        return divergence.DivergenceSettings(method=self.divergence_method, scale=self.divergence_scale,
-                                             pixel_fraction=self.pixel_fraction)
+        return divergence.DivergenceSettings(
+            method=self.divergence_method, scale=self.divergence_scale, pixel_fraction=self.pixel_fraction
+        )
 
 
 class IntentionTable(models.Model):

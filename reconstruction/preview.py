@@ -40,8 +40,12 @@ from .rules import Rule, Step
 MODES = {1: "1 · gentler preview", 2: "2 · placeholder, then gentler", 3: "3 · growing sequence"}
 SOFTENINGS = {"fewer_models": "fewer models", "weaker": "weaker edits"}  # claims 11 and 12
 UNITS = {"element": "model by model", "region": "region by region"}
-ORDERS = {"near_far": "near to far", "far_near": "far to near",
-          "divergence_asc": "smallest change first", "divergence_desc": "largest change first"}
+ORDERS = {
+    "near_far": "near to far",
+    "far_near": "far to near",
+    "divergence_asc": "smallest change first",
+    "divergence_desc": "largest change first",
+}
 PLACEHOLDERS = {"card": "a \u201cprocessing\u201d card", "colour": "a solid colour"}
 
 # Close range to long range ([0135]): the face is nearest the camera, the sky farthest.
@@ -64,8 +68,13 @@ class PreviewSettings:
     max_previews: int = 4  # mode 3: an upper bound on the sequence, so the reveal stays short
 
     def __post_init__(self):
-        checks = [(self.mode, MODES, "mode"), (self.soften, SOFTENINGS, "soften"), (self.unit, UNITS, "unit"),
-                  (self.order, ORDERS, "order"), (self.placeholder, PLACEHOLDERS, "placeholder")]
+        checks = [
+            (self.mode, MODES, "mode"),
+            (self.soften, SOFTENINGS, "soften"),
+            (self.unit, UNITS, "unit"),
+            (self.order, ORDERS, "order"),
+            (self.placeholder, PLACEHOLDERS, "placeholder"),
+        ]
         for value, allowed, name in checks:
             if value not in allowed:
                 raise ValueError(f"preview {name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
@@ -155,8 +164,14 @@ class Chain:
     strength: float = 1.0  # how far toward the targets the models went
 
 
-def reconstruct(original: np.ndarray, analysis: Analysis, steps: Sequence[Step], reconstructor: Reconstructor,
-                strength: float = 1.0, start: Chain | None = None) -> Chain:
+def reconstruct(
+    original: np.ndarray,
+    analysis: Analysis,
+    steps: Sequence[Step],
+    reconstructor: Reconstructor,
+    strength: float = 1.0,
+    start: Chain | None = None,
+) -> Chain:
     """Apply the steps in order ([0109], FIG. 8). A model that fails is skipped and reported; the
     others still run. ``start``: a chain of the steps before these (at the same strength) to go
     on from, which gives the same image as running them all."""
@@ -209,14 +224,23 @@ def _quick_checked(original, analysis, steps, reconstructor, strength, check, ca
     chain = reconstruct(original, analysis, steps, reconstructor, strength)
     if check is None:
         return chain, []
-    chain, left_out, _ = self_checked(original, analysis, steps, chain, reconstructor, check, quick=True,
-                                      cache=cache, strength=strength)
+    chain, left_out, _ = self_checked(
+        original, analysis, steps, chain, reconstructor, check, quick=True, cache=cache, strength=strength
+    )
     return chain, left_out
 
 
-def self_checked(original: np.ndarray, analysis: Analysis, steps: Sequence[Step], full: Chain,
-                 reconstructor: Reconstructor, check, quick: bool = False,
-                 cache: dict | None = None, strength: float = 1.0) -> tuple[Chain, list[dict], dict]:
+def self_checked(
+    original: np.ndarray,
+    analysis: Analysis,
+    steps: Sequence[Step],
+    full: Chain,
+    reconstructor: Reconstructor,
+    check,
+    quick: bool = False,
+    cache: dict | None = None,
+    strength: float = 1.0,
+) -> tuple[Chain, list[dict], dict]:
     """The reconstruction with every model whose edit made the shot worse left out (claim 11's
     fewer models as a safety net), the models left out with why, and what was checked.
     ``quick``: without the slow judges (identity, borders), before any preview is built from it.
@@ -240,8 +264,11 @@ def self_checked(original: np.ndarray, analysis: Analysis, steps: Sequence[Step]
             return replace(made[key], failed=full.failed + made[key].failed, timings=dict(full.timings))
         trial = reconstruct(original, analysis, keep, reconstructor, strength)
         made[key] = trial
-        trial = replace(trial, failed=full.failed + trial.failed,
-                        timings={**full.timings, **{f"{k} (again)": v for k, v in trial.timings.items()}})
+        trial = replace(
+            trial,
+            failed=full.failed + trial.failed,
+            timings={**full.timings, **{f"{k} (again)": v for k, v in trial.timings.items()}},
+        )
         return trial
 
     current, left_out = full, []
@@ -272,9 +299,15 @@ def self_checked(original: np.ndarray, analysis: Analysis, steps: Sequence[Step]
     return current, left_out, check.summary()
 
 
-def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: Reconstructor,
-           settings: PreviewSettings | None = None, div: DivergenceSettings | None = None,
-           check=None) -> Iterator[Stage]:
+def stages(
+    original: np.ndarray,
+    analysis: Analysis,
+    rule: Rule,
+    reconstructor: Reconstructor,
+    settings: PreviewSettings | None = None,
+    div: DivergenceSettings | None = None,
+    check=None,
+) -> Iterator[Stage]:
     """The display events for one shot, in display order; the last is always the reconstruction.
     ``check``: the self-check (``reconstruction.selfcheck.SelfCheck``). Its quick part (every
     element, eyes and expression) runs on the reconstruction before any preview is built from it,
@@ -292,9 +325,15 @@ def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: 
     yield stamp(Stage("original", original, degrees=dict(analysis.elements), note="the shot as taken"))
     if not rule.steps:
         reasons = "; ".join(f"{s.group}: {s.reason}" for s in rule.skipped) or "the intention asks for no change"
-        yield stamp(Stage("reconstruction", original, degrees=dict(analysis.elements),
-                          divergence=divergence(original, analysis.elements, original, analysis.elements, div),
-                          note=f"no models to apply ({reasons}); the original is recorded"))
+        yield stamp(
+            Stage(
+                "reconstruction",
+                original,
+                degrees=dict(analysis.elements),
+                divergence=divergence(original, analysis.elements, original, analysis.elements, div),
+                note=f"no models to apply ({reasons}); the original is recorded",
+            )
+        )
         return
     cache: dict = {}
     if check is not None:
@@ -305,19 +344,22 @@ def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: 
     aimed = divergence(None, analysis.elements, None, planned_degrees(analysis, rule.steps), by_degrees)
     previewed, chain, early_out = False, None, []
     if aimed.diverged and settings.mode in (1, 2):
+
         def planned(groups, strength=1.0):
             return planned_degrees(analysis, rule.steps, groups, strength)
 
-        soft, chain, early_out = _softened(original, analysis, list(rule.steps), aimed.gaps, planned, reconstructor,
-                                           settings, div, check, cache)
+        soft, chain, early_out = _softened(
+            original, analysis, list(rule.steps), aimed.gaps, planned, reconstructor, settings, div, check, cache
+        )
         if soft is not None:
             _made(cache)[(tuple(chain.applied), chain.strength)] = chain
             yield from (stamp(s) for s in _with_placeholder(soft, settings))
             previewed = True
     first = None  # mode 3: (stage, chain) of the sequence's first preview, shown before the reconstruction
     if aimed.diverged and settings.mode == 3 and not (settings.unit == "region" and "composition" not in rule.groups):
-        shown, chain, early_out = _first_in_sequence(original, analysis, rule, aimed, reconstructor, settings, div,
-                                                     check, cache)
+        shown, chain, early_out = _first_in_sequence(
+            original, analysis, rule, aimed, reconstructor, settings, div, check, cache
+        )
         if shown is not None:
             _made(cache)[(tuple(chain.applied), chain.strength)] = chain
             yield stamp(shown)
@@ -333,26 +375,46 @@ def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: 
         # A preview of the first models at full strength is the reconstruction's first half:
         # go on from it instead of making it again.
         tried = chain.applied + sorted(refused) + [f["group"] for f in chain.failed]
-        if rule.groups[:len(tried)] == sorted(tried, key=rule.groups.index):
-            full = reconstruct(original, analysis, [s for s in rule.steps if s.group not in tried], reconstructor,
-                               start=chain)
+        if rule.groups[: len(tried)] == sorted(tried, key=rule.groups.index):
+            full = reconstruct(
+                original, analysis, [s for s in rule.steps if s.group not in tried], reconstructor, start=chain
+            )
     if full is None:
         full = reconstruct(original, analysis, steps_left, reconstructor)
-    full, left_out, _ = self_checked(original, analysis, steps_left, full, reconstructor, check, quick=True, cache=cache)
+    full, left_out, _ = self_checked(
+        original, analysis, steps_left, full, reconstructor, check, quick=True, cache=cache
+    )
     left_out = early_out + left_out
     d_full = divergence(original, analysis.elements, full.image, full.analysis.elements, div)
 
     def final() -> Stage:
         """The reconstruction, once the slow judges passed it too."""
-        checked_full, more, checked = self_checked(original, analysis, steps_left, full, reconstructor, check, cache=cache)
-        d = d_full if checked_full is full else divergence(original, analysis.elements, checked_full.image,
-                                                            checked_full.analysis.elements, div)
-        stage = Stage("reconstruction", checked_full.image, checked_full.applied, 1.0,
-                      degrees=dict(checked_full.analysis.elements), divergence=d, failed=checked_full.failed,
-                      timings=checked_full.timings, left_out=left_out + more, checked=checked)
+        checked_full, more, checked = self_checked(
+            original, analysis, steps_left, full, reconstructor, check, cache=cache
+        )
+        d = (
+            d_full
+            if checked_full is full
+            else divergence(original, analysis.elements, checked_full.image, checked_full.analysis.elements, div)
+        )
+        stage = Stage(
+            "reconstruction",
+            checked_full.image,
+            checked_full.applied,
+            1.0,
+            degrees=dict(checked_full.analysis.elements),
+            divergence=d,
+            failed=checked_full.failed,
+            timings=checked_full.timings,
+            left_out=left_out + more,
+            checked=checked,
+        )
         if not checked_full.applied:
-            stage.note = ("every edit made the shot worse; the original is recorded" if stage.left_out
-                          else "every model failed; the original is recorded")
+            stage.note = (
+                "every edit made the shot worse; the original is recorded"
+                if stage.left_out
+                else "every model failed; the original is recorded"
+            )
         elif shown_directly:
             stage.note = "close to the original: shown directly"
         else:
@@ -383,8 +445,15 @@ def stages(original: np.ndarray, analysis: Analysis, rule: Rule, reconstructor: 
 def _with_placeholder(soft: Stage, settings: PreviewSettings) -> list[Stage]:
     """Mode 2 puts a placeholder before a gentler preview that still diverges (claim 2)."""
     if settings.mode == 2 and soft.divergence.diverged:
-        return [Stage("placeholder", None, note="the gentler preview still differs a lot from the shot",
-                      placeholder=placeholder_spec(settings)), soft]
+        return [
+            Stage(
+                "placeholder",
+                None,
+                note="the gentler preview still differs a lot from the shot",
+                placeholder=placeholder_spec(settings),
+            ),
+            soft,
+        ]
     return [soft]
 
 
@@ -394,8 +463,9 @@ def _contribution(step_group: str, gaps: Mapping[str, float]) -> float:
     return sum(BY_NAME[n].weight * g / BY_NAME[n].threshold for n, g in gaps.items() if BY_NAME[n].group == step_group)
 
 
-def planned_degrees(analysis: Analysis, steps: Sequence[Step], groups=None,
-                    strength: float = 1.0) -> dict[str, float | None]:
+def planned_degrees(
+    analysis: Analysis, steps: Sequence[Step], groups=None, strength: float = 1.0
+) -> dict[str, float | None]:
     """The degrees a reconstruction holding ``groups``' edits (every step's when None), at
     ``strength``, aims at: the rule's targets for their elements, the original's for the rest.
     Known before any model runs."""
@@ -421,8 +491,9 @@ def expected_degrees(analysis: Analysis, full: Chain, groups, strength: float = 
     return out
 
 
-def _softened(original, analysis, steps, gaps, expected, reconstructor, settings, div, check=None,
-              cache=None) -> tuple[Stage | None, Chain, list[dict]]:
+def _softened(
+    original, analysis, steps, gaps, expected, reconstructor, settings, div, check=None, cache=None
+) -> tuple[Stage | None, Chain, list[dict]]:
     """The third image for modes 1 and 2: chosen by the degrees it is expected to measure
     (``expected(groups, strength)``; ``gaps``: how far each element is expected to move in the
     full reconstruction), then generated once. ``check``: quick-check it on its own (a preview
@@ -445,8 +516,9 @@ def _softened(original, analysis, steps, gaps, expected, reconstructor, settings
             dropped.append(group)
             if close_enough(kept):
                 break
-        chain, left_out = _quick_checked(original, analysis, [s for s in steps if s.group in kept], reconstructor,
-                                         1.0, check, cache)
+        chain, left_out = _quick_checked(
+            original, analysis, [s for s in steps if s.group in kept], reconstructor, 1.0, check, cache
+        )
         strength, note = 1.0, f"fewer models: without {', '.join(dropped)}"
     else:
         groups = [s.group for s in steps]
@@ -457,8 +529,19 @@ def _softened(original, analysis, steps, gaps, expected, reconstructor, settings
     if not chain.applied:
         return None, chain, left_out
     d = divergence(original, analysis.elements, chain.image, chain.analysis.elements, div)
-    return Stage("preview", chain.image, chain.applied, strength, degrees=dict(chain.analysis.elements),
-                 divergence=d, note=note), chain, left_out
+    return (
+        Stage(
+            "preview",
+            chain.image,
+            chain.applied,
+            strength,
+            degrees=dict(chain.analysis.elements),
+            divergence=d,
+            note=note,
+        ),
+        chain,
+        left_out,
+    )
 
 
 def region_masks(rgb: np.ndarray, analysis: Analysis) -> dict[str, np.ndarray]:
@@ -479,7 +562,7 @@ def region_masks(rgb: np.ndarray, analysis: Analysis) -> dict[str, np.ndarray]:
     torso = torso_region(rgb, analysis) if face is not None else None
     if torso is not None:
         m = np.zeros((height, width), bool)
-        m[torso.y0:torso.y1, torso.x0:torso.x1] = torso.mask
+        m[torso.y0 : torso.y1, torso.x0 : torso.x1] = torso.mask
         m &= ~taken
         if m.any():
             masks["torso"], taken = m, taken | m
@@ -522,12 +605,22 @@ def _first_in_sequence(original, analysis, rule, aimed, reconstructor, settings,
         return None, chain, left_out
     degrees = chain.analysis.elements
     by_degrees = DivergenceSettings("degrees", scale=div.scale)
-    note = (f"{group} at {round(strength * 100)} %" if len(groups) == 1
-            else f"model by model ({ORDERS[settings.order]}): {group}")
-    stage = Stage("preview", chain.image, list(chain.applied), strength, degrees=dict(degrees),
-                  divergence=divergence(original, analysis.elements, chain.image, degrees, div),
-                  to_reconstruction=divergence(None, degrees, None, planned_degrees(analysis, rule.steps), by_degrees),
-                  note=note + _unit_note(settings), failed=chain.failed)
+    note = (
+        f"{group} at {round(strength * 100)} %"
+        if len(groups) == 1
+        else f"model by model ({ORDERS[settings.order]}): {group}"
+    )
+    stage = Stage(
+        "preview",
+        chain.image,
+        list(chain.applied),
+        strength,
+        degrees=dict(degrees),
+        divergence=divergence(original, analysis.elements, chain.image, degrees, div),
+        to_reconstruction=divergence(None, degrees, None, planned_degrees(analysis, rule.steps), by_degrees),
+        note=note + _unit_note(settings),
+        failed=chain.failed,
+    )
     return stage, chain, left_out
 
 
@@ -544,9 +637,16 @@ def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, d
 
     def grown(image, degrees, groups, strength=1.0, **extra) -> Stage:
         """A preview with its divergence from the original and to the reconstruction."""
-        return Stage("preview", image, list(groups), strength, degrees=dict(degrees),
-                     divergence=divergence(original, analysis.elements, image, degrees, div),
-                     to_reconstruction=divergence(image, degrees, full.image, full.analysis.elements, div), **extra)
+        return Stage(
+            "preview",
+            image,
+            list(groups),
+            strength,
+            degrees=dict(degrees),
+            divergence=divergence(original, analysis.elements, image, degrees, div),
+            to_reconstruction=divergence(image, degrees, full.image, full.analysis.elements, div),
+            **extra,
+        )
 
     if settings.unit == "region" and "composition" not in steps:
         masks = region_masks(original, analysis)
@@ -558,8 +658,13 @@ def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, d
         for k, region in enumerate(regions[:-1][: settings.max_previews], start=1):
             alpha = np.maximum(alpha, masks[region])
             image = np.clip(orig_f * (1 - alpha[..., None]) + full_f * alpha[..., None] + 0.5, 0, 255).astype(np.uint8)
-            stage = grown(image, reconstructor.measure(image, like=analysis).elements, steps, regions=regions[:k],
-                          note=f"region by region ({order_name}): {', '.join(regions[:k])}")
+            stage = grown(
+                image,
+                reconstructor.measure(image, like=analysis).elements,
+                steps,
+                regions=regions[:k],
+                note=f"region by region ({order_name}): {', '.join(regions[:k])}",
+            )
             yield stage
             if not stage.to_reconstruction.diverged:
                 return
@@ -577,8 +682,13 @@ def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, d
             if shown is not None and strength <= shown.strength:
                 continue
             chain = reconstruct(original, analysis, [steps[groups[0]]], reconstructor, strength)
-            stage = grown(chain.image, chain.analysis.elements, chain.applied, strength,
-                          note=f"{groups[0]} at {round(strength * 100)} %{note_unit}")
+            stage = grown(
+                chain.image,
+                chain.analysis.elements,
+                chain.applied,
+                strength,
+                note=f"{groups[0]} at {round(strength * 100)} %{note_unit}",
+            )
             yield stage
             if not stage.to_reconstruction.diverged:
                 return
@@ -592,8 +702,13 @@ def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, d
         chain = reconstruct(image, current, [steps[group]], reconstructor)
         image, current = chain.image, chain.analysis
         applied += chain.applied
-        stage = grown(image, current.elements, applied, failed=chain.failed,
-                      note=f"model by model ({order_name}): {', '.join(applied)}{note_unit}")
+        stage = grown(
+            image,
+            current.elements,
+            applied,
+            failed=chain.failed,
+            note=f"model by model ({order_name}): {', '.join(applied)}{note_unit}",
+        )
         yield stage
         if not stage.to_reconstruction.diverged:
             return
@@ -607,7 +722,7 @@ def placeholder_spec(settings: PreviewSettings) -> dict:
 def placeholder_image(width: int, height: int, spec: dict) -> np.ndarray:
     """The placeholder as an image (claim 3): a solid colour, or a card saying processing is on."""
     colour = spec.get("colour", "#1b1f27").lstrip("#")
-    rgb = tuple(int(colour[i:i + 2], 16) for i in (0, 2, 4))
+    rgb = tuple(int(colour[i : i + 2], 16) for i in (0, 2, 4))
     image = np.empty((height, width, 3), np.uint8)
     image[:] = rgb
     if spec.get("kind") == "card":
@@ -615,7 +730,17 @@ def placeholder_image(width: int, height: int, spec: dict) -> np.ndarray:
         text = text.replace("\u2026", "...")
         scale = max(0.5, width / 640)
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
-        cv2.putText(image, text, ((width - tw) // 2, (height + th) // 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (235, 235, 235), 2, cv2.LINE_AA)
-        cv2.circle(image, (width // 2, (height + th) // 2 + int(40 * scale)), int(10 * scale), (242, 169, 59), -1, cv2.LINE_AA)
+        cv2.putText(
+            image,
+            text,
+            ((width - tw) // 2, (height + th) // 2),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (235, 235, 235),
+            2,
+            cv2.LINE_AA,
+        )
+        cv2.circle(
+            image, (width // 2, (height + th) // 2 + int(40 * scale)), int(10 * scale), (242, 169, 59), -1, cv2.LINE_AA
+        )
     return image

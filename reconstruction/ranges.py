@@ -67,10 +67,14 @@ def what_is_missing(name: str, values: Sequence[float]) -> str | None:
     """A sentence for the user when an element has no range, else None."""
     element = BY_NAME[name]
     if len(values) < MIN_SAMPLES:
-        where = {"face": "with your face in view", "sky": "with the sky in view", "torso": "with your upper body in view"}.get(element.region, "")
+        where = {
+            "face": "with your face in view",
+            "sky": "with the sky in view",
+            "torso": "with your upper body in view",
+        }.get(element.region, "")
         return f"{element.label}: only {len(values)} frames measured; shoot a few more seconds {where}".strip()
     if degree_range(values, element.circular) is None:
-        return f"{element.label}: too uniform; shoot some frames where it is \"{element.low}\" and some where it is \"{element.high}\""
+        return f'{element.label}: too uniform; shoot some frames where it is "{element.low}" and some where it is "{element.high}"'
     return None
 
 
@@ -92,7 +96,9 @@ def summarize(samples: Sequence[Sample], elements: Sequence[str]) -> DataSummary
     values = {n: [s.degree(n) for s in samples if s.degree(n) is not None] for n in elements}
     ranges = {n: degree_range(v, BY_NAME[n].circular) for n, v in values.items()}
     missing = [m for n, v in values.items() if (m := what_is_missing(n, v))]
-    return DataSummary(values=values, ranges=ranges, histograms={n: histogram(v) for n, v in values.items()}, missing=missing)
+    return DataSummary(
+        values=values, ranges=ranges, histograms={n: histogram(v) for n, v in values.items()}, missing=missing
+    )
 
 
 def clamp_to_range(value: float, span: tuple[float, float] | None) -> float | None:

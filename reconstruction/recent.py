@@ -48,10 +48,15 @@ class RecentFrames:
     """A bounded window of the stream's latest frames. The socket's pump adds to it on an
     analysis thread while the shutter takes a snapshot on the event loop: a lock keeps both whole."""
 
-    _live: "weakref.WeakSet[RecentFrames]" = weakref.WeakSet()  # every window in this process
+    _live: weakref.WeakSet[RecentFrames] = weakref.WeakSet()  # every window in this process
 
-    def __init__(self, seconds: float = 6.0, max_frames: int = 40, max_bytes: int = 6 * 1024 * 1024,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        seconds: float = 6.0,
+        max_frames: int = 40,
+        max_bytes: int = 6 * 1024 * 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.seconds = seconds  # frames older than this are dropped
         self.max_frames = max_frames  # at 10 fps, four seconds
         self.max_bytes = max_bytes  # JPEGs of 640×480 are 30–80 kB: this bound only bites on huge frames
@@ -75,8 +80,14 @@ class RecentFrames:
         face = analysis.main_face
         if face is not None:
             # Only what the exemplar choice reads; the landmark array is shared, not copied.
-            face = Face(box=face.box, landmarks=face.landmarks, blendshapes=face.blendshapes, matrix=None,
-                        degrees=dict(face.degrees), main=True)
+            face = Face(
+                box=face.box,
+                landmarks=face.landmarks,
+                blendshapes=face.blendshapes,
+                matrix=None,
+                degrees=dict(face.degrees),
+                main=True,
+            )
         frame = RecentFrame(jpeg, face, analysis.width, analysis.height, self.clock(), self.clock)
         if frame.nbytes > self.max_bytes:
             return
@@ -88,7 +99,9 @@ class RecentFrames:
     def _trim(self) -> None:
         now = self.clock()
         frames = self._frames
-        while frames and (len(frames) > self.max_frames or self.nbytes > self.max_bytes or now - frames[0].at > self.seconds):
+        while frames and (
+            len(frames) > self.max_frames or self.nbytes > self.max_bytes or now - frames[0].at > self.seconds
+        ):
             self.nbytes -= frames.popleft().nbytes
 
     def snapshot(self) -> tuple[RecentFrame, ...]:

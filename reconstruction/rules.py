@@ -50,9 +50,15 @@ class Step:
 
     def to_json(self) -> dict:
         r = lambda d: {k: round(v, 3) for k, v in d.items()}  # noqa: E731
-        return {"group": self.group, "targets": r(self.targets), "current": r(self.current),
-                "ideal": r(self.ideal), "gap": round(self.gap, 3), "limited": dict(self.limited),
-                "learned": dict(self.learned)}
+        return {
+            "group": self.group,
+            "targets": r(self.targets),
+            "current": r(self.current),
+            "ideal": r(self.ideal),
+            "gap": round(self.gap, 3),
+            "limited": dict(self.limited),
+            "learned": dict(self.learned),
+        }
 
 
 @dataclass
@@ -126,8 +132,11 @@ def fluctuation_rule(
                 span = shot[name]
                 within = float(degree) if span is None else clamp_to_range(target, span)
                 if degree_gap(name, within, target) > 1e-6:
-                    limited[name] = (f"{label}: this shot does not allow changing it" if span is None
-                                     else f"{label}: this shot allows {span[0]:.2f}–{span[1]:.2f}")
+                    limited[name] = (
+                        f"{label}: this shot does not allow changing it"
+                        if span is None
+                        else f"{label}: this shot allows {span[0]:.2f}–{span[1]:.2f}"
+                    )
                     asked[name] = target
                 target = within
             if group in steer:
@@ -157,16 +166,31 @@ def fluctuation_rule(
             skipped.append(Skip(group, "; ".join(reasons) or "nothing to change"))
             continue
         gap = max(degree_gap(n, targets[n], now[n]) for n in targets)
-        steps.append(Step(group, targets, now, {n: group_ideals[n] for n in targets}, gap,
-                          dict(limited), {n: v for n, v in learned.items() if n in targets}))
+        steps.append(
+            Step(
+                group,
+                targets,
+                now,
+                {n: group_ideals[n] for n in targets},
+                gap,
+                dict(limited),
+                {n: v for n, v in learned.items() if n in targets},
+            )
+        )
     rank = {g: i for i, g in enumerate(order)}
     steps.sort(key=lambda s: (rank.get(s.group, len(rank)), -s.gap))
     return Rule(steps, skipped)
 
 
-def rule_for_models(current: Mapping[str, float | None], ideals: Mapping[str, float], models: Mapping[str, object],
-                    unavailable: Mapping[str, str] | None = None, order: Sequence[str] = (), analysis=None,
-                    rgb=None) -> Rule:
+def rule_for_models(
+    current: Mapping[str, float | None],
+    ideals: Mapping[str, float],
+    models: Mapping[str, object],
+    unavailable: Mapping[str, str] | None = None,
+    order: Sequence[str] = (),
+    analysis=None,
+    rgb=None,
+) -> Rule:
     """The rule for a shot and the user's loaded models: each model's reconstructable range, and
     with the shot's ``analysis`` what the shot itself allows (``achievable``, worded by the
     model's ``why_limited``; ``rgb``, the shot, for a model that looks at it). The same for the
@@ -178,6 +202,5 @@ def rule_for_models(current: Mapping[str, float | None], ideals: Mapping[str, fl
         for g, m in models.items():
             asked = {n: v for n, v in ideals.items() if n in m.elements}
             achievable[g] = m.achievable(analysis, asked, rgb=rgb)
-            why[g] = (lambda targets, m=m: m.why_limited(analysis, targets, rgb=rgb))
+            why[g] = lambda targets, m=m: m.why_limited(analysis, targets, rgb=rgb)
     return fluctuation_rule(current, ideals, ranges, unavailable, order, achievable=achievable, why=why, steer=steer)
-

@@ -164,7 +164,9 @@ class Checks:
                 raise FileNotFoundError(missing)
             self._expression = expression.get()
         except Exception as exc:
-            self.unavailable["expression"] = missing if isinstance(exc, FileNotFoundError) else f"it could not load ({type(exc).__name__})"
+            self.unavailable["expression"] = (
+                missing if isinstance(exc, FileNotFoundError) else f"it could not load ({type(exc).__name__})"
+            )
 
     def warm(self) -> None:
         """Load the judges (and start the side process) now rather than at the first shutter."""
@@ -239,8 +241,12 @@ def unhappiest(probabilities: Mapping[str, float]) -> tuple[str, float]:
     return name, float(probabilities.get(name, 0.0))
 
 
-def element_findings(before: Mapping[str, float | None], after: Mapping[str, float | None],
-                     targets: Mapping[str, float], ran: Iterable[str]) -> list[Finding]:
+def element_findings(
+    before: Mapping[str, float | None],
+    after: Mapping[str, float | None],
+    targets: Mapping[str, float],
+    ran: Iterable[str],
+) -> list[Finding]:
     """The extractor's view: every element of the result against the original's."""
     from .elements import degree_gap
 
@@ -254,20 +260,33 @@ def element_findings(before: Mapping[str, float | None], after: Mapping[str, flo
             continue
         move = (after[name] - before[name]) * sign
         if move >= least:
-            found.append(Finding(name, f"{message} ({before[name]:.2f} → {after[name]:.2f}) though the rule did not ask for it"))
+            found.append(
+                Finding(name, f"{message} ({before[name]:.2f} → {after[name]:.2f}) though the rule did not ask for it")
+            )
     for name, target in targets.items():
         if before.get(name) is None or after.get(name) is None:
             continue
         if degree_gap(name, after[name], target) > degree_gap(name, before[name], target) + BY_NAME[name].threshold / 2:
-            found.append(Finding(name, f"{BY_NAME[name].label} moved away from its target "
-                                       f"({before[name]:.2f} → {after[name]:.2f}, asked {target:.2f})",
-                                 BY_NAME[name].region if BY_NAME[name].region == "face" else "frame",
-                                 BY_NAME[name].group, target=True))
+            found.append(
+                Finding(
+                    name,
+                    f"{BY_NAME[name].label} moved away from its target "
+                    f"({before[name]:.2f} → {after[name]:.2f}, asked {target:.2f})",
+                    BY_NAME[name].region if BY_NAME[name].region == "face" else "frame",
+                    BY_NAME[name].group,
+                    target=True,
+                )
+            )
     # A reframing changes what the frame holds, so frame-wide measures (exposure, the sky, the
     # clothes under the face) move with it though nothing in the picture changed.
     reframed = "composition" in ran
     for name, element in BY_NAME.items():
-        if element.group in ran or element.group not in OWNERS["frame"] or before.get(name) is None or after.get(name) is None:
+        if (
+            element.group in ran
+            or element.group not in OWNERS["frame"]
+            or before.get(name) is None
+            or after.get(name) is None
+        ):
             continue
         if reframed and element.region != "face":
             continue
@@ -275,14 +294,27 @@ def element_findings(before: Mapping[str, float | None], after: Mapping[str, flo
         # a face box moved or shrunk by a full threshold (a tenth of the frame) is a deformed face.
         slack = 1.0 if element.region == "subject" else 1.5
         if degree_gap(name, after[name], before[name]) > element.threshold * slack:
-            found.append(Finding(name, f"{element.label} changed ({before[name]:.2f} → {after[name]:.2f}) though its model did not run",
-                                 "face" if element.region == "face" else "frame"))
+            found.append(
+                Finding(
+                    name,
+                    f"{element.label} changed ({before[name]:.2f} → {after[name]:.2f}) though its model did not run",
+                    "face" if element.region == "face" else "frame",
+                )
+            )
     return found
 
 
-def judge_findings(checks: Checks, original: np.ndarray, analysis: Analysis, image: np.ndarray, result: Analysis,
-                   targets: Mapping[str, float], ran: Iterable[str], cache: dict | None = None,
-                   quick: bool = False) -> list[Finding]:
+def judge_findings(
+    checks: Checks,
+    original: np.ndarray,
+    analysis: Analysis,
+    image: np.ndarray,
+    result: Analysis,
+    targets: Mapping[str, float],
+    ran: Iterable[str],
+    cache: dict | None = None,
+    quick: bool = False,
+) -> list[Finding]:
     """The independent judges' view of the main face and the borders; ``quick`` leaves out the
     two slow ones (identity and borders), for a preview that must be on screen fast."""
     found: list[Finding] = []
@@ -297,7 +329,14 @@ def judge_findings(checks: Checks, original: np.ndarray, analysis: Analysis, ima
         judged.add("borders")
         verdict = checks.borders(original, image)
         if verdict.invented:
-            found.append(Finding("border", f"the borders hold content that is not in the shot ({verdict.reason})", "frame", "composition"))
+            found.append(
+                Finding(
+                    "border",
+                    f"the borders hold content that is not in the shot ({verdict.reason})",
+                    "frame",
+                    "composition",
+                )
+            )
     # Only a model that repaints the face can change who it is, shut its eyes or sadden it; a
     # tone curve or a crop cannot, and the face judges cost the shutter 100 ms or more.
     if not judge_face:
@@ -316,14 +355,20 @@ def judge_findings(checks: Checks, original: np.ndarray, analysis: Analysis, ima
         d = checks.distance(a.descriptor, b.descriptor)
         if d >= SAME_PERSON:
             found.append(Finding("identity", f"the face no longer passes as the same person (distance {d:.2f})"))
-    eyes_asked_down = "expression.eye_openness" in targets and targets["expression.eye_openness"] < (analysis.elements.get("expression.eye_openness") or 0)
+    eyes_asked_down = "expression.eye_openness" in targets and targets["expression.eye_openness"] < (
+        analysis.elements.get("expression.eye_openness") or 0
+    )
     if a.ear is not None and b.ear is not None and a.ear >= EYES_OPEN > b.ear and not eyes_asked_down:
         found.append(Finding("eyes", f"the eyes closed (eye aspect ratio {a.ear:.2f} → {b.ear:.2f})"))
     if a.expression and b.expression:
-        smile_asked_down = "expression.smile" in targets and targets["expression.smile"] < (analysis.elements.get("expression.smile") or 0)
+        smile_asked_down = "expression.smile" in targets and targets["expression.smile"] < (
+            analysis.elements.get("expression.smile") or 0
+        )
         happy_a, happy_b = a.expression.get("happy", 0.0), b.expression.get("happy", 0.0)
         if happy_a >= 0.5 > happy_b and not smile_asked_down:
-            found.append(Finding("expression", f"the face no longer looks happy (p(happy) {happy_a:.2f} → {happy_b:.2f})"))
+            found.append(
+                Finding("expression", f"the face no longer looks happy (p(happy) {happy_a:.2f} → {happy_b:.2f})")
+            )
         name_b, p_b = unhappiest(b.expression)
         top_a, top_b = max(a.expression, key=a.expression.get), max(b.expression, key=b.expression.get)
         if top_b in UNHAPPY and top_a not in UNHAPPY:
@@ -333,8 +378,11 @@ def judge_findings(checks: Checks, original: np.ndarray, analysis: Analysis, ima
         # smile to the extractor only).
         asked_up = targets.get("expression.smile", 0.0) - (analysis.elements.get("expression.smile") or 0.0)
         if "expression" in ran and asked_up >= 0.3 and happy_b < 0.5 and happy_b <= happy_a + 0.2:
-            found.append(Finding("expression", f"the smile did not take (p(happy) {happy_a:.2f} → {happy_b:.2f})",
-                                 group="expression"))
+            found.append(
+                Finding(
+                    "expression", f"the smile did not take (p(happy) {happy_a:.2f} → {happy_b:.2f})", group="expression"
+                )
+            )
     return found
 
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from capture.models import LearningSample
 
 from . import storage
-from .models import ModelVersion, IntentionTable, ShootingPreferences, TrainingRun
+from .models import IntentionTable, ModelVersion, ShootingPreferences, TrainingRun
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,9 @@ def get_model(user, pk) -> ModelVersion:
 # --- training ---------------------------------------------------------------------------------------
 
 
-def start_training(user, group: str, steps: int | None = None, enqueue: bool = True, fine_tune: bool = False) -> TrainingRun:
+def start_training(
+    user, group: str, steps: int | None = None, enqueue: bool = True, fine_tune: bool = False
+) -> TrainingRun:
     """Queue a training run for the background worker; refuses a second live run of the group."""
     from .generators import MODEL_CLASSES
 
@@ -52,8 +54,13 @@ def start_training(user, group: str, steps: int | None = None, enqueue: bool = T
     reap_stale_runs(user)
     try:
         with transaction.atomic():
-            run = TrainingRun.objects.create(user=user, group=group, steps=steps, fine_tune=fine_tune,
-                                             message="waiting for the worker" + (" (fine-tuning with your feedback)" if fine_tune else ""))
+            run = TrainingRun.objects.create(
+                user=user,
+                group=group,
+                steps=steps,
+                fine_tune=fine_tune,
+                message="waiting for the worker" + (" (fine-tuning with your feedback)" if fine_tune else ""),
+            )
     except IntegrityError:
         raise TrainingBusy(f"{group} is already training") from None
     if enqueue:
@@ -72,7 +79,9 @@ def maybe_auto_train(user) -> list[str]:
     if LearningSample.objects.filter(user=user).count() < settings.FLUX_AUTO_TRAIN_MIN_SAMPLES:
         return []
     trained = set(models_for(user).values_list("group", flat=True))
-    tried = set(runs_for(user).filter(created_at__gte=timezone.now() - timedelta(hours=1)).values_list("group", flat=True))
+    tried = set(
+        runs_for(user).filter(created_at__gte=timezone.now() - timedelta(hours=1)).values_list("group", flat=True)
+    )
     started = []
     for group in TRAINABLE_GROUPS:
         if group in trained or group in tried:
@@ -103,12 +112,17 @@ def latest_runs(user) -> dict[str, TrainingRun]:
     from .generators import TRAINABLE_GROUPS
 
     reap_stale_runs(user)
-    newest = (runs_for(user).select_related("result").filter(group=g).order_by("-created_at").first() for g in TRAINABLE_GROUPS)
+    newest = (
+        runs_for(user).select_related("result").filter(group=g).order_by("-created_at").first()
+        for g in TRAINABLE_GROUPS
+    )
     return {run.group: run for run in newest if run is not None}
 
 
 def _fail(run: TrainingRun, message: str) -> None:
-    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.FAILED, finished_at=timezone.now(), message=message[:500])
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=TrainingRun.FAILED, finished_at=timezone.now(), message=message[:500]
+    )
 
 
 def learning_samples(user, limit: int):
@@ -153,8 +167,15 @@ def verdicts_for(user, group: str):
         targets = pick(fb.targets)
         if group not in fb.groups or not targets:
             continue
-        verdicts.append(PastVerdict(accepted=fb.verdict == Verdict.ACCEPTED, source=pick(fb.source), targets=targets,
-                                reached=pick(fb.reached), exemplar=str((fb.exemplars or {}).get(group, ""))))
+        verdicts.append(
+            PastVerdict(
+                accepted=fb.verdict == Verdict.ACCEPTED,
+                source=pick(fb.source),
+                targets=targets,
+                reached=pick(fb.reached),
+                exemplar=str((fb.exemplars or {}).get(group, "")),
+            )
+        )
         ids.append(fb.pk)
     return verdicts, ids
 
@@ -169,7 +190,12 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
         if run.status != TrainingRun.QUEUED:
             return run
         now = timezone.now()
-        run.status, run.started_at, run.heartbeat_at, run.message = TrainingRun.RUNNING, now, now, "analysing the learning data"
+        run.status, run.started_at, run.heartbeat_at, run.message = (
+            TrainingRun.RUNNING,
+            now,
+            now,
+            "analysing the learning data",
+        )
         run.save(update_fields=["status", "started_at", "heartbeat_at", "message"])
     started = time.perf_counter()
     try:
@@ -193,7 +219,9 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
             if field:
                 config = dataclasses.replace(config, **{field: run.steps})
                 if hasattr(config, "regressor_steps"):
-                    config = dataclasses.replace(config, regressor_steps=max(5, min(config.regressor_steps, run.steps // 2)))
+                    config = dataclasses.replace(
+                        config, regressor_steps=max(5, min(config.regressor_steps, run.steps // 2))
+                    )
         model = cls(config)
         if run.fine_tune:
             previous, _ = load_active(run.user, run.group)
@@ -206,7 +234,9 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
             if now - last_write[0] < 0.5 and step < total:
                 return
             last_write[0] = now
-            TrainingRun.objects.filter(pk=run.pk).update(step=step, total=total, loss=loss, heartbeat_at=timezone.now(), message="training")
+            TrainingRun.objects.filter(pk=run.pk).update(
+                step=step, total=total, loss=loss, heartbeat_at=timezone.now(), message="training"
+            )
 
         # Every fifth frame is held out to measure the new version's quality on unseen frames;
         # never a verdict's frame, which is there to be learned from.
@@ -215,12 +245,16 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
         held = [s for k, s in enumerate(samples) if k in held_at]
         train = [s for k, s in enumerate(samples) if k not in held_at]
         trained_rows = [row for k, (row, _) in enumerate(pairs) if k not in held_at]
-        TrainingRun.objects.filter(pk=run.pk).update(message=f"training on {len(train)} frames", heartbeat_at=timezone.now())
+        TrainingRun.objects.filter(pk=run.pk).update(
+            message=f"training on {len(train)} frames", heartbeat_at=timezone.now()
+        )
         metrics = model.fit(train, progress, verdicts=verdicts)
         if held:
             from reconstruction.evaluation import evaluate
 
-            TrainingRun.objects.filter(pk=run.pk).update(message=f"measuring quality on {len(held)} held-out frames", heartbeat_at=timezone.now())
+            TrainingRun.objects.filter(pk=run.pk).update(
+                message=f"measuring quality on {len(held)} held-out frames", heartbeat_at=timezone.now()
+            )
             metrics.update(evaluate(model, held, analyzer, train))
     except ModelError as exc:
         _fail(run, str(exc))
@@ -239,7 +273,10 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
 
         row.learned_from.set([f for f in Feedback.objects.filter(pk__in=feedback) if run.group in f.groups])
     TrainingRun.objects.filter(pk=run.pk).update(
-        status=TrainingRun.SUCCEEDED, finished_at=timezone.now(), heartbeat_at=timezone.now(), result=row,
+        status=TrainingRun.SUCCEEDED,
+        finished_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        result=row,
         message=f"version {row.version} trained",
     )
     _follow_up(run, set(verdict_ids))
@@ -267,10 +304,17 @@ def store_version(user, model, samples: int, seconds: float, metrics: dict) -> M
         save_checkpoint(model, path, meta={"user": user.pk, "samples": samples})
         summary = model.summary
         row = ModelVersion.objects.create(
-            user=user, group=model.group, version=version, samples=samples, seconds=round(seconds, 2),
+            user=user,
+            group=model.group,
+            version=version,
+            samples=samples,
+            seconds=round(seconds, 2),
             device=str(metrics.get("device", "cpu")),
             ranges={k: (list(v) if v else None) for k, v in model.ranges.items()},
-            histograms=summary.histograms, missing=summary.missing, metrics=metrics, weights=storage.relative(path),
+            histograms=summary.histograms,
+            missing=summary.missing,
+            metrics=metrics,
+            weights=storage.relative(path),
         )
         _activate(row)
     return row
@@ -360,8 +404,10 @@ def _load(row: ModelVersion):
     try:
         return load_checkpoint(storage.absolute(row.weights)), None
     except ModelError as exc:
-        return None, (f"{DAMAGED}: version {row.version} of your {row.group} model cannot be used ({exc}); "
-                      "retrain it, or use an earlier version, on My models")
+        return None, (
+            f"{DAMAGED}: version {row.version} of your {row.group} model cannot be used ({exc}); "
+            "retrain it, or use an earlier version, on My models"
+        )
 
 
 def damage_sentence(reason: str) -> str:

@@ -28,7 +28,9 @@ class Plan:
     models: dict  # group -> loaded fluctuation model
     versions: dict[str, int]  # group -> active version
     trained: list[str]  # every group the user has a usable model for, used or not
-    damaged: dict[str, str] = field(default_factory=dict)  # group -> why its active version cannot be used, for the page
+    damaged: dict[str, str] = field(
+        default_factory=dict
+    )  # group -> why its active version cannot be used, for the page
     reports: dict = field(default_factory=dict)  # group -> what its model chose (exemplar source), filled while staging
 
     def to_json(self) -> dict:
@@ -53,8 +55,17 @@ def settings_for(user) -> tuple[PreviewSettings, DivergenceSettings, list[str]]:
     return prefs.preview_settings(), prefs.divergence_settings(), list(prefs.model_order or [])
 
 
-def plan_for(user, analysis, *, chosen: str | None = None, wish: str | None = None, attempts: int = 1,
-             mode: int | None = None, order: str | None = None, rgb=None) -> Plan:
+def plan_for(
+    user,
+    analysis,
+    *,
+    chosen: str | None = None,
+    wish: str | None = None,
+    attempts: int = 1,
+    mode: int | None = None,
+    order: str | None = None,
+    rgb=None,
+) -> Plan:
     """Everything the shot needs before the first model runs; ``rgb``: the shot itself."""
     preview, div, model_order = settings_for(user)
     if mode is not None:
@@ -65,6 +76,13 @@ def plan_for(user, analysis, *, chosen: str | None = None, wish: str | None = No
     ideals = intention.ideals(services.intention_table_for(user))
     models, versions, unavailable = services.active_models(user)
     rule = rule_for_models(analysis.elements, ideals, models, unavailable, model_order, analysis, rgb=rgb)
-    return Plan(intention, rule, preview, div, {s.group: models[s.group] for s in rule.steps},
-                {s.group: versions[s.group] for s in rule.steps}, sorted(models),
-                {g: services.damage_sentence(why) for g, why in unavailable.items() if why.startswith(services.DAMAGED)})
+    return Plan(
+        intention,
+        rule,
+        preview,
+        div,
+        {s.group: models[s.group] for s in rule.steps},
+        {s.group: versions[s.group] for s in rule.steps},
+        sorted(models),
+        {g: services.damage_sentence(why) for g, why in unavailable.items() if why.startswith(services.DAMAGED)},
+    )

@@ -26,7 +26,13 @@ def probe() -> dict:
             models[asset.name] = assets.model_path(asset.name).exists()
         except assets.AssetError:
             models[asset.name] = False
-    return {"pid": os.getpid(), "python": platform.python_version(), "torch": torch_version, "cuda": cuda, "models": models}
+    return {
+        "pid": os.getpid(),
+        "python": platform.python_version(),
+        "torch": torch_version,
+        "cuda": cuda,
+        "models": models,
+    }
 
 
 @task()

@@ -47,10 +47,15 @@ class PastVerdict:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: Mapping) -> "PastVerdict":
+    def from_json(cls, data: Mapping) -> PastVerdict:
         floats = lambda d: {str(k): float(v) for k, v in (d or {}).items() if v is not None}  # noqa: E731
-        return cls(accepted=bool(data["accepted"]), source=floats(data.get("source")), targets=floats(data.get("targets")),
-                   reached=floats(data.get("reached")), exemplar=str(data.get("exemplar") or ""))
+        return cls(
+            accepted=bool(data["accepted"]),
+            source=floats(data.get("source")),
+            targets=floats(data.get("targets")),
+            reached=floats(data.get("reached")),
+            exemplar=str(data.get("exemplar") or ""),
+        )
 
     def move(self, element: str, circular: bool = False) -> float | None:
         s, t = self.source.get(element), self.targets.get(element)
@@ -63,7 +68,7 @@ def likeness(verdict: PastVerdict, element: str, source: float, move: float, cir
     past = verdict.move(element, circular)
     if past is None or abs(past) < MIN_MOVE or abs(move) < MIN_MOVE or (past > 0) != (move > 0):
         return 0.0
-    return math.exp(-(difference(source, verdict.source[element], circular) / REACH) ** 2)
+    return math.exp(-((difference(source, verdict.source[element], circular) / REACH) ** 2))
 
 
 @dataclass
@@ -74,7 +79,9 @@ class Steered:
     note: str = ""
 
 
-def steer(verdicts: Sequence[PastVerdict], element: str, source: float, target: float, circular: bool = False) -> Steered:
+def steer(
+    verdicts: Sequence[PastVerdict], element: str, source: float, target: float, circular: bool = False
+) -> Steered:
     """The target for a move of ``element`` from ``source`` once the user's answers on similar
     moves are taken into account, oldest first so that the latest answer counts most: a
     rejection shortens the move, an acceptance pulls it toward the accepted one."""

@@ -18,22 +18,30 @@ from . import services
 from .models import TrainingRun
 
 
-
 def run_json(run: TrainingRun) -> dict:
     left = None
     if run.status == TrainingRun.RUNNING and run.started_at and run.step and run.total:
         elapsed = (timezone.now() - run.started_at).total_seconds()
         left = round(elapsed / run.step * max(0, run.total - run.step), 1)
     return {
-        "id": run.pk, "group": run.group, "status": run.status, "step": run.step, "total": run.total,
-        "loss": None if run.loss is None else round(run.loss, 4), "seconds_left": left, "message": run.message,
+        "id": run.pk,
+        "group": run.group,
+        "status": run.status,
+        "step": run.step,
+        "total": run.total,
+        "loss": None if run.loss is None else round(run.loss, 4),
+        "seconds_left": left,
+        "message": run.message,
         "version": run.result.version if run.result_id else None,
     }
 
 
 def histogram_view(name: str, counts: list[int], span) -> dict:
     top = max(counts) if counts and max(counts) else 1
-    bars = [{"x": i * 10, "y": round(44 - 40 * c / top, 1), "h": round(40 * c / top, 1), "count": c} for i, c in enumerate(counts)]
+    bars = [
+        {"x": i * 10, "y": round(44 - 40 * c / top, 1), "h": round(40 * c / top, 1), "count": c}
+        for i, c in enumerate(counts)
+    ]
     rng = None
     if span:
         lo, hi = span
@@ -69,18 +77,29 @@ def model_list(request):
             newer.figures = figures(newer, older)
         active = next((r for r in versions if r.active), None)
         shown = active or (versions[0] if versions else None)
-        groups.append({
-            "name": group,
-            "versions": versions,
-            "active": active,
-            "histograms": [histogram_view(n, shown.histograms.get(n, []), shown.ranges.get(n)) for n in shown.histograms] if shown else [],
-            "missing": shown.missing if shown else [],
-            "run": run_json(runs[group]) if group in runs else None,
-            "damaged": damaged.get(active.pk, "") if active else "",
-        })
-    return render(request, "reconstruction/models.html", {
-        "groups": groups, "learning_count": capture_services.learning_samples_for(request.user).count(),
-    })
+        groups.append(
+            {
+                "name": group,
+                "versions": versions,
+                "active": active,
+                "histograms": [
+                    histogram_view(n, shown.histograms.get(n, []), shown.ranges.get(n)) for n in shown.histograms
+                ]
+                if shown
+                else [],
+                "missing": shown.missing if shown else [],
+                "run": run_json(runs[group]) if group in runs else None,
+                "damaged": damaged.get(active.pk, "") if active else "",
+            }
+        )
+    return render(
+        request,
+        "reconstruction/models.html",
+        {
+            "groups": groups,
+            "learning_count": capture_services.learning_samples_for(request.user).count(),
+        },
+    )
 
 
 @login_required
@@ -147,8 +166,13 @@ def preferences(request):
             return redirect("reconstruction:settings")
         else:
             raise Http404("unknown form")
-    return render(request, "reconstruction/settings.html", {
-        "prefs_form": prefs_form, "table_form": table_form,
-        "intentions": [(i, LABELS[i]) for i in INTENTIONS],
-        "customised": services.customised_intentions(request.user),
-    })
+    return render(
+        request,
+        "reconstruction/settings.html",
+        {
+            "prefs_form": prefs_form,
+            "table_form": table_form,
+            "intentions": [(i, LABELS[i]) for i in INTENTIONS],
+            "customised": services.customised_intentions(request.user),
+        },
+    )

@@ -14,7 +14,7 @@ import numpy as np
 from ..elements import BY_NAME
 from ..extraction import Analysis
 from ..ranges import DataSummary, Progress, Sample, clamp_to_range, summarize
-from ..verdicts import Steered, PastVerdict, newest, steer
+from ..verdicts import PastVerdict, Steered, newest, steer
 
 CHECKPOINT_FORMAT = "flux-fluctuation-model"
 
@@ -49,8 +49,9 @@ class FluctuationModel:
 
     # --- training -----------------------------------------------------------------------------
 
-    def fit(self, samples: Sequence[Sample], progress: Progress | None = None,
-            verdicts: Sequence[PastVerdict] | None = None) -> dict:
+    def fit(
+        self, samples: Sequence[Sample], progress: Progress | None = None, verdicts: Sequence[PastVerdict] | None = None
+    ) -> dict:
         """Learn from the user's samples and, when given, the user's verdicts on this group's
         edits (they replace the ones a fine-tune carried over: the caller passes all that stand);
         returns quality figures for the model's record."""
@@ -78,7 +79,7 @@ class FluctuationModel:
     def _fit(self, samples: Sequence[Sample], progress: Progress) -> dict:
         raise NotImplementedError
 
-    def warm_start(self, previous: "FluctuationModel") -> None:
+    def warm_start(self, previous: FluctuationModel) -> None:
         """Fine-tune from the previous version: its verdicts carry over, and a trained transform
         keeps its solved strengths (``fit``); a network overrides this to start from its weights."""
         self._previous = previous
@@ -94,22 +95,31 @@ class FluctuationModel:
     def reconstructable_range(self, element: str) -> tuple[float, float] | None:
         return self.ranges.get(element)
 
-    def achievable(self, analysis: Analysis, targets: dict[str, float] | None = None,
-                   rgb: np.ndarray | None = None) -> dict[str, tuple[float, float] | None]:
+    def achievable(
+        self, analysis: Analysis, targets: dict[str, float] | None = None, rgb: np.ndarray | None = None
+    ) -> dict[str, tuple[float, float] | None]:
         """Per element, the degrees this particular shot allows given the other ``targets``, where
         that is narrower than the model's range (a reframing cannot show what the frame does not
         hold; a covered mouth cannot smile). ``rgb``: the shot, for a model that must look at it.
         Empty: the shot itself limits nothing."""
         return {}
 
-    def why_limited(self, analysis: Analysis, targets: dict[str, float], rgb: np.ndarray | None = None) -> dict[str, str]:
+    def why_limited(
+        self, analysis: Analysis, targets: dict[str, float], rgb: np.ndarray | None = None
+    ) -> dict[str, str]:
         """Per element whose target this shot cannot reach, a sentence for the user saying why."""
         return {}
 
     # --- generation ---------------------------------------------------------------------------
 
-    def generate(self, rgb: np.ndarray, analysis: Analysis, targets: dict[str, float],
-                 recent: Sequence[Any] = (), report: dict | None = None) -> np.ndarray:
+    def generate(
+        self,
+        rgb: np.ndarray,
+        analysis: Analysis,
+        targets: dict[str, float],
+        recent: Sequence[Any] = (),
+        report: dict | None = None,
+    ) -> np.ndarray:
         """The image with this group's elements moved to ``targets`` (each clamped to its range);
         elements without a target, a range or a present degree are left as they are. ``recent``:
         the frames streamed before the shutter (``reconstruction.recent``), for a model that
@@ -177,7 +187,9 @@ def load_checkpoint(path: Path) -> FluctuationModel:
     if cls is None:
         raise ModelError(f"its weights file holds an unknown group {str(payload.get('group'))[:40]!r}")
     if payload.get("version") != cls.version:
-        raise ModelError(f"it is version {payload.get('version')} of the {cls.group} model; this Flux reads version {cls.version}")
+        raise ModelError(
+            f"it is version {payload.get('version')} of the {cls.group} model; this Flux reads version {cls.version}"
+        )
     fields = {f.name for f in dataclasses.fields(cls.Config)}
     model = cls(cls.Config(**{k: v for k, v in payload["config"].items() if k in fields}))
     model.ranges = {k: (tuple(v) if v else None) for k, v in payload["ranges"].items()}
@@ -210,7 +222,9 @@ def carry_params(previous: dict, new: dict, keep: float) -> dict:
     return out
 
 
-def solve_parameter(measure: Callable[[float], float | None], target: float, lo: float, hi: float, iters: int = 14) -> float:
+def solve_parameter(
+    measure: Callable[[float], float | None], target: float, lo: float, hi: float, iters: int = 14
+) -> float:
     """The parameter in [lo, hi] whose measured degree is closest to ``target``, for a measure
     that grows with the parameter (bisection)."""
     a, b = lo, hi
@@ -283,8 +297,13 @@ class LearnedStrength:
     rmse: float  # how well the regression fits the solved strengths
 
 
-def learn_strength(items: Sequence[tuple[Any, float]], pairs: int, rng: np.random.Generator,
-                   solve: Callable[[Any, float], float], tick: Callable[[], None]) -> LearnedStrength:
+def learn_strength(
+    items: Sequence[tuple[Any, float]],
+    pairs: int,
+    rng: np.random.Generator,
+    solve: Callable[[Any, float], float],
+    tick: Callable[[], None],
+) -> LearnedStrength:
     """For random pairs (i, j) of ``items`` (payload, degree), solve the strength that carries
     item i to item j's degree, then learn strength from (degree i, degree j)."""
     from ..ranges import training_pairs
@@ -299,5 +318,8 @@ def learn_strength(items: Sequence[tuple[Any, float]], pairs: int, rng: np.rando
     x, y = np.array(feats), np.array(params)
     coef = fit_regression(x, y)
     residual = y - x @ np.array(coef)
-    return LearnedStrength(coef=coef, limits=[float(y.min()) * 1.25 - 0.05, float(y.max()) * 1.25 + 0.05],
-                           rmse=round(float(np.sqrt(np.mean(residual**2))), 4))
+    return LearnedStrength(
+        coef=coef,
+        limits=[float(y.min()) * 1.25 - 0.05, float(y.max()) * 1.25 + 0.05],
+        rmse=round(float(np.sqrt(np.mean(residual**2))), 4),
+    )

@@ -25,7 +25,9 @@ CLOUD = "climate.cloudiness"
 STRENGTHS = np.linspace(-1.0, 1.0, 41)
 
 
-def restyle_sky(rgb: np.ndarray, sky: np.ndarray, strength: float, clear: np.ndarray, overcast: np.ndarray, texture: float) -> np.ndarray:
+def restyle_sky(
+    rgb: np.ndarray, sky: np.ndarray, strength: float, clear: np.ndarray, overcast: np.ndarray, texture: float
+) -> np.ndarray:
     """Move sky pixels toward the clear colour (strength > 0) or the overcast one (< 0)."""
     if abs(strength) < 1e-6 or not sky.any():
         return rgb
@@ -55,7 +57,9 @@ class ClimateModel(FluctuationModel):
         texture: float = 0.6  # how much of the sky's own variation survives the recolouring
 
     def _score(self, thumb, sky, strength, targets) -> float:
-        sun, cloud = climate_degrees(restyle_sky(thumb, sky, strength, self._clear, self._overcast, self.config.texture), sky)
+        sun, cloud = climate_degrees(
+            restyle_sky(thumb, sky, strength, self._clear, self._overcast, self.config.texture), sky
+        )
         err = 0.0
         if SUN in targets:
             err += (sun - targets[SUN]) ** 2
@@ -69,8 +73,11 @@ class ClimateModel(FluctuationModel):
         return float(candidates[int(np.argmin(scores))])
 
     def _fit(self, samples: Sequence[Sample], progress: Progress) -> dict:
-        skies = [(thumbnail(s.rgb), s.analysis.sky_mask, s.degree(SUN), s.degree(CLOUD)) for s in samples
-                 if s.analysis.sky_mask is not None and s.degree(SUN) is not None]
+        skies = [
+            (thumbnail(s.rgb), s.analysis.sky_mask, s.degree(SUN), s.degree(CLOUD))
+            for s in samples
+            if s.analysis.sky_mask is not None and s.degree(SUN) is not None
+        ]
         if not skies:
             return {}
         colours = np.array([t[m].astype(np.float32).mean(axis=0) for t, m, _, _ in skies])
@@ -89,7 +96,10 @@ class ClimateModel(FluctuationModel):
                 progress(n, self.config.pairs, 0.0)
         self.params["strength_limits"] = [min(solved) - 0.1, max(solved) + 0.1]
         progress(self.config.pairs, self.config.pairs, 0.0)
-        return {"palette_clear": [round(c) for c in self.params["clear"]], "palette_overcast": [round(c) for c in self.params["overcast"]]}
+        return {
+            "palette_clear": [round(c) for c in self.params["clear"]],
+            "palette_overcast": [round(c) for c in self.params["overcast"]],
+        }
 
     @property
     def _clear(self):

@@ -77,7 +77,7 @@ class ClothingModel(FluctuationModel):
         for s in samples:
             region = torso_region(s.rgb, s.analysis)
             if region is not None and s.degree(SAT) is not None:
-                torsos.append((s.rgb[region.y0:region.y1, region.x0:region.x1], region.mask, s.degree(SAT)))
+                torsos.append((s.rgb[region.y0 : region.y1, region.x0 : region.x1], region.mask, s.degree(SAT)))
         metrics = {}
         if self.ranges[SAT] is not None and torsos:
             done = [0]
@@ -88,9 +88,19 @@ class ClothingModel(FluctuationModel):
                     progress(done[0], cfg.pairs, 0.0)
 
             items = [((crop, mask), sat) for crop, mask, sat in torsos]
-            learned = learn_strength(items, cfg.pairs, rng, lambda torso, dst: solve_parameter(
-                lambda g: measure(recolour(torso[0], 0.0, float(np.exp(g))), torso[1])[1], dst,
-                -cfg.max_log_gain, cfg.max_log_gain, iters=10), tick)
+            learned = learn_strength(
+                items,
+                cfg.pairs,
+                rng,
+                lambda torso, dst: solve_parameter(
+                    lambda g: measure(recolour(torso[0], 0.0, float(np.exp(g))), torso[1])[1],
+                    dst,
+                    -cfg.max_log_gain,
+                    cfg.max_log_gain,
+                    iters=10,
+                ),
+                tick,
+            )
             self.params["sat_coef"], self.params["sat_limits"] = learned.coef, learned.limits
             metrics["saturation_fit_rmse"] = learned.rmse
         progress(cfg.pairs, cfg.pairs, 0.0)
@@ -100,20 +110,33 @@ class ClothingModel(FluctuationModel):
         region = torso_region(rgb, analysis)
         if region is None:
             return rgb.copy()
-        crop = rgb[region.y0:region.y1, region.x0:region.x1]
+        crop = rgb[region.y0 : region.y1, region.x0 : region.x1]
         current = measure(crop, region.mask)
         if current is None:
             return rgb.copy()
-        hue_shift = difference(targets[HUE], current[0], circular=True) if HUE in targets and current[0] is not None else 0.0
+        hue_shift = (
+            difference(targets[HUE], current[0], circular=True) if HUE in targets and current[0] is not None else 0.0
+        )
         gain = 1.0
         if SAT in targets and "sat_coef" in self.params:
             lo, hi = self.params["sat_limits"]
             guess = predict(self.params["sat_coef"], current[1], targets[SAT])
             a, b = max(lo, guess - 0.8), min(hi, guess + 0.8)
-            gain = float(np.exp(solve_parameter(lambda g: measure(recolour(crop, 0.0, float(np.exp(g))), region.mask)[1],
-                                                targets[SAT], a, b, iters=10)))
+            gain = float(
+                np.exp(
+                    solve_parameter(
+                        lambda g: measure(recolour(crop, 0.0, float(np.exp(g))), region.mask)[1],
+                        targets[SAT],
+                        a,
+                        b,
+                        iters=10,
+                    )
+                )
+            )
         alpha = np.zeros(rgb.shape[:2], np.float32)
-        alpha[region.y0:region.y1, region.x0:region.x1] = feather(region.mask, max(2.0, (region.x1 - region.x0) / 40))
+        alpha[region.y0 : region.y1, region.x0 : region.x1] = feather(
+            region.mask, max(2.0, (region.x1 - region.x0) / 40)
+        )
         edited = rgb.copy()
-        edited[region.y0:region.y1, region.x0:region.x1] = recolour(crop, hue_shift, gain)
+        edited[region.y0 : region.y1, region.x0 : region.x1] = recolour(crop, hue_shift, gain)
         return blend(rgb, edited, alpha)

@@ -68,8 +68,9 @@ def zoom_to_reach(c: float, goal: float) -> float:
     return 1.0
 
 
-def crop_window(width: int, height: int, centre: tuple[float, float], goal: tuple[float, float],
-                zoom: float) -> tuple[float, float, float, float]:
+def crop_window(
+    width: int, height: int, centre: tuple[float, float], goal: tuple[float, float], zoom: float
+) -> tuple[float, float, float, float]:
     """(left, top, width, height) of the crop, in pixels, that puts ``centre`` as near ``goal``
     as a window of zoom ``zoom`` (clamped to ≥ 1) allows while lying entirely inside the frame."""
     z = max(1.0, float(zoom))
@@ -135,12 +136,15 @@ class CompositionModel(FluctuationModel):
         limit = self._zoom_limit(size)
         if SIZE in targets:
             return float(np.clip(targets[SIZE] / size, 1.0, limit))
-        needed = max(zoom_to_reach(cx, targets[X]) if X in targets else 1.0,
-                     zoom_to_reach(cy, targets[Y]) if Y in targets else 1.0)
+        needed = max(
+            zoom_to_reach(cx, targets[X]) if X in targets else 1.0,
+            zoom_to_reach(cy, targets[Y]) if Y in targets else 1.0,
+        )
         return float(min(needed, limit))
 
-    def achievable(self, analysis: Analysis, targets: Mapping[str, float] | None = None,
-                   rgb: np.ndarray | None = None) -> dict[str, tuple[float, float] | None]:
+    def achievable(
+        self, analysis: Analysis, targets: Mapping[str, float] | None = None, rgb: np.ndarray | None = None
+    ) -> dict[str, tuple[float, float] | None]:
         """Per element, the degrees this shot allows. Size: from its current size (no zooming
         out) to the largest zoom. Left/right and up/down: what the crop reaches at the zoom a
         size target in ``targets`` implies, or, without one, at the largest zoom (the size is then
@@ -153,7 +157,9 @@ class CompositionModel(FluctuationModel):
         zoom = self._zoom(subject, targets) if targets and SIZE in targets else limit
         return {SIZE: (size, min(1.0, size * limit)), X: reachable(cx, zoom), Y: reachable(cy, zoom)}
 
-    def why_limited(self, analysis: Analysis, targets: Mapping[str, float], rgb: np.ndarray | None = None) -> dict[str, str]:
+    def why_limited(
+        self, analysis: Analysis, targets: Mapping[str, float], rgb: np.ndarray | None = None
+    ) -> dict[str, str]:
         """A sentence for each element whose target this shot cannot reach, saying why."""
         spans = self.achievable(analysis, targets)
         subject = self._subject(analysis)
@@ -165,16 +171,24 @@ class CompositionModel(FluctuationModel):
             lo, hi = span
             label = BY_NAME[name].label
             if name == SIZE and target < lo:
-                out[name] = f"{label}: the frame holds nothing beyond its edges, so the subject cannot be made smaller than it is ({lo:.2f})"
+                out[name] = (
+                    f"{label}: the frame holds nothing beyond its edges, so the subject cannot be made smaller than it is ({lo:.2f})"
+                )
             elif name == SIZE:
-                out[name] = f"{label}: the closest crop this shot allows ({self._limit_cause(subject[2])}) makes it {hi:.2f}"
+                out[name] = (
+                    f"{label}: the closest crop this shot allows ({self._limit_cause(subject[2])}) makes it {hi:.2f}"
+                )
             elif hi - lo < SLACK:
-                out[name] = (f"{label}: the frame holds nothing beyond its edges, and at this subject size there is "
-                             f"no room to move the subject; it stays at {lo:.2f}")
+                out[name] = (
+                    f"{label}: the frame holds nothing beyond its edges, and at this subject size there is "
+                    f"no room to move the subject; it stays at {lo:.2f}"
+                )
             else:
                 held = SIZE in targets and self._zoom(subject, targets) < self._zoom_limit(subject[2]) - 1e-6
                 crop = "the subject size asked for" if held else self._limit_cause(subject[2])
-                out[name] = f"{label}: moving the subject further needs a closer crop than {crop}; the frame allows {lo:.2f}–{hi:.2f}"
+                out[name] = (
+                    f"{label}: moving the subject further needs a closer crop than {crop}; the frame allows {lo:.2f}–{hi:.2f}"
+                )
         return out
 
     # --- generation ---------------------------------------------------------------------------

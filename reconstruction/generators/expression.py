@@ -34,8 +34,8 @@ import numpy as np
 
 from ..exemplars import BROWS, LEFT_EYE_RING, RIGHT_EYE_RING, Appearance, Judge, appearance
 from ..extraction import Analysis, Face, face_hull_mask
-from ..recent import RecentFrame
 from ..ranges import Progress, Sample
+from ..recent import RecentFrame
 from ..verdicts import likeness
 from .base import FluctuationModel, ModelError, alpha_box, feather
 
@@ -43,8 +43,36 @@ ELEMENTS = ("expression.smile", "expression.eye_openness", "expression.mouth_ope
 LEFT_EYE = [33, 133, 159, 145]
 RIGHT_EYE = [362, 263, 386, 374]
 # The eyelid contours of both eyes (MediaPipe face mesh), corners left out: they hardly move.
-EYELIDS = [7, 163, 144, 145, 153, 154, 155, 157, 158, 159, 160, 161, 173, 246,
-           249, 390, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 398, 466]
+EYELIDS = [
+    7,
+    163,
+    144,
+    145,
+    153,
+    154,
+    155,
+    157,
+    158,
+    159,
+    160,
+    161,
+    173,
+    246,
+    249,
+    390,
+    373,
+    374,
+    380,
+    381,
+    382,
+    384,
+    385,
+    386,
+    387,
+    388,
+    398,
+    466,
+]
 
 
 @dataclasses.dataclass
@@ -71,12 +99,18 @@ class ExpressionConfig:
     cross_fraction: float = 0.5  # share of each batch whose target differs clearly in degrees: pose neighbours alone pair a smile with a smile, and the way back is never learnt
     finetune_steps: int = 36  # updates when fine-tuning from the previous version (feedback): it already knows the face, and a fine-tune after one verdict must end within 30 s
     finetune_regressor_steps: int = 10  # the same for the degree regressor
-    bank_crop: int = 160  # side of the stored exemplar crops, pixels: the exemplar is pasted at this resolution, not the network's
+    bank_crop: int = (
+        160  # side of the stored exemplar crops, pixels: the exemplar is pasted at this resolution, not the network's
+    )
     bank_limit: int = 160  # most exemplars kept with the model (evenly over the data beyond that): bounds the checkpoint (160 faces as JPEG: about 2 MB)
     exemplar_choices: int = 1  # training draws the exemplar among this many nearest by degree (never the target itself), as generation takes the nearest (measured with exemplar_prior 0: 3 choices gave franck / single_face mean progress 0.72 / 0.65, 1 choice 0.46 / 1.09)
     exemplar_prior: float = 2.0  # initial logit of the exemplar's share: 2.0 starts at 88 % exemplar (measured: from 0, franck mean progress 0.46 with eyes 0.15; from 2, 0.80 / 0.76 for seeds 0 / 1)
-    share_weight: float = 2.0  # pull the exemplar's share toward 1 in the region of each element asked to change, by how much it changes
-    exemplar_pose_weight: float = 0.5  # exemplar choice: weight of the head-pose gap to the source against the degree gap
+    share_weight: float = (
+        2.0  # pull the exemplar's share toward 1 in the region of each element asked to change, by how much it changes
+    )
+    exemplar_pose_weight: float = (
+        0.5  # exemplar choice: weight of the head-pose gap to the source against the degree gap
+    )
     exemplar_light_weight: float = 1.0  # exemplar choice: weight of the skin-lightness gap (per 50 L* units): a face lit otherwise pastes as a blotch (seen with exposure-varied learning frames)
     accepted_preference: float = 0.15  # an accepted reconstruction's own face is preferred as exemplar over a stored face this much nearer in degrees: the user said that face is right
     refuse_likeness: float = 0.3  # a face that lent its pixels to a rejected edit is refused for asks at least this alike (reconstruction.verdicts.likeness)
@@ -109,8 +143,11 @@ def alignment(face: Face, width: int, height: int, size: int) -> np.ndarray:
 
 # The elements a covered part of the face holds, and how the page names them.
 HIDES = {"mouth": ("expression.smile", "expression.mouth_openness"), "eyes": ("expression.eye_openness",)}
-PART_WORDS = {"expression.smile": "the smile", "expression.mouth_openness": "the mouth",
-              "expression.eye_openness": "the eyes' openness"}
+PART_WORDS = {
+    "expression.smile": "the smile",
+    "expression.mouth_openness": "the mouth",
+    "expression.eye_openness": "the eyes' openness",
+}
 
 
 def eye_band(face: Face, width: int, height: int) -> np.ndarray:
@@ -135,7 +172,10 @@ def encode_faces(faces: np.ndarray) -> dict:
     checkpoints stay loadable with ``weights_only=True`` (tensors only)."""
     import torch
 
-    blobs = [cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].ravel() for f in faces]
+    blobs = [
+        cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].ravel()
+        for f in faces
+    ]
     return {"bank_jpeg": torch.from_numpy(np.concatenate(blobs)), "bank_sizes": torch.tensor([len(b) for b in blobs])}
 
 
@@ -144,13 +184,13 @@ def fingerprints(state: dict) -> list[str]:
     bytes in every version, so a verdict can name the face that lent its pixels."""
     data, sizes = state["bank_jpeg"].numpy(), state["bank_sizes"].tolist()
     ends = np.cumsum(sizes)
-    return [hashlib.sha1(data[end - size:end].tobytes()).hexdigest()[:12] for size, end in zip(sizes, ends)]
+    return [hashlib.sha1(data[end - size : end].tobytes()).hexdigest()[:12] for size, end in zip(sizes, ends)]
 
 
 def decode_faces(state: dict) -> np.ndarray:
     data, sizes = state["bank_jpeg"].numpy(), state["bank_sizes"].tolist()
     ends = np.cumsum(sizes)
-    faces = [cv2.imdecode(data[end - size:end], cv2.IMREAD_COLOR) for size, end in zip(sizes, ends)]
+    faces = [cv2.imdecode(data[end - size : end], cv2.IMREAD_COLOR) for size, end in zip(sizes, ends)]
     if any(f is None for f in faces):
         raise ValueError("an exemplar face does not decode")
     return np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in faces])
@@ -166,10 +206,14 @@ def _build_networks(cfg: ExpressionConfig):
         ys = (torch.arange(h, dtype=x.dtype, device=x.device) * 2 + 1) / h - 1
         xs = (torch.arange(w_, dtype=x.dtype, device=x.device) * 2 + 1) / w_ - 1
         base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)[None]
-        return F.grid_sample(x, base + flow.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border", align_corners=False)
+        return F.grid_sample(
+            x, base + flow.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border", align_corners=False
+        )
 
     def block(cin, cout, stride):
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.GroupNorm(math.gcd(8, cout), cout), nn.LeakyReLU(0.2, inplace=True))
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride, 1), nn.GroupNorm(math.gcd(8, cout), cout), nn.LeakyReLU(0.2, inplace=True)
+        )
 
     class Film(nn.Module):
         """Per-channel scale and shift from the degrees: the condition reaches every level
@@ -238,8 +282,11 @@ def _build_networks(cfg: ExpressionConfig):
             super().__init__()
             w = cfg.width
             self.net = nn.Sequential(
-                nn.Conv2d(3 + 3, w, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),
-                block(w, 2 * w, 2), block(2 * w, 4 * w, 2), nn.Conv2d(4 * w, 1, 3, 1, 1),
+                nn.Conv2d(3 + 3, w, 4, 2, 1),
+                nn.LeakyReLU(0.2, inplace=True),
+                block(w, 2 * w, 2),
+                block(2 * w, 4 * w, 2),
+                nn.Conv2d(4 * w, 1, 3, 1, 1),
             )
 
         def forward(self, x, dst):
@@ -250,8 +297,16 @@ def _build_networks(cfg: ExpressionConfig):
         def __init__(self):
             super().__init__()
             w = cfg.width // 2
-            self.net = nn.Sequential(block(3, w, 2), block(w, 2 * w, 2), block(2 * w, 4 * w, 2), block(4 * w, 4 * w, 2),
-                                     nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * w, 3), nn.Sigmoid())
+            self.net = nn.Sequential(
+                block(3, w, 2),
+                block(w, 2 * w, 2),
+                block(2 * w, 4 * w, 2),
+                block(4 * w, 4 * w, 2),
+                nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(),
+                nn.Linear(4 * w, 3),
+                nn.Sigmoid(),
+            )
 
         def forward(self, x):
             # It reads a low-passed face: the generator can satisfy it only by changing the
@@ -282,7 +337,9 @@ class ExpressionModel(FluctuationModel):
         self._generator = None
         self._regressor = None
         self._bank = None  # (exemplars, bank_crop, bank_crop, 3) uint8: aligned training faces
-        self._bank_jpeg = None  # the same faces as stored: re-encoding a JPEG changes it, and a reloaded model must generate the same
+        self._bank_jpeg = (
+            None  # the same faces as stored: re-encoding a JPEG changes it, and a reloaded model must generate the same
+        )
         self._bank_degrees = None  # (exemplars, 3) their degrees
         self._bank_poses = None  # (exemplars, 2) their head pose (yaw, pitch)
         self._bank_looks = None  # (exemplars, 4) what each shows (exemplars.Appearance.as_array)
@@ -305,7 +362,9 @@ class ExpressionModel(FluctuationModel):
                 continue
             height, width = s.rgb.shape[:2]
             m = alignment(face, width, height, size)
-            images.append(cv2.warpAffine(s.rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101))
+            images.append(
+                cv2.warpAffine(s.rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101)
+            )
             bank.append(self.bank_face(s.rgb, m))
             degrees.append(face_degrees(face))
             pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
@@ -316,8 +375,16 @@ class ExpressionModel(FluctuationModel):
             verdicts.append(s.verdict)
         if not images:
             raise ModelError("no face in the learning data: shoot a few seconds with your face in view")
-        return (np.stack(images), np.stack(degrees), np.array(poses, np.float32), np.stack(marks).astype(np.float32),
-                np.stack(bank), np.stack(looks), np.array(accepted, bool), verdicts)
+        return (
+            np.stack(images),
+            np.stack(degrees),
+            np.array(poses, np.float32),
+            np.stack(marks).astype(np.float32),
+            np.stack(bank),
+            np.stack(looks),
+            np.array(accepted, bool),
+            verdicts,
+        )
 
     # --- training -----------------------------------------------------------------------------
 
@@ -332,8 +399,12 @@ class ExpressionModel(FluctuationModel):
         images, degrees, poses, marks, bank, looks, accepted, verdicts = self.crops(samples)
         # Accepted edits as (original, reconstruction) pairs: one rides in every batch, so the
         # network learns the edit the user said was right.
-        positive = [(i, j) for j in np.flatnonzero(accepted) for i in range(len(verdicts))
-                    if verdicts[j] is not None and verdicts[i] == verdicts[j] and not accepted[i]]
+        positive = [
+            (i, j)
+            for j in np.flatnonzero(accepted)
+            for i in range(len(verdicts))
+            if verdicts[j] is not None and verdicts[i] == verdicts[j] and not accepted[i]
+        ]
         judge = Judge.from_faces([Appearance.from_array(v) for v in looks])
         # An occluded face (a hand, hair or a sleeve over the mouth or eyes) is never an exemplar:
         # its pixels would be pasted onto the face.
@@ -359,7 +430,9 @@ class ExpressionModel(FluctuationModel):
         pose_t = torch.from_numpy(poses).to(device)
 
         def exemplars(c_dst, src_i, dst_i):
-            gap = (d[None] - c_dst[:, None]).abs().sum(-1) + cfg.exemplar_pose_weight * (pose_t[None] - pose_t[src_i][:, None]).abs().sum(-1)
+            gap = (d[None] - c_dst[:, None]).abs().sum(-1) + cfg.exemplar_pose_weight * (
+                pose_t[None] - pose_t[src_i][:, None]
+            ).abs().sum(-1)
             gap[torch.arange(len(dst_i), device=device), dst_i] = float("inf")
             if occluded.any() and not occluded.all():
                 gap[:, torch.from_numpy(occluded).to(device)] = float("inf")
@@ -373,9 +446,9 @@ class ExpressionModel(FluctuationModel):
         eyes_y, mouth_y = int(0.38 * size), int(0.74 * size)
         # Where each element lives on the canonical crop (smile: the mouth with its corners and cheeks).
         regions = torch.zeros(1, 3, size, size, device=device)
-        regions[:, 0, mouth_y - size // 5:mouth_y + size // 8, size // 8:size - size // 8] = 1
-        regions[:, 1, eyes_y - size // 10:eyes_y + size // 10, size // 6:size - size // 6] = 1
-        regions[:, 2, mouth_y - size // 8:mouth_y + size // 8, size // 4:size - size // 4] = 1
+        regions[:, 0, mouth_y - size // 5 : mouth_y + size // 8, size // 8 : size - size // 8] = 1
+        regions[:, 1, eyes_y - size // 10 : eyes_y + size // 10, size // 6 : size - size // 6] = 1
+        regions[:, 2, mouth_y - size // 8 : mouth_y + size // 8, size // 4 : size - size // 4] = 1
         weight = 1 + cfg.feature_weight / 2 * regions[:, 1:2] + cfg.feature_weight * regions[:, 2:3]
         weight = weight / weight.mean()
         generator, discriminator, regressor = (net.to(device) for net in _build_networks(cfg))
@@ -410,7 +483,11 @@ class ExpressionModel(FluctuationModel):
         opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
         last = {}
-        schedules = [torch.optim.lr_scheduler.CosineAnnealingLR(o, max(1, steps)) for o in (opt_g, opt_d)] if cfg.lr_decay else []
+        schedules = (
+            [torch.optim.lr_scheduler.CosineAnnealingLR(o, max(1, steps)) for o in (opt_g, opt_d)]
+            if cfg.lr_decay
+            else []
+        )
         for step in range(steps):
             src_np = rng.integers(0, n, cfg.batch)
             dst_np = neighbours[src_np, rng.integers(0, neighbours.shape[1], cfg.batch)]
@@ -435,8 +512,9 @@ class ExpressionModel(FluctuationModel):
 
             real_logits = discriminator(target, d_dst)
             fake_logits = discriminator(fake.detach(), d_dst)
-            loss_d = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) + \
-                F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+            loss_d = F.binary_cross_entropy_with_logits(
+                real_logits, torch.ones_like(real_logits)
+            ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
             opt_d.zero_grad()
             loss_d.backward()
             opt_d.step()
@@ -449,27 +527,43 @@ class ExpressionModel(FluctuationModel):
             eye_gap = (d_dst[:, 1] - d_src[:, 1]).abs() / 0.3
             lm_weight = 1 + cfg.eyelid_weight * eye_gap[:, None] * lids[None, :]
 
-            def landmark_loss(f, origin):
+            def landmark_loss(f, origin, dst_i=dst_i, lm_weight=lm_weight):  # this update's pairs
                 # Each flow, read at the target's landmarks, must point at its image's same landmarks.
                 at_target = F.grid_sample(f, lm[dst_i][:, :, None, :], align_corners=False)[..., 0].permute(0, 2, 1)
                 return ((at_target - (lm[origin] - lm[dst_i])).abs() * lm_weight[:, :, None]).mean()
 
             loss_lm = landmark_loss(flow, src_i) + landmark_loss(flow_ex, ex_i)
-            loss_tv = sum((f[..., 1:, :] - f[..., :-1, :]).abs().mean() + (f[..., 1:] - f[..., :-1]).abs().mean() for f in (flow, flow_ex))
+            loss_tv = sum(
+                (f[..., 1:, :] - f[..., :-1, :]).abs().mean() + (f[..., 1:] - f[..., :-1]).abs().mean()
+                for f in (flow, flow_ex)
+            )
             # An element asked to change takes its region from the exemplar, which has it: left to
             # L1 alone the share settled either way from run to run (measured: franck.mp4 mouth
             # progress 0.71 or 0.10 with the same data, single_face.mp4 eyes 1.01 or 0.06).
             change = ((c_dst - d_src).abs() / 0.3).clamp(max=1)[:, :, None, None]
             wanted = (change * regions).amax(1, keepdim=True)
             loss_share = ((1 - mix) * wanted).sum() / wanted.sum().clamp(min=1)
-            loss_g = cfg.share_weight * loss_share + cfg.l1_weight * loss_l1 + cfg.degree_weight * loss_deg + cfg.adversarial_weight * loss_adv + \
-                cfg.landmark_weight * loss_lm + cfg.smooth_weight * loss_tv
+            loss_g = (
+                cfg.share_weight * loss_share
+                + cfg.l1_weight * loss_l1
+                + cfg.degree_weight * loss_deg
+                + cfg.adversarial_weight * loss_adv
+                + cfg.landmark_weight * loss_lm
+                + cfg.smooth_weight * loss_tv
+            )
             opt_g.zero_grad()
             loss_g.backward()
             opt_g.step()
             for schedule in schedules:
                 schedule.step()
-            last = {"share": loss_share.item(), "landmarks": loss_lm.item(), "l1": loss_l1.item(), "degree": loss_deg.item(), "adversarial": loss_adv.item(), "discriminator": loss_d.item()}
+            last = {
+                "share": loss_share.item(),
+                "landmarks": loss_lm.item(),
+                "l1": loss_l1.item(),
+                "degree": loss_deg.item(),
+                "adversarial": loss_adv.item(),
+                "discriminator": loss_d.item(),
+            }
             if step % 10 == 0 or step == steps - 1:
                 progress(regressor_steps + step + 1, total, loss_g.item())
         generator.eval()
@@ -478,7 +572,7 @@ class ExpressionModel(FluctuationModel):
         # Evenly over the data, and every accepted reconstruction (the newest, up to a quarter).
         keep = np.arange(n)
         if n > cfg.bank_limit:
-            chosen = np.flatnonzero(accepted)[-max(1, cfg.bank_limit // 4):]
+            chosen = np.flatnonzero(accepted)[-max(1, cfg.bank_limit // 4) :]
             spread = np.linspace(0, n - 1, cfg.bank_limit - len(chosen)).round().astype(int)
             keep = np.union1d(spread, chosen)
         # Kept as they will be stored (JPEG), so a reloaded model generates exactly the same.
@@ -487,8 +581,14 @@ class ExpressionModel(FluctuationModel):
         self._bank_degrees, self._bank_poses = degrees[keep].astype(np.float32), poses[keep]
         self._bank_looks, self._judge = looks[keep].astype(np.float32), judge
         self._bank_accepted = accepted[keep]
-        return {"crops": n, "occluded": int(occluded.sum()), "accepted_pairs": len(positive), "device": device.type, "seconds": round(time.perf_counter() - started, 1),
-                **{f"final_{k}": round(v, 4) for k, v in last.items()}}
+        return {
+            "crops": n,
+            "occluded": int(occluded.sum()),
+            "accepted_pairs": len(positive),
+            "device": device.type,
+            "seconds": round(time.perf_counter() - started, 1),
+            **{f"final_{k}": round(v, 4) for k, v in last.items()},
+        }
 
     # --- what a shot allows ---------------------------------------------------------------------
 
@@ -518,20 +618,37 @@ class ExpressionModel(FluctuationModel):
 
     def why_limited(self, analysis, targets, rgb=None):
         hidden = self._hidden(analysis, rgb)
-        return {n: f"{hidden[part]}, so {PART_WORDS[n]} is left as shot"
-                for part, names in HIDES.items() if part in hidden for n in names if n in targets}
+        return {
+            n: f"{hidden[part]}, so {PART_WORDS[n]} is left as shot"
+            for part, names in HIDES.items()
+            if part in hidden
+            for n in names
+            if n in targets
+        }
 
     # --- generation ---------------------------------------------------------------------------
 
-    def _generate(self, rgb: np.ndarray, analysis: Analysis, targets: dict[str, float],
-                  recent: Sequence[RecentFrame] = (), report: dict | None = None) -> np.ndarray:
+    def _generate(
+        self,
+        rgb: np.ndarray,
+        analysis: Analysis,
+        targets: dict[str, float],
+        recent: Sequence[RecentFrame] = (),
+        report: dict | None = None,
+    ) -> np.ndarray:
         face = analysis.main_face
         if face is None:
             return rgb.copy()
         return self.generate_face(rgb, face, targets, recent, report)
 
-    def generate_face(self, rgb: np.ndarray, face: Face, targets: dict[str, float],
-                      recent: Sequence[RecentFrame] = (), report: dict | None = None) -> np.ndarray:
+    def generate_face(
+        self,
+        rgb: np.ndarray,
+        face: Face,
+        targets: dict[str, float],
+        recent: Sequence[RecentFrame] = (),
+        report: dict | None = None,
+    ) -> np.ndarray:
         import torch
 
         if self._generator is None:
@@ -540,7 +657,13 @@ class ExpressionModel(FluctuationModel):
         height, width = rgb.shape[:2]
         m = alignment(face, width, height, size)
         hull = face_hull_mask(face, 0, 0, width, height, width, height)
-        covered = cv2.warpAffine(np.ones((size, size), np.uint8), m, (width, height), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_NEAREST, borderValue=0)
+        covered = cv2.warpAffine(
+            np.ones((size, size), np.uint8),
+            m,
+            (width, height),
+            flags=cv2.WARP_INVERSE_MAP | cv2.INTER_NEAREST,
+            borderValue=0,
+        )
         alpha = feather(hull & (covered > 0), max(3.0, face.box[2] / 12))
         box = alpha_box(alpha)
         if box is None:
@@ -550,7 +673,9 @@ class ExpressionModel(FluctuationModel):
         dst = self.complete(src, targets)
         look = self._look(rgb, face)
         hidden = self._judge.hidden(look)
-        asked = {part for part, ks in (("mouth", (0, 2)), ("eyes", (1,))) if any(abs(dst[k] - src[k]) > 0.02 for k in ks)}
+        asked = {
+            part for part, ks in (("mouth", (0, 2)), ("eyes", (1,))) if any(abs(dst[k] - src[k]) > 0.02 for k in ks)
+        }
         if asked & set(hidden):
             # Editing under a hand would erase it and paste a mouth where the fingers were.
             raise ModelError(f"{hidden.get('mouth') or hidden['eyes']}, so the expression is left as shot")
@@ -570,7 +695,9 @@ class ExpressionModel(FluctuationModel):
             return torch.from_numpy(image).permute(2, 0, 1)[None].float().div(127.5).sub(1)
 
         with torch.no_grad():
-            flow, flow_ex, mix, residual = self._generator.edit(tensor(crop), tensor(ex), torch.from_numpy(src)[None], torch.from_numpy(dst)[None])
+            flow, flow_ex, mix, residual = self._generator.edit(
+                tensor(crop), tensor(ex), torch.from_numpy(src)[None], torch.from_numpy(dst)[None]
+            )
         # Everything happens at the frame's resolution inside the face's box: the flow moves the
         # frame's own pixels, the exemplar is sampled from its stored larger crop, and the share
         # and the residual are warped back; the face keeps its sharpness and the rest is untouched.
@@ -580,14 +707,18 @@ class ExpressionModel(FluctuationModel):
         mb[:, 2] += m[:, :2] @ np.array([x0, y0], np.float32)
 
         def to_box(array):
-            return cv2.warpAffine(array, mb, (x1 - x0, y1 - y0), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderValue=0)
+            return cv2.warpAffine(
+                array, mb, (x1 - x0, y1 - y0), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderValue=0
+            )
 
         def pixels(f):
             return f[0].permute(1, 2, 0).numpy() * (size / 2)
 
         gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
         shift = to_box(pixels(flow)) @ np.linalg.inv(m[:, :2]).T
-        moved = cv2.remap(rgb, gx + shift[..., 0], gy + shift[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        moved = cv2.remap(
+            rgb, gx + shift[..., 0], gy + shift[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+        )
         at = to_box(pixels(flow_ex))
         ex_x = scale * (m[0, 0] * gx + m[0, 1] * gy + m[0, 2] + at[..., 0])
         ex_y = scale * (m[1, 0] * gx + m[1, 1] * gy + m[1, 2] + at[..., 1])
@@ -603,11 +734,19 @@ class ExpressionModel(FluctuationModel):
     def bank_face(self, rgb: np.ndarray, m: np.ndarray) -> np.ndarray:
         """The face aligned by ``m`` (to the network's crop) at the larger exemplar size."""
         size, big = self.config.crop, self.config.bank_crop
-        return cv2.warpAffine(rgb, m * np.float32(big / size), (big, big), flags=cv2.INTER_AREA,
-                              borderMode=cv2.BORDER_REFLECT_101)
+        return cv2.warpAffine(
+            rgb, m * np.float32(big / size), (big, big), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101
+        )
 
-    def _gaps(self, degrees: np.ndarray, poses: np.ndarray, dst: np.ndarray, pose: np.ndarray,
-              lights: np.ndarray | None = None, light: float = float("nan")) -> np.ndarray:
+    def _gaps(
+        self,
+        degrees: np.ndarray,
+        poses: np.ndarray,
+        dst: np.ndarray,
+        pose: np.ndarray,
+        lights: np.ndarray | None = None,
+        light: float = float("nan"),
+    ) -> np.ndarray:
         gap = np.abs(degrees - dst).sum(1) + self.config.exemplar_pose_weight * np.abs(poses - pose).sum(1)
         if lights is not None and np.isfinite(light):
             gap = gap + self.config.exemplar_light_weight * np.nan_to_num(np.abs(lights - light) / 50.0, nan=1.0)
@@ -625,7 +764,9 @@ class ExpressionModel(FluctuationModel):
                 out.add(v.exemplar)
         return out
 
-    def exemplar(self, src: np.ndarray, dst: np.ndarray, pose: np.ndarray, light: float = float("nan")) -> tuple[int, float, list[str]]:
+    def exemplar(
+        self, src: np.ndarray, dst: np.ndarray, pose: np.ndarray, light: float = float("nan")
+    ) -> tuple[int, float, list[str]]:
         """The stored face nearest the target degrees (and the source's head pose and light)
         among those that may lend their pixels (``Judge.refusal``, and not a face of an edit the
         user rejected): its index, its gap, and why nearer ones were refused. A face the user
@@ -646,7 +787,9 @@ class ExpressionModel(FluctuationModel):
                 refused.append(f"stored face {int(i)}: {why}")
         return int(np.argmin(gap)), float(gap.min()), refused
 
-    def exemplar_face(self, src, dst, pose, recent: Sequence[RecentFrame] = (), light: float = float("nan")) -> tuple[np.ndarray, dict]:
+    def exemplar_face(
+        self, src, dst, pose, recent: Sequence[RecentFrame] = (), light: float = float("nan")
+    ) -> tuple[np.ndarray, dict]:
         """The exemplar's aligned face at the bank's size, and where it came from. Frames streamed
         in the seconds before the shutter come first (same light, pose, make-up and glasses: the
         moments of FIG. 2) unless their degrees are clearly farther from the target than the
@@ -667,12 +810,22 @@ class ExpressionModel(FluctuationModel):
                     refused.append(f"frame from {frame.age():.1f} s before: {why}")
                     continue
                 crop = self.bank_face(rgb, alignment(face, rgb.shape[1], rgb.shape[0], self.config.crop))
-                return crop, {"source": "recent", "seconds_before": round(frame.age(), 2), "gap": round(float(gaps[k]), 3),
-                              "degrees": [round(float(v), 3) for v in degrees[k]], "refused": refused}
-        return self._bank[index], {"source": "learning data", "index": index, "gap": round(stored_gap, 3),
-                                   "face": self._bank_prints[index] if self._bank_prints else "",
-                                   "accepted": bool(self._bank_accepted is not None and self._bank_accepted[index]),
-                                   "degrees": [round(float(v), 3) for v in self._bank_degrees[index]], "refused": refused}
+                return crop, {
+                    "source": "recent",
+                    "seconds_before": round(frame.age(), 2),
+                    "gap": round(float(gaps[k]), 3),
+                    "degrees": [round(float(v), 3) for v in degrees[k]],
+                    "refused": refused,
+                }
+        return self._bank[index], {
+            "source": "learning data",
+            "index": index,
+            "gap": round(stored_gap, 3),
+            "face": self._bank_prints[index] if self._bank_prints else "",
+            "accepted": bool(self._bank_accepted is not None and self._bank_accepted[index]),
+            "degrees": [round(float(v), 3) for v in self._bank_degrees[index]],
+            "refused": refused,
+        }
 
     def complete(self, src: np.ndarray, targets: dict[str, float]) -> np.ndarray:
         """Target degrees for all three elements: an element the rule did not ask for keeps the
@@ -688,13 +841,18 @@ class ExpressionModel(FluctuationModel):
             raise ModelError("the expression model has not been trained")
         import torch
 
-        return {"generator": self._generator.state_dict(), "regressor": self._regressor.state_dict(),
-                **self._bank_jpeg,
-                "bank_degrees": torch.from_numpy(self._bank_degrees), "bank_poses": torch.from_numpy(self._bank_poses),
-                "bank_looks": torch.from_numpy(self._bank_looks), "judge": torch.from_numpy(self._judge.to_array()),
-                "bank_accepted": torch.from_numpy(self._bank_accepted)}
+        return {
+            "generator": self._generator.state_dict(),
+            "regressor": self._regressor.state_dict(),
+            **self._bank_jpeg,
+            "bank_degrees": torch.from_numpy(self._bank_degrees),
+            "bank_poses": torch.from_numpy(self._bank_poses),
+            "bank_looks": torch.from_numpy(self._bank_looks),
+            "judge": torch.from_numpy(self._judge.to_array()),
+            "bank_accepted": torch.from_numpy(self._bank_accepted),
+        }
 
-    def warm_start(self, previous: "ExpressionModel") -> None:
+    def warm_start(self, previous: ExpressionModel) -> None:
         """Fine-tune from ``previous`` (same config) instead of training from scratch."""
         super().warm_start(previous)
         self._previous = None  # the network carries its weights itself, below
@@ -710,6 +868,8 @@ class ExpressionModel(FluctuationModel):
         self._bank_jpeg = {"bank_jpeg": state["bank_jpeg"], "bank_sizes": state["bank_sizes"]}
         self._bank, self._bank_degrees = decode_faces(state), state["bank_degrees"].numpy()
         self._bank_prints = fingerprints(state)
-        self._bank_accepted = state["bank_accepted"].numpy() if "bank_accepted" in state else np.zeros(len(self._bank), bool)
+        self._bank_accepted = (
+            state["bank_accepted"].numpy() if "bank_accepted" in state else np.zeros(len(self._bank), bool)
+        )
         self._bank_poses = state["bank_poses"].numpy()
         self._bank_looks, self._judge = state["bank_looks"].numpy(), Judge.from_array(state["judge"].numpy())

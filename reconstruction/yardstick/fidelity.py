@@ -112,8 +112,13 @@ def read_face(rgb: np.ndarray, box: Box | None) -> FaceJudged | None:
         at = tuple(int(v) for v in reading.box)
         found_by = "dlib detector"
     probabilities = expression.get().probabilities(rgb, at)
-    return FaceJudged(at, {k: float(v) for k, v in probabilities.items()}, float(reading.ear),
-                      np.asarray(reading.descriptor, np.float64), found_by)
+    return FaceJudged(
+        at,
+        {k: float(v) for k, v in probabilities.items()},
+        float(reading.ear),
+        np.asarray(reading.descriptor, np.float64),
+        found_by,
+    )
 
 
 @dataclass
@@ -166,20 +171,38 @@ class Judgement:
     def to_json(self) -> dict:
         r = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
         return {
-            "p_happy_before": r(self.p_happy_before), "p_happy_after": r(self.p_happy_after),
-            "top_before": self.top_before, "top_after": self.top_after,
-            "ear_before": r(self.ear_before), "ear_after": r(self.ear_after), "distance": r(self.distance),
-            "happy": self.happy, "happy_before": self.happy_before, "new_unhappy": self.new_unhappy,
-            "eyes_open": self.eyes_open, "same_person": self.same_person, "invented_border": self.invented_border,
-            "border": None if self.border is None else {"invented": self.border.invented, "strips": self.border.strips,
-                                                         "reason": self.border.reason},
-            "applied": list(self.applied), "left_out": list(self.left_out),
+            "p_happy_before": r(self.p_happy_before),
+            "p_happy_after": r(self.p_happy_after),
+            "top_before": self.top_before,
+            "top_after": self.top_after,
+            "ear_before": r(self.ear_before),
+            "ear_after": r(self.ear_after),
+            "distance": r(self.distance),
+            "happy": self.happy,
+            "happy_before": self.happy_before,
+            "new_unhappy": self.new_unhappy,
+            "eyes_open": self.eyes_open,
+            "same_person": self.same_person,
+            "invented_border": self.invented_border,
+            "border": None
+            if self.border is None
+            else {"invented": self.border.invented, "strips": self.border.strips, "reason": self.border.reason},
+            "applied": list(self.applied),
+            "left_out": list(self.left_out),
         }
 
 
-def judge(original: np.ndarray, recorded: np.ndarray, box_before: Box | None, box_after: Box | None, *,
-          before: FaceJudged | None = None, applied: Sequence[str] = (), left_out: Sequence[dict] = (),
-          borders: bool = True) -> Judgement:
+def judge(
+    original: np.ndarray,
+    recorded: np.ndarray,
+    box_before: Box | None,
+    box_after: Box | None,
+    *,
+    before: FaceJudged | None = None,
+    applied: Sequence[str] = (),
+    left_out: Sequence[dict] = (),
+    borders: bool = True,
+) -> Judgement:
     """Judge the recorded image against the original. Boxes are Flux's (x, y, w, h) of the main
     face in each image (the analyzer's); None: the largest face dlib's detector finds.
     ``before``: the original's reading when already made (``read_face(original, box_before)``), to
@@ -194,11 +217,18 @@ def judge(original: np.ndarray, recorded: np.ndarray, box_before: Box | None, bo
         distance = float(np.linalg.norm(a.descriptor - b.descriptor))
     verdict = check_borders(original, recorded) if borders else None
     return Judgement(
-        p_happy_before=a.p_happy if a else None, p_happy_after=b.p_happy if b else None,
-        top_before=a.top if a else None, top_after=b.top if b else None,
-        ear_before=a.ear if a else None, ear_after=b.ear if b else None,
-        distance=distance, border=verdict, applied=list(applied), left_out=[dict(x) for x in left_out],
-        probabilities_before=dict(a.probabilities) if a else {}, probabilities_after=dict(b.probabilities) if b else {},
+        p_happy_before=a.p_happy if a else None,
+        p_happy_after=b.p_happy if b else None,
+        top_before=a.top if a else None,
+        top_after=b.top if b else None,
+        ear_before=a.ear if a else None,
+        ear_after=b.ear if b else None,
+        distance=distance,
+        border=verdict,
+        applied=list(applied),
+        left_out=[dict(x) for x in left_out],
+        probabilities_before=dict(a.probabilities) if a else {},
+        probabilities_after=dict(b.probabilities) if b else {},
     )
 
 
@@ -257,13 +287,25 @@ def summarize(judgements: Sequence[Judgement]) -> dict:
         "happy": _figure("happy", _percent([j.happy for j in js]), count=sum(j.happy for j in js)),
         "new_unhappy": _figure("new_unhappy", sum(j.new_unhappy for j in js) if n else None),
         "eyes_open": _figure("eyes_open", _percent([j.eyes_open for j in js]), count=sum(j.eyes_open for j in js)),
-        "same_person": _figure("same_person", _percent([j.same_person for j in js]), count=sum(j.same_person for j in js)),
-        "median_distance": _figure("median_distance", round(float(np.median(distances)), 4) if distances else None,
-                                   max=round(max(distances), 4) if distances else None),
-        "no_invented_border": _figure("no_invented_border", _percent([not j.invented_border for j in bordered]),
-                                      invented=sum(j.invented_border for j in bordered), checked=len(bordered)),
+        "same_person": _figure(
+            "same_person", _percent([j.same_person for j in js]), count=sum(j.same_person for j in js)
+        ),
+        "median_distance": _figure(
+            "median_distance",
+            round(float(np.median(distances)), 4) if distances else None,
+            max=round(max(distances), 4) if distances else None,
+        ),
+        "no_invented_border": _figure(
+            "no_invented_border",
+            _percent([not j.invented_border for j in bordered]),
+            invented=sum(j.invented_border for j in bordered),
+            checked=len(bordered),
+        ),
         "happy_when_original_happy": {"value": _percent([j.happy for j in happy_orig]), "n": len(happy_orig)},
-        "happy_when_original_not_happy": {"value": _percent([j.happy for j in not_happy_orig]), "n": len(not_happy_orig)},
+        "happy_when_original_not_happy": {
+            "value": _percent([j.happy for j in not_happy_orig]),
+            "n": len(not_happy_orig),
+        },
         "left_out": {"count": len(trimmed), "by_group": dict(by_group), "by_reason": dict(by_reason)},
     }
 
@@ -296,16 +338,16 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
     return float(ra @ rb / norm) if norm > 0 else float("nan")
 
 
-def degree_validity(smiles: Sequence[float], probabilities: Sequence[Mapping[str, float]],
-                    labels: Sequence[object] | None = None) -> dict:
+def degree_validity(
+    smiles: Sequence[float], probabilities: Sequence[Mapping[str, float]], labels: Sequence[object] | None = None
+) -> dict:
     """Does Flux's smile degree mean what the independent classifier sees? Spearman's correlation
     of the smile with p(happy) over frames, and the frames judged unhappy (an unhappy label the
     most likely) that read smile > 0.5. ``labels``: a name per frame (its index) for the list."""
     labels = list(labels) if labels is not None else list(range(len(smiles)))
     happy = [float(p.get("happy", 0.0)) for p in probabilities]
     rho = spearman(smiles, happy)
-    bad = [label for label, s, p in zip(labels, smiles, probabilities)
-           if max(p, key=p.get) in UNHAPPY and s > 0.5]
+    bad = [label for label, s, p in zip(labels, smiles, probabilities) if max(p, key=p.get) in UNHAPPY and s > 0.5]
     return {
         "n": len(smiles),
         "spearman": _figure("spearman", None if math.isnan(rho) else round(rho, 4)),

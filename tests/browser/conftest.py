@@ -98,8 +98,14 @@ class FluxServer:
 
     def manage(self, *args: str, timeout: float = 60) -> str:
         """Run ``manage.py`` against this server's database; fail the test with its output."""
-        done = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=REPO_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if done.returncode != 0:
             pytest.fail(f"manage.py {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
         return done.stdout
@@ -109,11 +115,15 @@ class FluxServer:
 
     def make_user(self, username: str) -> None:
         """A user of this server (once), so that tests sharing the server keep out of each other's data."""
-        self.manage("shell", "-c", (
-            "from django.contrib.auth import get_user_model as g; "
-            f"g().objects.filter(username={username!r}).exists() or "
-            f"g().objects.create_user(username={username!r}, password={PASSWORD!r})"
-        ))
+        self.manage(
+            "shell",
+            "-c",
+            (
+                "from django.contrib.auth import get_user_model as g; "
+                f"g().objects.filter(username={username!r}).exists() or "
+                f"g().objects.create_user(username={username!r}, password={PASSWORD!r})"
+            ),
+        )
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -147,29 +157,55 @@ def flux_server(tmp_path_factory):
     env = os.environ.copy()
     for name in ("REDIS_URL", "FLUX_TEST_DB", "FLUX_HOST", "FLUX_PORT", "FLUX_HTTPS_PORT", "DEBUG"):
         env.pop(name, None)
-    env.update({
-        "FLUX_VAR_DIR": str(var_dir),
-        "FLUX_MEDIA_DIR": str(var_dir / "media"),
-        "FLUX_WEIGHTS_DIR": str(var_dir / "weights"),
-        # Always this test's own SQLite file, also when the suite runs against PostgreSQL.
-        "DATABASE_URL": f"sqlite:///{db_path}",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "FLUX_LEARNING_INTERVAL_S": env.get("FLUX_LEARNING_INTERVAL_S", "1.0"),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "FLUX_VAR_DIR": str(var_dir),
+            "FLUX_MEDIA_DIR": str(var_dir / "media"),
+            "FLUX_WEIGHTS_DIR": str(var_dir / "weights"),
+            # Always this test's own SQLite file, also when the suite runs against PostgreSQL.
+            "DATABASE_URL": f"sqlite:///{db_path}",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "FLUX_LEARNING_INTERVAL_S": env.get("FLUX_LEARNING_INTERVAL_S", "1.0"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     port = free_port()
-    server = FluxServer(url=f"http://127.0.0.1:{port}", env=env, var_dir=var_dir, db_path=db_path,
-                        log_path=var_dir / "server.log", proc=None)  # type: ignore[arg-type]
+    server = FluxServer(
+        url=f"http://127.0.0.1:{port}",
+        env=env,
+        var_dir=var_dir,
+        db_path=db_path,
+        log_path=var_dir / "server.log",
+        proc=None,
+    )  # type: ignore[arg-type]
     server.manage("migrate", "--noinput", "-v", "0", timeout=120)
-    server.manage("shell", "-c", (
-        "from django.contrib.auth import get_user_model; "
-        f"get_user_model().objects.create_user(username='alice', password={PASSWORD!r})"
-    ))
+    server.manage(
+        "shell",
+        "-c",
+        (
+            "from django.contrib.auth import get_user_model; "
+            f"get_user_model().objects.create_user(username='alice', password={PASSWORD!r})"
+        ),
+    )
     with open(server.log_path, "wb") as log:
         server.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--https-port", "0", "--no-worker"],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "manage.py",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--https-port",
+                "0",
+                "--no-worker",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 45
@@ -196,8 +232,9 @@ def flux_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def browser(fake_camera_clip, tmp_path_factory):
     if not CHROMIUM.exists():
-        pytest.fail(f"the browser tests need Debian's Chromium at {CHROMIUM}: "
-                    "run `apt-get install -y chromium chromium-driver`")
+        pytest.fail(
+            f"the browser tests need Debian's Chromium at {CHROMIUM}: run `apt-get install -y chromium chromium-driver`"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

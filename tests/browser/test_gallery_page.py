@@ -29,7 +29,10 @@ def test_gallery_to_shot_to_replay_to_accept(flux_server, browser, artifacts):
         log_in(page, flux_server, next_path="/gallery/", username="dave")
         thumbs = page.locator("#thumbs .thumb")
         assert thumbs.count() >= 3
-        page.wait_for_function("[...document.querySelectorAll('#thumbs img')].every(i => i.complete && i.naturalWidth > 0)", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "[...document.querySelectorAll('#thumbs img')].every(i => i.complete && i.naturalWidth > 0)",
+            timeout=TIMEOUT_MS,
+        )
         page.screenshot(path=str(artifacts / "gallery.png"), full_page=True)
         page.select_option('select[name="intention"]', "travel")
         page.click('#filters button[type="submit"]')
@@ -48,7 +51,9 @@ def test_gallery_to_shot_to_replay_to_accept(flux_server, browser, artifacts):
         assert float(page.get_attribute("#slider", "data-position")) == pytest.approx(0.2, abs=0.05)
 
         page.click("#replay")
-        page.wait_for_function("document.getElementById('replay-stage').dataset.stage === 'placeholder'", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "document.getElementById('replay-stage').dataset.stage === 'placeholder'", timeout=TIMEOUT_MS
+        )
         page.screenshot(path=str(artifacts / "replay-placeholder.png"))
         page.wait_for_function("document.getElementById('replay-stage').dataset.done === 'true'", timeout=TIMEOUT_MS)
         shown = page.evaluate("window.fluxReplay.shown.map(s => s.stage)")
@@ -68,7 +73,9 @@ def test_gallery_to_shot_to_replay_to_accept(flux_server, browser, artifacts):
 def test_the_gallery_and_the_shot_page_fit_a_phone(flux_server, browser, artifacts):
     flux_server.make_user("dave")
     flux_server.manage("shell", "-c", MAKE_SHOTS, timeout=120)
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     page = context.new_page()
     try:
         log_in(page, flux_server, next_path="/gallery/", username="dave")
@@ -76,8 +83,10 @@ def test_the_gallery_and_the_shot_page_fit_a_phone(flux_server, browser, artifac
         page.screenshot(path=str(artifacts / "gallery-phone.png"))
         page.locator("#thumbs .thumb a").first.click()
         page.wait_for_selector("#shot", timeout=TIMEOUT_MS)
-        page.wait_for_function("[...document.querySelectorAll('#shot img:not([hidden])')].every(i => i.complete && i.naturalWidth > 0)",
-                               timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "[...document.querySelectorAll('#shot img:not([hidden])')].every(i => i.complete && i.naturalWidth > 0)",
+            timeout=TIMEOUT_MS,
+        )
         page.wait_for_timeout(400)  # the replay pane's fade-in
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         page.screenshot(path=str(artifacts / "shot-phone.png"), full_page=True)

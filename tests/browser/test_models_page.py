@@ -18,7 +18,9 @@ from tests.conftest import video_frames
 pytestmark = pytest.mark.browser
 
 
-def test_training_from_the_page_shows_progress_then_the_new_version_and_rolls_back(flux_server, browser, artifacts, tmp_path):
+def test_training_from_the_page_shows_progress_then_the_new_version_and_rolls_back(
+    flux_server, browser, artifacts, tmp_path
+):
     photos = []
     for i, frame in video_frames("single_face.mp4", range(0, 72, 8)).items():
         for k, strength in enumerate((-0.7, 0.0, 0.7)):
@@ -38,8 +40,11 @@ def test_training_from_the_page_shows_progress_then_the_new_version_and_rolls_ba
         lighting.locator(".train-button").click()
         page.wait_for_selector('section[data-group="lighting"] .progress[data-status="queued"]', timeout=TIMEOUT_MS)
         # The page's worker: the same command `make run` starts, here run once over the queue.
-        worker = threading.Thread(target=subprocess.run, args=([sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"],),
-                                  kwargs={"cwd": REPO_ROOT, "env": flux_server.env, "capture_output": True, "timeout": 300})
+        worker = threading.Thread(
+            target=subprocess.run,
+            args=([sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"],),
+            kwargs={"cwd": REPO_ROOT, "env": flux_server.env, "capture_output": True, "timeout": 300},
+        )
         worker.start()
         page.wait_for_selector('section[data-group="lighting"] .badge.ok:has-text("version 2 in use")', timeout=120_000)
         worker.join()
@@ -49,11 +54,16 @@ def test_training_from_the_page_shows_progress_then_the_new_version_and_rolls_ba
         # The new version says how its figures moved since version 1 (trained with fewer pairs).
         assert rows.first.locator(".metrics .delta").count() >= 1
         page.locator('section[data-group="lighting"] tr:has-text("v1") button:has-text("use this version")').click()
-        page.wait_for_selector('section[data-group="lighting"] .badge.ok:has-text("version 1 in use")', timeout=TIMEOUT_MS)
+        page.wait_for_selector(
+            'section[data-group="lighting"] .badge.ok:has-text("version 1 in use")', timeout=TIMEOUT_MS
+        )
         assert "version 1 is now in use" in page.inner_text(".flash")
         # A damaged weights file is flagged with what fixes it, and no server path.
-        (weights,) = [p for p in (flux_server.var_dir / "weights").rglob("*") if p.is_file() and "lighting" in str(p)
-                      and p.stem.endswith("1")]
+        (weights,) = [
+            p
+            for p in (flux_server.var_dir / "weights").rglob("*")
+            if p.is_file() and "lighting" in str(p) and p.stem.endswith("1")
+        ]
         weights.write_bytes(b"damaged")
         page.reload()
         flagged = page.locator('section[data-group="lighting"]')

@@ -30,8 +30,9 @@ def frames_received(page) -> int:
 def wait_for_live(page, min_frames=5):
     """Camera on, socket open, and at least ``min_frames`` analysed frames back."""
     page.wait_for_selector("#shutter:not([disabled])", timeout=TIMEOUT_MS)
-    page.wait_for_function(f"Number(document.getElementById('shoot').dataset.frames || 0) >= {min_frames}",
-                           timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        f"Number(document.getElementById('shoot').dataset.frames || 0) >= {min_frames}", timeout=TIMEOUT_MS
+    )
 
 
 def meter_value(page, element: str) -> str:
@@ -144,7 +145,9 @@ def test_the_meters_move_and_the_shutter_saves_a_shot(flux_server, browser, arti
             page.wait_for_timeout(100)
         assert smiles, "the smile meter never showed a value"
         assert max(smiles) - min(smiles) > 0.3, f"the smile meter did not move: {sorted(set(smiles))}"
-        assert min(smiles) < 0.3 < 0.7 < max(smiles), f"neutral and smiling faces should both show: {sorted(set(smiles))}"
+        assert min(smiles) < 0.3 < 0.7 < max(smiles), (
+            f"neutral and smiling faces should both show: {sorted(set(smiles))}"
+        )
         assert page.get_attribute('.meter[data-element="expression.smile"]', "class") == "meter"
         assert exposures - {"—"}, "lighting.exposure never had a value"
         for value in exposures - {"—"}:
@@ -169,8 +172,11 @@ def test_the_meters_move_and_the_shutter_saves_a_shot(flux_server, browser, arti
         page.evaluate(RECORD_AT_SHUTTER)
         take_shot(page, lambda: page.click("#shutter"), expected_shots=1)
         # The new shot's thumbnail loads from the owner-only original view.
-        page.wait_for_function("(() => { const i = document.querySelector('#recent img');"
-                               " return !!i && i.complete && i.naturalWidth === 640; })()", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "(() => { const i = document.querySelector('#recent img');"
+            " return !!i && i.complete && i.naturalWidth === 640; })()",
+            timeout=TIMEOUT_MS,
+        )
         page.screenshot(path=str(artifacts / "shoot-saved.png"))
 
         # Shot 2: the space bar, with the focus on the page rather than the button.
@@ -180,7 +186,9 @@ def test_the_meters_move_and_the_shutter_saves_a_shot(flux_server, browser, arti
         # The frame unfreezes after the save and the live meters go on.
         page.wait_for_function("document.getElementById('shoot').dataset.frozen === 'false'", timeout=TIMEOUT_MS)
         frames = frames_received(page)
-        page.wait_for_function(f"Number(document.getElementById('shoot').dataset.frames) > {frames}", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            f"Number(document.getElementById('shoot').dataset.frames) > {frames}", timeout=TIMEOUT_MS
+        )
         assert page.locator("#recent img").count() == 2
 
         # On the server: two shots of alice, stored with their degrees.
@@ -198,16 +206,19 @@ def test_the_meters_move_and_the_shutter_saves_a_shot(flux_server, browser, arti
 
 
 def test_the_shoot_page_fits_a_phone_screen(flux_server, browser, artifacts):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                  is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     page = context.new_page()
     try:
         log_in(page, flux_server)
         wait_for_live(page, min_frames=3)
-        page.wait_for_function("() => { const c = document.getElementById('overlay'); if (!c.width) return false;"
-                               " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
-                               " for (let i = 3; i < d.length; i += 4) if (d[i]) return true; return false; }",
-                               timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "() => { const c = document.getElementById('overlay'); if (!c.width) return false;"
+            " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+            " for (let i = 3; i < d.length; i += 4) if (d[i]) return true; return false; }",
+            timeout=TIMEOUT_MS,
+        )
         page.screenshot(path=str(artifacts / "shoot-phone.png"))
         layout = page.evaluate("""() => {
           const r = (id) => document.getElementById(id).getBoundingClientRect();

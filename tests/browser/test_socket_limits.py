@@ -35,8 +35,12 @@ def test_an_oversized_message_gets_an_error_or_close_code_1009(flux_server):
     url = flux_server.url.replace("http://", "ws://") + "/ws/shoot/"
 
     async def probe():
-        async with connect(url, additional_headers={"Cookie": f"sessionid={session}", "Origin": flux_server.url},
-                           max_size=None, compression=None) as ws:
+        async with connect(
+            url,
+            additional_headers={"Cookie": f"sessionid={session}", "Origin": flux_server.url},
+            max_size=None,
+            compression=None,
+        ) as ws:
             assert json.loads(await ws.recv())["type"] == "hello"
             await ws.send(b"\xff\xd8" + b"\x00" * (3 * 1024 * 1024))  # over Flux's 2 MiB, under daphne's 8 MB
             error = json.loads(await asyncio.wait_for(ws.recv(), 30))

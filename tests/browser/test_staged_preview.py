@@ -37,25 +37,44 @@ def carol_trained(flux_server, analyzer, tmp_path_factory):
         cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         photos.append(str(path))
     assert len(photos) >= 90, "too few frames with a face to train on"
-    flux_server.manage("train", "carol", "--from", *photos, "--group", "lighting", "--group", "composition",
-                       "--steps", "30", timeout=300)
+    flux_server.manage(
+        "train",
+        "carol",
+        "--from",
+        *photos,
+        "--group",
+        "lighting",
+        "--group",
+        "composition",
+        "--steps",
+        "30",
+        timeout=300,
+    )
     # carol's portraits are close-ups: the clip's face already fills more of the frame than the
     # shipped portrait row asks, and a reframing only crops (it never invents a wider view).
-    flux_server.manage("shell", "-c", (
-        "from django.contrib.auth import get_user_model as g; from reconstruction import services as s; "
-        "from reconstruction.intention import DEFAULT_TABLE as t; "
-        "s.save_intention_table(g().objects.get(username='carol'), "
-        "{**t, 'portrait': {**t['portrait'], 'composition.subject_size': 0.8}})"
-    ))
+    flux_server.manage(
+        "shell",
+        "-c",
+        (
+            "from django.contrib.auth import get_user_model as g; from reconstruction import services as s; "
+            "from reconstruction.intention import DEFAULT_TABLE as t; "
+            "s.save_intention_table(g().objects.get(username='carol'), "
+            "{**t, 'portrait': {**t['portrait'], 'composition.subject_size': 0.8}})"
+        ),
+    )
     return flux_server
 
 
 def prefer(server, username, **values):
     args = ", ".join(f"{k}={v!r}" for k, v in values.items())
-    server.manage("shell", "-c", (
-        "from django.contrib.auth import get_user_model as g; from reconstruction import services as s; "
-        f"s.save_preferences(g().objects.get(username={username!r}), {args})"
-    ))
+    server.manage(
+        "shell",
+        "-c",
+        (
+            "from django.contrib.auth import get_user_model as g; from reconstruction import services as s; "
+            f"s.save_preferences(g().objects.get(username={username!r}), {args})"
+        ),
+    )
 
 
 def wait_for_stage(page, name, timeout=DEVELOP_MS):
@@ -79,12 +98,14 @@ def recorded_shots(server, username) -> list[tuple]:
     with sqlite3.connect(server.db_path) as db:
         return db.execute(
             "SELECT s.id, s.status, s.reconstruction, s.message FROM capture_shot s "
-            "JOIN auth_user u ON u.id = s.user_id WHERE u.username = ? ORDER BY s.created_at", (username,)
+            "JOIN auth_user u ON u.id = s.user_id WHERE u.username = ? ORDER BY s.created_at",
+            (username,),
         ).fetchall()
 
 
 def test_a_portrait_shows_the_original_then_a_placeholder_then_a_gentler_preview_then_the_reconstruction(
-        carol_trained, browser, artifacts):
+    carol_trained, browser, artifacts
+):
     server = carol_trained
     # Mode 2 and a strict threshold: the gentler preview still diverges, so a placeholder comes first.
     prefer(server, "carol", preview_mode=2, divergence_scale=0.2)
@@ -157,13 +178,21 @@ def test_a_portrait_shows_the_original_then_a_placeholder_then_a_gentler_preview
         gaps = [b["at"] - a["at"] for a, b in zip(entries, entries[1:])]
         assert min(gaps) >= 1990, gaps
         timeline = page.locator("#timeline li").all_inner_texts()
-        assert [t.split("\n")[0] for t in timeline] == ["Original", "Processing", "Gentler preview", "Reconstruction (recorded)"], timeline
+        assert [t.split("\n")[0] for t in timeline] == [
+            "Original",
+            "Processing",
+            "Gentler preview",
+            "Reconstruction (recorded)",
+        ], timeline
 
         # The strip shows the recorded photo, the reconstruction.
         thumb = page.locator(f"#recent a[data-shot='{shot}']")
         assert thumb.get_attribute("href").endswith("/recorded.jpg") and "developed" in thumb.get_attribute("class")
-        page.wait_for_function(f"(() => {{ const i = document.querySelector(\"#recent a[data-shot='{shot}'] img\");"
-                               " return !!i && i.complete && i.naturalWidth > 0; })()", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            f"(() => {{ const i = document.querySelector(\"#recent a[data-shot='{shot}'] img\");"
+            " return !!i && i.complete && i.naturalWidth > 0; })()",
+            timeout=TIMEOUT_MS,
+        )
         rows = {row[0].replace("-", ""): row for row in recorded_shots(server, "carol")}
         _, status, reconstruction, _ = rows[shot.replace("-", "")]
         assert status == "done" and reconstruction
@@ -174,8 +203,9 @@ def test_a_portrait_shows_the_original_then_a_placeholder_then_a_gentler_preview
         page.wait_for_selector("#verdict[data-verdict='accepted']", timeout=TIMEOUT_MS)
         assert "Accepted" in page.inner_text("#toast")
         with sqlite3.connect(server.db_path) as db:
-            assert db.execute("SELECT feedback FROM capture_shot WHERE replace(id, '-', '') = ?",
-                              (shot.replace("-", ""),)).fetchone() == ("accepted",)
+            assert db.execute(
+                "SELECT feedback FROM capture_shot WHERE replace(id, '-', '') = ?", (shot.replace("-", ""),)
+            ).fetchone() == ("accepted",)
 
         # Back to the live camera.
         page.click("#resume")
@@ -183,7 +213,9 @@ def test_a_portrait_shows_the_original_then_a_placeholder_then_a_gentler_preview
         assert page.get_attribute("#shoot", "data-stage") == "live"
         assert page.is_hidden("#caption") and page.is_hidden("#resume")
         frames = int(page.get_attribute("#shoot", "data-frames"))
-        page.wait_for_function(f"Number(document.getElementById('shoot').dataset.frames) > {frames}", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            f"Number(document.getElementById('shoot').dataset.frames) > {frames}", timeout=TIMEOUT_MS
+        )
         assert page.evaluate("window.fluxShoot.errors") == []
 
         # The shot page says what the self-check did with this shot.
@@ -201,11 +233,13 @@ def test_a_portrait_shows_the_original_then_a_placeholder_then_a_gentler_preview
 
 
 def test_mode_3_on_a_phone_shows_growing_previews_between_the_original_and_the_reconstruction(
-        carol_trained, browser, artifacts):
+    carol_trained, browser, artifacts
+):
     server = carol_trained
     prefer(server, "carol", preview_mode=3, divergence_scale=0.2)
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                  is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     # A browser without speech recognition gets the text box only.
     context.add_init_script("delete window.SpeechRecognition; delete window.webkitSpeechRecognition;")
     page = context.new_page()
@@ -241,7 +275,10 @@ def test_mode_3_on_a_phone_shows_growing_previews_between_the_original_and_the_r
         assert layout["shutter"]["bottom"] <= layout["innerHeight"], layout
         assert layout["resume"]["right"] <= layout["innerWidth"] and layout["resume"]["width"] > 0, layout
         # The caption lies on the picture, not under the controls.
-        assert layout["stage"]["top"] <= layout["caption"]["top"] and layout["caption"]["bottom"] <= layout["stage"]["bottom"] + 1, layout
+        assert (
+            layout["stage"]["top"] <= layout["caption"]["top"]
+            and layout["caption"]["bottom"] <= layout["stage"]["bottom"] + 1
+        ), layout
         assert page.evaluate("window.fluxShoot.errors") == []
     except Exception:
         on_failure(page, server, artifacts, "staged-phone")
@@ -268,8 +305,10 @@ def test_a_second_shot_during_development_shows_only_the_newest_shots_stages(car
         page.evaluate("document.activeElement && document.activeElement.blur()")
         page.keyboard.press("Space")
         assert page.get_attribute("#shoot", "data-stage") == "original"
-        page.wait_for_function(f"(() => {{ const s = document.getElementById('shoot').dataset.shot;"
-                               f" return !!s && s !== '{first}'; }})()", timeout=DEVELOP_MS)
+        page.wait_for_function(
+            f"(() => {{ const s = document.getElementById('shoot').dataset.shot; return !!s && s !== '{first}'; }})()",
+            timeout=DEVELOP_MS,
+        )
         second = page.get_attribute("#shoot", "data-shot")
         wait_for_stage(page, "reconstruction")
         # The first shot's reconstruction still reaches the strip, as its recorded photo.
@@ -327,7 +366,9 @@ def test_a_spoken_wish_is_used_and_a_user_without_models_is_told_no_models_yet(f
         page.click("#shutter")
         assert page.input_value("#wish") == ""  # cleared for the next shot
         wait_for_stage(page, "reconstruction")
-        page.wait_for_function("document.getElementById('toast').textContent.includes('No models yet')", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "document.getElementById('toast').textContent.includes('No models yet')", timeout=TIMEOUT_MS
+        )
         page.screenshot(path=str(artifacts / "staged-no-models.png"))
         entries = page.evaluate(SHOWN)[before:]
         assert [e["stage"] for e in entries] == ["original", "reconstruction"], entries
@@ -354,8 +395,9 @@ def test_a_spoken_wish_is_used_and_a_user_without_models_is_told_no_models_yet(f
 
 def test_the_intention_controls_and_voice_input_fit_a_phone_screen(flux_server, browser, artifacts):
     flux_server.make_user("bob")
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                  is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     context.add_init_script(FAKE_SPEECH)
     page = context.new_page()
     try:

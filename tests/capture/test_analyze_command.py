@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_analyze(*args):
-    return subprocess.run([sys.executable, "manage.py", "analyze", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "manage.py", "analyze", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_analyze_prints_one_json_line_per_frame_with_every_element(tmp_path, portrait):
@@ -23,7 +24,12 @@ def test_analyze_prints_one_json_line_per_frame_with_every_element(tmp_path, por
     out = run_analyze(photo, video, "--every", "24")
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [(line["source"], line["frame"]) for line in lines] == [(str(photo), 0), (str(video), 0), (str(video), 24), (str(video), 48)]
+    assert [(line["source"], line["frame"]) for line in lines] == [
+        (str(photo), 0),
+        (str(video), 0),
+        (str(video), 24),
+        (str(video), 48),
+    ]
     for line in lines:
         assert set(line) == {"source", "frame", "width", "height", "faces", "elements", "ms"}
         assert set(line["elements"]) == set(ELEMENT_NAMES)

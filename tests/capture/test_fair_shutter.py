@@ -12,7 +12,7 @@ from channels.testing import WebsocketCommunicator
 from capture.models import Shot
 from capture.shutter import FairShots
 from fluxsite.asgi import application
-from tests.capture.test_shoot_socket import assert_still_connected, next_of, open_socket, session_headers
+from tests.capture.test_shoot_socket import assert_still_connected, open_socket, session_headers
 
 
 def test_shots_are_developed_user_by_user_in_turn():
@@ -26,6 +26,7 @@ def test_shots_are_developed_user_by_user_in_turn():
                 assert hold.wait(10)
             order.append(name)
             return name
+
         return run
 
     first = fair.submit("alice", job("a1", wait=True))

@@ -26,25 +26,72 @@ pytestmark = [pytest.mark.django_db, pytest.mark.db]
 
 def make_shot(user, rgb, reconstructed=True, intention="portrait"):
     """A shot as the shutter leaves it: original, reconstruction, replay record, thumbnail."""
-    analysis = {"width": rgb.shape[1], "height": rgb.shape[0], "faces": [],
-                "elements": {"lighting.exposure": 0.40, "expression.smile": 0.2}}
+    analysis = {
+        "width": rgb.shape[1],
+        "height": rgb.shape[0],
+        "faces": [],
+        "elements": {"lighting.exposure": 0.40, "expression.smile": 0.2},
+    }
     shot = services.save_shot(user, encode_jpeg(rgb), analysis, status=Shot.PROCESSING)
     brighter = tone_curve(rgb, 0.6)
     softer = tone_curve(rgb, 0.3)
-    plan = {"intention": {"name": intention, "label": intention.title(), "source": "image", "confidence": 0.6, "reasons": ["one person"]},
-            "rule": {"steps": [{"group": "lighting", "targets": {"lighting.exposure": 0.55}, "current": {"lighting.exposure": 0.40},
-                                "ideal": {"lighting.exposure": 0.55}, "gap": 0.15}], "skipped": []},
-            "models": {"lighting": 1} if reconstructed else {}, "mode": 2}
-    stages = [{"index": 0, "stage": "original", "groups": []},
-              {"index": 1, "stage": "placeholder", "groups": [], "placeholder": {"kind": "card", "colour": "#102030", "text": "Reconstructing…"}},
-              {"index": 2, "stage": "preview", "groups": ["lighting"], "strength": 0.5, "divergence": {"score": 0.1, "diverged": False}},
-              {"index": 3, "stage": "reconstruction", "groups": ["lighting"], "divergence": {"score": 0.2, "changed": 0.3, "diverged": True, "exceeded": ["lighting.exposure"]}}]
+    plan = {
+        "intention": {
+            "name": intention,
+            "label": intention.title(),
+            "source": "image",
+            "confidence": 0.6,
+            "reasons": ["one person"],
+        },
+        "rule": {
+            "steps": [
+                {
+                    "group": "lighting",
+                    "targets": {"lighting.exposure": 0.55},
+                    "current": {"lighting.exposure": 0.40},
+                    "ideal": {"lighting.exposure": 0.55},
+                    "gap": 0.15,
+                }
+            ],
+            "skipped": [],
+        },
+        "models": {"lighting": 1} if reconstructed else {},
+        "mode": 2,
+    }
+    stages = [
+        {"index": 0, "stage": "original", "groups": []},
+        {
+            "index": 1,
+            "stage": "placeholder",
+            "groups": [],
+            "placeholder": {"kind": "card", "colour": "#102030", "text": "Reconstructing…"},
+        },
+        {
+            "index": 2,
+            "stage": "preview",
+            "groups": ["lighting"],
+            "strength": 0.5,
+            "divergence": {"score": 0.1, "diverged": False},
+        },
+        {
+            "index": 3,
+            "stage": "reconstruction",
+            "groups": ["lighting"],
+            "divergence": {"score": 0.2, "changed": 0.3, "diverged": True, "exceeded": ["lighting.exposure"]},
+        },
+    ]
     if not reconstructed:
         plan["rule"]["steps"], stages = [], [stages[0], {"index": 1, "stage": "reconstruction", "groups": []}]
     return services.record_reconstruction(
-        shot, encode_jpeg(brighter) if reconstructed else None, plan, stages,
-        {"lighting.exposure": 0.55, "expression.smile": 0.2} if reconstructed else {}, "",
-        {2: encode_jpeg(softer)} if reconstructed else {}, encode_jpeg(cv2.resize(brighter, (180, 135))))
+        shot,
+        encode_jpeg(brighter) if reconstructed else None,
+        plan,
+        stages,
+        {"lighting.exposure": 0.55, "expression.smile": 0.2} if reconstructed else {},
+        "",
+        {2: encode_jpeg(softer)} if reconstructed else {},
+        encode_jpeg(cv2.resize(brighter, (180, 135))),
+    )
 
 
 @pytest.fixture
@@ -91,7 +138,10 @@ def test_the_shot_page_shows_both_images_degrees_rule_divergence_and_the_replay(
     page = client_for(alice).get(reverse("capture:shot", args=[shot.id]))
     body = page.content.decode()
     assert page.status_code == 200
-    assert reverse("capture:shot-original", args=[shot.id]) in body and reverse("capture:shot-reconstruction", args=[shot.id]) in body
+    assert (
+        reverse("capture:shot-original", args=[shot.id]) in body
+        and reverse("capture:shot-reconstruction", args=[shot.id]) in body
+    )
     assert 'id="slider"' in body and "Exposure" in body and "0.40" in body and "0.55" in body
     assert "too far" in body and "lighting.exposure" in body
     replay = page.context["replay"]
@@ -102,8 +152,17 @@ def test_the_shot_page_shows_both_images_degrees_rule_divergence_and_the_replay(
     assert stage.status_code == 200 and b"".join(stage.streaming_content)[:2] == b"\xff\xd8"
 
 
-@pytest.mark.parametrize("name", ["capture:shot", "capture:shot-original", "capture:shot-reconstruction", "capture:shot-thumb",
-                                  "capture:shot-recorded", "capture:shot-download"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "capture:shot",
+        "capture:shot-original",
+        "capture:shot-reconstruction",
+        "capture:shot-thumb",
+        "capture:shot-recorded",
+        "capture:shot-download",
+    ],
+)
 def test_another_users_shot_and_its_files_answer_404(alice, bob, frame, name):
     shot = make_shot(alice, frame)
     assert client_for(bob).get(reverse(name, args=[shot.id])).status_code == 404
@@ -133,8 +192,9 @@ def test_state_changes_need_post_and_csrf(alice, frame):
 
 def test_accepting_adds_the_pair_to_the_learning_data_and_fine_tunes_the_models(alice, frame):
     shot = make_shot(alice, frame)
-    response = client_for(alice).post(reverse("capture:shot-feedback", args=[shot.id]), {"verdict": "accepted"},
-                                      HTTP_ACCEPT="application/json")
+    response = client_for(alice).post(
+        reverse("capture:shot-feedback", args=[shot.id]), {"verdict": "accepted"}, HTTP_ACCEPT="application/json"
+    )
     assert response.status_code == 200 and response.json()["verdict"] == "accepted"
     shot.refresh_from_db()
     assert shot.feedback == Verdict.ACCEPTED and shot.recorded_kind == "reconstruction"
@@ -159,7 +219,9 @@ def test_rejecting_keeps_the_original_and_moves_the_intention_away_from_the_edit
     table = model_services.intention_table_for(alice)
     before = DEFAULT_TABLE["portrait"]["lighting.exposure"]
     assert table["portrait"]["lighting.exposure"] == pytest.approx(before + 0.3 * (0.40 - before), abs=1e-3)
-    assert Feedback.objects.get(shot=shot).table_shift == {"lighting.exposure": [before, table["portrait"]["lighting.exposure"]]}
+    assert Feedback.objects.get(shot=shot).table_shift == {
+        "lighting.exposure": [before, table["portrait"]["lighting.exposure"]]
+    }
     assert TrainingRun.objects.filter(user=alice, group="lighting").exists()
 
 
@@ -197,7 +259,9 @@ def test_switching_a_verdict_undoes_the_first_ones_effects(alice, frame):
 
 def test_a_shot_without_reconstruction_cannot_be_judged(alice, frame):
     shot = make_shot(alice, frame, reconstructed=False)
-    response = client_for(alice).post(reverse("capture:shot-feedback", args=[shot.id]), {"verdict": "accepted"}, HTTP_ACCEPT="application/json")
+    response = client_for(alice).post(
+        reverse("capture:shot-feedback", args=[shot.id]), {"verdict": "accepted"}, HTTP_ACCEPT="application/json"
+    )
     assert response.status_code == 400 and "no reconstruction" in response.json()["error"]
     assert not Feedback.objects.exists()
     page = client_for(alice).get(reverse("capture:shot", args=[shot.id]))
@@ -250,15 +314,28 @@ def test_deleting_a_user_deletes_their_shots_files_and_learning_data(alice, fram
 
     shot = make_shot(alice, frame)
     services.give_feedback(alice, shot.id, "accepted")
-    paths = [shot.original.path, shot.reconstruction.path] + [s.image.path for s in LearningSample.objects.filter(user=alice)]
+    paths = [shot.original.path, shot.reconstruction.path] + [
+        s.image.path for s in LearningSample.objects.filter(user=alice)
+    ]
     alice.delete()
     assert not any(os.path.exists(p) for p in paths)
     assert not LearningSample.objects.exists() and not Feedback.objects.exists()
 
 
 def test_the_gallery_opens_with_hundreds_of_shots_in_a_few_queries(alice, django_assert_max_num_queries):
-    Shot.objects.bulk_create([Shot(user=alice, original=f"users/{alice.pk}/shots/x{i}.jpg", width=640, height=480,
-                                   intention_name="fun", status=Shot.DONE) for i in range(400)])
+    Shot.objects.bulk_create(
+        [
+            Shot(
+                user=alice,
+                original=f"users/{alice.pk}/shots/x{i}.jpg",
+                width=640,
+                height=480,
+                intention_name="fun",
+                status=Shot.DONE,
+            )
+            for i in range(400)
+        ]
+    )
     c = client_for(alice)
     with django_assert_max_num_queries(6):
         page = c.get(reverse("capture:gallery") + "?page=9")

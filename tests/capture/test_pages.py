@@ -35,14 +35,17 @@ def test_a_visitor_can_sign_up_and_lands_on_the_shooting_page(client, django_use
 
 @pytest.mark.parametrize("name", ["\u0430lice", "Alice", "ALICE"])  # a Cyrillic "a"; case only
 def test_sign_up_refuses_a_name_that_looks_like_another_users(client, alice, django_user_model, name):
-    response = client.post(reverse("signup"), {"username": name, "password1": "a-long-pass-9876",
-                                               "password2": "a-long-pass-9876"})
+    response = client.post(
+        reverse("signup"), {"username": name, "password1": "a-long-pass-9876", "password2": "a-long-pass-9876"}
+    )
     assert response.status_code == 200 and b"form-error" in response.content
     assert django_user_model.objects.count() == 1
 
 
 def test_sign_up_refuses_mismatched_passwords(client, django_user_model):
-    response = client.post(reverse("signup"), {"username": "dave", "password1": "a-long-pass-9876", "password2": "other-pass-1234"})
+    response = client.post(
+        reverse("signup"), {"username": "dave", "password1": "a-long-pass-9876", "password2": "other-pass-1234"}
+    )
     assert response.status_code == 200
     assert b"form-error" in response.content
     assert not django_user_model.objects.filter(username="dave").exists()
@@ -124,9 +127,18 @@ async def _get_through_the_asgi_app(path: str) -> int:
 
     from fluxsite.asgi import application
 
-    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "query_string": b"",
-             "headers": [(b"host", b"localhost")], "http_version": "1.1", "scheme": "http",
-             "server": ("localhost", 80), "client": ("127.0.0.1", 5000)}
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"localhost")],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("localhost", 80),
+        "client": ("127.0.0.1", 5000),
+    }
     comm = ApplicationCommunicator(application, scope)
     await comm.send_input({"type": "http.request", "body": b"", "more_body": False})
     start = await comm.receive_output(10)

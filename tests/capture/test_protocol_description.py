@@ -16,8 +16,16 @@ def test_every_message_the_server_sends_is_described():
     described = protocol.__doc__
     for kind in protocol.SERVER_MESSAGES:
         assert f'"type": "{kind}"' in described, kind
-    built = [protocol.error("busy", "x"), protocol.hello("alice", {}), protocol.pong(), protocol.degrees(1, {}, 0),
-             protocol.shot_saved({}), protocol.plan("s", {}), protocol.stage("s", {}), protocol.recorded("s", "original", "/u")]
+    built = [
+        protocol.error("busy", "x"),
+        protocol.hello("alice", {}),
+        protocol.pong(),
+        protocol.degrees(1, {}, 0),
+        protocol.shot_saved({}),
+        protocol.plan("s", {}),
+        protocol.stage("s", {}),
+        protocol.recorded("s", "original", "/u"),
+    ]
     assert sorted(m["type"] for m in built) == sorted(protocol.SERVER_MESSAGES)
 
 
@@ -29,7 +37,9 @@ def test_no_message_is_built_outside_the_protocol_module():
 
 
 def test_every_error_code_sent_is_listed_and_described():
-    sources = "".join(p.read_text() for p in [*SENDERS, ROOT / "capture" / "protocol.py", ROOT / "reconstruction" / "imageio.py"])
+    sources = "".join(
+        p.read_text() for p in [*SENDERS, ROOT / "capture" / "protocol.py", ROOT / "reconstruction" / "imageio.py"]
+    )
     sent = set(re.findall(r'(?:_error|protocol\.error|ProtocolError)\(\s*"(\w+)"', sources))
     sent |= set(re.findall(r'FrameError\([^\n]*,\s*"(\w+)"\)', sources)) | {"corrupt_frame"}  # FrameError's default
     assert {"login_required", "busy", "frame_too_large", "bad_json"} <= sent  # the patterns find them

@@ -33,19 +33,40 @@ def _free_port() -> int:
 
 
 def test_serve_answers_on_http_and_https(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "FLUX_VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
-           "ALLOWED_HOSTS": "127.0.0.1,localhost"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "FLUX_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120)
     http_port, https_port = _free_port(), _free_port()
-    proc = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(http_port), "--https-port", str(https_port), "--no-worker"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "serve",
+            "--port",
+            str(http_port),
+            "--https-port",
+            str(https_port),
+            "--no-worker",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         context = ssl._create_unverified_context()
         deadline = time.monotonic() + 45
         while True:
             try:
                 plain = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/accounts/login/", timeout=5)
-                secure = urllib.request.urlopen(f"https://127.0.0.1:{https_port}/accounts/login/", timeout=5, context=context)
+                secure = urllib.request.urlopen(
+                    f"https://127.0.0.1:{https_port}/accounts/login/", timeout=5, context=context
+                )
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
@@ -53,7 +74,10 @@ def test_serve_answers_on_http_and_https(tmp_path):
                 time.sleep(0.3)
         assert plain.status == 200 and secure.status == 200
         pinned = ssl.create_default_context(cafile=str(tmp_path / "tls" / "cert.pem"))
-        assert urllib.request.urlopen(f"https://127.0.0.1:{https_port}/accounts/login/", timeout=5, context=pinned).status == 200
+        assert (
+            urllib.request.urlopen(f"https://127.0.0.1:{https_port}/accounts/login/", timeout=5, context=pinned).status
+            == 200
+        )
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
@@ -64,10 +88,22 @@ def test_the_production_setting_passes_check_deploy_without_a_warning(tmp_path):
     import os
 
     env = {**os.environ, "FLUX_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "fluxsite.settings"}
-    plain = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=120)
+    plain = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "W016" in plain.stderr + plain.stdout  # the embedded default serves http on the LAN too
-    production = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
-                                env={**env, "FLUX_PRODUCTION": "1"}, capture_output=True, text=True, timeout=120)
+    production = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={**env, "FLUX_PRODUCTION": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert production.returncode == 0, production.stderr
     assert "no issues" in production.stdout

@@ -50,7 +50,9 @@ def test_attempts_count_recent_shots_of_the_same_scene_only(alice, bob):
     elsewhere = {"composition.subject_x": 0.1, "composition.subject_size": 0.4}
 
     def shot(user, elements, faces=1, ago=0):
-        s = services.save_shot(user, solid_jpeg(), {"width": 320, "height": 240, "elements": elements, "faces": [{}] * faces})
+        s = services.save_shot(
+            user, solid_jpeg(), {"width": 320, "height": 240, "elements": elements, "faces": [{}] * faces}
+        )
         Shot.objects.filter(pk=s.pk).update(created_at=timezone.now() - timedelta(seconds=ago))
         s.refresh_from_db()
         return s

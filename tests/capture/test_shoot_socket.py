@@ -74,14 +74,20 @@ async def test_a_foreign_origin_is_refused(alice):
     assert not connected
 
 
-@pytest.mark.parametrize("origin, allowed", [
-    (b"http://localhost:8000", True),
-    (b"http://localhost:9999", False),  # another site on the same machine, another port
-    (b"https://localhost:8000", True),
-    (b"http://127.0.0.1:8000", False),
-])
+@pytest.mark.parametrize(
+    "origin, allowed",
+    [
+        (b"http://localhost:8000", True),
+        (b"http://localhost:9999", False),  # another site on the same machine, another port
+        (b"https://localhost:8000", True),
+        (b"http://127.0.0.1:8000", False),
+    ],
+)
 async def test_the_origin_must_name_the_host_and_port_the_socket_was_opened_on(alice, origin, allowed):
-    headers = [h for h in await session_headers(alice) if h[0] != b"origin"] + [(b"origin", origin), (b"host", b"localhost:8000")]
+    headers = [h for h in await session_headers(alice) if h[0] != b"origin"] + [
+        (b"origin", origin),
+        (b"host", b"localhost:8000"),
+    ]
     comm = WebsocketCommunicator(application, "/ws/shoot/", headers=headers)
     connected, _ = await comm.connect(timeout=10)
     assert connected == allowed
@@ -122,7 +128,9 @@ async def test_live_frames_are_kept_as_bounded_learning_data(alice, alice_header
     await comm.disconnect()
 
 
-async def test_the_frames_before_the_shutter_stay_bounded_and_are_freed_when_the_socket_closes(alice_headers, portrait_jpeg, settings):
+async def test_the_frames_before_the_shutter_stay_bounded_and_are_freed_when_the_socket_closes(
+    alice_headers, portrait_jpeg, settings
+):
     from reconstruction.recent import RecentFrames
 
     settings.FLUX_RECENT_FRAMES = 4
@@ -164,7 +172,9 @@ async def test_a_shot_is_announced_to_the_users_other_pages_only(alice, bob, ali
     assert not mine["elsewhere"] and elsewhere["elsewhere"]
     assert elsewhere["shot"]["id"] == mine["shot"]["id"]
     recorded = await next_of(laptop, "recorded", timeout=60)  # and, once developed, its recorded photo
-    assert recorded["elsewhere"] and recorded["shot"] == mine["shot"]["id"] and recorded["url"].endswith("/recorded.jpg")
+    assert (
+        recorded["elsewhere"] and recorded["shot"] == mine["shot"]["id"] and recorded["url"].endswith("/recorded.jpg")
+    )
     assert await bobs.receive_nothing(timeout=0.5)
     for comm in (phone, laptop, bobs):
         await comm.disconnect()

@@ -41,7 +41,12 @@ async def shoot(comm, jpeg, **command):
         assert msg["type"] == "stage", msg
         stages.append(msg)
     recorded = json.loads(await comm.receive_from(timeout=60))
-    assert recorded == {"type": "recorded", "shot": saved["shot"]["id"], "recorded": stages[-1]["recorded"], "url": stages[-1]["url"]}
+    assert recorded == {
+        "type": "recorded",
+        "shot": saved["shot"]["id"],
+        "recorded": stages[-1]["recorded"],
+        "url": stages[-1]["url"],
+    }
     return saved, plan, stages
 
 
@@ -50,12 +55,17 @@ def decode(data_url):
     return cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
 
 
-@pytest.mark.parametrize("mode, soften, expected", [
-    (1, "fewer_models", ["original", "preview", "reconstruction"]),
-    (2, "fewer_models", ["original", "placeholder", "preview", "reconstruction"]),
-    (3, "fewer_models", ["original", "preview", "reconstruction"]),
-])
-async def test_the_stages_arrive_in_the_documented_order_for_each_mode(alice_with_models, portrait_jpeg, mode, soften, expected):
+@pytest.mark.parametrize(
+    "mode, soften, expected",
+    [
+        (1, "fewer_models", ["original", "preview", "reconstruction"]),
+        (2, "fewer_models", ["original", "placeholder", "preview", "reconstruction"]),
+        (3, "fewer_models", ["original", "preview", "reconstruction"]),
+    ],
+)
+async def test_the_stages_arrive_in_the_documented_order_for_each_mode(
+    alice_with_models, portrait_jpeg, mode, soften, expected
+):
     # A strict threshold, so that every preview still diverges and mode 2 needs its placeholder.
     await sync_to_async(prefer)(alice_with_models, preview_mode=mode, soften=soften, divergence_scale=0.2)
     comm, _ = await open_socket(await sync_to_async(_session_headers)(alice_with_models))
@@ -116,7 +126,9 @@ async def test_a_wish_sets_the_intention_and_is_explained(alice_with_models, por
 async def test_a_second_shutter_during_development_corrupts_neither(alice_with_models, portrait_jpeg):
     await sync_to_async(prefer)(alice_with_models, preview_mode=3)
     comm, _ = await open_socket(await sync_to_async(_session_headers)(alice_with_models))
-    flipped = cv2.imencode(".jpg", cv2.flip(cv2.imdecode(np.frombuffer(portrait_jpeg, np.uint8), cv2.IMREAD_COLOR), 1))[1].tobytes()
+    flipped = cv2.imencode(".jpg", cv2.flip(cv2.imdecode(np.frombuffer(portrait_jpeg, np.uint8), cv2.IMREAD_COLOR), 1))[
+        1
+    ].tobytes()
     for jpeg in (portrait_jpeg, flipped):
         await comm.send_to(text_data=json.dumps({"type": "shutter"}))
         await comm.send_to(bytes_data=jpeg)

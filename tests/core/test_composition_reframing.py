@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from reconstruction.extraction import Analysis
-from reconstruction.generators.composition import SIZE, X, Y, CompositionModel, reachable, reframe
+from reconstruction.generators.composition import SIZE, CompositionModel, X, Y, reachable, reframe
 from reconstruction.imageio import read_image
-from reconstruction.rules import fluctuation_rule
 from reconstruction.ranges import Sample
+from reconstruction.rules import fluctuation_rule
 from reconstruction.yardstick.borders import check_borders
 from tests.conftest import sample_path, video_frames
 
@@ -34,7 +34,9 @@ def old_mirror_reframe(rgb, centre, goal, zoom):
     (cx, cy), (gx, gy) = centre, goal
     m = np.array([[zoom, 0, gx - zoom * cx], [0, zoom, gy - zoom * cy]], dtype=np.float32)
     sharp = cv2.warpAffine(rgb, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    inside = cv2.warpAffine(np.ones((height, width), np.uint8), m, (width, height), flags=cv2.INTER_NEAREST, borderValue=0)
+    inside = cv2.warpAffine(
+        np.ones((height, width), np.uint8), m, (width, height), flags=cv2.INTER_NEAREST, borderValue=0
+    )
     if inside.all():
         return sharp
     soft = cv2.GaussianBlur(sharp, (0, 0), max(3.0, width / 80))
@@ -117,9 +119,13 @@ def assert_only_frame_pixels(model, rgb, analysis, targets):
 
 
 def rule_for(model, analysis, ideals):
-    return fluctuation_rule(analysis.elements, ideals, {GROUP: dict(model.ranges)},
-                            achievable={GROUP: model.achievable(analysis)},
-                            why={GROUP: lambda targets: model.why_limited(analysis, targets)})
+    return fluctuation_rule(
+        analysis.elements,
+        ideals,
+        {GROUP: dict(model.ranges)},
+        achievable={GROUP: model.achievable(analysis)},
+        why={GROUP: lambda targets: model.why_limited(analysis, targets)},
+    )
 
 
 # --- (a) only the frame's pixels ----------------------------------------------------------------
@@ -232,8 +238,11 @@ def test_a_portrait_is_reframed_to_the_left_and_closer(model, analyzer, portrait
 
 @pytest.fixture(scope="module")
 def photos(portrait):
-    return {"portrait": portrait, "single_face.jpg": read_image(sample_path("single_face.jpg")),
-            "home.jpg": read_image(sample_path("home.jpg"))}
+    return {
+        "portrait": portrait,
+        "single_face.jpg": read_image(sample_path("single_face.jpg")),
+        "home.jpg": read_image(sample_path("home.jpg")),
+    }
 
 
 @pytest.mark.parametrize("name", ["portrait", "single_face.jpg", "home.jpg"])
@@ -241,8 +250,11 @@ def test_the_border_check_flags_the_old_mirrored_and_blurred_borders(photos, nam
     rgb = photos[name]
     height, width = rgb.shape[:2]
     centre = (width * 0.5, height * 0.45)
-    for goal, zoom in (((width * 0.68, height * 0.45), 1.0), ((width * 0.5, height * 0.6), 1.0),
-                       ((width * 0.5, height * 0.45), 0.8)):
+    for goal, zoom in (
+        ((width * 0.68, height * 0.45), 1.0),
+        ((width * 0.5, height * 0.6), 1.0),
+        ((width * 0.5, height * 0.45), 0.8),
+    ):
         verdict = check_borders(rgb, old_mirror_reframe(rgb, centre, goal, zoom))
         assert verdict.invented, verdict.reason
         assert verdict.invented_fraction > 0.1
@@ -254,7 +266,11 @@ def test_the_border_check_passes_the_crop_reframe_and_an_unchanged_photo(photos,
     rgb = photos[name]
     height, width = rgb.shape[:2]
     centre = (width * 0.5, height * 0.45)
-    for out in (rgb, reframe(rgb, centre, (width * 0.35, height * 0.5), 1.3), reframe(rgb, centre, (width * 0.7, height * 0.3), 1.7)):
+    for out in (
+        rgb,
+        reframe(rgb, centre, (width * 0.35, height * 0.5), 1.3),
+        reframe(rgb, centre, (width * 0.7, height * 0.3), 1.7),
+    ):
         verdict = check_borders(rgb, out)
         assert not verdict.invented, verdict.reason
         assert verdict.invented_fraction < 0.005
@@ -263,7 +279,9 @@ def test_the_border_check_passes_the_crop_reframe_and_an_unchanged_photo(photos,
 
 def test_the_border_check_catches_a_sharp_mirror_too(photos):
     rgb = photos["home.jpg"]
-    shifted = cv2.warpAffine(rgb, np.float32([[1, 0, 60], [0, 1, 0]]), rgb.shape[1::-1], borderMode=cv2.BORDER_REFLECT_101)
+    shifted = cv2.warpAffine(
+        rgb, np.float32([[1, 0, 60], [0, 1, 0]]), rgb.shape[1::-1], borderMode=cv2.BORDER_REFLECT_101
+    )
     verdict = check_borders(rgb, shifted)
     assert verdict.invented and verdict.strips["left"] == "mirrored"
     assert verdict.invented_fraction == pytest.approx(60 / rgb.shape[1], abs=0.01)
@@ -274,7 +292,9 @@ def test_without_a_map_the_border_check_compares_the_strips_with_the_original_an
     rng = np.random.default_rng(3)
     small = rng.integers(0, 255, (6, 8, 3)).astype(np.uint8)
     smooth = cv2.resize(small, (400, 300), interpolation=cv2.INTER_CUBIC)
-    mirrored = cv2.warpAffine(smooth, np.float32([[1, 0, 70], [0, 1, 0]]), (400, 300), borderMode=cv2.BORDER_REFLECT_101)
+    mirrored = cv2.warpAffine(
+        smooth, np.float32([[1, 0, 70], [0, 1, 0]]), (400, 300), borderMode=cv2.BORDER_REFLECT_101
+    )
     verdict = check_borders(smooth, mirrored)
     assert "no map" in verdict.reason and "compared directly" in verdict.reason
     assert math.isnan(verdict.invented_fraction)

@@ -33,12 +33,26 @@ def test_no_core_source_file_mentions_django_imports():
                 names = [node.module or ""]
             else:
                 continue
-            assert not any(n == "django" or n.startswith(("django.", "channels", "capture")) for n in names), f"{path} imports {names}"
+            assert not any(n == "django" or n.startswith(("django.", "channels", "capture")) for n in names), (
+                f"{path} imports {names}"
+            )
 
 
 def test_the_core_list_covers_every_pure_module():
     # A new core module must be listed (and so checked); Django-side modules are named here.
-    django_side = {"models", "services", "tasks", "views", "apps", "admin", "urls", "storage", "signals", "forms", "staging"}
+    django_side = {
+        "models",
+        "services",
+        "tasks",
+        "views",
+        "apps",
+        "admin",
+        "urls",
+        "storage",
+        "signals",
+        "forms",
+        "staging",
+    }
     for path in (ROOT / "reconstruction").rglob("*.py"):
         rel = path.relative_to(ROOT).with_suffix("")
         if any(part in ("management", "migrations") for part in rel.parts) or rel.name in django_side:

@@ -152,11 +152,11 @@ def test_decode_refuses_scrambled_scan_data_and_a_forged_size_header(portrait):
     scrambled = bytearray(good)
     rng = np.random.default_rng(3)
     middle = len(good) // 2
-    scrambled[middle:middle + 300] = rng.integers(0, 255, 300, dtype=np.uint8).tobytes()
+    scrambled[middle : middle + 300] = rng.integers(0, 255, 300, dtype=np.uint8).tobytes()
     forged = bytearray(good)
     sof = forged.find(b"\xff\xc0")
     h, w = real_frame.shape[:2]
-    forged[sof + 5:sof + 7] = (h * 2).to_bytes(2, "big")  # the header claims twice the rows the data holds
+    forged[sof + 5 : sof + 7] = (h * 2).to_bytes(2, "big")  # the header claims twice the rows the data holds
     for damaged in (bytes(scrambled), bytes(forged)):
         with pytest.raises(FrameError) as refused:
             decode_jpeg(damaged)

@@ -59,7 +59,10 @@ def test_elements_of_an_absent_face_are_absent_not_invented(analyzer):
     assert landscape.faces == []
     assert set(landscape.elements) == set(ELEMENT_NAMES)
     for name in ELEMENT_NAMES:
-        if name.split(".")[0] in ("expression", "posture", "composition", "clothing") or name == "lighting.light_direction":
+        if (
+            name.split(".")[0] in ("expression", "posture", "composition", "clothing")
+            or name == "lighting.light_direction"
+        ):
             assert landscape.elements[name] is None, name
     assert landscape.elements["lighting.exposure"] is not None
 
@@ -118,7 +121,7 @@ def test_recoloured_clothing_changes_the_clothing_hue(analyzer):
     person = analysis.person_mask > 0.5
     x, y, w, h = (int(v) for v in analysis.main_face.box)
     torso = np.zeros_like(person)
-    torso[int(y + 1.2 * h):, :] = True
+    torso[int(y + 1.2 * h) :, :] = True
     recoloured = frame.copy()
     recoloured[torso & person] = (30, 170, 60)  # a green shirt
     green = analyse(analyzer, recoloured).elements

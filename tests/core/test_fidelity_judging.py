@@ -15,8 +15,16 @@ from reconstruction.preview import ModelReconstructor, PreviewSettings, stages
 from reconstruction.rules import rule_for_models
 from reconstruction.selfcheck import SelfCheck, shared_checks
 from reconstruction.yardstick.borders import BorderVerdict
-from reconstruction.yardstick.fidelity import (GOALS, Judgement, degree_validity, judge, rank, reason_kinds, spearman,
-                                               summarize)
+from reconstruction.yardstick.fidelity import (
+    GOALS,
+    Judgement,
+    degree_validity,
+    judge,
+    rank,
+    reason_kinds,
+    spearman,
+    summarize,
+)
 from tests.conftest import sample_path, video_frames
 
 # franck.mp4: eyes open at frame 160, shut in a blink at 165 (as in test_yardstick_dlib.py).
@@ -50,8 +58,16 @@ def test_a_model_that_returns_its_input_scores_exactly_as_the_unchanged_image(an
     model = ReturnsItsInput()
     rule = rule_for_models(analysis.elements, DEFAULT_TABLE["portrait"], {"expression": model}, analysis=analysis)
     assert rule.steps, "the portrait intention should ask this photo's expression for something"
-    final = list(stages(portrait, analysis, rule, ModelReconstructor({"expression": model}, analyzer),
-                        PreviewSettings(mode=1), check=SelfCheck(shared_checks())))[-1]
+    final = list(
+        stages(
+            portrait,
+            analysis,
+            rule,
+            ModelReconstructor({"expression": model}, analyzer),
+            PreviewSettings(mode=1),
+            check=SelfCheck(shared_checks()),
+        )
+    )[-1]
     assert final.stage == "reconstruction"
     # Whether the self-check keeps the edit or leaves it out (it changed nothing: "the smile did
     # not take"), the recorded image is the original, pixel for pixel.
@@ -76,19 +92,20 @@ def test_a_model_that_returns_its_input_scores_exactly_as_the_unchanged_image(an
 
 def _paste_face(target: np.ndarray, target_box, donor: np.ndarray, donor_box) -> np.ndarray:
     """The donor's face resized onto the target's, blended with a soft ellipse (a face swap)."""
+
     def grown(b, k=0.1):
         x, y, w, h = b
         return tuple(int(round(v)) for v in (x - k * w, y - k * h, w * (1 + 2 * k), h * (1 + 2 * k)))
 
     px, py, pw, ph = grown(donor_box)
     tx, ty, tw, th = grown(target_box)
-    face = cv2.resize(donor[py:py + ph, px:px + pw], (tw, th), interpolation=cv2.INTER_AREA).astype(np.float32)
+    face = cv2.resize(donor[py : py + ph, px : px + pw], (tw, th), interpolation=cv2.INTER_AREA).astype(np.float32)
     mask = np.zeros((th, tw), np.float32)
     cv2.ellipse(mask, (tw // 2, th // 2), (int(tw * 0.45), int(th * 0.48)), 0, 0, 360, 1.0, -1)
     mask = cv2.GaussianBlur(mask, (0, 0), tw / 30)[..., None]
     out = target.copy()
-    region = out[ty:ty + th, tx:tx + tw].astype(np.float32)
-    out[ty:ty + th, tx:tx + tw] = np.clip(region * (1 - mask) + face * mask + 0.5, 0, 255).astype(np.uint8)
+    region = out[ty : ty + th, tx : tx + tw].astype(np.float32)
+    out[ty : ty + th, tx : tx + tw] = np.clip(region * (1 - mask) + face * mask + 0.5, 0, 255).astype(np.uint8)
     return out
 
 
@@ -122,15 +139,32 @@ def test_a_real_blink_fails_eyes_open(analyzer):
 
 
 def _hand_made() -> list[Judgement]:
-    mirrored = BorderVerdict(True, 0.02, {"left": "mirrored", "right": "real", "top": "real", "bottom": "real"}, "left border mirrored")
-    clean = BorderVerdict(False, 0.0, {s: "real" for s in ("left", "right", "top", "bottom")}, "every border holds the frame's own content")
+    mirrored = BorderVerdict(
+        True, 0.02, {"left": "mirrored", "right": "real", "top": "real", "bottom": "real"}, "left border mirrored"
+    )
+    clean = BorderVerdict(
+        False,
+        0.0,
+        {s: "real" for s in ("left", "right", "top", "bottom")},
+        "every border holds the frame's own content",
+    )
     return [
         # a crying face made happy, eyes opened, same person; borders not checked
         Judgement(0.1, 0.9, "sad", "happy", 0.10, 0.30, 0.20, None, ["expression"]),
         # a happy face turned sad: a new unhappy expression, eyes shut, an invented border; the
         # self-check left the expression model out for identity
-        Judgement(0.8, 0.3, "happy", "sad", 0.30, 0.15, 0.40, mirrored, ["composition"],
-                  [{"group": "expression", "why": "the face no longer passes as the same person (distance 0.61)"}]),
+        Judgement(
+            0.8,
+            0.3,
+            "happy",
+            "sad",
+            0.30,
+            0.15,
+            0.40,
+            mirrored,
+            ["composition"],
+            [{"group": "expression", "why": "the face no longer passes as the same person (distance 0.61)"}],
+        ),
         # happy kept happy, but another person
         Judgement(0.9, 0.95, "happy", "happy", 0.25, 0.25, 0.70, clean, ["expression"]),
         # the face lost in the recorded image
@@ -168,7 +202,9 @@ def test_summarize_computes_the_percentages_and_goals():
 
 def test_left_out_reasons_are_sorted_by_kind():
     assert reason_kinds("the eyes closed (eye aspect ratio 0.25 → 0.12); the face now looks sad (p 0.61)") == [
-        "eyes closed (dlib)", "now looks unhappy (face-api)"]
+        "eyes closed (dlib)",
+        "now looks unhappy (face-api)",
+    ]
     assert reason_kinds("Smile moved away from its target (0.20 → 0.05, asked 0.55)") == ["moved away from its target"]
     assert reason_kinds("something new") == ["other"]
 
@@ -186,7 +222,9 @@ def test_spearman_matches_known_values():
 
 def test_degree_validity_counts_unhappy_frames_read_as_smiles():
     p = lambda happy, sad: {"neutral": 1 - happy - sad, "happy": happy, "sad": sad}  # noqa: E731
-    v = degree_validity([0.0, 0.2, 0.6, 0.9], [p(0.0, 0.9), p(0.1, 0.2), p(0.05, 0.8), p(0.95, 0.0)], ["a", "b", "c", "d"])
+    v = degree_validity(
+        [0.0, 0.2, 0.6, 0.9], [p(0.0, 0.9), p(0.1, 0.2), p(0.05, 0.8), p(0.95, 0.0)], ["a", "b", "c", "d"]
+    )
     assert v["n"] == 4 and v["judged_unhappy"] == 2
     assert v["unhappy_read_as_smile"]["value"] == 1 and v["unhappy_read_as_smile"]["frames"] == ["c"]
     assert v["unhappy_read_as_smile"]["met"] is False

@@ -28,7 +28,12 @@ def test_several_smiling_people_are_fun_and_several_serious_ones_a_souvenir():
 
 
 def test_one_small_person_under_the_sky_is_travel_and_one_close_up_a_portrait():
-    assert infer_intention(degrees(expression__smile=0.1, climate__sunniness=0.5, composition__subject_size=0.2), faces=1).name == "travel"
+    assert (
+        infer_intention(
+            degrees(expression__smile=0.1, climate__sunniness=0.5, composition__subject_size=0.2), faces=1
+        ).name
+        == "travel"
+    )
     assert infer_intention(degrees(expression__smile=0.1, composition__subject_size=0.6), faces=1).name == "portrait"
 
 
@@ -71,8 +76,9 @@ def test_the_default_table_covers_every_intention_and_validates():
 
 
 def test_fig_5c_the_ideal_degree_is_clamped_into_the_reconstructable_range():
-    rule = fluctuation_rule(degrees(expression__smile=0.2), {"expression.smile": 1.0},
-                            {"expression": {"expression.smile": (0.05, 0.8)}})
+    rule = fluctuation_rule(
+        degrees(expression__smile=0.2), {"expression.smile": 1.0}, {"expression": {"expression.smile": (0.05, 0.8)}}
+    )
     step = rule.steps[0]
     assert step.targets == {"expression.smile": 0.8} and step.ideal == {"expression.smile": 1.0}
     assert step.gap == pytest.approx(0.6)
@@ -81,16 +87,32 @@ def test_fig_5c_the_ideal_degree_is_clamped_into_the_reconstructable_range():
 def test_fig_5d_models_run_largest_gap_first_or_in_the_users_order():
     current = degrees(expression__smile=0.2, climate__sunniness=0.5, composition__subject_x=0.4)
     ideals = {"expression.smile": 0.9, "climate.sunniness": 0.9, "composition.subject_x": 0.5}
-    ranges = {"expression": {"expression.smile": (0, 1)}, "climate": {"climate.sunniness": (0, 1)},
-              "composition": {"composition.subject_x": (0, 1)}}
+    ranges = {
+        "expression": {"expression.smile": (0, 1)},
+        "climate": {"climate.sunniness": (0, 1)},
+        "composition": {"composition.subject_x": (0, 1)},
+    }
     assert fluctuation_rule(current, ideals, ranges).groups == ["expression", "climate", "composition"]
-    assert fluctuation_rule(current, ideals, ranges, order=["composition"]).groups == ["composition", "expression", "climate"]
+    assert fluctuation_rule(current, ideals, ranges, order=["composition"]).groups == [
+        "composition",
+        "expression",
+        "climate",
+    ]
 
 
 def test_groups_without_a_model_or_an_element_in_the_shot_are_skipped_with_a_reason():
     current = degrees(expression__smile=0.2, lighting__exposure=0.55, clothing__clothing_hue=0.3)
-    ideals = {"expression.smile": 0.9, "climate.sunniness": 0.9, "lighting.exposure": 0.56, "clothing.clothing_hue": 0.5}
-    ranges = {"lighting": {"lighting.exposure": (0, 1)}, "clothing": {"clothing.clothing_hue": None}, "climate": {"climate.sunniness": (0, 1)}}
+    ideals = {
+        "expression.smile": 0.9,
+        "climate.sunniness": 0.9,
+        "lighting.exposure": 0.56,
+        "clothing.clothing_hue": 0.5,
+    }
+    ranges = {
+        "lighting": {"lighting.exposure": (0, 1)},
+        "clothing": {"clothing.clothing_hue": None},
+        "climate": {"climate.sunniness": (0, 1)},
+    }
     rule = fluctuation_rule(current, ideals, ranges, unavailable={"expression": "not trained"})
     assert rule.steps == []
     reasons = {s.group: s.reason for s in rule.skipped}
@@ -101,8 +123,11 @@ def test_groups_without_a_model_or_an_element_in_the_shot_are_skipped_with_a_rea
 
 
 def test_hue_targets_go_the_short_way_round():
-    rule = fluctuation_rule(degrees(clothing__clothing_hue=0.95), {"clothing.clothing_hue": 0.05},
-                            {"clothing": {"clothing.clothing_hue": (0.9, 0.1)}})
+    rule = fluctuation_rule(
+        degrees(clothing__clothing_hue=0.95),
+        {"clothing.clothing_hue": 0.05},
+        {"clothing": {"clothing.clothing_hue": (0.9, 0.1)}},
+    )
     step = rule.steps[0]
     assert step.gap == pytest.approx(0.1)
     assert step.at(0.5)["clothing.clothing_hue"] == pytest.approx(0.0, abs=1e-9)

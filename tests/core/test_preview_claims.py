@@ -128,12 +128,18 @@ def test_claim_8_the_recorded_image_is_the_full_reconstruction_never_a_preview()
 
 def test_claim_9_divergence_by_degree_gaps_weighs_composition_above_expression():
     a = {"expression.smile": 0.2, "composition.subject_x": 0.3}
-    smile = divergence(None, a, None, {"expression.smile": 0.4, "composition.subject_x": 0.3}, DivergenceSettings("degrees"))
-    framing = divergence(None, a, None, {"expression.smile": 0.2, "composition.subject_x": 0.42}, DivergenceSettings("degrees"))
+    smile = divergence(
+        None, a, None, {"expression.smile": 0.4, "composition.subject_x": 0.3}, DivergenceSettings("degrees")
+    )
+    framing = divergence(
+        None, a, None, {"expression.smile": 0.2, "composition.subject_x": 0.42}, DivergenceSettings("degrees")
+    )
     assert not smile.diverged and framing.diverged  # a bigger smile gap than framing gap, yet only framing diverges
     assert framing.exceeded == ["composition.subject_x"]
     assert framing.score > 0 and smile.gaps["expression.smile"] == pytest.approx(0.2)
-    stricter = divergence(None, a, None, {"expression.smile": 0.4, "composition.subject_x": 0.3}, DivergenceSettings("degrees", scale=0.5))
+    stricter = divergence(
+        None, a, None, {"expression.smile": 0.4, "composition.subject_x": 0.3}, DivergenceSettings("degrees", scale=0.5)
+    )
     assert stricter.diverged
 
 
@@ -198,7 +204,7 @@ def test_the_first_preview_reaches_the_screen_before_the_full_reconstruction_is_
 def test_the_reconstruction_goes_on_from_a_preview_of_its_first_models_instead_of_making_them_again():
     _, _, rule, toy, events = plan(mode=1, soften="fewer_models")
     preview = events[1]
-    assert 0 < len(preview.groups) < 3 and rule.groups[:len(preview.groups)] == preview.groups
+    assert 0 < len(preview.groups) < 3 and rule.groups[: len(preview.groups)] == preview.groups
     assert sorted(g for g, _ in toy.calls) == ["climate", "composition", "expression"]
 
 

@@ -15,14 +15,20 @@ class Clock:
 
 
 def analysis_with_face(smile=0.5) -> Analysis:
-    face = Face(box=(10, 10, 50, 50), landmarks=np.zeros((478, 3), np.float32), blendshapes={},
-                matrix=np.eye(4), degrees={"expression.smile": smile}, main=True)
+    face = Face(
+        box=(10, 10, 50, 50),
+        landmarks=np.zeros((478, 3), np.float32),
+        blendshapes={},
+        matrix=np.eye(4),
+        degrees={"expression.smile": smile},
+        main=True,
+    )
     return Analysis(width=320, height=240, faces=[face], elements={"expression.smile": smile})
 
 
 def test_the_window_keeps_only_the_newest_frames_under_a_long_stream():
     clock = Clock()
-    window = RecentFrames(seconds=5.0, max_frames=10, max_bytes=10 ** 9, clock=clock)
+    window = RecentFrames(seconds=5.0, max_frames=10, max_bytes=10**9, clock=clock)
     for i in range(1000):
         window.add(bytes([i % 256]) * 1000, analysis_with_face(i / 1000))
         clock.now += 0.1

@@ -9,11 +9,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from reconstruction.generators.base import carry_params, load_checkpoint, save_checkpoint
 from reconstruction.extraction import exposure_degree
+from reconstruction.generators.base import carry_params, load_checkpoint, save_checkpoint
 from reconstruction.generators.lighting import LightingModel, tone_curve
-from reconstruction.rules import fluctuation_rule
 from reconstruction.ranges import Sample
+from reconstruction.rules import fluctuation_rule
 from reconstruction.verdicts import PastVerdict, steer
 
 E = "lighting.exposure"
@@ -64,8 +64,12 @@ def test_hue_moves_the_short_way_round():
 
 
 def test_the_rule_takes_the_models_steering_and_records_why():
-    rule = fluctuation_rule({E: 0.30}, {E: 0.50}, {"lighting": {E: (0.1, 0.9)}},
-                            steer={"lighting": lambda name, current, target: steer([rejected()], name, current, target)})
+    rule = fluctuation_rule(
+        {E: 0.30},
+        {E: 0.50},
+        {"lighting": {E: (0.1, 0.9)}},
+        steer={"lighting": lambda name, current, target: steer([rejected()], name, current, target)},
+    )
     step = rule.steps[0]
     assert step.targets[E] < 0.40
     assert "you rejected a similar edit" in step.learned[E]
@@ -105,5 +109,9 @@ def test_a_fine_tune_starts_from_the_active_version_and_keeps_its_verdicts(tmp_p
 
 
 def test_carried_limits_take_both_spans_and_other_numbers_are_weighed():
-    out = carry_params({"limits": [-1.0, 1.0], "coef": [1.0, 2.0], "name": "x"}, {"limits": [-0.5, 1.5], "coef": [3.0, 4.0], "name": "y"}, 0.75)
+    out = carry_params(
+        {"limits": [-1.0, 1.0], "coef": [1.0, 2.0], "name": "x"},
+        {"limits": [-0.5, 1.5], "coef": [3.0, 4.0], "name": "y"},
+        0.75,
+    )
     assert out == {"limits": [-1.0, 1.5], "coef": [1.5, 2.5], "name": "y"}

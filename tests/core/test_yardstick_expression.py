@@ -36,12 +36,17 @@ NEUTRAL_FRAMES, SMILING_FRAMES = (0, 12, 71), (24, 36, 48, 60)
 # same decoded pixels and box through faceapi.extractFaceTensors and predictExpressions. Loose or
 # whole-picture boxes, so that no probability is saturated at 0 or 1.
 REFERENCE = [
-    ("single_face.jpg", (0, 0, 572, 562),
-     [0.0322734, 0.0617602, 0.3409096, 0.0662327, 0.2575577, 0.0009161, 0.2403503]),
-    ("single_face.jpg", (27, 0, 318, 332),
-     [0.3610930, 0.2818915, 0.0019991, 0.3516136, 0.0001015, 0.0008371, 0.0024642]),
-    ("portrait", (4, 0, 298, 274),
-     [0.4834184, 0.1086555, 0.2160089, 0.1649433, 0.0002158, 0.0003532, 0.0264049]),
+    (
+        "single_face.jpg",
+        (0, 0, 572, 562),
+        [0.0322734, 0.0617602, 0.3409096, 0.0662327, 0.2575577, 0.0009161, 0.2403503],
+    ),
+    (
+        "single_face.jpg",
+        (27, 0, 318, 332),
+        [0.3610930, 0.2818915, 0.0019991, 0.3516136, 0.0001015, 0.0008371, 0.0024642],
+    ),
+    ("portrait", (4, 0, 298, 274), [0.4834184, 0.1086555, 0.2160089, 0.1649433, 0.0002158, 0.0003532, 0.0264049]),
 ]
 
 
@@ -107,7 +112,9 @@ def test_a_batch_gives_the_same_probabilities_as_one_face_at_a_time(classifier, 
 
 def test_several_boxes_in_one_picture_need_the_picture_only_once(classifier, smiling_man):
     boxes = [SMILING_MAN, (0, 0, 572, 562)]
-    assert classifier.probabilities_batch(smiling_man, boxes) == classifier.probabilities_batch([smiling_man] * 2, boxes)
+    assert classifier.probabilities_batch(smiling_man, boxes) == classifier.probabilities_batch(
+        [smiling_man] * 2, boxes
+    )
     assert classifier.probabilities_batch(smiling_man, []) == []
 
 
@@ -138,10 +145,20 @@ def test_the_resize_is_tensorflows_legacy_bilinear_without_half_pixel_centres():
 
 
 def test_quantised_weights_are_read_as_tfjs_reads_them(tmp_path):
-    manifest = [{"paths": ["w.bin"], "weights": [
-        {"name": "q", "shape": [2, 2], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1.0}},
-        {"name": "f", "shape": [3], "dtype": "float32"},
-    ]}]
+    manifest = [
+        {
+            "paths": ["w.bin"],
+            "weights": [
+                {
+                    "name": "q",
+                    "shape": [2, 2],
+                    "dtype": "float32",
+                    "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1.0},
+                },
+                {"name": "f", "shape": [3], "dtype": "float32"},
+            ],
+        }
+    ]
     (tmp_path / "m.json").write_text(json.dumps(manifest))
     (tmp_path / "w.bin").write_bytes(bytes([0, 1, 2, 255]) + np.array([1.5, -2.0, 3.25], "<f4").tobytes())
     weights = expression.read_weights(tmp_path / "m.json")

@@ -11,8 +11,8 @@ import pytest
 from reconstruction.exemplars import Appearance
 from reconstruction.generators.expression import ExpressionConfig, ExpressionModel, face_degrees, face_pose
 from reconstruction.imageio import encode_jpeg
-from reconstruction.recent import RecentFrames
 from reconstruction.ranges import Sample
+from reconstruction.recent import RecentFrames
 from tests.conftest import video_frames
 
 CRYING, HAND_OVER_MOUTH, LAUGHING = range(16, 60, 8), range(72, 130, 8), range(296, 420, 8)
@@ -96,7 +96,9 @@ def test_an_occluded_recent_frame_is_passed_over_for_the_next(model, clip):
     source = clip[200]
     covered = face_degrees(clip[88].analysis.main_face)
     src = face_degrees(source.analysis.main_face)
-    _, chosen = model.exemplar_face(src, covered, np.array(face_pose(source.analysis.main_face), np.float32), window.snapshot())
+    _, chosen = model.exemplar_face(
+        src, covered, np.array(face_pose(source.analysis.main_face), np.float32), window.snapshot()
+    )
     assert any("covers the mouth" in r for r in chosen["refused"])
 
 
@@ -121,7 +123,7 @@ def test_a_face_with_a_hand_over_the_mouth_can_still_open_its_eyes_and_the_hand_
     # Nothing below the eyes and brows moves: the hand and the mouth under it are as shot.
     x, y, w, h = (int(v) for v in analysis.main_face.box)
     rows = np.nonzero(band.any(axis=1))[0]
-    assert not changed[rows.max() + max(2, w // 6):].any()
+    assert not changed[rows.max() + max(2, w // 6) :].any()
 
 
 def test_the_rule_keeps_a_covered_mouths_smile_and_says_why(model, clip):
@@ -129,8 +131,9 @@ def test_the_rule_keeps_a_covered_mouths_smile_and_says_why(model, clip):
 
     covered = clip[88]
     ideals = {"expression.smile": 0.6, "expression.eye_openness": 0.9}
-    rule = rule_for_models(covered.analysis.elements, ideals, {"expression": model}, analysis=covered.analysis,
-                           rgb=covered.rgb)
+    rule = rule_for_models(
+        covered.analysis.elements, ideals, {"expression": model}, analysis=covered.analysis, rgb=covered.rgb
+    )
     step = rule.steps[0]
     assert set(step.targets) == {"expression.eye_openness"}
     assert step.limited["expression.smile"] == "something covers the mouth, so the smile is left as shot"
@@ -156,8 +159,12 @@ def test_a_face_that_lent_its_pixels_to_a_rejected_edit_is_refused_for_a_similar
     src, dst, pose = smile_ask(model, clip)
     before, _, _ = model.exemplar(src, dst, pose)
     smile = "expression.smile"
-    rejected = PastVerdict(accepted=False, source={smile: float(src[0])}, targets={smile: float(dst[0])},
-                       exemplar=model._bank_prints[before])
+    rejected = PastVerdict(
+        accepted=False,
+        source={smile: float(src[0])},
+        targets={smile: float(dst[0])},
+        exemplar=model._bank_prints[before],
+    )
     monkeypatch.setattr(model, "verdicts", [rejected])
     after, _, refused = model.exemplar(src, dst, pose)
     assert after != before

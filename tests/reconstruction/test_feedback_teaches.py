@@ -37,8 +37,12 @@ def shoot(user, rgb, analyzer) -> dict:
     step = next(s for s in shot.rule["steps"] if s["group"] == "lighting")
     with shot.reconstruction.open("rb") as fh:
         made = decode_jpeg(fh.read())
-    return {"shot": shot, "step": step, "move": shot.reconstructed_elements[E] - shot.elements[E],
-            "brightening": float(made.mean()) - float(rgb.mean())}
+    return {
+        "shot": shot,
+        "step": step,
+        "move": shot.reconstructed_elements[E] - shot.elements[E],
+        "brightening": float(made.mean()) - float(rgb.mean()),
+    }
 
 
 def fine_tune(user, analyzer) -> TrainingRun:
@@ -49,7 +53,9 @@ def fine_tune(user, analyzer) -> TrainingRun:
     return run
 
 
-def test_a_rejection_moves_the_next_similar_shot_away_from_the_edit_and_an_acceptance_back_toward_it(alice, frames, analyzer, client):
+def test_a_rejection_moves_the_next_similar_shot_away_from_the_edit_and_an_acceptance_back_toward_it(
+    alice, frames, analyzer, client
+):
     give_learning_data(alice, frames, analyzer)
     first = services.start_training(alice, "lighting", steps=60, enqueue=False)
     assert services.run_training(first.pk, analyzer=analyzer).status == TrainingRun.SUCCEEDED
@@ -80,7 +86,9 @@ def test_a_rejection_moves_the_next_similar_shot_away_from_the_edit_and_an_accep
     assert "you accepted" in after_acceptance["step"]["learned"][E]
     # Toward the accepted edit: nearer to its move than the shot after the rejection was.
     assert abs(after_acceptance["move"] - accepted["move"]) < 0.5 * abs(after_rejection["move"] - accepted["move"])
-    assert abs(after_acceptance["brightening"] - accepted["brightening"]) < 0.5 * abs(after_rejection["brightening"] - accepted["brightening"])
+    assert abs(after_acceptance["brightening"] - accepted["brightening"]) < 0.5 * abs(
+        after_rejection["brightening"] - accepted["brightening"]
+    )
 
 
 def test_switching_a_verdict_takes_its_lesson_back(alice, frames, analyzer):

@@ -13,7 +13,7 @@ from reconstruction.generators.climate import ClimateModel
 from reconstruction.generators.clothing import ClothingModel, torso_region
 from reconstruction.generators.composition import CompositionModel, reframe
 from reconstruction.generators.expression import ExpressionConfig, ExpressionModel
-from reconstruction.generators.lighting import LightingModel, relight, face_region, tone_curve
+from reconstruction.generators.lighting import LightingModel, face_region, relight, tone_curve
 from reconstruction.imageio import fit_within, read_image
 from reconstruction.ranges import Sample, degree_range
 from tests.conftest import sample_path, video_frames
@@ -33,7 +33,7 @@ def outside_box(shape, box, margin=2):
     """Everything but the box (landmark extremes are fractional: a pixel of slack)."""
     x, y, w, h = (int(v) for v in box)
     outside = np.ones(shape[:2], bool)
-    outside[max(0, y - margin):y + h + margin, max(0, x - margin):x + w + margin] = False
+    outside[max(0, y - margin) : y + h + margin, max(0, x - margin) : x + w + margin] = False
     return outside
 
 
@@ -75,8 +75,9 @@ def test_lighting_moves_the_light_direction_and_touches_only_the_face(analyzer, 
         region = face_region(f, s.analysis)
         for slope in (-0.6, -0.2, 0.2, 0.6):
             lit = f.copy()
-            lit[region.y:region.y + region.h, region.x:region.x + region.w] = relight(
-                f[region.y:region.y + region.h, region.x:region.x + region.w], region, slope)
+            lit[region.y : region.y + region.h, region.x : region.x + region.w] = relight(
+                f[region.y : region.y + region.h, region.x : region.x + region.w], region, slope
+            )
             train.append(make_sample(analyzer, lit))
     model = LightingModel(LightingModel.Config(pairs=150))
     model.fit(train)
@@ -99,15 +100,19 @@ def _recoloured(frame, analysis, gain, hue=150):
     shirt = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB_FULL)
     out = frame.copy()
     mask = np.zeros(frame.shape[:2], bool)
-    mask[region.y0:region.y1, region.x0:region.x1] = region.mask
+    mask[region.y0 : region.y1, region.x0 : region.x1] = region.mask
     out[mask] = shirt[mask]
     return out
 
 
 def test_clothing_recolours_only_the_clothes(analyzer, face_frames):
     base = [make_sample(analyzer, f) for f in face_frames[::3]]
-    train = [make_sample(analyzer, _recoloured(s.rgb, s.analysis, g, hue)) for s in base
-             for g in (0.5, 1.5, 2.5, 3.5, 4.5) for hue in (30, 150)]
+    train = [
+        make_sample(analyzer, _recoloured(s.rgb, s.analysis, g, hue))
+        for s in base
+        for g in (0.5, 1.5, 2.5, 3.5, 4.5)
+        for hue in (30, 150)
+    ]
     model = ClothingModel(ClothingModel.Config(pairs=120))
     model.fit(train)
     held = make_sample(analyzer, _recoloured(face_frames[1], analyzer.analyze(face_frames[1]), 1.0))
@@ -116,7 +121,9 @@ def test_clothing_recolours_only_the_clothes(analyzer, face_frames):
     target = hi - 0.03
     hue_lo, hue_hi = model.reconstructable_range("clothing.clothing_hue")
     assert hue_lo < 0.2 < hue_hi
-    out = model.generate(held.rgb, held.analysis, {"clothing.clothing_saturation": target, "clothing.clothing_hue": 0.2})
+    out = model.generate(
+        held.rgb, held.analysis, {"clothing.clothing_saturation": target, "clothing.clothing_hue": 0.2}
+    )
     after = analyzer.analyze(out).elements
     assert progress(before, after["clothing.clothing_saturation"], target) > 0.7
     assert after["clothing.clothing_hue"] == pytest.approx(0.2, abs=0.05)  # from blue to orange-yellow
@@ -125,7 +132,7 @@ def test_clothing_recolours_only_the_clothes(analyzer, face_frames):
     assert analyzer.analyze(clamped).elements["clothing.clothing_hue"] == pytest.approx(hue_hi, abs=0.05)
     region = torso_region(held.rgb, held.analysis)
     outside = np.ones(out.shape[:2], bool)
-    outside[region.y0:region.y1, region.x0:region.x1] = False
+    outside[region.y0 : region.y1, region.x0 : region.x1] = False
     assert np.array_equal(out[outside], held.rgb[outside])
 
 
@@ -188,7 +195,9 @@ def test_checkpoints_carry_config_and_ranges_and_refuse_corrupt_files(analyzer, 
     assert loaded.ranges == model.ranges
     held = make_sample(analyzer, face_frames[7])
     target = {"lighting.exposure": model.ranges["lighting.exposure"][1]}
-    assert np.array_equal(loaded.generate(held.rgb, held.analysis, target), model.generate(held.rgb, held.analysis, target))
+    assert np.array_equal(
+        loaded.generate(held.rgb, held.analysis, target), model.generate(held.rgb, held.analysis, target)
+    )
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(ModelError, match="damaged") as damaged:
         load_checkpoint(path)
@@ -243,7 +252,11 @@ def test_fine_tuning_the_expression_gan_starts_from_the_previous_version(analyze
     first.fit(train)
 
     def tuned(steps, seed):
-        model = ExpressionModel(ExpressionConfig(seed=seed, steps=8, regressor_steps=4, batch=4, finetune_steps=steps, finetune_regressor_steps=0))
+        model = ExpressionModel(
+            ExpressionConfig(
+                seed=seed, steps=8, regressor_steps=4, batch=4, finetune_steps=steps, finetune_regressor_steps=0
+            )
+        )
         model.warm_start(first)
         ticks = []
         model.fit(train, lambda step, total, loss: ticks.append((step, total)))

@@ -21,8 +21,9 @@ def manage(settings, *args):
     env = worker_env()
     env["FLUX_MEDIA_DIR"] = str(settings.MEDIA_ROOT)
     env["FLUX_WEIGHTS_DIR"] = os.environ["FLUX_WEIGHTS_DIR"]
-    return subprocess.run([sys.executable, "manage.py", *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "manage.py", *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_train_then_generate_print_their_json(alice, settings, tmp_path):
@@ -33,7 +34,20 @@ def test_train_then_generate_print_their_json(alice, settings, tmp_path):
             path = tmp_path / f"f{i}-{k}.jpg"
             cv2.imwrite(str(path), cv2.cvtColor(tone_curve(frame, strength), cv2.COLOR_RGB2BGR))
             photos.append(path)
-    out = manage(settings, "train", "alice", "--from", *photos, "--group", "lighting", "--group", "climate", "--steps", "40", "--json")
+    out = manage(
+        settings,
+        "train",
+        "alice",
+        "--from",
+        *photos,
+        "--group",
+        "lighting",
+        "--group",
+        "climate",
+        "--steps",
+        "40",
+        "--json",
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     lighting, climate = lines
@@ -46,8 +60,19 @@ def test_train_then_generate_print_their_json(alice, settings, tmp_path):
     assert climate["group"] == "climate" and "sky" in climate["error"]  # indoor footage: no sky to learn
 
     result = tmp_path / "out.jpg"
-    gen = manage(settings, "generate", "alice", photos[1], "--set", "lighting.exposure=0.99", "--set", "climate.sunniness=0.9",
-                 "--out", result, "--json")
+    gen = manage(
+        settings,
+        "generate",
+        "alice",
+        photos[1],
+        "--set",
+        "lighting.exposure=0.99",
+        "--set",
+        "climate.sunniness=0.9",
+        "--out",
+        result,
+        "--json",
+    )
     assert gen.returncode == 0, gen.stderr[-2000:]
     report = json.loads(gen.stdout)
     assert report["requested"] == {"lighting.exposure": 0.99, "climate.sunniness": 0.9}

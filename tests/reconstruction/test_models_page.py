@@ -19,11 +19,17 @@ def _weights(small_models):
 
 def make_version(user, group="lighting", version=1, active=True):
     row = ModelVersion.objects.create(
-        user=user, group=group, version=version, active=False, samples=40, seconds=3.2,
+        user=user,
+        group=group,
+        version=version,
+        active=False,
+        samples=40,
+        seconds=3.2,
         ranges={"lighting.exposure": [0.2, 0.7], "lighting.light_direction": None},
         histograms={"lighting.exposure": [0] * 4 + [10] * 10 + [0] * 6, "lighting.light_direction": [0] * 20},
         missing=["Light direction: too uniform; shoot a few seconds from the left and a few from the right"],
-        metrics={"exposure_fit_rmse": 0.05}, weights=f"{user.pk}/{group}/{version}.pt",
+        metrics={"exposure_fit_rmse": 0.05},
+        weights=f"{user.pk}/{group}/{version}.pt",
     )
     path = storage.absolute(row.weights)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,9 +96,11 @@ def test_each_version_shows_how_its_figures_moved_since_the_version_before(clien
     old = make_version(alice, version=1, active=False)
     new = make_version(alice, version=2)
     ModelVersion.objects.filter(pk=old.pk).update(metrics={"exposure_fit_rmse": 0.05, "progress.exposure": 0.80})
-    ModelVersion.objects.filter(pk=new.pk).update(metrics={"exposure_fit_rmse": 0.05, "progress.exposure": 0.86, "fine_tune_pairs": 100})
+    ModelVersion.objects.filter(pk=new.pk).update(
+        metrics={"exposure_fit_rmse": 0.05, "progress.exposure": 0.86, "fine_tune_pairs": 100}
+    )
     client.force_login(alice)
     page = client.get(reverse("reconstruction:models")).content.decode()
-    assert "progress.exposure 0.86 <span class=\"delta\" title=\"since the version before\">(+0.06)</span>" in page
+    assert 'progress.exposure 0.86 <span class="delta" title="since the version before">(+0.06)</span>' in page
     assert "exposure_fit_rmse 0.05</span>" in page  # unchanged: no delta
     assert page.count('class="delta"') == 1  # the first version has nothing to compare with

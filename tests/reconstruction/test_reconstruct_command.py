@@ -27,13 +27,20 @@ def alice_with_models(alice, small_models):
     return alice
 
 
-@pytest.mark.parametrize("mode, stages", [
-    ("2", ["original", "placeholder", "preview", "reconstruction"]),
-    ("3", ["original", "preview", "reconstruction"]),
-])
-def test_reconstruct_prints_the_plan_and_writes_each_stage_in_display_order(alice_with_models, settings, photo, tmp_path, mode, stages):
+@pytest.mark.parametrize(
+    "mode, stages",
+    [
+        ("2", ["original", "placeholder", "preview", "reconstruction"]),
+        ("3", ["original", "preview", "reconstruction"]),
+    ],
+)
+def test_reconstruct_prints_the_plan_and_writes_each_stage_in_display_order(
+    alice_with_models, settings, photo, tmp_path, mode, stages
+):
     out = tmp_path / "stages"
-    done = manage(settings, "reconstruct", "alice", photo, "--intention", "portrait", "--mode", mode, "--out", out, "--json")
+    done = manage(
+        settings, "reconstruct", "alice", photo, "--intention", "portrait", "--mode", mode, "--out", out, "--json"
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     assert report["intention"] == "portrait" and report["why"]["source"] == "chosen"

@@ -33,9 +33,9 @@ class PastingModel(FluctuationModel):
         out = rgb.copy()
         if self.band == "eyes":  # the same head a few frames later, eyes shut: rows of the eyes only
             y0, y1 = y + int(0.2 * h), y + int(0.5 * h)
-            out[y0:y1, x:x + w] = self.donor[y0:y1, x:x + w]
+            out[y0:y1, x : x + w] = self.donor[y0:y1, x : x + w]
         else:  # another person's face resized into the box
-            out[y:y + h, x:x + w] = cv2.resize(self.donor, (w, h), interpolation=cv2.INTER_AREA)
+            out[y : y + h, x : x + w] = cv2.resize(self.donor, (w, h), interpolation=cv2.INTER_AREA)
         return out
 
 
@@ -63,18 +63,33 @@ def blink():
 def run(analyzer, rgb, bad, judges=True, settings=None, ask=0.1, events=False):
     analysis = analyzer.analyze(rgb)
     current = analysis.elements
-    rule = Rule([
-        # A small ask the pasting models neither meet nor harm by themselves: what the check sees
-        # is the harm they do (shut eyes, another face), not a missed target.
-        Step("expression", {"expression.mouth_openness": current["expression.mouth_openness"] + 0.1},
-             {"expression.mouth_openness": current["expression.mouth_openness"]}, {"expression.mouth_openness": 0.3}, 0.1),
-        Step("lighting", {"lighting.exposure": current["lighting.exposure"] + ask},
-             {"lighting.exposure": current["lighting.exposure"]}, {"lighting.exposure": 0.6}, 0.1),
-    ])
+    rule = Rule(
+        [
+            # A small ask the pasting models neither meet nor harm by themselves: what the check sees
+            # is the harm they do (shut eyes, another face), not a missed target.
+            Step(
+                "expression",
+                {"expression.mouth_openness": current["expression.mouth_openness"] + 0.1},
+                {"expression.mouth_openness": current["expression.mouth_openness"]},
+                {"expression.mouth_openness": 0.3},
+                0.1,
+            ),
+            Step(
+                "lighting",
+                {"lighting.exposure": current["lighting.exposure"] + ask},
+                {"lighting.exposure": current["lighting.exposure"]},
+                {"lighting.exposure": 0.6},
+                0.1,
+            ),
+        ]
+    )
     models = {"expression": bad, "lighting": ToneModel()}
     check = SelfCheck(Checks() if judges else None)
-    shown = list(stages(rgb, analysis, rule, ModelReconstructor(models, analyzer), settings or PreviewSettings(mode=1),
-                        check=check))
+    shown = list(
+        stages(
+            rgb, analysis, rule, ModelReconstructor(models, analyzer), settings or PreviewSettings(mode=1), check=check
+        )
+    )
     return shown if events else shown[-1]
 
 
@@ -93,11 +108,19 @@ def test_the_self_check_leaves_out_a_model_that_closes_the_eyes(analyzer, blink)
 
 
 @pytest.mark.parametrize("mode,soften", [(1, "weaker"), (3, "fewer_models")])
-def test_a_preview_built_before_the_reconstruction_never_shows_a_model_that_closes_the_eyes(analyzer, blink, mode, soften):
+def test_a_preview_built_before_the_reconstruction_never_shows_a_model_that_closes_the_eyes(
+    analyzer, blink, mode, soften
+):
     open_eyes, shut = blink
     # An exposure ask past its threshold: the shot diverges, so a gentler preview comes first.
-    shown = run(analyzer, open_eyes, PastingModel(shut, "eyes"), settings=PreviewSettings(mode=mode, soften=soften),
-                ask=0.3, events=True)
+    shown = run(
+        analyzer,
+        open_eyes,
+        PastingModel(shut, "eyes"),
+        settings=PreviewSettings(mode=mode, soften=soften),
+        ask=0.3,
+        events=True,
+    )
     previews = [e for e in shown if e.stage == "preview"]
     assert previews and all(p.groups == ["lighting"] for p in previews)
     assert shown[-1].groups == ["lighting"] and [x["group"] for x in shown[-1].left_out] == ["expression"]
@@ -107,7 +130,7 @@ def test_the_self_check_leaves_out_a_model_that_changes_the_person(analyzer, bli
     open_eyes, _ = blink
     # Grace Hopper's face, cut at her own face box, so the pasted face fills the same box.
     x, y, w, h = (int(v) for v in analyzer.analyze(portrait).main_face.box)
-    final = run(analyzer, open_eyes, PastingModel(portrait[y:y + h, x:x + w], "face"))
+    final = run(analyzer, open_eyes, PastingModel(portrait[y : y + h, x : x + w], "face"))
     assert final.groups == ["lighting"]
     assert [left["group"] for left in final.left_out] == ["expression"]
     assert "same person" in final.left_out[0]["why"]
@@ -128,10 +151,18 @@ def test_without_the_independent_judges_the_extractor_still_catches_shut_eyes(an
 
 
 def test_the_extractor_check_reads_every_element_not_only_the_targets():
-    before = {"expression.smile": 0.8, "expression.eye_openness": 0.9, "clothing.clothing_hue": 0.3,
-              "lighting.exposure": 0.5}
-    after = {"expression.smile": 0.5, "expression.eye_openness": 0.9, "clothing.clothing_hue": 0.6,
-             "lighting.exposure": 0.62}
+    before = {
+        "expression.smile": 0.8,
+        "expression.eye_openness": 0.9,
+        "clothing.clothing_hue": 0.3,
+        "lighting.exposure": 0.5,
+    }
+    after = {
+        "expression.smile": 0.5,
+        "expression.eye_openness": 0.9,
+        "clothing.clothing_hue": 0.6,
+        "lighting.exposure": 0.62,
+    }
     found = element_findings(before, after, {"lighting.exposure": 0.6}, ran=["lighting"])
     checks = {f.check for f in found}
     assert "expression.smile" in checks  # the smile faded though nothing asked
@@ -152,7 +183,9 @@ def test_a_face_edit_that_shrinks_the_face_box_is_a_finding_unless_the_shot_was_
 
 @pytest.mark.django_db
 @pytest.mark.db
-def test_the_recorded_shot_says_which_model_the_self_check_left_out_and_why(alice, analyzer, small_models, blink, monkeypatch, client):
+def test_the_recorded_shot_says_which_model_the_self_check_left_out_and_why(
+    alice, analyzer, small_models, blink, monkeypatch, client
+):
     import io
     import json
     import zipfile
@@ -197,13 +230,29 @@ def test_an_edit_whose_smile_the_independent_classifier_does_not_see_is_left_out
     open_eyes, _ = blink
     analysis = analyzer.analyze(open_eyes)
     smile = analysis.elements["expression.smile"]
-    rule = Rule([Step("expression", {"expression.smile": min(1.0, smile + 0.5)}, {"expression.smile": smile},
-                      {"expression.smile": 1.0}, 0.5)])
+    rule = Rule(
+        [
+            Step(
+                "expression",
+                {"expression.smile": min(1.0, smile + 0.5)},
+                {"expression.smile": smile},
+                {"expression.smile": 1.0},
+                0.5,
+            )
+        ]
+    )
     # The 'edit' pastes the same frame's eye band: nothing changes, so no smile appears.
     models = {"expression": PastingModel(open_eyes, "eyes")}
-    events = list(stages(open_eyes, analysis, rule, ModelReconstructor(models, analyzer), PreviewSettings(mode=1),
-                         check=SelfCheck(Checks())))
+    events = list(
+        stages(
+            open_eyes,
+            analysis,
+            rule,
+            ModelReconstructor(models, analyzer),
+            PreviewSettings(mode=1),
+            check=SelfCheck(Checks()),
+        )
+    )
     final = events[-1]
     assert final.groups == [] and "the smile did not take" in final.left_out[0]["why"]
     assert "the original is recorded" in final.note
-

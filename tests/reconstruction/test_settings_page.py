@@ -16,14 +16,24 @@ def client_of(client):
     def log_in(user):
         client.login(username=user.username, password=PASSWORD)
         return client
+
     return log_in
 
 
 def preferences_post(**overrides):
-    data = {"form": "preferences", "preview_mode": "3", "soften": "weaker", "sequence_unit": "region",
-            "sequence_order": "far_near", "placeholder": "colour", "placeholder_colour": "#203040",
-            "divergence_method": "pixels", "divergence_scale": "0.5", "pixel_fraction": "0.2",
-            "model_order": "composition, expression"}
+    data = {
+        "form": "preferences",
+        "preview_mode": "3",
+        "soften": "weaker",
+        "sequence_unit": "region",
+        "sequence_order": "far_near",
+        "placeholder": "colour",
+        "placeholder_colour": "#203040",
+        "divergence_method": "pixels",
+        "divergence_scale": "0.5",
+        "pixel_fraction": "0.2",
+        "model_order": "composition, expression",
+    }
     return data | overrides
 
 
@@ -44,8 +54,15 @@ def test_saving_preferences_changes_how_the_next_shot_is_previewed(alice, client
     assert order == ["composition", "expression"]
 
 
-@pytest.mark.parametrize("field, value", [("model_order", "composition, astrology"), ("divergence_scale", "9"),
-                                          ("preview_mode", "7"), ("placeholder_colour", "red")])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("model_order", "composition, astrology"),
+        ("divergence_scale", "9"),
+        ("preview_mode", "7"),
+        ("placeholder_colour", "red"),
+    ],
+)
 def test_bad_preferences_are_refused_with_a_message_and_nothing_saved(alice, client_of, field, value):
     response = client_of(alice).post(reverse("reconstruction:settings"), preferences_post(**{field: value}))
     assert response.status_code == 200 and "form-error" in response.content.decode()
@@ -74,7 +91,9 @@ def test_editing_the_intention_table_keeps_only_the_changed_rows_per_user(alice,
 def test_an_out_of_range_ideal_degree_is_refused(alice, client_of):
     from reconstruction.forms import table_field
 
-    response = client_of(alice).post(reverse("reconstruction:settings"), {"form": "intentions", table_field("fun", "expression.smile"): "1.5"})
+    response = client_of(alice).post(
+        reverse("reconstruction:settings"), {"form": "intentions", table_field("fun", "expression.smile"): "1.5"}
+    )
     assert response.status_code == 200 and "between 0 and 1" in response.content.decode()
     assert not IntentionTable.objects.filter(user=alice).exists()
 

@@ -21,7 +21,9 @@ def worker_env() -> dict:
     if db["ENGINE"].endswith("sqlite3"):
         env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
     else:
-        env["DATABASE_URL"] = f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
     return env
 
 
@@ -32,7 +34,11 @@ def test_a_real_worker_process_runs_an_enqueued_task():
     assert result.status.name == "READY"
     proc = subprocess.run(
         [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay", "--max-tasks", "1"],
-        cwd=ROOT, env=worker_env(), capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     result.refresh()

@@ -47,8 +47,14 @@ def env_for_worker(settings):
 
 
 def run_worker(settings, timeout=300):
-    proc = subprocess.run([sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"],
-                          cwd=ROOT, env=env_for_worker(settings), capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"],
+        cwd=ROOT,
+        env=env_for_worker(settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
@@ -92,7 +98,9 @@ def test_too_little_data_fails_with_what_to_shoot_and_keeps_nothing(alice, frame
 
 def _first_version(alice, frames, analyzer):
     give_learning_data(alice, frames, analyzer)
-    run = services.run_training(services.start_training(alice, "lighting", steps=40, enqueue=False).pk, analyzer=analyzer)
+    run = services.run_training(
+        services.start_training(alice, "lighting", steps=40, enqueue=False).pk, analyzer=analyzer
+    )
     assert run.status == TrainingRun.SUCCEEDED
     return run.result
 
@@ -114,9 +122,14 @@ def test_a_crash_mid_training_marks_the_run_failed_and_keeps_the_previous_versio
 def test_a_worker_killed_mid_training_leaves_the_run_failed_not_running(alice, frames, analyzer, settings):
     first = _first_version(alice, frames, analyzer)
     run = services.start_training(alice, "lighting", steps=5000)
-    proc = subprocess.Popen([sys.executable, "manage.py", "db_worker", "--no-startup-delay", "--interval", "0.2"],
-                            cwd=ROOT, env=env_for_worker(settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "db_worker", "--no-startup-delay", "--interval", "0.2"],
+        cwd=ROOT,
+        env=env_for_worker(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -130,7 +143,9 @@ def test_a_worker_killed_mid_training_leaves_the_run_failed_not_running(alice, f
         proc.wait()
     run.refresh_from_db()
     assert run.status == TrainingRun.RUNNING  # nobody could say otherwise yet
-    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=settings.FLUX_TRAINING_STALE_S + 1))
+    TrainingRun.objects.filter(pk=run.pk).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.FLUX_TRAINING_STALE_S + 1)
+    )
     assert services.reap_stale_runs() == 1
     run.refresh_from_db()
     assert run.status == TrainingRun.FAILED and "worker stopped" in run.message
@@ -157,7 +172,9 @@ def test_a_damaged_or_missing_weights_file_says_which_version_and_how_to_fix_it(
 
 def test_rollback_and_delete_keep_one_active_version(alice, frames, analyzer):
     first = _first_version(alice, frames, analyzer)
-    second = services.run_training(services.start_training(alice, "lighting", steps=40, enqueue=False).pk, analyzer=analyzer).result
+    second = services.run_training(
+        services.start_training(alice, "lighting", steps=40, enqueue=False).pk, analyzer=analyzer
+    ).result
     assert second.version == 2 and second.active
     services.activate(alice, first.pk)
     first.refresh_from_db()

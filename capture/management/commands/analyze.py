@@ -25,7 +25,9 @@ class Command(BaseCommand):
             if not path.exists():
                 raise CommandError(f"{raw}: no such file")
             if path.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
-                raise CommandError(f"{raw}: not an image ({', '.join(sorted(IMAGE_SUFFIXES))}) or video ({', '.join(sorted(VIDEO_SUFFIXES))})")
+                raise CommandError(
+                    f"{raw}: not an image ({', '.join(sorted(IMAGE_SUFFIXES))}) or video ({', '.join(sorted(VIDEO_SUFFIXES))})"
+                )
         from reconstruction.assets import AssetError
         from reconstruction.extraction import Analyzer
 

@@ -38,7 +38,7 @@ def ensure_certificate(folder: Path, hosts: list[str]) -> tuple[Path, Path]:
         except ValueError:
             names.append(x509.DNSName(host))
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Flux (self-signed)")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -50,7 +50,9 @@ def ensure_certificate(folder: Path, hosts: list[str]) -> tuple[Path, Path]:
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     key_path.chmod(0o600)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     stamp.write_text(wanted)
@@ -71,17 +73,31 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("FLUX_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("FLUX_PORT", "8000")))
-        parser.add_argument("--https-port", type=int, default=int(os.environ.get("FLUX_HTTPS_PORT", "8443")),
-                            help="https on all interfaces, for phones on the local network (0 turns it off)")
+        parser.add_argument(
+            "--https-port",
+            type=int,
+            default=int(os.environ.get("FLUX_HTTPS_PORT", "8443")),
+            help="https on all interfaces, for phones on the local network (0 turns it off)",
+        )
         parser.add_argument("--no-worker", action="store_true", help="do not start the task worker")
 
     def handle(self, *args, host, port, https_port, no_worker, **options):
         env = os.environ.copy()
         # daphne accepts up to 8 MB so that larger frames reach Flux and get a clear error; a
         # bigger message closes the socket with 1009 (fluxsite.daphne_main) rather than dropping it.
-        cmd = [sys.executable, "-m", "fluxsite.daphne_main", "-b", host, "-p", str(port),
-               "--websocket-max-message-size", str(8 * 1024 * 1024),
-               "--websocket-max-frame-size", str(8 * 1024 * 1024)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "fluxsite.daphne_main",
+            "-b",
+            host,
+            "-p",
+            str(port),
+            "--websocket-max-message-size",
+            str(8 * 1024 * 1024),
+            "--websocket-max-frame-size",
+            str(8 * 1024 * 1024),
+        ]
         lan = [a for a in settings.ALLOWED_HOSTS if a not in ("localhost", "127.0.0.1", "[::1]")]
         if https_port:
             key, cert = ensure_certificate(settings.VAR_DIR / "tls", ["localhost", "127.0.0.1", *lan])
@@ -89,13 +105,18 @@ class Command(BaseCommand):
         cmd.append("fluxsite.asgi:application")
         procs = [subprocess.Popen(cmd, env=env)]
         if not no_worker:
-            procs.append(subprocess.Popen([sys.executable, "manage.py", "db_worker", "--interval", "0.5"],
-                                          env=env, cwd=settings.BASE_DIR))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "manage.py", "db_worker", "--interval", "0.5"], env=env, cwd=settings.BASE_DIR
+                )
+            )
         self.stdout.write(self.style.SUCCESS(f"Flux is running at http://{host}:{port}/"))
         if https_port:
             addresses = [a for a in lan if _is_ip(a)] or lan or [socket.gethostname()]
             for address in addresses:
-                self.stdout.write(f"  phones on your network: https://{address}:{https_port}/  (self-signed certificate: accept it once)")
+                self.stdout.write(
+                    f"  phones on your network: https://{address}:{https_port}/  (self-signed certificate: accept it once)"
+                )
         self.stdout.write("  background worker: " + ("off" if no_worker else "running") + ".  Ctrl-C stops everything.")
         self.stdout.flush()
 
@@ -111,7 +132,9 @@ class Command(BaseCommand):
             while not stopping:
                 for proc in procs:
                     if proc.poll() is not None:
-                        self.stderr.write(f"{proc.args[2] if len(proc.args) > 2 else proc.args} exited with {proc.returncode}; stopping")
+                        self.stderr.write(
+                            f"{proc.args[2] if len(proc.args) > 2 else proc.args} exited with {proc.returncode}; stopping"
+                        )
                         stopping = True
                 time.sleep(0.5)
         finally:

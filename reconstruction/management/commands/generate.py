@@ -74,7 +74,16 @@ class Command(BaseCommand):
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         if not cv2.imwrite(out, cv2.cvtColor(current, cv2.COLOR_RGB2BGR)):
             raise CommandError(f"could not write {out}")
-        self.stdout.write(json.dumps({
-            "requested": requested, "clamped": clamped, "before": before, "measured": measured,
-            "models": used, "skipped": skipped, "out": out,
-        }))
+        self.stdout.write(
+            json.dumps(
+                {
+                    "requested": requested,
+                    "clamped": clamped,
+                    "before": before,
+                    "measured": measured,
+                    "models": used,
+                    "skipped": skipped,
+                    "out": out,
+                }
+            )
+        )

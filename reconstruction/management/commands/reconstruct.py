@@ -20,7 +20,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument("image")
-        parser.add_argument("--intention", choices=INTENTIONS, help="the shooting intention (default: inferred from the image)")
+        parser.add_argument(
+            "--intention", choices=INTENTIONS, help="the shooting intention (default: inferred from the image)"
+        )
         parser.add_argument("--wish", help='a typed wish, e.g. "I wish it was sunny"')
         parser.add_argument("--mode", type=int, choices=MODES, help="preview mode (default: the user's setting)")
         parser.add_argument("--order", choices=ORDERS, help="mode 3's order (default: the user's setting)")
@@ -46,7 +48,11 @@ class Command(BaseCommand):
             analysis = analyzer.analyze(rgb)
             plan = staging.plan_for(user, analysis, chosen=intention, wish=wish, mode=mode, order=order, rgb=rgb)
             for index, stage in enumerate(plan.stages(rgb, analysis, analyzer)):
-                picture = stage.image if stage.image is not None else placeholder_image(rgb.shape[1], rgb.shape[0], stage.placeholder)
+                picture = (
+                    stage.image
+                    if stage.image is not None
+                    else placeholder_image(rgb.shape[1], rgb.shape[0], stage.placeholder)
+                )
                 path = folder / f"{index:02d}-{stage.stage}.jpg"
                 if not cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
                     raise CommandError(f"could not write {path}")
@@ -68,13 +74,17 @@ class Command(BaseCommand):
         if json:
             self.stdout.write(_json(report))
             return
-        self.stdout.write(f"intention: {plan.intention.name} ({plan.intention.source}: {'; '.join(plan.intention.reasons)})")
+        self.stdout.write(
+            f"intention: {plan.intention.name} ({plan.intention.source}: {'; '.join(plan.intention.reasons)})"
+        )
         for step in report["rule"]:
             self.stdout.write(f"  {step['group']}: {step['targets']}")
         for skip in report["skipped"]:
             self.stdout.write(f"  skipped {skip['group']}: {skip['reason']}")
         for event in events:
-            self.stdout.write(f"{event['stage']:>14}  {','.join(event['groups']) or '-':<28} {event['file']}  {event['note']}")
+            self.stdout.write(
+                f"{event['stage']:>14}  {','.join(event['groups']) or '-':<28} {event['file']}  {event['note']}"
+            )
         self.stdout.write(f"recorded: {recorded}")
 
 

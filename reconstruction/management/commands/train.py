@@ -12,7 +12,15 @@ from django.core.management.base import BaseCommand, CommandError
 from capture import services as capture_services
 from capture.models import LearningSample
 from reconstruction import services
-from reconstruction.imageio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameError, encode_jpeg, fit_within, iter_video, read_image
+from reconstruction.imageio import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    FrameError,
+    encode_jpeg,
+    fit_within,
+    iter_video,
+    read_image,
+)
 from reconstruction.models import TrainingRun
 
 
@@ -24,8 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--from", dest="paths", nargs="+", required=True, metavar="PATH")
         parser.add_argument("--group", action="append", help="train only this group (repeatable); default: every group")
         parser.add_argument("--steps", type=int, help="training steps (expression) or solved pairs (the others)")
-        parser.add_argument("--every", type=int, default=0, help="use every N-th video frame (default: spread the limit over the video)")
-        parser.add_argument("--json", action="store_true", help="one JSON object per group per line (the default output)")
+        parser.add_argument(
+            "--every", type=int, default=0, help="use every N-th video frame (default: spread the limit over the video)"
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="one JSON object per group per line (the default output)"
+        )
 
     def handle(self, *args, username, paths, group, steps, every, **options):
         from reconstruction.extraction import Analyzer
@@ -61,7 +73,9 @@ class Command(BaseCommand):
                 frames = [read_image(path)]
             elif suffix in VIDEO_SUFFIXES:
                 count = sum(1 for _ in iter_video(path, every=1)) if not every else 0
-                step = every or max(1, count // settings.FLUX_TRAINING_MAX_SAMPLES + (count % settings.FLUX_TRAINING_MAX_SAMPLES > 0))
+                step = every or max(
+                    1, count // settings.FLUX_TRAINING_MAX_SAMPLES + (count % settings.FLUX_TRAINING_MAX_SAMPLES > 0)
+                )
                 frames = (frame for _, _, frame in iter_video(path, every=step))
             else:
                 raise CommandError(f"{path}: not an image or a video")
@@ -72,7 +86,9 @@ class Command(BaseCommand):
         for frame in frames:
             small = fit_within(frame, side, side)
             analysis = analyzer.analyze(small).to_json()
-            capture_services.record_learning_sample(user, encode_jpeg(small, quality=90), analysis, source=LearningSample.SOURCE_IMPORT)
+            capture_services.record_learning_sample(
+                user, encode_jpeg(small, quality=90), analysis, source=LearningSample.SOURCE_IMPORT
+            )
             n += 1
         return n
 
@@ -81,5 +97,12 @@ class Command(BaseCommand):
         if run.status != TrainingRun.SUCCEEDED:
             return {"group": run.group, "error": run.message}
         row = run.result
-        return {"group": row.group, "version": row.version, "samples": row.samples, "seconds": row.seconds,
-                "device": row.device, "ranges": row.ranges, "metrics": row.metrics}
+        return {
+            "group": row.group,
+            "version": row.version,
+            "samples": row.samples,
+            "seconds": row.seconds,
+            "device": row.device,
+            "ranges": row.ranges,
+            "metrics": row.metrics,
+        }

@@ -21,7 +21,9 @@ class Command(BaseCommand):
                 break
             time.sleep(0.2)
         else:
-            raise CommandError(f"no worker picked up the probe within {timeout:g} s: is `make run` (or `manage.py db_worker`) running?")
+            raise CommandError(
+                f"no worker picked up the probe within {timeout:g} s: is `make run` (or `manage.py db_worker`) running?"
+            )
         if result.status.name != "SUCCESSFUL":
             raise CommandError(f"the probe failed in the worker: {result.errors}")
         self.stdout.write(json.dumps(result.return_value))
