@@ -61,3 +61,16 @@ def test_the_core_list_covers_every_pure_module():
         if name == "reconstruction":
             continue
         assert name in CORE_MODULES, f"{path.relative_to(ROOT)} is neither in CORE_MODULES nor a Django-side module"
+
+
+def test_the_models_import_torch_only_when_they_train_or_load():
+    # The web path reads the model classes (ranges, what a shot allows) without paying for torch;
+    # the expression model's networks and training live in modules imported when needed.
+    code = (
+        "import sys, reconstruction.generators, reconstruction.preview, reconstruction.rules\n"
+        "print('torch' in sys.modules)\n"
+        "import reconstruction.generators.expression.networks\n"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]

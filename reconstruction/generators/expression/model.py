@@ -1,0 +1,384 @@
+"""The expression model itself: what a shot allows, generation, the exemplar choice and the
+checkpoint. Training is in ``training.py``, the networks in ``networks.py`` (both import torch and
+are imported only when needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from ...exemplars import Appearance, Judge, appearance
+from ...extraction import Analysis, Face, face_hull_mask
+from ...ranges import Progress, Sample
+from ...recent import RecentFrame
+from ...verdicts import likeness
+from ..base import FluctuationModel, ModelError, alpha_box, feather
+from .config import ExpressionConfig
+from .faces import (
+    ELEMENTS,
+    HIDES,
+    PART_WORDS,
+    alignment,
+    decode_faces,
+    eye_band,
+    face_degrees,
+    face_pose,
+    fingerprints,
+)
+
+
+class ExpressionModel(FluctuationModel):
+    group = "expression"
+    elements = ELEMENTS
+    version = 4  # 4: exemplars chosen by what the face shows, smile read as a happy smile; 3: exemplar-guided; 2: flow + residual
+    uses_recent = True  # takes the frames streamed before the shutter as its first exemplars
+    Config = ExpressionConfig
+
+    def __init__(self, config: ExpressionConfig | None = None):
+        super().__init__(config)
+        self._generator = None
+        self._regressor = None
+        self._bank = None  # (exemplars, bank_crop, bank_crop, 3) uint8: aligned training faces
+        self._bank_jpeg = (
+            None  # the same faces as stored: re-encoding a JPEG changes it, and a reloaded model must generate the same
+        )
+        self._bank_degrees = None  # (exemplars, 3) their degrees
+        self._bank_poses = None  # (exemplars, 2) their head pose (yaw, pitch)
+        self._bank_looks = None  # (exemplars, 4) what each shows (exemplars.Appearance.as_array)
+        self._bank_accepted = None  # (exemplars,) bool: the face of a reconstruction the user accepted
+        self._bank_prints: list[str] = []  # each stored face's fingerprint (see fingerprints)
+        self._judge = None  # the user's usual lip and eye contrast: what "occluded" is measured against
+        self._last_look: tuple[bytes, Appearance] | None = None  # the last shot face read (see _look)
+        self._warm = None  # the previous version's weights when fine-tuning
+
+    # --- data ---------------------------------------------------------------------------------
+
+    def crops(self, samples: Sequence[Sample]):
+        """Aligned crops at the network's size, their degrees, head poses and landmarks (crop
+        pixels), and the same faces at the exemplar size."""
+        size = self.config.crop
+        images, degrees, poses, marks, bank, looks, accepted, verdicts = [], [], [], [], [], [], [], []
+        for s in samples:
+            face = s.analysis.main_face
+            if face is None or face.degrees.get("expression.smile") is None:
+                continue
+            height, width = s.rgb.shape[:2]
+            m = alignment(face, width, height, size)
+            images.append(
+                cv2.warpAffine(s.rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101)
+            )
+            bank.append(self.bank_face(s.rgb, m))
+            degrees.append(face_degrees(face))
+            pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
+            marks.append(pts @ m[:, :2].T + m[:, 2])
+            poses.append(face_pose(face))
+            looks.append(appearance(s.rgb, face).as_array())
+            accepted.append(s.accepted)
+            verdicts.append(s.verdict)
+        if not images:
+            raise ModelError("no face in the learning data: shoot a few seconds with your face in view")
+        return (
+            np.stack(images),
+            np.stack(degrees),
+            np.array(poses, np.float32),
+            np.stack(marks).astype(np.float32),
+            np.stack(bank),
+            np.stack(looks),
+            np.array(accepted, bool),
+            verdicts,
+        )
+
+    # --- training -----------------------------------------------------------------------------
+
+    def _fit(self, samples: Sequence[Sample], progress: Progress) -> dict:
+        from .training import fit
+
+        return fit(self, samples, progress)
+
+    # --- what a shot allows ---------------------------------------------------------------------
+
+    def _look(self, rgb: np.ndarray, face: Face) -> Appearance:
+        """What the shot's face shows. The rule asks for it several times per shot (what the shot
+        allows, why) and the generation once more, so the last reading is kept, keyed by the
+        face's landmarks (no two shots share them) and a sparse sample of the pixels (an image
+        another model already edited is read afresh)."""
+        key = face.landmarks.tobytes() + rgb[::31, ::29].tobytes()
+        last = self._last_look
+        if last is not None and last[0] == key:
+            return last[1]
+        look = appearance(rgb, face)
+        self._last_look = (key, look)
+        return look
+
+    def _hidden(self, analysis: Analysis, rgb: np.ndarray | None) -> dict[str, str]:
+        if rgb is None or analysis.main_face is None or self._judge is None:
+            return {}
+        return self._judge.hidden(self._look(rgb, analysis.main_face))
+
+    def achievable(self, analysis, targets=None, rgb=None):
+        """A covered mouth keeps its smile and its openness (a smile painted over fingers is an
+        invented mouth); covered eyes keep their openness. The part in view can still change."""
+        hidden = self._hidden(analysis, rgb)
+        return {n: None for part, names in HIDES.items() if part in hidden for n in names}
+
+    def why_limited(self, analysis, targets, rgb=None):
+        hidden = self._hidden(analysis, rgb)
+        return {
+            n: f"{hidden[part]}, so {PART_WORDS[n]} is left as shot"
+            for part, names in HIDES.items()
+            if part in hidden
+            for n in names
+            if n in targets
+        }
+
+    # --- generation ---------------------------------------------------------------------------
+
+    def _generate(
+        self,
+        rgb: np.ndarray,
+        analysis: Analysis,
+        targets: dict[str, float],
+        recent: Sequence[RecentFrame] = (),
+        report: dict | None = None,
+    ) -> np.ndarray:
+        face = analysis.main_face
+        if face is None:
+            return rgb.copy()
+        return self.generate_face(rgb, face, targets, recent, report)
+
+    def generate_face(
+        self,
+        rgb: np.ndarray,
+        face: Face,
+        targets: dict[str, float],
+        recent: Sequence[RecentFrame] = (),
+        report: dict | None = None,
+    ) -> np.ndarray:
+        import torch
+
+        if self._generator is None:
+            raise ModelError("the expression model has no weights")
+        size, scale = self.config.crop, self.config.bank_crop / self.config.crop
+        height, width = rgb.shape[:2]
+        m = alignment(face, width, height, size)
+        hull = face_hull_mask(face, 0, 0, width, height, width, height)
+        covered = cv2.warpAffine(
+            np.ones((size, size), np.uint8),
+            m,
+            (width, height),
+            flags=cv2.WARP_INVERSE_MAP | cv2.INTER_NEAREST,
+            borderValue=0,
+        )
+        alpha = feather(hull & (covered > 0), max(3.0, face.box[2] / 12))
+        box = alpha_box(alpha)
+        if box is None:
+            return rgb.copy()
+        crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101)
+        src = face_degrees(face)
+        dst = self.complete(src, targets)
+        look = self._look(rgb, face)
+        hidden = self._judge.hidden(look)
+        asked = {
+            part for part, ks in (("mouth", (0, 2)), ("eyes", (1,))) if any(abs(dst[k] - src[k]) > 0.02 for k in ks)
+        }
+        if asked & set(hidden):
+            # Editing under a hand would erase it and paste a mouth where the fingers were.
+            raise ModelError(f"{hidden.get('mouth') or hidden['eyes']}, so the expression is left as shot")
+        if hidden:
+            # Only the part in view is edited; the hand over the rest stays exactly as shot.
+            keep = eye_band(face, width, height) if "mouth" in hidden else ~eye_band(face, width, height)
+            alpha = alpha * feather(keep, max(3.0, face.box[2] / 14))
+            box = alpha_box(alpha)
+            if box is None:
+                return rgb.copy()
+        big, chosen = self.exemplar_face(src, dst, np.array(face_pose(face), np.float32), recent, look.skin_light)
+        if report is not None:
+            report["exemplar"] = chosen
+        ex = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
+
+        def tensor(image):
+            return torch.from_numpy(image).permute(2, 0, 1)[None].float().div(127.5).sub(1)
+
+        with torch.no_grad():
+            flow, flow_ex, mix, residual = self._generator.edit(
+                tensor(crop), tensor(ex), torch.from_numpy(src)[None], torch.from_numpy(dst)[None]
+            )
+        # Everything happens at the frame's resolution inside the face's box: the flow moves the
+        # frame's own pixels, the exemplar is sampled from its stored larger crop, and the share
+        # and the residual are warped back; the face keeps its sharpness and the rest is untouched.
+        rows, cols = box
+        y0, y1, x0, x1 = rows.start, rows.stop, cols.start, cols.stop
+        mb = m.copy()
+        mb[:, 2] += m[:, :2] @ np.array([x0, y0], np.float32)
+
+        def to_box(array):
+            return cv2.warpAffine(
+                array, mb, (x1 - x0, y1 - y0), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderValue=0
+            )
+
+        def pixels(f):
+            return f[0].permute(1, 2, 0).numpy() * (size / 2)
+
+        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        shift = to_box(pixels(flow)) @ np.linalg.inv(m[:, :2]).T
+        moved = cv2.remap(
+            rgb, gx + shift[..., 0], gy + shift[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+        )
+        at = to_box(pixels(flow_ex))
+        ex_x = scale * (m[0, 0] * gx + m[0, 1] * gy + m[0, 2] + at[..., 0])
+        ex_y = scale * (m[1, 0] * gx + m[1, 1] * gy + m[1, 2] + at[..., 1])
+        pasted = cv2.remap(big, ex_x, ex_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        share = to_box(mix[0, 0].numpy())[..., None]
+        change = to_box(residual[0].permute(1, 2, 0).numpy() * 127.5)
+        edited = share * pasted + (1 - share) * moved + change
+        a = alpha[box][..., None]
+        out = rgb.copy()
+        out[box] = np.clip(out[box] * (1 - a) + edited * a + 0.5, 0, 255).astype(np.uint8)
+        return out
+
+    def bank_face(self, rgb: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """The face aligned by ``m`` (to the network's crop) at the larger exemplar size."""
+        size, big = self.config.crop, self.config.bank_crop
+        return cv2.warpAffine(
+            rgb, m * np.float32(big / size), (big, big), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101
+        )
+
+    def _gaps(
+        self,
+        degrees: np.ndarray,
+        poses: np.ndarray,
+        dst: np.ndarray,
+        pose: np.ndarray,
+        lights: np.ndarray | None = None,
+        light: float = float("nan"),
+    ) -> np.ndarray:
+        gap = np.abs(degrees - dst).sum(1) + self.config.exemplar_pose_weight * np.abs(poses - pose).sum(1)
+        if lights is not None and np.isfinite(light):
+            gap = gap + self.config.exemplar_light_weight * np.nan_to_num(np.abs(lights - light) / 50.0, nan=1.0)
+        return gap
+
+    def rejected_faces(self, src: np.ndarray, dst: np.ndarray) -> set[str]:
+        """Fingerprints of the faces that lent their pixels to edits the user rejected, where that
+        edit was like this one (the same element moved the same way from about the same degree)."""
+        out = set()
+        for v in self.verdicts:
+            if v.accepted or not v.exemplar:
+                continue
+            alike = max(likeness(v, n, float(src[k]), float(dst[k] - src[k])) for k, n in enumerate(ELEMENTS))
+            if alike >= self.config.refuse_likeness:
+                out.add(v.exemplar)
+        return out
+
+    def exemplar(
+        self, src: np.ndarray, dst: np.ndarray, pose: np.ndarray, light: float = float("nan")
+    ) -> tuple[int, float, list[str]]:
+        """The stored face nearest the target degrees (and the source's head pose and light)
+        among those that may lend their pixels (``Judge.refusal``, and not a face of an edit the
+        user rejected): its index, its gap, and why nearer ones were refused. A face the user
+        accepted counts as nearer by ``accepted_preference``. With every face refused, the nearest
+        is used (the self-check has the last word)."""
+        gap = self._gaps(self._bank_degrees, self._bank_poses, dst, pose, self._bank_looks[:, 3], light)
+        if self._bank_accepted is not None and self._bank_accepted.any():
+            gap = gap - self.config.accepted_preference * self._bank_accepted
+        rejected = self.rejected_faces(src, dst)
+        refused = []
+        for i in np.argsort(gap):
+            why = self._judge.refusal(Appearance.from_array(self._bank_looks[i]), src, dst)
+            if why is None and self._bank_prints and self._bank_prints[i] in rejected:
+                why = "you rejected a shot whose face came from it, for a similar change"
+            if why is None:
+                return int(i), float(gap[i]), refused
+            if len(refused) < 3:
+                refused.append(f"stored face {int(i)}: {why}")
+        return int(np.argmin(gap)), float(gap.min()), refused
+
+    def exemplar_face(
+        self, src, dst, pose, recent: Sequence[RecentFrame] = (), light: float = float("nan")
+    ) -> tuple[np.ndarray, dict]:
+        """The exemplar's aligned face at the bank's size, and where it came from. Frames streamed
+        in the seconds before the shutter come first (same light, pose, make-up and glasses: the
+        moments of FIG. 2) unless their degrees are clearly farther from the target than the
+        stored faces'; the stored learning data is the fallback."""
+        index, stored_gap, refused = self.exemplar(src, dst, pose, light)
+        candidates = [(f, f.face) for f in recent if f.face is not None and f.face.degrees.get(ELEMENTS[0]) is not None]
+        if candidates:
+            degrees = np.stack([face_degrees(face) for _, face in candidates])
+            poses = np.array([face_pose(face) for _, face in candidates], np.float32)
+            gaps = self._gaps(degrees, poses, dst, pose)
+            for k in np.argsort(gaps)[:4]:
+                if gaps[k] > stored_gap + self.config.recent_slack:
+                    break
+                frame, face = candidates[k]
+                rgb = frame.rgb()
+                why = self._judge.refusal(appearance(rgb, face), src, dst)
+                if why is not None:
+                    refused.append(f"frame from {frame.age():.1f} s before: {why}")
+                    continue
+                crop = self.bank_face(rgb, alignment(face, rgb.shape[1], rgb.shape[0], self.config.crop))
+                return crop, {
+                    "source": "recent",
+                    "seconds_before": round(frame.age(), 2),
+                    "gap": round(float(gaps[k]), 3),
+                    "degrees": [round(float(v), 3) for v in degrees[k]],
+                    "refused": refused,
+                }
+        return self._bank[index], {
+            "source": "learning data",
+            "index": index,
+            "gap": round(stored_gap, 3),
+            "face": self._bank_prints[index] if self._bank_prints else "",
+            "accepted": bool(self._bank_accepted is not None and self._bank_accepted[index]),
+            "degrees": [round(float(v), 3) for v in self._bank_degrees[index]],
+            "refused": refused,
+        }
+
+    def complete(self, src: np.ndarray, targets: dict[str, float]) -> np.ndarray:
+        """Target degrees for all three elements: an element the rule did not ask for keeps the
+        shot's own degree, so open eyes stay open and a closed mouth stays closed. (Filling them
+        from the training frame nearest the asked smile closed a teary face's open eyes: the
+        nearest frame was a crying one.)"""
+        return np.array([targets.get(n, float(src[k])) for k, n in enumerate(ELEMENTS)], np.float32)
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def state(self) -> dict:
+        if self._generator is None:
+            raise ModelError("the expression model has not been trained")
+        import torch
+
+        return {
+            "generator": self._generator.state_dict(),
+            "regressor": self._regressor.state_dict(),
+            **self._bank_jpeg,
+            "bank_degrees": torch.from_numpy(self._bank_degrees),
+            "bank_poses": torch.from_numpy(self._bank_poses),
+            "bank_looks": torch.from_numpy(self._bank_looks),
+            "judge": torch.from_numpy(self._judge.to_array()),
+            "bank_accepted": torch.from_numpy(self._bank_accepted),
+        }
+
+    def warm_start(self, previous: ExpressionModel) -> None:
+        """Fine-tune from ``previous`` (same config) instead of training from scratch."""
+        super().warm_start(previous)
+        self._previous = None  # the network carries its weights itself, below
+        if previous.config.crop != self.config.crop or previous.config.width != self.config.width:
+            return  # a different network: start afresh
+        self._warm = {"generator": previous._generator.state_dict(), "regressor": previous._regressor.state_dict()}
+
+    def load_state(self, state: dict) -> None:
+        from .networks import build
+
+        generator, _, regressor = build(self.config)
+        generator.load_state_dict(state["generator"])
+        regressor.load_state_dict(state["regressor"])
+        self._generator, self._regressor = generator.eval(), regressor.eval()
+        self._bank_jpeg = {"bank_jpeg": state["bank_jpeg"], "bank_sizes": state["bank_sizes"]}
+        self._bank, self._bank_degrees = decode_faces(state), state["bank_degrees"].numpy()
+        self._bank_prints = fingerprints(state)
+        self._bank_accepted = (
+            state["bank_accepted"].numpy() if "bank_accepted" in state else np.zeros(len(self._bank), bool)
+        )
+        self._bank_poses = state["bank_poses"].numpy()
+        self._bank_looks, self._judge = state["bank_looks"].numpy(), Judge.from_array(state["judge"].numpy())
