@@ -18,7 +18,7 @@ frame, and the extractor measures the result:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import cv2
 import numpy as np
@@ -69,6 +69,45 @@ def region_mask(sample: Sample, region: str) -> np.ndarray | None:
         sky = cv2.resize(sample.analysis.sky_mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
         return cv2.dilate(sky, np.ones((5, 5), np.uint8)).astype(bool)
     return None
+
+
+HOLD_EVERY = 5  # one frame in five is held out to measure a new version on frames it never saw
+
+
+def held_out(count: int, keep_in: Collection[int] = (), min_samples: int = 0) -> set[int]:
+    """Which of ``count`` samples are held out: every ``HOLD_EVERY``-th of those not in
+    ``keep_in`` (a verdict's frames are there to be learned from), none under ``min_samples``."""
+    if count < min_samples:
+        return set()
+    plain = [k for k in range(count) if k not in keep_in]
+    return set(plain[::HOLD_EVERY])
+
+
+def fit_and_measure(
+    model,
+    samples: Sequence[Sample],
+    analyzer,
+    *,
+    keep_in: Collection[int] = (),
+    min_samples: int = 0,
+    progress=None,
+    verdicts=None,
+    on_training: Callable[[int], None] = lambda frames: None,
+    on_measuring: Callable[[int], None] = lambda frames: None,
+) -> tuple[dict, list[int]]:
+    """The one recipe of a training run, for the worker and the benches alike: hold out a part
+    (``held_out``), fit on the rest with the user's ``verdicts``, measure on the held-out frames.
+    Returns the figures and the indices of the samples trained on."""
+    held_at = held_out(len(samples), keep_in, min_samples)
+    trained = [k for k in range(len(samples)) if k not in held_at]
+    train = [samples[k] for k in trained]
+    held = [samples[k] for k in sorted(held_at)]
+    on_training(len(train))
+    metrics = model.fit(train, progress, verdicts=verdicts)
+    if held:
+        on_measuring(len(held))
+        metrics.update(evaluate(model, held, analyzer, train))
+    return metrics, trained
 
 
 def evaluate(model, held_out: Sequence[Sample], analyzer, train: Sequence[Sample] = ()) -> dict:

@@ -238,24 +238,23 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
                 step=step, total=total, loss=loss, heartbeat_at=timezone.now(), message="training"
             )
 
-        # Every fifth frame is held out to measure the new version's quality on unseen frames;
-        # never a verdict's frame, which is there to be learned from.
-        plain = [k for k, (row, _) in enumerate(pairs) if not row.feedback_id]
-        held_at = set(plain[::5]) if len(samples) >= settings.FLUX_EVALUATION_MIN_SAMPLES else set()
-        held = [s for k, s in enumerate(samples) if k in held_at]
-        train = [s for k, s in enumerate(samples) if k not in held_at]
-        trained_rows = [row for k, (row, _) in enumerate(pairs) if k not in held_at]
-        TrainingRun.objects.filter(pk=run.pk).update(
-            message=f"training on {len(train)} frames", heartbeat_at=timezone.now()
-        )
-        metrics = model.fit(train, progress, verdicts=verdicts)
-        if held:
-            from reconstruction.evaluation import evaluate
+        from reconstruction.evaluation import fit_and_measure
 
-            TrainingRun.objects.filter(pk=run.pk).update(
-                message=f"measuring quality on {len(held)} held-out frames", heartbeat_at=timezone.now()
-            )
-            metrics.update(evaluate(model, held, analyzer, train))
+        def note(message: str) -> None:
+            TrainingRun.objects.filter(pk=run.pk).update(message=message, heartbeat_at=timezone.now())
+
+        metrics, trained = fit_and_measure(
+            model,
+            samples,
+            analyzer,
+            keep_in={k for k, (row, _) in enumerate(pairs) if row.feedback_id},
+            min_samples=settings.FLUX_EVALUATION_MIN_SAMPLES,
+            progress=progress,
+            verdicts=verdicts,
+            on_training=lambda frames: note(f"training on {frames} frames"),
+            on_measuring=lambda frames: note(f"measuring quality on {frames} held-out frames"),
+        )
+        trained_rows = [pairs[k][0] for k in trained]
     except ModelError as exc:
         _fail(run, str(exc))
         return TrainingRun.objects.get(pk=run.pk)
@@ -264,7 +263,7 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
         _fail(run, f"training crashed: {type(exc).__name__}: {exc}; the previous version stays in use")
         return TrainingRun.objects.get(pk=run.pk)
     seconds = time.perf_counter() - started
-    row = store_version(run.user, model, samples=len(train), seconds=seconds, metrics=metrics)
+    row = store_version(run.user, model, samples=len(trained_rows), seconds=seconds, metrics=metrics)
     # Which accept/reject feedback this version learned from (shown on My models): exactly the
     # verdicts it carries and those whose frames it trained on.
     feedback = {r.feedback_id for r in trained_rows if r.feedback_id} | set(verdict_ids)

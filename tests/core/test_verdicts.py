@@ -115,3 +115,34 @@ def test_carried_limits_take_both_spans_and_other_numbers_are_weighed():
         0.75,
     )
     assert out == {"limits": [-1.0, 1.5], "coef": [1.5, 2.5], "name": "y"}
+
+
+def test_one_frame_in_five_is_held_out_never_a_verdicts_and_none_from_too_little_data():
+    from reconstruction.evaluation import held_out
+
+    assert held_out(11) == {0, 5, 10}
+    assert held_out(11, keep_in={0, 5}) == {1, 7}  # every fifth of the other frames
+    assert held_out(11, min_samples=12) == set()
+
+
+def test_the_worker_and_the_bench_fit_and_measure_by_one_recipe(exposures):
+    from reconstruction.evaluation import fit_and_measure
+
+    class ExposureOnly:  # the extractor's exposure formula, for frames that have only exposure
+        def analyze(self, rgb):
+            return SimpleNamespace(elements={E: exposure_degree(rgb)}, main_face=None)
+
+    said = []
+    model = LightingModel(LightingModel.Config(pairs=40))
+    metrics, trained = fit_and_measure(
+        model,
+        exposures,
+        ExposureOnly(),
+        keep_in={0},
+        verdicts=[rejected()],
+        on_training=lambda n: said.append(("training", n)),
+        on_measuring=lambda n: said.append(("measuring", n)),
+    )
+    assert trained == [0, 2, 3, 4, 5, 7, 8, 9, 10]  # 1, 6, 11 held out; the verdict's frame 0 trained on
+    assert said == [("training", 9), ("measuring", 3)]
+    assert model.verdicts == [rejected()] and metrics["progress.exposure"] > 0.5
