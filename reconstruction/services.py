@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,6 +20,11 @@ from . import storage
 from .models import IntentionTable, ModelVersion, ShootingPreferences, TrainingRun
 
 log = logging.getLogger(__name__)
+
+
+# Hands a run's id to the background worker's queue. Wired by ReconstructionConfig.ready to
+# ``tasks.train_group.enqueue``: tasks use services, and services never import tasks.
+queue_training: Callable[[int], object] = lambda run_id: None  # noqa: E731
 
 
 class TrainingBusy(RuntimeError):
@@ -64,9 +70,7 @@ def start_training(
     except IntegrityError:
         raise TrainingBusy(f"{group} is already training") from None
     if enqueue:
-        from .tasks import train_group
-
-        transaction.on_commit(lambda: train_group.enqueue(run.pk))
+        transaction.on_commit(lambda: queue_training(run.pk))
     return run
 
 

@@ -8,6 +8,8 @@ import platform
 
 from django_tasks import task
 
+from . import services
+
 
 @task()
 def probe() -> dict:
@@ -38,6 +40,4 @@ def probe() -> dict:
 @task()
 def train_group(run_id: int) -> str:
     """Train one queued run; the run row records progress, the outcome and any failure."""
-    from reconstruction import services
-
     return services.run_training(run_id).status
