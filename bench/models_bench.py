@@ -25,12 +25,12 @@ from reconstruction.assets import samples_dir  # noqa: E402
 from reconstruction.evaluation import evaluate, fit_and_measure, realism  # noqa: E402
 from reconstruction.extraction import Analyzer  # noqa: E402
 from reconstruction.generators import MODEL_CLASSES  # noqa: E402
-from reconstruction.generators.climate import sky_at  # noqa: E402
-from reconstruction.generators.clothing import recolour, torso_region  # noqa: E402
+from reconstruction.generators.clothing import recolour  # noqa: E402
 from reconstruction.generators.composition import reframe  # noqa: E402
 from reconstruction.generators.lighting import tone_curve  # noqa: E402
 from reconstruction.imageio import fit_within, iter_video, read_image  # noqa: E402
 from reconstruction.ranges import Sample  # noqa: E402
+from reconstruction.regions import sky_at, torso_region  # noqa: E402
 
 
 def frames(name, every, limit):

@@ -45,10 +45,11 @@ def training_photos(folder: Path) -> list[str]:
 
     from reconstruction.assets import samples_dir
     from reconstruction.extraction import Analyzer
-    from reconstruction.generators.clothing import recolour, torso_region
+    from reconstruction.generators.clothing import recolour
     from reconstruction.generators.composition import reframe
     from reconstruction.generators.lighting import tone_curve
     from reconstruction.imageio import fit_within, iter_video
+    from reconstruction.regions import torso_region
 
     frames = [fit_within(f, 640, 480) for i, _, f in iter_video(samples_dir() / "single_face.mp4", every=2)][:60]
     paths = []

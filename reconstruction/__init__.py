@@ -14,6 +14,7 @@ CORE_MODULES = (
     "reconstruction.selfcheck",
     "reconstruction.imageio",
     "reconstruction.ranges",
+    "reconstruction.regions",
     "reconstruction.verdicts",
     "reconstruction.evaluation",
     "reconstruction.intention",

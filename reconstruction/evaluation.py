@@ -24,10 +24,10 @@ import cv2
 import numpy as np
 
 from .elements import BY_NAME, difference
-from .extraction import face_hull_mask
-from .generators.base import ModelError, blend, feather
+from .generators.base import ModelError, blend
 from .generators.expression import ELEMENTS, alignment, face_pose
 from .ranges import Sample, clamp_to_range
+from .regions import face_hull_mask, feather, region_mask
 
 MIN_GAP = 0.15  # targets closer than this to the source say little about progress
 
@@ -49,26 +49,6 @@ def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
             return 1.0
         return float(s[mask].mean())
     return float(s.mean())
-
-
-def region_mask(sample: Sample, region: str) -> np.ndarray | None:
-    """Where an element lives in this frame (True inside), or None for whole-frame elements."""
-    height, width = sample.rgb.shape[:2]
-    mask = np.zeros((height, width), bool)
-    if region == "face" and sample.analysis.main_face is not None:
-        x, y, w, h = (int(v) for v in sample.analysis.main_face.box)
-        mask[max(0, y - 2) : y + h + 2, max(0, x - 2) : x + w + 2] = True
-        return mask
-    if region == "torso" and sample.analysis.main_face is not None:
-        from .extraction import torso_box
-
-        x0, y0, x1, y1 = torso_box(sample.analysis.main_face.box, width, height)
-        mask[y0:y1, x0:x1] = True
-        return mask
-    if region == "sky" and sample.analysis.sky_mask is not None:
-        sky = cv2.resize(sample.analysis.sky_mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
-        return cv2.dilate(sky, np.ones((5, 5), np.uint8)).astype(bool)
-    return None
 
 
 HOLD_EVERY = 5  # one frame in five is held out to measure a new version on frames it never saw
@@ -132,7 +112,7 @@ def evaluate(model, held_out: Sequence[Sample], analyzer, train: Sequence[Sample
             if after is None:
                 continue
             progress.setdefault(name, []).append(_gap(before, after, name) / _gap(before, target, name))
-            inside = region_mask(source, BY_NAME[name].region)
+            inside = region_mask(source.analysis, BY_NAME[name].region, source.rgb.shape[:2])
             if inside is not None:
                 preservation.append(ssim(source.rgb, out, ~inside))
     figures: dict = {f"progress.{n.split('.')[1]}": round(float(np.mean(v)), 3) for n, v in progress.items()}
@@ -162,7 +142,7 @@ def realism(model, held_out: Sequence[Sample], train: Sequence[Sample], pairing:
             target = _placement_target(held_out, i, name, before, span)
         else:
             target = _target_for(held_out, i, name, before, span)
-        face = region_mask(target, "face") if target is not None else None
+        face = region_mask(target.analysis, "face", target.rgb.shape[:2]) if target is not None else None
         pasted = _nearest_pasted(source, target, train) if face is not None else None
         if pasted is None:
             continue

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import assets
 from .elements import PER_FACE_NAMES, empty_degrees
+from .regions import face_hull_mask, torso_box
 
 # Landmark indices of MediaPipe's canonical face mesh.
 NOSE_TIP = 1
@@ -329,17 +330,6 @@ def climate_degrees(rgb_small: np.ndarray, mask: np.ndarray) -> tuple[float, flo
 # --- clothing ------------------------------------------------------------------------------------
 
 
-def torso_box(face_box: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
-    """Where the torso is expected: from a fifth of a face height under the chin down to 1.6
-    face heights under it, one face width either side of the face centre."""
-    x, y, w, h = face_box
-    cx = x + w / 2
-    top = y + h * 1.2
-    x0, x1 = int(max(0, cx - w)), int(min(width, cx + w))
-    y0, y1 = int(min(height, top)), int(min(height, top + 1.4 * h))
-    return x0, y0, x1, y1
-
-
 GREY_CLOTHING = 0.12  # below this median saturation, clothes are grey, black or white: no hue
 
 
@@ -525,14 +515,6 @@ def _face_degrees(face: Face, gray: np.ndarray, width: int, height: int) -> dict
     x, y, w, h = (int(round(v)) for v in face.box)
     degrees["posture.motion_blur"] = motion_blur_degree(gray[y : y + h, x : x + w])
     return degrees
-
-
-def face_hull_mask(face: Face, x0: int, y0: int, w: int, h: int, width: int, height: int) -> np.ndarray:
-    pts = face.landmarks[:, :2] * np.array([width, height], dtype=np.float32) - np.array([x0, y0], dtype=np.float32)
-    hull = cv2.convexHull(pts.astype(np.int32))
-    mask = np.zeros((h, w), np.uint8)
-    cv2.fillConvexPoly(mask, hull, 1)
-    return mask.astype(bool)
 
 
 def _face_light(face: Face, rgb: np.ndarray, width: int, height: int) -> tuple[float | None, float | None]:

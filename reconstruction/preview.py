@@ -33,6 +33,7 @@ from .divergence import Divergence, DivergenceSettings, divergence
 from .elements import BY_NAME, toward
 from .extraction import Analysis
 from .generators.base import ModelError
+from .regions import region_masks
 from .rules import Rule, Step
 
 # Each preview setting's values with the words the settings page shows: the one declaration
@@ -542,36 +543,6 @@ def _softened(
         chain,
         left_out,
     )
-
-
-def region_masks(rgb: np.ndarray, analysis: Analysis) -> dict[str, np.ndarray]:
-    """Float masks of the face, torso, sky and the rest of the frame, feathered at their edges."""
-    from .extraction import face_hull_mask
-    from .generators.base import feather
-    from .generators.climate import sky_at
-    from .generators.clothing import torso_region
-
-    height, width = rgb.shape[:2]
-    masks: dict[str, np.ndarray] = {}
-    taken = np.zeros((height, width), bool)
-    face = analysis.main_face
-    if face is not None:
-        hull = face_hull_mask(face, 0, 0, width, height, width, height)
-        hull = cv2.dilate(hull.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (15, 15))) > 0
-        masks["face"], taken = hull, taken | hull
-    torso = torso_region(rgb, analysis) if face is not None else None
-    if torso is not None:
-        m = np.zeros((height, width), bool)
-        m[torso.y0 : torso.y1, torso.x0 : torso.x1] = torso.mask
-        m &= ~taken
-        if m.any():
-            masks["torso"], taken = m, taken | m
-    if analysis.sky_mask is not None:
-        sky = sky_at(analysis.sky_mask, (height, width)) & ~taken
-        if sky.any():
-            masks["sky"], taken = sky, taken | sky
-    masks["background"] = ~taken
-    return {k: feather(v, 4.0) for k, v in masks.items()}
 
 
 def _ordered(units: list[str], depth: Mapping[str, int], weight: Mapping[str, float], order: str) -> list[str]:

@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-import cv2
 import numpy as np
 
 from ..elements import BY_NAME
@@ -253,18 +252,6 @@ def fit_regression(features: np.ndarray, targets: np.ndarray, ridge: float = 1e-
 
 def predict(coef: Sequence[float], src: float, dst: float) -> float:
     return float(np.dot(pair_features(src, dst), np.asarray(coef)))
-
-
-def feather(mask: np.ndarray, radius: float) -> np.ndarray:
-    """A soft float mask in [0, 1] from a boolean one, fading over about ``radius`` pixels inside
-    the mask's edge so that nothing outside it changes."""
-    m = mask.astype(np.uint8)
-    if radius >= 1:
-        k = int(radius) | 1
-        m = cv2.erode(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-        soft = cv2.GaussianBlur(m.astype(np.float32), (0, 0), radius / 2)
-        return np.clip(soft, 0.0, 1.0) * mask
-    return mask.astype(np.float32)
 
 
 def alpha_box(alpha: np.ndarray) -> tuple[slice, slice] | None:

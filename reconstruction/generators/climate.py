@@ -12,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
 from ..extraction import Analysis, climate_degrees
 from ..ranges import Progress, Sample, training_pairs
-from .base import FluctuationModel, blend, feather
+from ..regions import feather, sky_at
+from .base import FluctuationModel, blend
 from .lighting import thumbnail
 
 SUN = "climate.sunniness"
@@ -39,10 +39,6 @@ def restyle_sky(
     out = f.copy()
     out[sky] = (1 - a) * f[sky] + a * styled[sky]
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
-def sky_at(mask_small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    return cv2.resize(mask_small.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
 class ClimateModel(FluctuationModel):

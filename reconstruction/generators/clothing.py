@@ -15,35 +15,13 @@ import cv2
 import numpy as np
 
 from ..elements import difference
-from ..extraction import Analysis, clothing_degrees, torso_box
+from ..extraction import Analysis, clothing_degrees
 from ..ranges import Progress, Sample
-from .base import FluctuationModel, blend, feather, learn_strength, predict, solve_parameter
+from ..regions import feather, torso_region
+from .base import FluctuationModel, blend, learn_strength, predict, solve_parameter
 
 HUE = "clothing.clothing_hue"
 SAT = "clothing.clothing_saturation"
-
-
-@dataclasses.dataclass
-class Torso:
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-    mask: np.ndarray  # bool, crop-sized
-
-
-def torso_region(rgb: np.ndarray, analysis: Analysis) -> Torso | None:
-    face = analysis.main_face
-    if face is None or analysis.person_mask is None:
-        return None
-    height, width = rgb.shape[:2]
-    x0, y0, x1, y1 = torso_box(face.box, width, height)
-    if x1 - x0 < 4 or y1 - y0 < 4:
-        return None
-    mask = analysis.person_mask[y0:y1, x0:x1] > 0.5
-    if mask.sum() < 50:
-        return None
-    return Torso(x0, y0, x1, y1, mask)
 
 
 def recolour(crop: np.ndarray, hue_shift: float, sat_gain: float) -> np.ndarray:

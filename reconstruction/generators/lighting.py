@@ -16,9 +16,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from ..extraction import NOSE_TIP, WORK_WIDTH, Analysis, exposure_degree, face_hull_mask, light_direction_degree, luma
+from ..extraction import NOSE_TIP, WORK_WIDTH, Analysis, exposure_degree, light_direction_degree, luma
 from ..ranges import Progress, Sample
-from .base import FluctuationModel, feather, learn_strength, predict, solve_parameter
+from ..regions import face_hull_mask, feather
+from .base import FluctuationModel, learn_strength, predict, solve_parameter
 
 EXPOSURE = "lighting.exposure"
 LIGHT = "lighting.light_direction"

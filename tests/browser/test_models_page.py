@@ -59,9 +59,14 @@ def test_training_from_the_page_shows_progress_then_the_new_version_and_rolls_ba
         )
         assert "version 1 is now in use" in page.inner_text(".flash")
         # A damaged weights file is flagged with what fixes it, and no server path.
+        alice = flux_server.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth import get_user_model as g; print(g().objects.get(username='alice').pk)",
+        ).split()[-1]
         (weights,) = [
             p
-            for p in (flux_server.var_dir / "weights").rglob("*")
+            for p in (flux_server.var_dir / "weights" / alice).rglob("*")
             if p.is_file() and "lighting" in str(p) and p.stem.endswith("1")
         ]
         weights.write_bytes(b"damaged")

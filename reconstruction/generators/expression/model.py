@@ -10,11 +10,12 @@ import cv2
 import numpy as np
 
 from ...exemplars import Appearance, Judge, appearance
-from ...extraction import Analysis, Face, face_hull_mask
+from ...extraction import Analysis, Face
 from ...ranges import Progress, Sample
 from ...recent import RecentFrame
+from ...regions import face_hull_mask, feather
 from ...verdicts import likeness
-from ..base import FluctuationModel, ModelError, alpha_box, feather
+from ..base import FluctuationModel, ModelError, alpha_box
 from .config import ExpressionConfig
 from .faces import (
     ELEMENTS,
