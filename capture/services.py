@@ -9,6 +9,9 @@ from django.core.files.base import ContentFile
 from django.db import DatabaseError, transaction
 from django.shortcuts import get_object_or_404
 
+from reconstruction import services as model_services
+from reconstruction.imageio import decode_jpeg, encode_jpeg, fit_within
+
 from .models import Feedback, LearningSample, Shot, ShotStage, Verdict
 
 # How far a rejection moves the intention's ideal degree toward what the user kept (the original).
@@ -184,7 +187,6 @@ def give_feedback(user, shot_id, verdict: str) -> Feedback:
 
     The same verdict twice changes nothing the second time. A changed verdict first undoes the
     previous one: its learning data goes and its shift of the intention table is taken back."""
-    from reconstruction import services as model_services
 
     if verdict not in Verdict.values:
         raise ValueError("the verdict is accepted or rejected")
@@ -251,7 +253,6 @@ def give_feedback(user, shot_id, verdict: str) -> Feedback:
 def _undo_feedback(user, fb: Feedback) -> None:
     """Take back what a verdict did: its learning data, and its shift of the intention table
     (where the ideal still holds the shifted value; a later change by hand is kept)."""
-    from reconstruction import services as model_services
 
     for sample in LearningSample.objects.filter(user=user, feedback=fb):
         sample.delete()  # its file goes with it (capture.signals)
@@ -267,7 +268,6 @@ def _undo_feedback(user, fb: Feedback) -> None:
 
 def _shift_away(user, shot: Shot, targets: dict) -> dict:
     """Move the intention's ideal degrees toward the rejected shot's own degrees."""
-    from reconstruction import services as model_services
 
     name = shot.intention_name
     table = model_services.intention_table_for(user)
@@ -289,13 +289,11 @@ def _shift_away(user, shot: Shot, targets: dict) -> dict:
 
 def thumbnail_jpeg(rgb) -> bytes:
     """The gallery's small copy of a recorded photo."""
-    from reconstruction.imageio import encode_jpeg, fit_within
 
     return encode_jpeg(fit_within(rgb, 360, 360), quality=80)
 
 
 def _refresh_thumbnail(shot: Shot) -> None:
-    from reconstruction.imageio import decode_jpeg
 
     with shot.recorded.open("rb") as fh:
         rgb = decode_jpeg(fh.read())
@@ -307,7 +305,6 @@ def _refresh_thumbnail(shot: Shot) -> None:
 
 def history(user, limit: int = 200) -> list[dict]:
     """Shots, trainings and feedback, newest first."""
-    from reconstruction import services as model_services
 
     events = [
         {"at": s.created_at, "kind": "shot", "shot": s}

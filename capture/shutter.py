@@ -18,9 +18,13 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.urls import reverse
 
-from reconstruction.imageio import encode_jpeg
+from reconstruction import staging
+from reconstruction.extraction import thread_analyzer
+from reconstruction.imageio import FrameError, encode_jpeg
+from reconstruction.selfcheck import shared_checks
 
 from . import protocol, services
+from .live import analyze_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +33,6 @@ _lock = threading.Lock()
 
 
 def _warm() -> None:
-    from reconstruction.extraction import thread_analyzer
-    from reconstruction.selfcheck import shared_checks
 
     thread_analyzer()
     shared_checks().warm()  # the self-check's judges take about two seconds to load
@@ -139,10 +141,6 @@ def take(
     user, jpeg: bytes, emit: Callable[[dict], None], chosen: str | None = None, wish: str | None = None, recent=()
 ) -> None:
     """Analyse and store the shot, then develop it. Errors reach the user through ``emit``."""
-    from reconstruction.extraction import thread_analyzer
-    from reconstruction.imageio import FrameError
-
-    from .live import analyze_jpeg
 
     try:
         try:
@@ -177,7 +175,6 @@ def develop(
 ) -> None:
     """Intention → rule → stages, streamed in display order; the reconstruction is recorded.
     ``recent``: the frames the socket streamed in the seconds before the shutter."""
-    from reconstruction import staging
 
     attempts = services.attempts_at_scene(user, shot)
     plan = staging.plan_for(user, analysis, chosen=chosen, wish=wish, attempts=attempts, rgb=rgb)

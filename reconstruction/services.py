@@ -14,10 +14,17 @@ from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from capture.models import LearningSample
+from capture.models import Feedback, LearningSample, Verdict
 
 from . import storage
+from .evaluation import fit_and_measure
+from .extraction import thread_analyzer
+from .generators import MODEL_CLASSES, TRAINABLE_GROUPS, ModelError, load_checkpoint, save_checkpoint
+from .imageio import FrameError, decode_jpeg
+from .intention import DEFAULT_TABLE, validate_table
 from .models import IntentionTable, ModelVersion, ShootingPreferences, TrainingRun
+from .ranges import Sample
+from .verdicts import PastVerdict
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +60,6 @@ def start_training(
     user, group: str, steps: int | None = None, enqueue: bool = True, fine_tune: bool = False
 ) -> TrainingRun:
     """Queue a training run for the background worker; refuses a second live run of the group."""
-    from .generators import MODEL_CLASSES
 
     if group not in MODEL_CLASSES:
         raise ValueError(f"unknown group {group!r}")
@@ -78,7 +84,6 @@ def maybe_auto_train(user) -> list[str]:
     """Once enough learning data exists, start training each group that has no model yet (and
     has not been tried in the last hour, so that a group lacking data is not retried on every
     frame)."""
-    from .generators import TRAINABLE_GROUPS
 
     if LearningSample.objects.filter(user=user).count() < settings.FLUX_AUTO_TRAIN_MIN_SAMPLES:
         return []
@@ -113,7 +118,6 @@ def reap_stale_runs(user=None) -> int:
 
 def latest_runs(user) -> dict[str, TrainingRun]:
     """The user's newest run of each group (stale ones marked failed first)."""
-    from .generators import TRAINABLE_GROUPS
 
     reap_stale_runs(user)
     newest = (
@@ -138,8 +142,6 @@ def learning_samples(user, limit: int):
 def analyse_samples(rows, analyzer, with_rows: bool = False):
     """The learning rows as analysed samples (unreadable ones skipped); ``with_rows``: as (row,
     sample) pairs, so that what a version trained on can be traced back to its rows."""
-    from reconstruction.imageio import FrameError, decode_jpeg
-    from reconstruction.ranges import Sample
 
     pairs = []
     for row in rows:
@@ -157,9 +159,6 @@ def analyse_samples(rows, analyzer, with_rows: bool = False):
 def verdicts_for(user, group: str):
     """(verdicts, their feedback ids): the user's standing answers on edits this group made,
     oldest first, the latest answer per shot (``reconstruction.verdicts``)."""
-    from capture.models import Feedback, Verdict
-    from reconstruction.generators import MODEL_CLASSES
-    from reconstruction.verdicts import PastVerdict
 
     elements = MODEL_CLASSES[group].elements
     latest = {}
@@ -187,7 +186,6 @@ def verdicts_for(user, group: str):
 def run_training(run_id: int, analyzer=None) -> TrainingRun:
     """Train one run to the end (in the worker, or in the `train` command). Any failure marks the
     run failed with a message and leaves the active version as it was."""
-    from reconstruction.generators import MODEL_CLASSES, ModelError
 
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run_id)
@@ -208,8 +206,6 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
         # Leave a core to the web process's live analysis on small machines.
         torch.set_num_threads(settings.FLUX_TRAINING_THREADS)
         if analyzer is None:
-            from reconstruction.extraction import thread_analyzer
-
             analyzer = thread_analyzer()
         # The verdicts before the frames: one given in between is in neither, and gets its follow-up.
         verdicts, verdict_ids = verdicts_for(run.user, run.group)
@@ -242,8 +238,6 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
                 step=step, total=total, loss=loss, heartbeat_at=timezone.now(), message="training"
             )
 
-        from reconstruction.evaluation import fit_and_measure
-
         def note(message: str) -> None:
             TrainingRun.objects.filter(pk=run.pk).update(message=message, heartbeat_at=timezone.now())
 
@@ -272,8 +266,6 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
     # verdicts it carries and those whose frames it trained on.
     feedback = {r.feedback_id for r in trained_rows if r.feedback_id} | set(verdict_ids)
     if feedback:
-        from capture.models import Feedback
-
         row.learned_from.set([f for f in Feedback.objects.filter(pk__in=feedback) if run.group in f.groups])
     TrainingRun.objects.filter(pk=run.pk).update(
         status=TrainingRun.SUCCEEDED,
@@ -298,7 +290,6 @@ def _follow_up(run: TrainingRun, learned: set[int]) -> None:
 
 def store_version(user, model, samples: int, seconds: float, metrics: dict) -> ModelVersion:
     """Save a trained model's weights as the group's next version and make it the active one."""
-    from reconstruction.generators import save_checkpoint
 
     with transaction.atomic():
         last = models_for(user).filter(group=model.group).order_by("-version").first()
@@ -371,7 +362,6 @@ def active_models(user) -> tuple[dict[str, object], dict[str, int], dict[str, st
     Loaded models are kept per (user, group) while that version stays active, so a shutter does
     not read weights from disk; a new version, a rollback or a deletion changes the row and the
     next call loads again."""
-    from reconstruction.generators import TRAINABLE_GROUPS
 
     rows = {row.group: row for row in models_for(user).filter(active=True)}
     loaded, versions, unavailable = {}, {}, {}
@@ -402,7 +392,6 @@ DAMAGED = "damaged"  # how a reason for an unusable model starts when its versio
 def _load(row: ModelVersion):
     """(model, None) from the version's weights file, or (None, reason) when it cannot be read:
     which version, what is wrong, and what fixes it, in words for the user."""
-    from reconstruction.generators import ModelError, load_checkpoint
 
     try:
         return load_checkpoint(storage.absolute(row.weights)), None
@@ -456,7 +445,6 @@ def preferences_for(user) -> ShootingPreferences:
 
 
 def save_preferences(user, **values) -> ShootingPreferences:
-    from reconstruction.generators import TRAINABLE_GROUPS
 
     order = values.get("model_order")
     if order is not None:
@@ -473,7 +461,6 @@ def save_preferences(user, **values) -> ShootingPreferences:
 
 def intention_table_for(user) -> dict[str, dict[str, float]]:
     """FIG. 5B for this user: the shipped table with the user's own rows in place of defaults."""
-    from reconstruction.intention import DEFAULT_TABLE
 
     table = {k: dict(v) for k, v in DEFAULT_TABLE.items()}
     for row in IntentionTable.objects.filter(user=user):
@@ -484,7 +471,6 @@ def intention_table_for(user) -> dict[str, dict[str, float]]:
 
 def save_intention_table(user, table: dict[str, dict[str, float]] | None) -> None:
     """Keep the user's rows that differ from the shipped defaults; None resets every row."""
-    from reconstruction.intention import DEFAULT_TABLE, validate_table
 
     with transaction.atomic():
         IntentionTable.objects.filter(user=user).delete()

@@ -74,3 +74,18 @@ def test_the_models_import_torch_only_when_they_train_or_load():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_the_web_path_imports_no_heavy_library():
+    # Brief: torch, MediaPipe and dlib load where frames are analysed or models trained, not
+    # when the server starts or a page is served.
+    code = (
+        "import os, sys, django\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'fluxsite.settings')\n"
+        "django.setup()\n"
+        "import fluxsite.asgi, capture.consumers, capture.services, capture.shutter, capture.views\n"
+        "import reconstruction.services, reconstruction.views, reconstruction.tasks\n"
+        "print(sorted(m for m in ('torch', 'mediapipe', 'dlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
