@@ -187,7 +187,6 @@ def give_feedback(user, shot_id, verdict: str) -> Feedback:
 
     The same verdict twice changes nothing the second time. A changed verdict first undoes the
     previous one: its learning data goes and its shift of the intention table is taken back."""
-
     if verdict not in Verdict.values:
         raise ValueError("the verdict is accepted or rejected")
     shot = get_shot(user, shot_id)
@@ -253,7 +252,6 @@ def give_feedback(user, shot_id, verdict: str) -> Feedback:
 def _undo_feedback(user, fb: Feedback) -> None:
     """Take back what a verdict did: its learning data, and its shift of the intention table
     (where the ideal still holds the shifted value; a later change by hand is kept)."""
-
     for sample in LearningSample.objects.filter(user=user, feedback=fb):
         sample.delete()  # its file goes with it (capture.signals)
     if fb.table_shift:
@@ -268,7 +266,6 @@ def _undo_feedback(user, fb: Feedback) -> None:
 
 def _shift_away(user, shot: Shot, targets: dict) -> dict:
     """Move the intention's ideal degrees toward the rejected shot's own degrees."""
-
     name = shot.intention_name
     table = model_services.intention_table_for(user)
     row = dict(table.get(name, {}))
@@ -289,7 +286,6 @@ def _shift_away(user, shot: Shot, targets: dict) -> dict:
 
 def thumbnail_jpeg(rgb) -> bytes:
     """The gallery's small copy of a recorded photo."""
-
     return encode_jpeg(fit_within(rgb, 360, 360), quality=80)
 
 
@@ -305,7 +301,6 @@ def _refresh_thumbnail(shot: Shot) -> None:
 
 def history(user, limit: int = 200) -> list[dict]:
     """Shots, trainings and feedback, newest first."""
-
     events = [
         {"at": s.created_at, "kind": "shot", "shot": s}
         for s in shots_for(user).only(

@@ -141,7 +141,6 @@ def take(
     user, jpeg: bytes, emit: Callable[[dict], None], chosen: str | None = None, wish: str | None = None, recent=()
 ) -> None:
     """Analyse and store the shot, then develop it. Errors reach the user through ``emit``."""
-
     try:
         try:
             rgb, analysis = analyze_jpeg(jpeg)
@@ -175,7 +174,6 @@ def develop(
 ) -> None:
     """Intention → rule → stages, streamed in display order; the reconstruction is recorded.
     ``recent``: the frames the socket streamed in the seconds before the shutter."""
-
     attempts = services.attempts_at_scene(user, shot)
     plan = staging.plan_for(user, analysis, chosen=chosen, wish=wish, attempts=attempts, rgb=rgb)
     summary = plan.to_json()

@@ -13,6 +13,7 @@ import zipfile
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import prefetch_related_objects
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -127,6 +128,8 @@ def replay_json(shot) -> list[dict]:
 @login_required
 def shot_page(request, shot_id):
     shot = services.get_shot(request.user, shot_id)
+    # The replay rows are read once: the stages below and the replay both use them.
+    prefetch_related_objects([shot], "shown")
     after = shot.reconstructed_elements or {}
     rows = [
         {"element": e, "before": shot.elements.get(e.name), "after": after.get(e.name)}
@@ -186,6 +189,7 @@ def provenance(shot, original: bytes, reconstruction: bytes | None) -> dict:
     the download has read already."""
     original_hash = hashlib.sha256(original).hexdigest()
     recon_hash = hashlib.sha256(reconstruction).hexdigest() if reconstruction is not None else None
+    stages = shot.stages  # one read of the replay rows
     return {
         "shot": str(shot.id),
         "taken_at": shot.created_at.isoformat(),
@@ -200,11 +204,11 @@ def provenance(shot, original: bytes, reconstruction: bytes | None) -> dict:
             "preview_mode": shot.preview_mode,
             "targets": shot.targets,
             "shown_strengths": {
-                s["index"]: s.get("strength") for s in shot.stages if s.get("stage") in ("preview", "reconstruction")
+                s["index"]: s.get("strength") for s in stages if s.get("stage") in ("preview", "reconstruction")
             },
         },
         "degrees": {"original": shot.elements, "reconstruction": shot.reconstructed_elements},
-        "stages": shot.stages,
+        "stages": stages,
         # What the self-check left out of the recorded photo and why, and whose faces lent pixels.
         "self_check": next(
             (
@@ -213,7 +217,7 @@ def provenance(shot, original: bytes, reconstruction: bytes | None) -> dict:
                     "checked": s.get("checked", {}),
                     "exemplars": s.get("exemplars", {}),
                 }
-                for s in shot.stages
+                for s in stages
                 if s.get("stage") == "reconstruction"
             ),
             None,

@@ -60,7 +60,6 @@ def start_training(
     user, group: str, steps: int | None = None, enqueue: bool = True, fine_tune: bool = False
 ) -> TrainingRun:
     """Queue a training run for the background worker; refuses a second live run of the group."""
-
     if group not in MODEL_CLASSES:
         raise ValueError(f"unknown group {group!r}")
     reap_stale_runs(user)
@@ -84,7 +83,6 @@ def maybe_auto_train(user) -> list[str]:
     """Once enough learning data exists, start training each group that has no model yet (and
     has not been tried in the last hour, so that a group lacking data is not retried on every
     frame)."""
-
     if LearningSample.objects.filter(user=user).count() < settings.FLUX_AUTO_TRAIN_MIN_SAMPLES:
         return []
     trained = set(models_for(user).values_list("group", flat=True))
@@ -118,7 +116,6 @@ def reap_stale_runs(user=None) -> int:
 
 def latest_runs(user) -> dict[str, TrainingRun]:
     """The user's newest run of each group (stale ones marked failed first)."""
-
     reap_stale_runs(user)
     newest = (
         runs_for(user).select_related("result").filter(group=g).order_by("-created_at").first()
@@ -142,7 +139,6 @@ def learning_samples(user, limit: int):
 def analyse_samples(rows, analyzer, with_rows: bool = False):
     """The learning rows as analysed samples (unreadable ones skipped); ``with_rows``: as (row,
     sample) pairs, so that what a version trained on can be traced back to its rows."""
-
     pairs = []
     for row in rows:
         try:
@@ -159,14 +155,13 @@ def analyse_samples(rows, analyzer, with_rows: bool = False):
 def verdicts_for(user, group: str):
     """(verdicts, their feedback ids): the user's standing answers on edits this group made,
     oldest first, the latest answer per shot (``reconstruction.verdicts``)."""
-
     elements = MODEL_CLASSES[group].elements
     latest = {}
     for fb in Feedback.objects.filter(user=user).order_by("created_at", "pk"):
         latest[fb.shot_id] = fb
+    pick = lambda d: {e: float(d[e]) for e in elements if isinstance(d, dict) and d.get(e) is not None}  # noqa: E731
     verdicts, ids = [], []
     for fb in sorted(latest.values(), key=lambda f: (f.created_at, f.pk)):
-        pick = lambda d: {e: float(d[e]) for e in elements if isinstance(d, dict) and d.get(e) is not None}  # noqa: E731
         targets = pick(fb.targets)
         if group not in fb.groups or not targets:
             continue
@@ -186,7 +181,6 @@ def verdicts_for(user, group: str):
 def run_training(run_id: int, analyzer=None) -> TrainingRun:
     """Train one run to the end (in the worker, or in the `train` command). Any failure marks the
     run failed with a message and leaves the active version as it was."""
-
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run_id)
         if run.status != TrainingRun.QUEUED:
@@ -290,7 +284,6 @@ def _follow_up(run: TrainingRun, learned: set[int]) -> None:
 
 def store_version(user, model, samples: int, seconds: float, metrics: dict) -> ModelVersion:
     """Save a trained model's weights as the group's next version and make it the active one."""
-
     with transaction.atomic():
         last = models_for(user).filter(group=model.group).order_by("-version").first()
         version = (last.version if last else 0) + 1
@@ -362,7 +355,6 @@ def active_models(user) -> tuple[dict[str, object], dict[str, int], dict[str, st
     Loaded models are kept per (user, group) while that version stays active, so a shutter does
     not read weights from disk; a new version, a rollback or a deletion changes the row and the
     next call loads again."""
-
     rows = {row.group: row for row in models_for(user).filter(active=True)}
     loaded, versions, unavailable = {}, {}, {}
     for group in TRAINABLE_GROUPS:
@@ -392,7 +384,6 @@ DAMAGED = "damaged"  # how a reason for an unusable model starts when its versio
 def _load(row: ModelVersion):
     """(model, None) from the version's weights file, or (None, reason) when it cannot be read:
     which version, what is wrong, and what fixes it, in words for the user."""
-
     try:
         return load_checkpoint(storage.absolute(row.weights)), None
     except ModelError as exc:
@@ -461,7 +452,6 @@ def save_preferences(user, **values) -> ShootingPreferences:
 
 def intention_table_for(user) -> dict[str, dict[str, float]]:
     """FIG. 5B for this user: the shipped table with the user's own rows in place of defaults."""
-
     table = {k: dict(v) for k, v in DEFAULT_TABLE.items()}
     for row in IntentionTable.objects.filter(user=user):
         if row.intention in table:
@@ -471,7 +461,6 @@ def intention_table_for(user) -> dict[str, dict[str, float]]:
 
 def save_intention_table(user, table: dict[str, dict[str, float]] | None) -> None:
     """Keep the user's rows that differ from the shipped defaults; None resets every row."""
-
     with transaction.atomic():
         IntentionTable.objects.filter(user=user).delete()
         for intention, ideals in validate_table(table or {}).items():
