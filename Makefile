@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 models: $(STAMP)
-	@$(PY) -m reconstruction.assets models
+	@$(PY) -m reconstruction.core.fetch models
 
 migrate: setup
 	@$(PY) manage.py migrate --noinput -v 0
@@ -33,7 +33,7 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 samples: $(STAMP)
-	@$(PY) -m reconstruction.assets samples
+	@$(PY) -m reconstruction.core.fetch samples
 
 bench: migrate samples
 	$(PY) bench/bench.py

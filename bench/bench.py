@@ -103,11 +103,11 @@ def load_frames(n: int = N_FRAMES, step: int = FRAME_STEP):
     """``n`` frames of franck.mp4 (every ``step``-th), resized to 640x480 RGB."""
     import cv2
 
-    from reconstruction import assets
+    from reconstruction.core import assets
 
     path = assets.samples_dir() / "franck.mp4"
     if not path.exists():
-        raise SystemExit(f"{path} is missing: run `make samples` (python -m reconstruction.assets samples) first")
+        raise SystemExit(f"{path} is missing: run `make samples` (python -m reconstruction.core.fetch samples) first")
     cap = cv2.VideoCapture(str(path))
     frames, i = [], 0
     try:
@@ -131,8 +131,8 @@ def load_frames(n: int = N_FRAMES, step: int = FRAME_STEP):
 
 def analysis_child() -> None:
     """Runs pinned to one CPU (see the top of the file); prints one JSON line."""
-    from reconstruction.extraction import Analyzer
-    from reconstruction.imageio import decode_jpeg, encode_jpeg
+    from reconstruction.core.extraction import Analyzer
+    from reconstruction.core.imageio import decode_jpeg, encode_jpeg
 
     frames = load_frames()
     jpegs = [encode_jpeg(f, quality=JPEG_QUALITY) for f in frames]
@@ -637,7 +637,7 @@ def print_stream_result(title: str, r: dict) -> None:
 
 
 def run_server_bench(quick: bool, keep: bool) -> dict:
-    from reconstruction.imageio import encode_jpeg
+    from reconstruction.core.imageio import encode_jpeg
 
     frames = load_frames()
     jpegs = [encode_jpeg(f, quality=JPEG_QUALITY) for f in frames]

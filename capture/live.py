@@ -9,15 +9,15 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from reconstruction.imageio import FrameLimits, decode_jpeg, encode_jpeg, fit_within
-from reconstruction.recent import RecentFrames
+from reconstruction.core.imageio import FrameLimits, decode_jpeg, encode_jpeg, fit_within
+from reconstruction.core.recent import RecentFrames
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
 def _warm_thread(barrier: threading.Barrier) -> None:
-    from reconstruction.extraction import thread_analyzer
+    from reconstruction.core.extraction import thread_analyzer
 
     thread_analyzer()
     try:
@@ -54,7 +54,7 @@ def frame_limits() -> FrameLimits:
 
 def analyze_jpeg(jpeg: bytes, person_mask=None):
     """Decode and analyse one frame with this thread's analyzer (call it in the pool)."""
-    from reconstruction.extraction import thread_analyzer
+    from reconstruction.core.extraction import thread_analyzer
 
     rgb = decode_jpeg(jpeg, frame_limits())
     return rgb, thread_analyzer().analyze(rgb, person_mask=person_mask)

@@ -65,8 +65,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from reconstruction.elements import ELEMENTS
-from reconstruction.intention import INTENTIONS, LABELS
+from reconstruction.core.elements import ELEMENTS
+from reconstruction.core.intention import INTENTIONS, LABELS
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_MANY = 4429

@@ -10,7 +10,7 @@ from django.db import DatabaseError, transaction
 from django.shortcuts import get_object_or_404
 
 from reconstruction import services as model_services
-from reconstruction.imageio import decode_jpeg, encode_jpeg, fit_within
+from reconstruction.core.imageio import decode_jpeg, encode_jpeg, fit_within
 
 from .models import Feedback, LearningSample, Shot, ShotStage, Verdict
 

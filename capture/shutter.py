@@ -19,9 +19,9 @@ from django.db import close_old_connections
 from django.urls import reverse
 
 from reconstruction import staging
-from reconstruction.extraction import thread_analyzer
-from reconstruction.imageio import FrameError, encode_jpeg
-from reconstruction.selfcheck import shared_checks
+from reconstruction.core.extraction import thread_analyzer
+from reconstruction.core.imageio import FrameError, encode_jpeg
+from reconstruction.core.selfcheck import shared_checks
 
 from . import protocol, services
 from .live import analyze_jpeg

@@ -19,8 +19,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from reconstruction.elements import ELEMENTS, by_group
-from reconstruction.intention import INTENTIONS, LABELS
+from reconstruction.core.elements import ELEMENTS, by_group
+from reconstruction.core.intention import INTENTIONS, LABELS
 
 from . import services
 from .models import Shot, Verdict

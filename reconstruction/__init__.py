@@ -1,41 +1,7 @@
-"""Flux's reconstruction core.
+"""Flux's reconstruction app: the user's fluctuation models, their training and the shooting
+preferences, as Django sees them (rows, services, the worker's tasks, pages).
 
-The modules listed in ``CORE_MODULES`` are pure Python on numpy arrays and plain dataclasses: they
-import no Django, so they run from a command line or a notebook. The Django side of this app
-(models, services, tasks, management commands) lives beside them and calls into them.
+The pure library the app uses lives in ``reconstruction.core``: no Django, numpy arrays and plain
+dataclasses, so it runs from a command line or a notebook (``tests/test_architecture.py`` holds
+it to that).
 """
-
-CORE_MODULES = (
-    "reconstruction.assets",
-    "reconstruction.elements",
-    "reconstruction.extraction",
-    "reconstruction.exemplars",
-    "reconstruction.recent",
-    "reconstruction.selfcheck",
-    "reconstruction.imageio",
-    "reconstruction.ranges",
-    "reconstruction.regions",
-    "reconstruction.verdicts",
-    "reconstruction.evaluation",
-    "reconstruction.intention",
-    "reconstruction.rules",
-    "reconstruction.divergence",
-    "reconstruction.preview",
-    "reconstruction.generators",
-    "reconstruction.generators.base",
-    "reconstruction.generators.expression",
-    "reconstruction.generators.expression.config",
-    "reconstruction.generators.expression.faces",
-    "reconstruction.generators.expression.model",
-    "reconstruction.generators.expression.networks",
-    "reconstruction.generators.expression.training",
-    "reconstruction.generators.lighting",
-    "reconstruction.generators.climate",
-    "reconstruction.generators.composition",
-    "reconstruction.generators.clothing",
-    "reconstruction.yardstick",
-    "reconstruction.yardstick.dlib_face",
-    "reconstruction.yardstick.borders",
-    "reconstruction.yardstick.expression",
-    "reconstruction.yardstick.fidelity",
-)

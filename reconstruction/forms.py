@@ -6,10 +6,9 @@ import re
 
 from django import forms
 
-from reconstruction.elements import BY_NAME, ELEMENTS
-from reconstruction.generators import TRAINABLE_GROUPS
-from reconstruction.intention import INTENTIONS, LABELS
-
+from .core.elements import BY_NAME, ELEMENTS
+from .core.generators import TRAINABLE_GROUPS
+from .core.intention import INTENTIONS, LABELS
 from .models import ShootingPreferences
 
 # The elements a trained model can change: the intention table's rows.

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from . import divergence, preview
+from .core import divergence, preview
 
 _PREVIEW, _DIVERGENCE = preview.PreviewSettings(), divergence.DivergenceSettings()  # the defaults
 

@@ -17,14 +17,14 @@ from django.utils import timezone
 from capture.models import Feedback, LearningSample, Verdict
 
 from . import storage
-from .evaluation import fit_and_measure
-from .extraction import thread_analyzer
-from .generators import MODEL_CLASSES, TRAINABLE_GROUPS, ModelError, load_checkpoint, save_checkpoint
-from .imageio import FrameError, decode_jpeg
-from .intention import DEFAULT_TABLE, validate_table
+from .core.evaluation import fit_and_measure
+from .core.extraction import thread_analyzer
+from .core.generators import MODEL_CLASSES, TRAINABLE_GROUPS, ModelError, load_checkpoint, save_checkpoint
+from .core.imageio import FrameError, decode_jpeg
+from .core.intention import DEFAULT_TABLE, validate_table
+from .core.ranges import Sample
+from .core.verdicts import PastVerdict
 from .models import IntentionTable, ModelVersion, ShootingPreferences, TrainingRun
-from .ranges import Sample
-from .verdicts import PastVerdict
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def analyse_samples(rows, analyzer, with_rows: bool = False):
 
 def verdicts_for(user, group: str):
     """(verdicts, their feedback ids): the user's standing answers on edits this group made,
-    oldest first, the latest answer per shot (``reconstruction.verdicts``)."""
+    oldest first, the latest answer per shot (``reconstruction.core.verdicts``)."""
     elements = MODEL_CLASSES[group].elements
     latest = {}
     for fb in Feedback.objects.filter(user=user).order_by("created_at", "pk"):

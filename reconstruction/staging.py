@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from reconstruction.divergence import DivergenceSettings
-from reconstruction.intention import Intention, infer_intention
-from reconstruction.preview import ModelReconstructor, PreviewSettings, Stage, stages
-from reconstruction.rules import Rule, rule_for_models
-from reconstruction.selfcheck import SelfCheck, shared_checks
-
 from . import services
+from .core.divergence import DivergenceSettings
+from .core.intention import Intention, infer_intention
+from .core.preview import ModelReconstructor, PreviewSettings, Stage, stages
+from .core.rules import Rule, rule_for_models
+from .core.selfcheck import SelfCheck, shared_checks
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from reconstruction.assets import models_dir as _assets_dir
+from .core.assets import models_dir as _assets_dir
 
 
 def models_dir() -> Path:

@@ -14,7 +14,7 @@ from . import services
 @task()
 def probe() -> dict:
     """What the worker runs on: proves the queue and the worker are alive end to end."""
-    from reconstruction import assets
+    from reconstruction.core import assets
 
     try:
         import torch

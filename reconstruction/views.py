@@ -11,10 +11,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from capture import services as capture_services
-from reconstruction.elements import BY_NAME
-from reconstruction.generators import TRAINABLE_GROUPS
 
 from . import services
+from .core.elements import BY_NAME
+from .core.generators import TRAINABLE_GROUPS
 from .models import TrainingRun
 
 
@@ -140,7 +140,7 @@ def delete(request, pk):
 @login_required
 def preferences(request):
     """The settings page: preview mode and divergence, model order, the intention table."""
-    from reconstruction.intention import INTENTIONS, LABELS
+    from reconstruction.core.intention import INTENTIONS, LABELS
 
     from .forms import IntentionTableForm, PreferencesForm
 

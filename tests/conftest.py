@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from reconstruction import assets
-from reconstruction.imageio import encode_jpeg, read_image
+from reconstruction.core import assets
+from reconstruction.core.imageio import encode_jpeg, read_image
 
 PASSWORD = "flux-test-pass-123"
 
@@ -58,7 +58,7 @@ def solid_jpeg(width=320, height=240, rgb=(90, 120, 150)) -> bytes:
 
 
 def video_frames(name: str, indices) -> dict[int, np.ndarray]:
-    from reconstruction.imageio import iter_video
+    from reconstruction.core.imageio import iter_video
 
     wanted = set(indices)
     out = {}
@@ -72,7 +72,7 @@ def video_frames(name: str, indices) -> dict[int, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def analyzer():
-    from reconstruction.extraction import Analyzer
+    from reconstruction.core.extraction import Analyzer
 
     with Analyzer() as a:
         yield a
@@ -126,8 +126,8 @@ def _drain_reconstructions():
 def varied_frames(analyzer):
     """single_face.mp4 frames in three exposures times three framings (the clip itself holds
     neither variation): what the lighting and composition models of the tests learn from."""
-    from reconstruction.generators.composition import reframe
-    from reconstruction.generators.lighting import tone_curve
+    from reconstruction.core.generators.composition import reframe
+    from reconstruction.core.generators.lighting import tone_curve
 
     for i, frame in video_frames("single_face.mp4", range(0, 48, 4)).items():
         face = analyzer.analyze(frame).main_face
@@ -146,9 +146,9 @@ def varied_frames(analyzer):
 @pytest.fixture(scope="session")
 def small_models(analyzer):
     """Lighting and composition models really trained on ``varied_frames``; fitted once per session."""
-    from reconstruction.generators.composition import CompositionModel
-    from reconstruction.generators.lighting import LightingModel
-    from reconstruction.ranges import Sample
+    from reconstruction.core.generators.composition import CompositionModel
+    from reconstruction.core.generators.lighting import LightingModel
+    from reconstruction.core.ranges import Sample
 
     samples = [Sample(rgb, analyzer.analyze(rgb)) for _, rgb in varied_frames(analyzer)]
     lighting = LightingModel(LightingModel.Config(pairs=60))

@@ -62,7 +62,7 @@ def fake_camera_clip(tmp_path_factory) -> Path:
     """single_face.mp4 (neutral for ~0.6 s, then a broad smile) played forward then backward,
     at its own 30 fps: the face goes neutral -> smile -> neutral with no jump, every ~4.7 s, and
     Chromium loops the file."""
-    from reconstruction.imageio import iter_video
+    from reconstruction.core.imageio import iter_video
 
     frames = [rgb for _, _, rgb in iter_video(sample_path("single_face.mp4"))]
     assert len(frames) > 30, "the sample clip is unexpectedly short"

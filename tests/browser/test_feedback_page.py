@@ -16,9 +16,9 @@ from django.contrib.auth import get_user_model
 from capture import services as capture_services, shutter
 from capture.models import Shot
 from reconstruction import services
-from reconstruction.extraction import Analyzer
-from reconstruction.generators.lighting import tone_curve
-from reconstruction.imageio import encode_jpeg
+from reconstruction.core.extraction import Analyzer
+from reconstruction.core.generators.lighting import tone_curve
+from reconstruction.core.imageio import encode_jpeg
 from reconstruction.models import TrainingRun
 from tests.conftest import video_frames
 erin = get_user_model().objects.get(username='erin')

@@ -12,7 +12,7 @@ MAKE_SHOTS = """
 import numpy as np
 from django.contrib.auth import get_user_model
 from matplotlib import cbook
-from reconstruction.imageio import read_image, fit_within
+from reconstruction.core.imageio import read_image, fit_within
 from tests.capture.test_gallery_and_feedback import make_shot
 owner = get_user_model().objects.get(username='dave')
 photo = fit_within(read_image(cbook.get_sample_data('grace_hopper.jpg', asfileobj=False)), 480, 480)

@@ -10,7 +10,7 @@ import threading
 import cv2
 import pytest
 
-from reconstruction.generators.lighting import tone_curve
+from reconstruction.core.generators.lighting import tone_curve
 from tests.browser.conftest import REPO_ROOT
 from tests.browser.test_shoot_page import TIMEOUT_MS, log_in
 from tests.conftest import video_frames

@@ -57,7 +57,7 @@ def carol_trained(flux_server, analyzer, tmp_path_factory):
         "-c",
         (
             "from django.contrib.auth import get_user_model as g; from reconstruction import services as s; "
-            "from reconstruction.intention import DEFAULT_TABLE as t; "
+            "from reconstruction.core.intention import DEFAULT_TABLE as t; "
             "s.save_intention_table(g().objects.get(username='carol'), "
             "{**t, 'portrait': {**t['portrait'], 'composition.subject_size': 0.8}})"
         ),

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import cv2
 
-from reconstruction.elements import ELEMENT_NAMES
+from reconstruction.core.elements import ELEMENT_NAMES
 from tests.conftest import sample_path
 
 ROOT = Path(__file__).resolve().parents[2]

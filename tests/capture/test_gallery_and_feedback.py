@@ -15,9 +15,9 @@ from django.urls import reverse
 from capture import services
 from capture.models import Feedback, LearningSample, Shot, ShotStage, Verdict
 from reconstruction import services as model_services
-from reconstruction.generators.lighting import tone_curve
-from reconstruction.imageio import encode_jpeg
-from reconstruction.intention import DEFAULT_TABLE
+from reconstruction.core.generators.lighting import tone_curve
+from reconstruction.core.imageio import encode_jpeg
+from reconstruction.core.intention import DEFAULT_TABLE
 from reconstruction.models import TrainingRun
 from tests.conftest import PASSWORD
 

@@ -38,7 +38,8 @@ def test_no_message_is_built_outside_the_protocol_module():
 
 def test_every_error_code_sent_is_listed_and_described():
     sources = "".join(
-        p.read_text() for p in [*SENDERS, ROOT / "capture" / "protocol.py", ROOT / "reconstruction" / "imageio.py"]
+        p.read_text()
+        for p in [*SENDERS, ROOT / "capture" / "protocol.py", ROOT / "reconstruction" / "core" / "imageio.py"]
     )
     sent = set(re.findall(r'(?:_error|protocol\.error|ProtocolError)\(\s*"(\w+)"', sources))
     sent |= set(re.findall(r'FrameError\([^\n]*,\s*"(\w+)"\)', sources)) | {"corrupt_frame"}  # FrameError's default

@@ -12,7 +12,7 @@ from django.test import Client
 from capture.consumers import user_group
 from capture.models import LearningSample, Shot
 from fluxsite.asgi import application
-from reconstruction.elements import ELEMENT_NAMES
+from reconstruction.core.elements import ELEMENT_NAMES
 from tests.conftest import solid_jpeg
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db, pytest.mark.channels]
@@ -131,7 +131,7 @@ async def test_live_frames_are_kept_as_bounded_learning_data(alice, alice_header
 async def test_the_frames_before_the_shutter_stay_bounded_and_are_freed_when_the_socket_closes(
     alice_headers, portrait_jpeg, settings
 ):
-    from reconstruction.recent import RecentFrames
+    from reconstruction.core.recent import RecentFrames
 
     settings.FLUX_RECENT_FRAMES = 4
     before = RecentFrames.held()

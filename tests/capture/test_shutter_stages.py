@@ -177,8 +177,8 @@ async def test_an_unknown_intention_is_refused_and_the_socket_stays_up(alice, po
 
 @pytest.fixture
 def alice_with_an_expression_model(alice, analyzer):
-    from reconstruction.generators.expression import ExpressionConfig, ExpressionModel
-    from reconstruction.ranges import Sample
+    from reconstruction.core.generators.expression import ExpressionConfig, ExpressionModel
+    from reconstruction.core.ranges import Sample
     from tests.conftest import video_frames
 
     frames = video_frames("single_face.mp4", range(0, 72, 3))
@@ -189,7 +189,7 @@ def alice_with_an_expression_model(alice, analyzer):
 
 
 async def test_the_frames_streamed_before_the_shutter_lend_the_exemplar(alice_with_an_expression_model):
-    from reconstruction.imageio import encode_jpeg
+    from reconstruction.core.imageio import encode_jpeg
     from tests.conftest import video_frames
 
     frames = await sync_to_async(video_frames)("single_face.mp4", [0, 36])

@@ -1,6 +1,6 @@
 import pytest
 
-from reconstruction import assets
+from reconstruction.core import assets
 
 
 def test_a_missing_model_file_is_reported_with_how_to_get_it(tmp_path, monkeypatch):
@@ -11,7 +11,7 @@ def test_a_missing_model_file_is_reported_with_how_to_get_it(tmp_path, monkeypat
 
 
 def test_the_analyzer_refuses_to_start_without_its_models(tmp_path, monkeypatch):
-    from reconstruction.extraction import Analyzer
+    from reconstruction.core.extraction import Analyzer
 
     monkeypatch.setenv("FLUX_MODELS_DIR", str(tmp_path))
     with pytest.raises(assets.AssetError):

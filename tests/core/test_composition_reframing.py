@@ -4,7 +4,7 @@ The composition model is really trained on real footage (single_face.mp4, single
 Grace Hopper's portrait, cropped to several framings); its output is checked three ways: pixel by
 pixel against the frame (an image whose pixels are their own coordinates), with the extractor
 (the subject moves toward what the frame allows), and by the independent border check of
-``reconstruction.yardstick.borders``, which is also shown to catch the old mirror-and-blur fill.
+``reconstruction.core.yardstick.borders``, which is also shown to catch the old mirror-and-blur fill.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import cv2
 import numpy as np
 import pytest
 
-from reconstruction.extraction import Analysis
-from reconstruction.generators.composition import SIZE, CompositionModel, X, Y, reachable, reframe
-from reconstruction.imageio import read_image
-from reconstruction.ranges import Sample
-from reconstruction.rules import fluctuation_rule
-from reconstruction.yardstick.borders import check_borders
+from reconstruction.core.extraction import Analysis
+from reconstruction.core.generators.composition import SIZE, CompositionModel, X, Y, reachable, reframe
+from reconstruction.core.imageio import read_image
+from reconstruction.core.ranges import Sample
+from reconstruction.core.rules import fluctuation_rule
+from reconstruction.core.yardstick.borders import check_borders
 from tests.conftest import sample_path, video_frames
 
 GROUP = "composition"

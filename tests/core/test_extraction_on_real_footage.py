@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from reconstruction.elements import ELEMENT_NAMES
-from reconstruction.imageio import fit_within, read_image
+from reconstruction.core.elements import ELEMENT_NAMES
+from reconstruction.core.imageio import fit_within, read_image
 from tests.conftest import sample_path, video_frames
 
 

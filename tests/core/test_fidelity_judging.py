@@ -1,4 +1,4 @@
-"""The fidelity judging (reconstruction/yardstick/fidelity.py) itself, on real images: the bench's
+"""The fidelity judging (reconstruction/core/yardstick/fidelity.py) itself, on real images: the bench's
 figures mean something only if an unchanged photo scores as unchanged, another person's face fails
 identity, a real blink fails the eyes, and the summary counts what it says."""
 
@@ -8,14 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from reconstruction.generators.base import FluctuationModel
-from reconstruction.imageio import read_image
-from reconstruction.intention import DEFAULT_TABLE
-from reconstruction.preview import ModelReconstructor, PreviewSettings, stages
-from reconstruction.rules import rule_for_models
-from reconstruction.selfcheck import SelfCheck, shared_checks
-from reconstruction.yardstick.borders import BorderVerdict
-from reconstruction.yardstick.fidelity import (
+from reconstruction.core.generators.base import FluctuationModel
+from reconstruction.core.imageio import read_image
+from reconstruction.core.intention import DEFAULT_TABLE
+from reconstruction.core.preview import ModelReconstructor, PreviewSettings, stages
+from reconstruction.core.rules import rule_for_models
+from reconstruction.core.selfcheck import SelfCheck, shared_checks
+from reconstruction.core.yardstick.borders import BorderVerdict
+from reconstruction.core.yardstick.fidelity import (
     GOALS,
     Judgement,
     degree_validity,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from reconstruction.elements import empty_degrees
-from reconstruction.intention import DEFAULT_TABLE, INTENTIONS, infer_intention, parse_wish, validate_table
-from reconstruction.rules import fluctuation_rule
+from reconstruction.core.elements import empty_degrees
+from reconstruction.core.intention import DEFAULT_TABLE, INTENTIONS, infer_intention, parse_wish, validate_table
+from reconstruction.core.rules import fluctuation_rule
 
 
 def degrees(**named):

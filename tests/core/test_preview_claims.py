@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reconstruction.divergence import DivergenceSettings, changed_fraction, divergence
-from reconstruction.preview import PreviewSettings, placeholder_image, reconstruct, stages
-from reconstruction.rules import fluctuation_rule
+from reconstruction.core.divergence import DivergenceSettings, changed_fraction, divergence
+from reconstruction.core.preview import PreviewSettings, placeholder_image, reconstruct, stages
+from reconstruction.core.rules import fluctuation_rule
 
 from .toy_world import FULL_RANGES, IDEALS, ToyReconstructor, measure, scene
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from reconstruction.extraction import Analysis, Face
-from reconstruction.recent import RecentFrames
+from reconstruction.core.extraction import Analysis, Face
+from reconstruction.core.recent import RecentFrames
 
 
 class Clock:

@@ -9,12 +9,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from reconstruction.extraction import exposure_degree
-from reconstruction.generators.base import carry_params, load_checkpoint, save_checkpoint
-from reconstruction.generators.lighting import LightingModel, tone_curve
-from reconstruction.ranges import Sample
-from reconstruction.rules import fluctuation_rule
-from reconstruction.verdicts import PastVerdict, steer
+from reconstruction.core.extraction import exposure_degree
+from reconstruction.core.generators import load_checkpoint, save_checkpoint
+from reconstruction.core.generators.base import carry_params
+from reconstruction.core.generators.lighting import LightingModel, tone_curve
+from reconstruction.core.ranges import Sample
+from reconstruction.core.rules import fluctuation_rule
+from reconstruction.core.verdicts import PastVerdict, steer
 
 E = "lighting.exposure"
 
@@ -118,7 +119,7 @@ def test_carried_limits_take_both_spans_and_other_numbers_are_weighed():
 
 
 def test_one_frame_in_five_is_held_out_never_a_verdicts_and_none_from_too_little_data():
-    from reconstruction.evaluation import held_out
+    from reconstruction.core.evaluation import held_out
 
     assert held_out(11) == {0, 5, 10}
     assert held_out(11, keep_in={0, 5}) == {1, 7}  # every fifth of the other frames
@@ -126,7 +127,7 @@ def test_one_frame_in_five_is_held_out_never_a_verdicts_and_none_from_too_little
 
 
 def test_the_worker_and_the_bench_fit_and_measure_by_one_recipe(exposures):
-    from reconstruction.evaluation import fit_and_measure
+    from reconstruction.core.evaluation import fit_and_measure
 
     class ExposureOnly:  # the extractor's exposure formula, for frames that have only exposure
         def analyze(self, rgb):

@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
-from reconstruction.assets import AssetError
-from reconstruction.imageio import read_image
-from reconstruction.yardstick import dlib_face
-from reconstruction.yardstick.dlib_face import SAME_PERSON, distance, eye_aspect_ratio
+from reconstruction.core.assets import AssetError
+from reconstruction.core.imageio import read_image
+from reconstruction.core.yardstick import dlib_face
+from reconstruction.core.yardstick.dlib_face import SAME_PERSON, distance, eye_aspect_ratio
 from tests.conftest import sample_path, video_frames
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,7 +169,7 @@ def test_the_shared_reader_is_built_once(dlib_reader):
 def test_importing_the_yardstick_does_not_load_dlib():
     code = (
         "import sys\n"
-        "import reconstruction.yardstick.dlib_face\n"
+        "import reconstruction.core.yardstick.dlib_face\n"
         "print(any(m == 'dlib' or m.startswith('_dlib') for m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

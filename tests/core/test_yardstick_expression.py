@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reconstruction.imageio import read_image
-from reconstruction.yardstick import expression
-from reconstruction.yardstick.expression import EXPRESSION_LABELS
+from reconstruction.core.imageio import read_image
+from reconstruction.core.yardstick import expression
+from reconstruction.core.yardstick.expression import EXPRESSION_LABELS
 from tests.conftest import sample_path, video_frames
 
 SMILING_MAN = (191, 177, 373, 399)  # single_face.jpg
@@ -176,7 +176,7 @@ def test_the_shipped_weights_fill_every_layer_of_the_network():
 
 
 def test_importing_the_module_loads_neither_torch_nor_django():
-    code = "import sys, reconstruction.yardstick.expression\nprint(sorted(m for m in ('torch', 'django') if m in sys.modules))"
+    code = "import sys, reconstruction.core.yardstick.expression\nprint(sorted(m for m in ('torch', 'django') if m in sys.modules))"
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -4,9 +4,9 @@ and score the model against the baselines on the same pairs."""
 import numpy as np
 import pytest
 
-from reconstruction.evaluation import _placement_target, _target_for, realism
-from reconstruction.generators.expression import ELEMENTS
-from reconstruction.ranges import Sample
+from reconstruction.core.evaluation import _placement_target, _target_for, realism
+from reconstruction.core.generators.expression import ELEMENTS
+from reconstruction.core.ranges import Sample
 from tests.conftest import video_frames
 
 SMILE = "expression.smile"

@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reconstruction.exemplars import Appearance
-from reconstruction.generators.expression import ExpressionConfig, ExpressionModel, face_degrees, face_pose
-from reconstruction.imageio import encode_jpeg
-from reconstruction.ranges import Sample
-from reconstruction.recent import RecentFrames
+from reconstruction.core.exemplars import Appearance
+from reconstruction.core.generators.expression import ExpressionConfig, ExpressionModel, face_degrees, face_pose
+from reconstruction.core.imageio import encode_jpeg
+from reconstruction.core.ranges import Sample
+from reconstruction.core.recent import RecentFrames
 from tests.conftest import video_frames
 
 CRYING, HAND_OVER_MOUTH, LAUGHING = range(16, 60, 8), range(72, 130, 8), range(296, 420, 8)
@@ -103,7 +103,7 @@ def test_an_occluded_recent_frame_is_passed_over_for_the_next(model, clip):
 
 
 def test_a_face_with_a_hand_over_the_mouth_is_left_as_shot(model, clip):
-    from reconstruction.generators.base import ModelError
+    from reconstruction.core.generators.base import ModelError
 
     covered = clip[88]
     with pytest.raises(ModelError, match="covers the mouth, so the expression is left as shot"):
@@ -111,7 +111,7 @@ def test_a_face_with_a_hand_over_the_mouth_is_left_as_shot(model, clip):
 
 
 def test_a_face_with_a_hand_over_the_mouth_can_still_open_its_eyes_and_the_hand_stays(model, clip):
-    from reconstruction.generators.expression import eye_band
+    from reconstruction.core.generators.expression import eye_band
 
     covered = clip[88]  # crying behind her hand, eyes shut
     rgb, analysis = covered.rgb, covered.analysis
@@ -127,7 +127,7 @@ def test_a_face_with_a_hand_over_the_mouth_can_still_open_its_eyes_and_the_hand_
 
 
 def test_the_rule_keeps_a_covered_mouths_smile_and_says_why(model, clip):
-    from reconstruction.rules import rule_for_models
+    from reconstruction.core.rules import rule_for_models
 
     covered = clip[88]
     ideals = {"expression.smile": 0.6, "expression.eye_openness": 0.9}
@@ -154,7 +154,7 @@ def smile_ask(model, clip, frame=200):
 
 
 def test_a_face_that_lent_its_pixels_to_a_rejected_edit_is_refused_for_a_similar_ask(model, clip, monkeypatch):
-    from reconstruction.verdicts import PastVerdict
+    from reconstruction.core.verdicts import PastVerdict
 
     src, dst, pose = smile_ask(model, clip)
     before, _, _ = model.exemplar(src, dst, pose)
@@ -222,7 +222,7 @@ def test_an_accepted_edit_is_a_training_pair_and_its_face_is_preferred(taught, c
 def test_lips_rolled_in_are_in_view_but_a_hand_over_the_mouth_is_not(analyzer, model, clip):
     import dataclasses
 
-    from reconstruction.exemplars import Judge, appearance
+    from reconstruction.core.exemplars import Judge, appearance
 
     franck = video_frames("franck.mp4", [300, 600, 1024, 1032, 1040])
     looks = {i: appearance(rgb, analyzer.analyze(rgb).main_face) for i, rgb in franck.items()}

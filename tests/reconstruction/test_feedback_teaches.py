@@ -12,8 +12,8 @@ from capture import services as capture_services
 from capture import shutter
 from capture.models import Shot
 from reconstruction import services
-from reconstruction.generators.lighting import tone_curve
-from reconstruction.imageio import decode_jpeg, encode_jpeg
+from reconstruction.core.generators.lighting import tone_curve
+from reconstruction.core.imageio import decode_jpeg, encode_jpeg
 from reconstruction.models import TrainingRun
 from tests.conftest import video_frames
 from tests.reconstruction.test_training_runs import give_learning_data

@@ -8,15 +8,15 @@ import cv2
 import numpy as np
 import pytest
 
-from reconstruction.generators import ModelError, load_checkpoint, save_checkpoint
-from reconstruction.generators.climate import ClimateModel
-from reconstruction.generators.clothing import ClothingModel
-from reconstruction.generators.composition import CompositionModel, reframe
-from reconstruction.generators.expression import ExpressionConfig, ExpressionModel
-from reconstruction.generators.lighting import LightingModel, face_region, relight, tone_curve
-from reconstruction.imageio import fit_within, read_image
-from reconstruction.ranges import Sample, degree_range
-from reconstruction.regions import torso_region
+from reconstruction.core.generators import ModelError, load_checkpoint, save_checkpoint
+from reconstruction.core.generators.climate import ClimateModel
+from reconstruction.core.generators.clothing import ClothingModel
+from reconstruction.core.generators.composition import CompositionModel, reframe
+from reconstruction.core.generators.expression import ExpressionConfig, ExpressionModel
+from reconstruction.core.generators.lighting import LightingModel, face_region, relight, tone_curve
+from reconstruction.core.imageio import fit_within, read_image
+from reconstruction.core.ranges import Sample, degree_range
+from reconstruction.core.regions import torso_region
 from tests.conftest import sample_path, video_frames
 
 
@@ -138,7 +138,7 @@ def test_clothing_recolours_only_the_clothes(analyzer, face_frames):
 
 
 def _greyed_sky(rgb, analysis, amount):
-    from reconstruction.regions import sky_at
+    from reconstruction.core.regions import sky_at
 
     sky = sky_at(analysis.sky_mask, rgb.shape[:2])
     grey = rgb.astype(np.float32).mean(axis=2, keepdims=True).repeat(3, axis=2) * 1.05
@@ -162,7 +162,7 @@ def test_climate_makes_the_sky_sunnier_and_leaves_the_ground_alone(analyzer):
     out = model.generate(held.rgb, held.analysis, {"climate.sunniness": target})
     after = analyzer.analyze(out).elements["climate.sunniness"]
     assert progress(before, after, target) > 0.7
-    from reconstruction.regions import sky_at
+    from reconstruction.core.regions import sky_at
 
     sky = sky_at(held.analysis.sky_mask, out.shape[:2])
     assert np.array_equal(out[~sky], held.rgb[~sky])
@@ -275,7 +275,7 @@ def test_fine_tuning_the_expression_gan_starts_from_the_previous_version(analyze
 
 
 def test_a_hue_range_is_the_shortest_arc_and_may_wrap_through_red():
-    from reconstruction.ranges import clamp_to_range
+    from reconstruction.core.ranges import clamp_to_range
 
     reds = [0.93, 0.95, 0.97, 0.99, 0.01, 0.03, 0.05, 0.07, 0.02, 0.96]
     lo, hi = degree_range(reds)

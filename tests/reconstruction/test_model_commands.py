@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from reconstruction.generators.lighting import tone_curve
+from reconstruction.core.generators.lighting import tone_curve
 from tests.conftest import sample_path, video_frames
 from tests.reconstruction.test_task_worker import worker_env
 

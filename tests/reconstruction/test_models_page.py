@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from reconstruction import services, storage
-from reconstruction.generators.base import save_checkpoint
+from reconstruction.core.generators import save_checkpoint
 from reconstruction.models import ModelVersion, TrainingRun
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db]

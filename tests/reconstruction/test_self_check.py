@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from reconstruction.generators.base import FluctuationModel
-from reconstruction.generators.lighting import tone_curve
-from reconstruction.preview import ModelReconstructor, PreviewSettings, stages
-from reconstruction.rules import Rule, Step
-from reconstruction.selfcheck import Checks, SelfCheck, element_findings
+from reconstruction.core.generators.base import FluctuationModel
+from reconstruction.core.generators.lighting import tone_curve
+from reconstruction.core.preview import ModelReconstructor, PreviewSettings, stages
+from reconstruction.core.rules import Rule, Step
+from reconstruction.core.selfcheck import Checks, SelfCheck, element_findings
 from tests.conftest import video_frames
 
 
@@ -193,7 +193,7 @@ def test_the_recorded_shot_says_which_model_the_self_check_left_out_and_why(
     from capture import shutter
     from capture.models import Shot
     from reconstruction import services
-    from reconstruction.imageio import encode_jpeg
+    from reconstruction.core.imageio import encode_jpeg
 
     services.store_version(alice, small_models["lighting"], samples=small_models["samples"], seconds=1.0, metrics={})
     open_eyes, shut = blink

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from reconstruction import services, staging
-from reconstruction.intention import DEFAULT_TABLE
+from reconstruction.core.intention import DEFAULT_TABLE
 from reconstruction.models import IntentionTable, ShootingPreferences
 from tests.conftest import PASSWORD
 

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from capture import services as capture_services
 from reconstruction import services, storage
-from reconstruction.generators.lighting import tone_curve
-from reconstruction.imageio import encode_jpeg
+from reconstruction.core.generators.lighting import tone_curve
+from reconstruction.core.imageio import encode_jpeg
 from reconstruction.models import ModelVersion, TrainingRun
 from tests.conftest import video_frames
 from tests.reconstruction.test_task_worker import worker_env
@@ -107,7 +107,7 @@ def _first_version(alice, frames, analyzer):
 
 def test_a_crash_mid_training_marks_the_run_failed_and_keeps_the_previous_version(alice, frames, analyzer, monkeypatch):
     first = _first_version(alice, frames, analyzer)
-    from reconstruction.generators.lighting import LightingModel
+    from reconstruction.core.generators.lighting import LightingModel
 
     def explode(self, samples, progress):
         progress(1, 10, 0.5)

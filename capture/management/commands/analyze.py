@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from reconstruction.imageio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameError, iter_video, read_image
+from reconstruction.core.imageio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameError, iter_video, read_image
 
 
 class Command(BaseCommand):
@@ -28,8 +28,8 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"{raw}: not an image ({', '.join(sorted(IMAGE_SUFFIXES))}) or video ({', '.join(sorted(VIDEO_SUFFIXES))})"
                 )
-        from reconstruction.assets import AssetError
-        from reconstruction.extraction import Analyzer
+        from reconstruction.core.assets import AssetError
+        from reconstruction.core.extraction import Analyzer
 
         try:
             analyzer = Analyzer()

@@ -10,9 +10,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from reconstruction import services
-from reconstruction.elements import BY_NAME
-from reconstruction.imageio import FrameError, read_image
-from reconstruction.ranges import clamp_to_range
+from reconstruction.core.elements import BY_NAME
+from reconstruction.core.imageio import FrameError, read_image
+from reconstruction.core.ranges import clamp_to_range
 
 
 def parse_setting(text: str) -> tuple[str, float]:
@@ -41,7 +41,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the result as JSON (the default output)")
 
     def handle(self, *args, username, image, assignments, out, **options):
-        from reconstruction.extraction import Analyzer
+        from reconstruction.core.extraction import Analyzer
 
         user = get_user_model().objects.filter(username=username).first()
         if user is None:

@@ -10,8 +10,8 @@ import cv2
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from reconstruction.intention import INTENTIONS
-from reconstruction.preview import MODES, ORDERS, placeholder_image
+from reconstruction.core.intention import INTENTIONS
+from reconstruction.core.preview import MODES, ORDERS, placeholder_image
 
 
 class Command(BaseCommand):
@@ -31,8 +31,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, username, image, intention, wish, mode, order, out, json: bool, **options):
         from reconstruction import staging
-        from reconstruction.extraction import Analyzer
-        from reconstruction.imageio import FrameError, read_image
+        from reconstruction.core.extraction import Analyzer
+        from reconstruction.core.imageio import FrameError, read_image
 
         user = get_user_model().objects.filter(username=username).first()
         if user is None:

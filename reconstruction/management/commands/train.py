@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from capture import services as capture_services
 from capture.models import LearningSample
 from reconstruction import services
-from reconstruction.imageio import (
+from reconstruction.core.imageio import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
     FrameError,
@@ -40,8 +40,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, username, paths, group, steps, every, **options):
-        from reconstruction.extraction import Analyzer
-        from reconstruction.generators import TRAINABLE_GROUPS
+        from reconstruction.core.extraction import Analyzer
+        from reconstruction.core.generators import TRAINABLE_GROUPS
 
         user = get_user_model().objects.filter(username=username).first()
         if user is None:

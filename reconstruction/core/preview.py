@@ -310,7 +310,7 @@ def stages(
     check=None,
 ) -> Iterator[Stage]:
     """The display events for one shot, in display order; the last is always the reconstruction.
-    ``check``: the self-check (``reconstruction.selfcheck.SelfCheck``). Its quick part (every
+    ``check``: the self-check (``reconstruction.core.selfcheck.SelfCheck``). Its quick part (every
     element, eyes and expression) runs on the reconstruction before any preview is built from it,
     so a preview never shows an edit that closes the eyes or saddens the face; the slow judges
     (identity, borders) run before the reconstruction is shown and recorded, which keeps the first

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -14,8 +13,6 @@ from ..elements import BY_NAME
 from ..extraction import Analysis
 from ..ranges import DataSummary, Progress, Sample, clamp_to_range, summarize
 from ..verdicts import PastVerdict, Steered, newest, steer
-
-CHECKPOINT_FORMAT = "flux-fluctuation-model"
 
 
 class ModelError(RuntimeError):
@@ -43,7 +40,9 @@ class FluctuationModel:
         self.ranges: dict[str, tuple[float, float] | None] = {n: None for n in self.elements}
         self.summary: DataSummary | None = None
         self.params: dict[str, Any] = {}
-        self.verdicts: list[PastVerdict] = []  # the user's answers on edits this group made (reconstruction.verdicts)
+        self.verdicts: list[
+            PastVerdict
+        ] = []  # the user's answers on edits this group made (reconstruction.core.verdicts)
         self._previous: FluctuationModel | None = None  # the version a fine-tune starts from
 
     # --- training -----------------------------------------------------------------------------
@@ -86,7 +85,7 @@ class FluctuationModel:
 
     def steer(self, element: str, current: float, target: float) -> Steered:
         """The rule's target for ``element`` once the user's answers on similar edits by this
-        model are taken into account (``reconstruction.verdicts.steer``)."""
+        model are taken into account (``reconstruction.core.verdicts.steer``)."""
         if not self.verdicts:
             return Steered(target)
         return steer(self.verdicts, element, current, target, BY_NAME[element].circular)
@@ -121,7 +120,7 @@ class FluctuationModel:
     ) -> np.ndarray:
         """The image with this group's elements moved to ``targets`` (each clamped to its range);
         elements without a target, a range or a present degree are left as they are. ``recent``:
-        the frames streamed before the shutter (``reconstruction.recent``), for a model that
+        the frames streamed before the shutter (``reconstruction.core.recent``), for a model that
         draws on them; ``report``: filled with what the model chose, for the shot's record."""
         clamped = {}
         for name, value in targets.items():
@@ -146,58 +145,6 @@ class FluctuationModel:
 
     def load_state(self, state: dict) -> None:
         self.params = state["params"]
-
-
-def save_checkpoint(model: FluctuationModel, path: Path, meta: dict | None = None) -> None:
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "group": model.group,
-        "version": model.version,
-        "config": dataclasses.asdict(model.config),
-        "ranges": {k: (list(v) if v else None) for k, v in model.ranges.items()},
-        "state": model.state(),
-        "verdicts": [v.to_json() for v in model.verdicts],
-        "meta": meta or {},
-    }
-    partial = path.with_suffix(".partial")
-    torch.save(payload, partial)
-    partial.replace(path)
-
-
-def load_checkpoint(path: Path) -> FluctuationModel:
-    """The model saved at ``path``, or ``ModelError`` saying clearly what is wrong with it."""
-    import torch
-
-    from . import MODEL_CLASSES
-
-    # The messages reach users (the shot page, provenance): they never name a server path.
-    if not path.exists():
-        raise ModelError("its weights file is missing")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt, truncated, or not a torch file at all
-        raise ModelError(f"its weights file is damaged ({type(exc).__name__})") from exc
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ModelError("its weights file is not a Flux model file")
-    cls = MODEL_CLASSES.get(payload.get("group"))
-    if cls is None:
-        raise ModelError(f"its weights file holds an unknown group {str(payload.get('group'))[:40]!r}")
-    if payload.get("version") != cls.version:
-        raise ModelError(
-            f"it is version {payload.get('version')} of the {cls.group} model; this Flux reads version {cls.version}"
-        )
-    fields = {f.name for f in dataclasses.fields(cls.Config)}
-    model = cls(cls.Config(**{k: v for k, v in payload["config"].items() if k in fields}))
-    model.ranges = {k: (tuple(v) if v else None) for k, v in payload["ranges"].items()}
-    try:
-        model.load_state(payload["state"])
-        model.verdicts = [PastVerdict.from_json(v) for v in payload.get("verdicts", [])]
-    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-        raise ModelError(f"its weights file does not match the {cls.group} model ({type(exc).__name__})") from exc
-    return model
 
 
 # --- helpers for the trained transforms -----------------------------------------------------------

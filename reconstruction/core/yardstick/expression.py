@@ -38,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from reconstruction.assets import Asset
+from reconstruction.core.assets import Asset
 
-from . import ensure, once, yardstick_dir  # noqa: F401  (yardstick_dir: where the files live)
+from .files import ensure, once, yardstick_dir  # noqa: F401  (yardstick_dir: where the files live)
 
 EXPRESSION_LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
 INPUT_SIZE = 112

