@@ -18,7 +18,7 @@ from django.conf import settings
 from reconstruction import services as model_services
 from reconstruction.core.imageio import FrameError
 
-from . import protocol, services
+from . import protocol
 from .live import LiveStream, analysis_pool
 from .shutter import fair_shots, reconstruction_pool, take
 
@@ -228,7 +228,7 @@ class ShootConsumer(AsyncWebsocketConsumer):
 
     async def _keep_sample(self, jpeg: bytes, analysis: dict):
         try:
-            await database_sync_to_async(services.record_learning_sample)(self.user, jpeg, analysis)
+            await database_sync_to_async(model_services.record_learning_sample)(self.user, jpeg, analysis)
             self.kept += 1
             if self.kept % 20 == 0:
                 await database_sync_to_async(model_services.maybe_auto_train)(self.user)

@@ -1,9 +1,12 @@
-"""Shots and learning samples. Rows are written only by ``capture.services``."""
+"""Shots and what the page showed after the shutter. Rows are written only by ``capture.services``;
+a shot's verdicts and the learning data it gave belong to ``reconstruction`` (where models learn)."""
 
 import uuid
 
 from django.conf import settings
 from django.db import models
+
+from reconstruction.models import Verdict
 
 
 def _shot_path(instance: "Shot", filename: str) -> str:
@@ -20,18 +23,6 @@ def _thumbnail_path(instance: "Shot", filename: str) -> str:
 
 def _stage_path(instance: "ShotStage", filename: str) -> str:
     return f"users/{instance.shot.user_id}/shots/{instance.shot_id}-stage-{instance.index}.jpg"
-
-
-def _sample_path(instance: "LearningSample", filename: str) -> str:
-    return f"users/{instance.user_id}/learning/{uuid.uuid4().hex}.jpg"
-
-
-class Verdict(models.TextChoices):
-    """The one vocabulary of a user's answer on a reconstruction: each ``Feedback`` row's, the
-    shot's latest (``Shot.feedback``), the page's form and the JSON answer."""
-
-    ACCEPTED = "accepted", "accepted"
-    REJECTED = "rejected", "rejected"
 
 
 class Shot(models.Model):
@@ -107,57 +98,3 @@ class ShotStage(models.Model):
     class Meta:
         ordering = ["index"]
         constraints = [models.UniqueConstraint(fields=["shot", "index"], name="one_stage_per_index")]
-
-
-class Feedback(models.Model):
-    """Accepting or rejecting a shot's reconstruction ([0092]). The latest one counts; earlier ones
-    stay as history."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback")
-    shot = models.ForeignKey(Shot, on_delete=models.CASCADE, related_name="feedback_given")
-    verdict = models.CharField(max_length=8, choices=Verdict.choices)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    intention = models.CharField(max_length=32, blank=True)
-    targets = models.JSONField(default=dict)  # element -> the degree the rule asked for
-    groups = models.JSONField(default=list)  # the models whose edits were judged
-    table_shift = models.JSONField(default=dict)  # element -> (old ideal, new ideal) after a rejection
-    source = models.JSONField(default=dict)  # element -> the degree the shot had
-    reached = models.JSONField(default=dict)  # element -> the degree the judged reconstruction had
-    exemplars = models.JSONField(default=dict)  # group -> the face that lent its pixels to the edit (its fingerprint)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-
-class LearningSample(models.Model):
-    """A frame kept as training data for the user's fluctuation models (the specification's
-    training images), with its degrees. Bounded per user; the oldest go first."""
-
-    SOURCE_STREAM = "stream"
-    SOURCE_SHOT = "shot"
-    SOURCE_IMPORT = "import"
-    SOURCE_ACCEPTED = "accepted"  # the original of a shot whose reconstruction was accepted
-    SOURCE_ACCEPTED_EDIT = "accepted_edit"  # the accepted reconstruction itself: a positive example of an edit
-    SOURCE_REJECTED = "rejected"
-    SOURCES = [
-        (SOURCE_STREAM, "live stream"),
-        (SOURCE_SHOT, "shutter"),
-        (SOURCE_IMPORT, "imported"),
-        (SOURCE_ACCEPTED, "accepted shot's original"),
-        (SOURCE_ACCEPTED_EDIT, "accepted reconstruction"),
-        (SOURCE_REJECTED, "rejected shot"),
-    ]
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="learning_samples")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    source = models.CharField(max_length=16, choices=SOURCES, default=SOURCE_STREAM)
-    image = models.FileField(upload_to=_sample_path)
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
-    elements = models.JSONField(default=dict)
-    faces = models.JSONField(default=list)
-    feedback = models.ForeignKey(Feedback, null=True, blank=True, on_delete=models.SET_NULL, related_name="samples")
-
-    class Meta:
-        ordering = ["created_at"]
-        indexes = [models.Index(fields=["user", "created_at"])]

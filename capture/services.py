@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import DatabaseError, transaction
 from django.shortcuts import get_object_or_404
 
 from reconstruction import services as model_services
 from reconstruction.core.imageio import decode_jpeg, encode_jpeg, fit_within
+from reconstruction.models import Verdict
 
-from .models import Feedback, LearningSample, Shot, ShotStage, Verdict
-
-# How far a rejection moves the intention's ideal degree toward what the user kept (the original).
-REJECTION_SHIFT = 0.3
+from .models import Shot, ShotStage
 
 
 def shots_for(user):
@@ -26,10 +23,6 @@ def shots_for(user):
 def get_shot(user, shot_id) -> Shot:
     """The user's shot, or 404 (also for someone else's)."""
     return get_object_or_404(shots_for(user), pk=shot_id)
-
-
-def learning_samples_for(user):
-    return LearningSample.objects.filter(user=user)
 
 
 def _put(field, jpeg: bytes) -> None:
@@ -129,40 +122,12 @@ def mark_shot_failed(shot: Shot, message: str) -> None:
     Shot.objects.filter(pk=shot.pk).update(status=Shot.FAILED, message=message[:500])
 
 
-def record_learning_sample(
-    user, jpeg: bytes, analysis: dict, source: str = LearningSample.SOURCE_STREAM, feedback: Feedback | None = None
-) -> LearningSample:
-    """Keep a frame as learning data, then drop the user's oldest beyond the bound."""
-    sample = LearningSample(
-        user=user,
-        source=source,
-        feedback=feedback,
-        width=analysis["width"],
-        height=analysis["height"],
-        elements=analysis["elements"],
-        faces=analysis["faces"],
-    )
-    _put(sample.image, jpeg)
-    sample.save()
-    prune_learning_samples(user)
-    return sample
-
-
-def prune_learning_samples(user, keep: int | None = None) -> int:
-    keep = settings.FLUX_LEARNING_MAX_PER_USER if keep is None else keep
-    with transaction.atomic():
-        stale = list(learning_samples_for(user).order_by("-created_at", "-id").values_list("id", flat=True)[keep:])
-        if not stale:
-            return 0
-        # Deleting row by row fires post_delete, which removes each file too.
-        for sample in LearningSample.objects.filter(id__in=stale):
-            sample.delete()
-    return len(stale)
-
-
 def delete_shot(user, shot_id) -> None:
-    """The shot, its files, its replay record and its feedback go; learning data it gave stays."""
-    get_shot(user, shot_id).delete()
+    """The shot, its files, its replay record and its verdicts go; learning data it gave stays."""
+    with transaction.atomic():
+        shot = get_shot(user, shot_id)
+        model_services.forget_shot(user, shot.pk)
+        shot.delete()
 
 
 def gallery(user, day=None, intention: str = "", feedback: str = ""):
@@ -176,112 +141,50 @@ def gallery(user, day=None, intention: str = "", feedback: str = ""):
     return shots.only("id", "created_at", "thumbnail", "original", "intention_name", "feedback", "status", "user_id")
 
 
-def give_feedback(user, shot_id, verdict: str) -> Feedback:
+def give_feedback(user, shot_id, verdict: str):
     """Accept or reject a shot's reconstruction ([0092]).
 
-    Accepting keeps the reconstruction as the photo and adds the pair (original, reconstruction)
-    to the learning data as a positive example. Rejecting makes the original the photo, adds it as
-    a negative example and moves the intention's ideal degrees toward what the shot had, away
-    from the rejected edit. Either way the models that made the edit are fine-tuned with it in
-    the background; a group already training gets a follow-up run when it finishes.
-
-    The same verdict twice changes nothing the second time. A changed verdict first undoes the
-    previous one: its learning data goes and its shift of the intention table is taken back."""
+    Accepting keeps the reconstruction as the photo, rejecting makes the original the photo. The
+    verdict, and what the models learn from it, is kept by ``reconstruction.services.record_verdict``
+    (learning data, the intention table's shift away from a rejected edit); the models that made
+    the edit are then fine-tuned with it in the background. The same verdict twice changes
+    nothing the second time."""
     if verdict not in Verdict.values:
         raise ValueError("the verdict is accepted or rejected")
     shot = get_shot(user, shot_id)
     if not shot.reconstruction:
         raise ValueError("this shot has no reconstruction to judge: the original is its photo")
-    targets = shot.targets
-    groups = sorted(shot.models_used)
     made = next((st for st in shot.stages if st.get("stage") == "reconstruction"), {})
-    exemplars = {
-        g: e["face"] for g, e in (made.get("exemplars") or {}).items() if isinstance(e, dict) and e.get("face")
-    }
     with transaction.atomic():
         Shot.objects.select_for_update().filter(pk=shot.pk).exists()  # one verdict at a time per shot
-        current = Feedback.objects.filter(shot=shot).order_by("-created_at", "-pk").first()
-        if current is not None and current.verdict == verdict:
-            return current
-        if current is not None:
-            _undo_feedback(user, current)
-        fb = Feedback.objects.create(
-            user=user,
-            shot=shot,
-            verdict=verdict,
-            intention=shot.intention_name,
-            targets=targets,
-            groups=groups,
-            source=shot.elements,
-            reached=shot.reconstructed_elements,
-            exemplars=exemplars,
-        )
-        meta = {"width": shot.width, "height": shot.height, "faces": shot.faces}
         with shot.original.open("rb") as fh:
             original = fh.read()
-        if verdict == Verdict.ACCEPTED:
-            with shot.reconstruction.open("rb") as fh:
-                recon = fh.read()
-            record_learning_sample(
-                user, original, meta | {"elements": shot.elements}, LearningSample.SOURCE_ACCEPTED, fb
-            )
-            record_learning_sample(
-                user,
-                recon,
-                meta | {"elements": shot.reconstructed_elements, "faces": []},
-                LearningSample.SOURCE_ACCEPTED_EDIT,
-                fb,
-            )
-        else:
-            record_learning_sample(
-                user, original, meta | {"elements": shot.elements}, LearningSample.SOURCE_REJECTED, fb
-            )
-            fb.table_shift = _shift_away(user, shot, targets)
-            fb.save(update_fields=["table_shift"])
+        with shot.reconstruction.open("rb") as fh:
+            reconstruction = fh.read()
+        edit = model_services.JudgedEdit(
+            shot_id=shot.pk,
+            intention=shot.intention_name,
+            targets=shot.targets,
+            groups=sorted(shot.models_used),
+            source=shot.elements,
+            reached=shot.reconstructed_elements,
+            exemplars={
+                g: e["face"] for g, e in (made.get("exemplars") or {}).items() if isinstance(e, dict) and e.get("face")
+            },
+            original=original,
+            reconstruction=reconstruction,
+            width=shot.width,
+            height=shot.height,
+            faces=shot.faces,
+        )
+        fb, changed = model_services.record_verdict(user, verdict, edit)
+        if not changed:
+            return fb
         shot.feedback = verdict
         shot.save(update_fields=["feedback"])
         _refresh_thumbnail(shot)
-    for group in groups:
-        try:
-            model_services.start_training(user, group, fine_tune=True)
-        except model_services.TrainingBusy:
-            pass  # the run under way starts a follow-up when it ends (run_training)
+    model_services.learn_from_verdict(user, fb)
     return fb
-
-
-def _undo_feedback(user, fb: Feedback) -> None:
-    """Take back what a verdict did: its learning data, and its shift of the intention table
-    (where the ideal still holds the shifted value; a later change by hand is kept)."""
-    for sample in LearningSample.objects.filter(user=user, feedback=fb):
-        sample.delete()  # its file goes with it (capture.signals)
-    if fb.table_shift:
-        table = model_services.intention_table_for(user)
-        row = dict(table.get(fb.intention, {}))
-        for element, (before, after) in fb.table_shift.items():
-            if row.get(element) is not None and abs(row[element] - after) < 1e-6:
-                row[element] = before
-        table[fb.intention] = row
-        model_services.save_intention_table(user, table)
-
-
-def _shift_away(user, shot: Shot, targets: dict) -> dict:
-    """Move the intention's ideal degrees toward the rejected shot's own degrees."""
-    name = shot.intention_name
-    table = model_services.intention_table_for(user)
-    row = dict(table.get(name, {}))
-    shift = {}
-    for element in targets:
-        ideal, kept = row.get(element), shot.elements.get(element)
-        if ideal is None or kept is None:
-            continue
-        moved = round(ideal + REJECTION_SHIFT * (kept - ideal), 3)
-        if moved != ideal:
-            shift[element] = [ideal, moved]
-            row[element] = moved
-    if shift:
-        table[name] = row
-        model_services.save_intention_table(user, table)
-    return shift
 
 
 def thumbnail_jpeg(rgb) -> bytes:
@@ -308,8 +211,7 @@ def history(user, limit: int = 200) -> list[dict]:
         )[:limit]
     ]
     events += [
-        {"at": f.created_at, "kind": "feedback", "feedback": f}
-        for f in Feedback.objects.filter(user=user).select_related("shot")[:limit]
+        {"at": f.created_at, "kind": "feedback", "feedback": f} for f in model_services.feedback_for(user)[:limit]
     ]
     events += [
         {"at": r.created_at, "kind": "training", "run": r}

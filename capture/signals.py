@@ -6,7 +6,7 @@ from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from .models import LearningSample, Shot, ShotStage
+from .models import Shot, ShotStage
 
 
 @receiver(post_delete, sender=Shot)
@@ -18,12 +18,6 @@ def _delete_shot_file(sender, instance: Shot, **kwargs):
 
 @receiver(post_delete, sender=ShotStage)
 def _delete_stage_file(sender, instance: ShotStage, **kwargs):
-    if instance.image:
-        instance.image.storage.delete(instance.image.name)
-
-
-@receiver(post_delete, sender=LearningSample)
-def _delete_sample_file(sender, instance: LearningSample, **kwargs):
     if instance.image:
         instance.image.storage.delete(instance.image.name)
 

@@ -19,11 +19,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from reconstruction import services as model_services
 from reconstruction.core.elements import ELEMENTS, by_group
 from reconstruction.core.intention import INTENTIONS, LABELS
+from reconstruction.models import Verdict
 
 from . import services
-from .models import Shot, Verdict
+from .models import Shot
 
 GALLERY_PAGE = 24
 
@@ -145,7 +147,7 @@ def shot_page(request, shot_id):
             "rows": rows,
             "final": final,
             "replay": replay_json(shot),
-            "feedback_history": shot.feedback_given.all(),
+            "feedback_history": model_services.feedback_on(request.user, shot.pk),
         },
     )
 
@@ -225,7 +227,7 @@ def provenance(shot, original: bytes, reconstruction: bytes | None) -> dict:
         "message": shot.message,
         "feedback": [
             {"verdict": f.verdict, "at": f.created_at.isoformat(), "table_shift": f.table_shift}
-            for f in shot.feedback_given.all()
+            for f in model_services.feedback_on(shot.user_id, shot.pk)
         ],
     }
 

@@ -6,6 +6,6 @@ class ReconstructionConfig(AppConfig):
     verbose_name = "Reconstruction"
 
     def ready(self):
-        from . import services, signals, tasks  # noqa: F401  (signals: weights go with their rows)
+        from . import services, signals, tasks  # noqa: F401  (signals: files go with their rows)
 
         services.queue_training = tasks.train_group.enqueue

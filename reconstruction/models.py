@@ -1,5 +1,8 @@
-"""Per-user fluctuation models (the model store) and their training runs. Rows are written only by
-``reconstruction.services``; weights live under ``models/<user id>/<group>/<version>.pt``."""
+"""Per-user fluctuation models (the model store), their training runs, and what they learn from:
+the user's learning frames and verdicts. Rows are written only by ``reconstruction.services``;
+weights live under ``models/<user id>/<group>/<version>.pt``."""
+
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -8,6 +11,74 @@ from django.db.models import Q
 from .core import divergence, preview
 
 _PREVIEW, _DIVERGENCE = preview.PreviewSettings(), divergence.DivergenceSettings()  # the defaults
+
+
+def _sample_path(instance: "LearningSample", filename: str) -> str:
+    return f"users/{instance.user_id}/learning/{uuid.uuid4().hex}.jpg"
+
+
+class Verdict(models.TextChoices):
+    """The one vocabulary of a user's answer on a reconstruction: each ``Feedback`` row's, the
+    shot's latest (``capture``'s ``Shot.feedback``), the page's form and the JSON answer."""
+
+    ACCEPTED = "accepted", "accepted"
+    REJECTED = "rejected", "rejected"
+
+
+class Feedback(models.Model):
+    """A user's verdict on a shot's reconstruction ([0092]) and the edit it judged: what the models
+    that made the edit learn from. The latest one per shot counts; earlier ones stay as history."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback")
+    # The judged shot is capture's: kept as its id, so that this app depends on no other (capture
+    # removes a deleted shot's verdicts through reconstruction.services.forget_shot).
+    shot_id = models.UUIDField(db_index=True)
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    intention = models.CharField(max_length=32, blank=True)
+    targets = models.JSONField(default=dict)  # element -> the degree the rule asked for
+    groups = models.JSONField(default=list)  # the models whose edits were judged
+    table_shift = models.JSONField(default=dict)  # element -> (old ideal, new ideal) after a rejection
+    source = models.JSONField(default=dict)  # element -> the degree the shot had
+    reached = models.JSONField(default=dict)  # element -> the degree the judged reconstruction had
+    exemplars = models.JSONField(default=dict)  # group -> the face that lent its pixels to the edit (its fingerprint)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class LearningSample(models.Model):
+    """A frame kept as training data for the user's fluctuation models (the specification's
+    training images), with its degrees. Bounded per user; the oldest go first."""
+
+    SOURCE_STREAM = "stream"
+    SOURCE_SHOT = "shot"
+    SOURCE_IMPORT = "import"
+    SOURCE_ACCEPTED = "accepted"  # the original of a shot whose reconstruction was accepted
+    SOURCE_ACCEPTED_EDIT = "accepted_edit"  # the accepted reconstruction itself: a positive example of an edit
+    SOURCE_REJECTED = "rejected"
+    SOURCES = [
+        (SOURCE_STREAM, "live stream"),
+        (SOURCE_SHOT, "shutter"),
+        (SOURCE_IMPORT, "imported"),
+        (SOURCE_ACCEPTED, "accepted shot's original"),
+        (SOURCE_ACCEPTED_EDIT, "accepted reconstruction"),
+        (SOURCE_REJECTED, "rejected shot"),
+    ]
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="learning_samples")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    source = models.CharField(max_length=16, choices=SOURCES, default=SOURCE_STREAM)
+    image = models.FileField(upload_to=_sample_path)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    elements = models.JSONField(default=dict)
+    faces = models.JSONField(default=list)
+    feedback = models.ForeignKey(Feedback, null=True, blank=True, on_delete=models.SET_NULL, related_name="samples")
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["user", "created_at"])]
 
 
 class ModelVersion(models.Model):
@@ -28,8 +99,8 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict)  # training and quality figures
     weights = models.CharField(max_length=255)  # path under FLUX_MODELS_DIR
     learned_from = models.ManyToManyField(
-        "capture.Feedback", blank=True, related_name="model_versions"
-    )  # feedback in its data
+        Feedback, blank=True, related_name="model_versions"
+    )  # the verdicts it learned from
 
     class Meta:
         ordering = ["group", "-version"]

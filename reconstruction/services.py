@@ -10,11 +10,10 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-
-from capture.models import Feedback, LearningSample, Verdict
 
 from . import storage
 from .core.evaluation import fit_and_measure
@@ -24,7 +23,7 @@ from .core.imageio import FrameError, decode_jpeg
 from .core.intention import DEFAULT_TABLE, validate_table
 from .core.ranges import Sample
 from .core.verdicts import PastVerdict
-from .models import IntentionTable, ModelVersion, ShootingPreferences, TrainingRun
+from .models import Feedback, IntentionTable, LearningSample, ModelVersion, ShootingPreferences, TrainingRun, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -470,3 +469,168 @@ def save_intention_table(user, table: dict[str, dict[str, float]] | None) -> Non
 
 def customised_intentions(user) -> list[str]:
     return list(IntentionTable.objects.filter(user=user).values_list("intention", flat=True))
+
+
+# --- learning data: frames kept for training, and the user's verdicts on edits -------------------
+
+# How far a rejection moves the intention's ideal degree toward what the user kept (the original).
+REJECTION_SHIFT = 0.3
+
+
+def learning_samples_for(user):
+    return LearningSample.objects.filter(user=user)
+
+
+def record_learning_sample(
+    user, jpeg: bytes, analysis: dict, source: str = LearningSample.SOURCE_STREAM, feedback: Feedback | None = None
+) -> LearningSample:
+    """Keep a frame as learning data, then drop the user's oldest beyond the bound."""
+    sample = LearningSample(
+        user=user,
+        source=source,
+        feedback=feedback,
+        width=analysis["width"],
+        height=analysis["height"],
+        elements=analysis["elements"],
+        faces=analysis["faces"],
+    )
+    sample.image.save("upload.jpg", ContentFile(jpeg), save=False)  # the name is upload_to's alone
+    sample.save()
+    prune_learning_samples(user)
+    return sample
+
+
+def prune_learning_samples(user, keep: int | None = None) -> int:
+    keep = settings.FLUX_LEARNING_MAX_PER_USER if keep is None else keep
+    with transaction.atomic():
+        stale = list(learning_samples_for(user).order_by("-created_at", "-id").values_list("id", flat=True)[keep:])
+        if not stale:
+            return 0
+        # Deleting row by row fires post_delete, which removes each file too.
+        for sample in LearningSample.objects.filter(id__in=stale):
+            sample.delete()
+    return len(stale)
+
+
+def feedback_for(user):
+    """Every query for verdicts goes through here, so a user only ever sees their own."""
+    return Feedback.objects.filter(user=user)
+
+
+def feedback_on(user, shot_id):
+    """The verdicts given on one shot, newest first."""
+    return feedback_for(user).filter(shot_id=shot_id)
+
+
+@dataclasses.dataclass(frozen=True)
+class JudgedEdit:
+    """What a verdict judged: the shot as taken and the reconstruction the models made of it."""
+
+    shot_id: object  # the shot's id (capture's): verdicts keep the id, so this app needs no other
+    intention: str
+    targets: dict  # element -> the degree the rule asked for
+    groups: list  # the models whose edits were judged
+    source: dict  # element -> the degree the shot had
+    reached: dict  # element -> the degree the reconstruction had
+    exemplars: dict  # group -> the fingerprint of the face that lent its pixels
+    original: bytes  # the shot's JPEG
+    reconstruction: bytes  # the reconstruction's JPEG
+    width: int
+    height: int
+    faces: list
+
+
+def record_verdict(user, verdict: str, edit: JudgedEdit) -> tuple[Feedback, bool]:
+    """Keep the user's verdict on an edit ([0092]): (the standing verdict, whether it changed).
+
+    Accepting adds the pair (original, reconstruction) to the learning data as a positive example.
+    Rejecting adds the original as a negative example and moves the intention's ideal degrees
+    toward what the shot had, away from the rejected edit. The same verdict twice changes nothing
+    the second time; a changed verdict first undoes the previous one (its learning data goes and
+    its shift of the intention table is taken back). The caller holds the shot's lock."""
+    if verdict not in Verdict.values:
+        raise ValueError("the verdict is accepted or rejected")
+    current = feedback_on(user, edit.shot_id).order_by("-created_at", "-pk").first()
+    if current is not None and current.verdict == verdict:
+        return current, False
+    if current is not None:
+        _undo_feedback(user, current)
+    fb = Feedback.objects.create(
+        user=user,
+        shot_id=edit.shot_id,
+        verdict=verdict,
+        intention=edit.intention,
+        targets=edit.targets,
+        groups=edit.groups,
+        source=edit.source,
+        reached=edit.reached,
+        exemplars=edit.exemplars,
+    )
+    meta = {"width": edit.width, "height": edit.height, "faces": edit.faces}
+    if verdict == Verdict.ACCEPTED:
+        record_learning_sample(
+            user, edit.original, meta | {"elements": edit.source}, LearningSample.SOURCE_ACCEPTED, fb
+        )
+        record_learning_sample(
+            user,
+            edit.reconstruction,
+            meta | {"elements": edit.reached, "faces": []},
+            LearningSample.SOURCE_ACCEPTED_EDIT,
+            fb,
+        )
+    else:
+        record_learning_sample(
+            user, edit.original, meta | {"elements": edit.source}, LearningSample.SOURCE_REJECTED, fb
+        )
+        fb.table_shift = _shift_away(user, edit.intention, edit.source, edit.targets)
+        fb.save(update_fields=["table_shift"])
+    return fb, True
+
+
+def learn_from_verdict(user, fb: Feedback) -> None:
+    """Fine-tune the models that made the judged edit, in the background; a group already
+    training gets a follow-up run when it finishes (``run_training``)."""
+    for group in fb.groups:
+        try:
+            start_training(user, group, fine_tune=True)
+        except TrainingBusy:
+            pass
+
+
+def forget_shot(user, shot_id) -> None:
+    """A deleted shot's verdicts go; the learning data they gave stays."""
+    feedback_on(user, shot_id).delete()
+
+
+def _undo_feedback(user, fb: Feedback) -> None:
+    """Take back what a verdict did: its learning data, and its shift of the intention table
+    (where the ideal still holds the shifted value; a later change by hand is kept)."""
+    for sample in LearningSample.objects.filter(user=user, feedback=fb):
+        sample.delete()  # its file goes with it (reconstruction.signals)
+    if fb.table_shift:
+        table = intention_table_for(user)
+        row = dict(table.get(fb.intention, {}))
+        for element, (before, after) in fb.table_shift.items():
+            if row.get(element) is not None and abs(row[element] - after) < 1e-6:
+                row[element] = before
+        table[fb.intention] = row
+        save_intention_table(user, table)
+
+
+def _shift_away(user, intention: str, kept_degrees: dict, targets: dict) -> dict:
+    """Move the intention's ideal degrees toward the rejected shot's own degrees."""
+    table = intention_table_for(user)
+    row = dict(table.get(intention, {}))
+    shift = {}
+    for element in targets:
+        ideal, kept = row.get(element), kept_degrees.get(element)
+        if ideal is None or kept is None:
+            continue
+        moved = round(ideal + REJECTION_SHIFT * (kept - ideal), 3)
+        if moved != ideal:
+            shift[element] = [ideal, moved]
+            row[element] = moved
+    if shift:
+        table[intention] = row
+        save_intention_table(user, table)
+    return shift

@@ -10,8 +10,6 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from capture import services as capture_services
-
 from . import services
 from .core.elements import BY_NAME
 from .core.generators import TRAINABLE_GROUPS
@@ -97,7 +95,7 @@ def model_list(request):
         "reconstruction/models.html",
         {
             "groups": groups,
-            "learning_count": capture_services.learning_samples_for(request.user).count(),
+            "learning_count": services.learning_samples_for(request.user).count(),
         },
     )
 

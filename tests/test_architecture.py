@@ -114,6 +114,17 @@ def test_every_core_module_imports_with_django_unavailable():
     assert int(count) > 20 and app_side.strip() == "[]"
 
 
+def test_the_apps_depend_one_way():
+    # fluxsite wires everything; capture (the camera) uses reconstruction (models, training,
+    # learning data, verdicts), which uses its core. Nothing points back up.
+    for name, targets in project_graph().items():
+        for target in targets:
+            here, there = layer(name), layer(target)
+            if here == there:
+                continue
+            assert LAYERS.index(here) < LAYERS.index(there), f"{name} imports {target}: {here} may not use {there}"
+
+
 def test_there_are_no_import_loops():
     graph = project_graph()
     index, low, stack, on_stack, loops = {}, {}, [], set(), []

@@ -1,5 +1,5 @@
 # The database row of a trained version was named like the ML base class
-# (reconstruction.generators.base.FluctuationModel); it is a ModelVersion. Renamed in place: no
+# (reconstruction.core.generators.base.FluctuationModel); it is a ModelVersion. Renamed in place: no
 # row, weights path or feedback link is lost.
 
 from django.conf import settings

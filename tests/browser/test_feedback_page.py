@@ -27,7 +27,7 @@ with Analyzer() as analyzer:
     for f in frames:
         for s in (-0.7, 0.0, 0.7):
             rgb = tone_curve(f, s)
-            capture_services.record_learning_sample(erin, encode_jpeg(rgb), analyzer.analyze(rgb).to_json())
+            services.record_learning_sample(erin, encode_jpeg(rgb), analyzer.analyze(rgb).to_json())
     services.run_training(services.start_training(erin, 'lighting', steps=60, enqueue=False).pk, analyzer=analyzer)
 
     def shoot(rgb):

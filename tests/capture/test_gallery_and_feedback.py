@@ -13,12 +13,12 @@ from django.test import Client
 from django.urls import reverse
 
 from capture import services
-from capture.models import Feedback, LearningSample, Shot, ShotStage, Verdict
+from capture.models import Shot, ShotStage
 from reconstruction import services as model_services
 from reconstruction.core.generators.lighting import tone_curve
 from reconstruction.core.imageio import encode_jpeg
 from reconstruction.core.intention import DEFAULT_TABLE
-from reconstruction.models import TrainingRun
+from reconstruction.models import Feedback, LearningSample, TrainingRun, Verdict
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db]
@@ -201,7 +201,7 @@ def test_accepting_adds_the_pair_to_the_learning_data_and_fine_tunes_the_models(
     original = LearningSample.objects.get(user=alice, source=LearningSample.SOURCE_ACCEPTED)
     edit = LearningSample.objects.get(user=alice, source=LearningSample.SOURCE_ACCEPTED_EDIT)
     assert (original.elements["lighting.exposure"], edit.elements["lighting.exposure"]) == (0.40, 0.55)
-    fb = Feedback.objects.get(shot=shot)
+    fb = Feedback.objects.get(shot_id=shot.id)
     assert fb.targets == {"lighting.exposure": 0.55} and fb.groups == ["lighting"]
     assert fb.source["lighting.exposure"] == 0.40 and fb.reached["lighting.exposure"] == 0.55
     assert TrainingRun.objects.filter(user=alice, group="lighting", status=TrainingRun.QUEUED, fine_tune=True).exists()
@@ -219,7 +219,7 @@ def test_rejecting_keeps_the_original_and_moves_the_intention_away_from_the_edit
     table = model_services.intention_table_for(alice)
     before = DEFAULT_TABLE["portrait"]["lighting.exposure"]
     assert table["portrait"]["lighting.exposure"] == pytest.approx(before + 0.3 * (0.40 - before), abs=1e-3)
-    assert Feedback.objects.get(shot=shot).table_shift == {
+    assert Feedback.objects.get(shot_id=shot.id).table_shift == {
         "lighting.exposure": [before, table["portrait"]["lighting.exposure"]]
     }
     assert TrainingRun.objects.filter(user=alice, group="lighting").exists()
@@ -231,7 +231,7 @@ def test_the_same_verdict_twice_changes_nothing_the_second_time(alice, frame):
     table = model_services.intention_table_for(alice)
     runs = TrainingRun.objects.filter(user=alice).count()
     again = services.give_feedback(alice, shot.id, "rejected")
-    assert again.pk == first.pk and Feedback.objects.filter(shot=shot).count() == 1
+    assert again.pk == first.pk and Feedback.objects.filter(shot_id=shot.id).count() == 1
     assert model_services.intention_table_for(alice) == table  # shifted once, not twice
     assert LearningSample.objects.filter(user=alice, source=LearningSample.SOURCE_REJECTED).count() == 1
     assert TrainingRun.objects.filter(user=alice).count() == runs
@@ -297,6 +297,25 @@ def test_deleting_a_shot_removes_its_files_and_replay_record(alice, frame):
     assert response.status_code == 302
     assert not Shot.objects.filter(pk=shot.pk).exists() and not ShotStage.objects.exists()
     assert not any(__import__("os").path.exists(p) for p in paths)
+
+
+def test_deleting_a_judged_shot_removes_its_verdicts_and_keeps_the_learning_data_it_gave(alice, bob, frame):
+    shot = make_shot(alice, frame)
+    services.give_feedback(alice, shot.id, "rejected")
+    bobs = make_shot(bob, frame)
+    services.give_feedback(bob, bobs.id, "accepted")
+    verdicts, ids = model_services.verdicts_for(alice, "lighting")
+    assert len(verdicts) == 1 and ids == [Feedback.objects.get(shot_id=shot.id).pk]
+    # bob cannot make alice's verdicts go
+    model_services.forget_shot(bob, shot.id)
+    assert Feedback.objects.filter(shot_id=shot.id).count() == 1
+    response = client_for(alice).post(reverse("capture:shot-delete", args=[shot.id]))
+    assert response.status_code == 302
+    assert not Feedback.objects.filter(user=alice).exists()
+    assert model_services.verdicts_for(alice, "lighting") == ([], [])
+    kept = LearningSample.objects.get(user=alice, source=LearningSample.SOURCE_REJECTED)
+    assert kept.feedback_id is None and kept.image.storage.exists(kept.image.name)
+    assert Feedback.objects.filter(user=bob, shot_id=bobs.id).count() == 1
 
 
 def test_history_shows_shots_feedback_and_trainings_of_mine_only(alice, bob, frame):

@@ -10,9 +10,10 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from capture.consumers import user_group
-from capture.models import LearningSample, Shot
+from capture.models import Shot
 from fluxsite.asgi import application
 from reconstruction.core.elements import ELEMENT_NAMES
+from reconstruction.models import LearningSample
 from tests.conftest import solid_jpeg
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db, pytest.mark.channels]

@@ -18,7 +18,7 @@ from capture import services as capture_services
 from reconstruction import services, storage
 from reconstruction.core.generators.lighting import tone_curve
 from reconstruction.core.imageio import encode_jpeg
-from reconstruction.models import ModelVersion, TrainingRun
+from reconstruction.models import Feedback, ModelVersion, TrainingRun
 from tests.conftest import video_frames
 from tests.reconstruction.test_task_worker import worker_env
 
@@ -36,7 +36,7 @@ def give_learning_data(user, frames, analyzer):
     for f in frames:
         for strength in (-0.7, 0.0, 0.7):
             rgb = tone_curve(f, strength)
-            capture_services.record_learning_sample(user, encode_jpeg(rgb), analyzer.analyze(rgb).to_json())
+            services.record_learning_sample(user, encode_jpeg(rgb), analyzer.analyze(rgb).to_json())
 
 
 def env_for_worker(settings):
@@ -88,7 +88,7 @@ def test_two_trainings_of_the_same_group_never_run_at_once(alice):
 
 
 def test_too_little_data_fails_with_what_to_shoot_and_keeps_nothing(alice, frames, analyzer):
-    capture_services.record_learning_sample(alice, encode_jpeg(frames[0]), analyzer.analyze(frames[0]).to_json())
+    services.record_learning_sample(alice, encode_jpeg(frames[0]), analyzer.analyze(frames[0]).to_json())
     run = services.start_training(alice, "expression", enqueue=False)
     run = services.run_training(run.pk, analyzer=analyzer)
     assert run.status == TrainingRun.FAILED
@@ -199,16 +199,15 @@ def test_training_starts_by_itself_once_enough_learning_data_exists(alice, frame
     settings.FLUX_AUTO_TRAIN_MIN_SAMPLES = 6
     rgb = frames[0]
     for _ in range(5):
-        capture_services.record_learning_sample(alice, encode_jpeg(rgb), analyzer.analyze(rgb).to_json())
+        services.record_learning_sample(alice, encode_jpeg(rgb), analyzer.analyze(rgb).to_json())
     assert services.maybe_auto_train(alice) == []
-    capture_services.record_learning_sample(alice, encode_jpeg(rgb), analyzer.analyze(rgb).to_json())
+    services.record_learning_sample(alice, encode_jpeg(rgb), analyzer.analyze(rgb).to_json())
     started = services.maybe_auto_train(alice)
     assert set(started) == {"expression", "lighting", "climate", "composition", "clothing"}
     assert services.maybe_auto_train(alice) == []  # neither twice nor while they run
 
 
 def test_a_version_trained_after_feedback_says_which_feedback_it_learned_from(alice, frames, analyzer, client):
-    from capture.models import Feedback
     from tests.capture.test_gallery_and_feedback import make_shot
     from tests.conftest import PASSWORD
 
@@ -218,7 +217,7 @@ def test_a_version_trained_after_feedback_says_which_feedback_it_learned_from(al
     run = TrainingRun.objects.get(user=alice, group="lighting", status=TrainingRun.QUEUED)  # queued by the feedback
     run = services.run_training(run.pk, analyzer=analyzer)
     assert run.status == TrainingRun.SUCCEEDED, run.message
-    fb = Feedback.objects.get(shot=shot)
+    fb = Feedback.objects.get(shot_id=shot.id)
     assert list(run.result.learned_from.all()) == [fb]
     client.login(username="alice", password=PASSWORD)
     page = client.get("/models/").content.decode()
@@ -226,7 +225,6 @@ def test_a_version_trained_after_feedback_says_which_feedback_it_learned_from(al
 
 
 def test_a_verdict_given_while_its_group_trains_gets_a_follow_up_run(alice, frames, analyzer, monkeypatch):
-    from capture.models import Feedback
     from tests.capture.test_gallery_and_feedback import make_shot
 
     give_learning_data(alice, frames, analyzer)
@@ -249,12 +247,11 @@ def test_a_verdict_given_while_its_group_trains_gets_a_follow_up_run(alice, fram
     follow = TrainingRun.objects.get(user=alice, group="lighting", status=TrainingRun.QUEUED)
     assert follow.fine_tune
     follow = services.run_training(follow.pk, analyzer=analyzer)
-    assert list(follow.result.learned_from.all()) == [Feedback.objects.get(shot=shot)]
+    assert list(follow.result.learned_from.all()) == [Feedback.objects.get(shot_id=shot.id)]
     assert not TrainingRun.objects.filter(user=alice, status=TrainingRun.QUEUED).exists()  # no endless loop
 
 
 def test_learned_from_lists_exactly_the_verdicts_a_version_trained_on(alice, frames, analyzer, settings):
-    from capture.models import Feedback
     from tests.capture.test_gallery_and_feedback import make_shot
 
     settings.FLUX_EVALUATION_MIN_SAMPLES = 5  # a held-out split, which never takes a verdict's frames
@@ -265,8 +262,8 @@ def test_learned_from_lists_exactly_the_verdicts_a_version_trained_on(alice, fra
     run = TrainingRun.objects.get(user=alice, group="lighting", status=TrainingRun.QUEUED)
     run = services.run_training(run.pk, analyzer=analyzer)
     assert run.status == TrainingRun.SUCCEEDED, run.message
-    assert set(run.result.learned_from.all()) == set(Feedback.objects.filter(shot__in=shots))
+    assert set(run.result.learned_from.all()) == set(Feedback.objects.filter(shot_id__in=[s.id for s in shots]))
     # Every verdict's frame was trained on: only every fifth of the other frames was held out.
-    everything = capture_services.learning_samples_for(alice).count()
-    verdicts = capture_services.learning_samples_for(alice).exclude(feedback=None).count()
+    everything = services.learning_samples_for(alice).count()
+    verdicts = services.learning_samples_for(alice).exclude(feedback=None).count()
     assert verdicts == 6 and run.result.samples == everything - math.ceil((everything - verdicts) / 5)

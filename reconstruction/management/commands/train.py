@@ -9,8 +9,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from capture import services as capture_services
-from capture.models import LearningSample
 from reconstruction import services
 from reconstruction.core.imageio import (
     IMAGE_SUFFIXES,
@@ -21,7 +19,7 @@ from reconstruction.core.imageio import (
     iter_video,
     read_image,
 )
-from reconstruction.models import TrainingRun
+from reconstruction.models import LearningSample, TrainingRun
 
 
 class Command(BaseCommand):
@@ -86,7 +84,7 @@ class Command(BaseCommand):
         for frame in frames:
             small = fit_within(frame, side, side)
             analysis = analyzer.analyze(small).to_json()
-            capture_services.record_learning_sample(
+            services.record_learning_sample(
                 user, encode_jpeg(small, quality=90), analysis, source=LearningSample.SOURCE_IMPORT
             )
             n += 1
