@@ -423,7 +423,7 @@ class Server:
     def learning_samples(self) -> int | None:
         try:
             with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=5) as db:
-                return db.execute("SELECT COUNT(*) FROM capture_learningsample").fetchone()[0]
+                return db.execute("SELECT COUNT(*) FROM reconstruction_learningsample").fetchone()[0]
         except sqlite3.Error:
             return None
 

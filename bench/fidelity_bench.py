@@ -207,7 +207,7 @@ def reconstruct(rgb, analysis, intention, models, analyzer, recent):
     final = list(stages(rgb, analysis, rule, reconstructor, PreviewSettings(mode=1), check=SelfCheck(shared_checks())))[
         -1
     ]
-    assert final.stage == "reconstruction"
+    assert final.kind == "reconstruction"
     return rule, final, reconstructor.reports
 
 

@@ -11,8 +11,10 @@ import asyncio
 import logging
 import time
 
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from reconstruction import services as model_services
@@ -66,9 +68,6 @@ def session_group(session_key: str) -> str:
 
 def end_sockets(group: str, why: str) -> None:
     """Close every socket in ``group`` (from sync code, or from inside an event loop)."""
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
     layer = get_channel_layer()
     message = {"type": "session.ended", "why": why}
     try:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from reconstruction.core.extraction import thread_analyzer
 from reconstruction.core.imageio import FrameLimits, decode_jpeg, encode_jpeg, fit_within
 from reconstruction.core.recent import RecentFrames
 
@@ -17,8 +18,6 @@ _pool_lock = threading.Lock()
 
 
 def _warm_thread(barrier: threading.Barrier) -> None:
-    from reconstruction.core.extraction import thread_analyzer
-
     thread_analyzer()
     try:
         # Hold this thread until every other one took a warm-up job, so each gets its own.
@@ -54,8 +53,6 @@ def frame_limits() -> FrameLimits:
 
 def analyze_jpeg(jpeg: bytes, person_mask=None):
     """Decode and analyse one frame with this thread's analyzer (call it in the pool)."""
-    from reconstruction.core.extraction import thread_analyzer
-
     rgb = decode_jpeg(jpeg, frame_limits())
     return rgb, thread_analyzer().analyze(rgb, person_mask=person_mask)
 

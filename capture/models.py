@@ -37,7 +37,7 @@ class Shot(models.Model):
     height = models.PositiveIntegerField()
     elements = models.JSONField(default=dict)  # element name -> degree or None (absent)
     faces = models.JSONField(default=list)  # per face: normalised box, main flag, own degrees
-    # The staged preview (issue 4). The recorded photo is the reconstruction when there is one
+    # The staged preview. The recorded photo is the reconstruction when there is one
     # (claim 8), else the original; softened previews are never stored as the shot.
     PROCESSING, DONE, FAILED = "processing", "done", "failed"
     status = models.CharField(max_length=16, default=DONE, choices=[(s, s) for s in (PROCESSING, DONE, FAILED)])
@@ -85,13 +85,13 @@ class Shot(models.Model):
 
 
 class ShotStage(models.Model):
-    """What the page showed after the shutter, kept for the replay ([0092], issue 5): the
+    """What the page showed after the shutter, kept for the replay ([0092]): the
     softened previews' images live here, apart from the shot, which records only the full
     reconstruction (claim 8). The original and reconstruction stages point at the shot's files."""
 
     shot = models.ForeignKey(Shot, on_delete=models.CASCADE, related_name="shown")
     index = models.PositiveSmallIntegerField()
-    stage = models.CharField(max_length=16)  # original, placeholder, preview, reconstruction
+    kind = models.CharField(max_length=16)  # original, placeholder, preview or reconstruction
     image = models.FileField(upload_to=_stage_path, blank=True)  # previews only
     record = models.JSONField(default=dict)  # the stage as sent: groups, strength, degrees, divergence, note, ...
 

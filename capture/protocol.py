@@ -37,11 +37,12 @@ Server → client (always text JSON)
      "reason"}], "left_out": [{"group", "why"}] and "checked" (the self-check's), "ms": T,
      "timings": {step: ms},
      "image": "data:image/jpeg;base64,..." (previews and the reconstruction)}``
-     with S in display order: ``original`` (index 0: the page already shows its own frozen
-     frame), then any ``placeholder``, any ``preview`` (softened, shown only), and last
-     ``reconstruction``, which also carries ``"recorded": "reconstruction"|"original"``, the
-     recorded photo's ``"url"``, the shot's ``"page"``, a ``"message"`` (no models yet, a
-     model failed, ...) and ``"exemplars"`` ({group: the face that lent its pixels}).
+     with S the stage's kind (``preview.Stage.kind``, ``ShotStage.kind``), in display order:
+     ``original`` (index 0: the page already shows its own frozen frame), then any
+     ``placeholder``, any ``preview`` (softened, shown only), and last ``reconstruction``, which
+     also carries ``"recorded": "reconstruction"|"original"``, the recorded photo's ``"url"``,
+     the shot's ``"page"``, a ``"message"`` (no models yet, a model failed, ...) and
+     ``"exemplars"`` ({group: the face that lent its pixels}).
   ``{"type": "recorded", "shot": ID, "recorded": "reconstruction"|"original", "url": URL}`` once
      the photo and the replay record are stored (the reconstruction stage is sent before, to be
      seen sooner); also sent to the user's other open pages, with ``"elsewhere": true``.
@@ -174,7 +175,7 @@ def shot_saved(shot: dict, elsewhere: bool = False) -> dict:
 
 
 def plan(shot: str, summary: dict) -> dict:
-    """What the shutter will do: ``summary`` is ``staging.Plan.to_json()``."""
+    """What the shutter will do: ``summary`` is ``plans.Plan.to_json()``."""
     return {"type": "plan", "shot": shot, **summary}
 
 

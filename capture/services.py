@@ -103,7 +103,7 @@ def record_reconstruction(
             # An update only: a plain save() would insert the row again had it been deleted meanwhile.
             shot.save(force_update=True)
             for record in stages:
-                row = ShotStage(shot=shot, index=record["index"], stage=record["stage"], record=record)
+                row = ShotStage(shot=shot, index=record["index"], kind=record["stage"], record=record)
                 image = (previews or {}).get(record["index"])
                 if image is not None:
                     _put(row.image, image)

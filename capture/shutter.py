@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.urls import reverse
 
-from reconstruction import staging
+from reconstruction import plans
 from reconstruction.core.extraction import thread_analyzer
 from reconstruction.core.imageio import FrameError, encode_jpeg
 from reconstruction.core.selfcheck import shared_checks
@@ -175,7 +175,7 @@ def develop(
     """Intention → rule → stages, streamed in display order; the reconstruction is recorded.
     ``recent``: the frames the socket streamed in the seconds before the shutter."""
     attempts = services.attempts_at_scene(user, shot)
-    plan = staging.plan_for(user, analysis, chosen=chosen, wish=wish, attempts=attempts, rgb=rgb)
+    plan = plans.plan_for(user, analysis, chosen=chosen, wish=wish, attempts=attempts, rgb=rgb)
     summary = plan.to_json()
     shot_id = str(shot.id)
     emit(protocol.plan(shot_id, summary))
@@ -185,7 +185,7 @@ def develop(
         record = {"index": index, **stage.to_json()}
         message = protocol.stage(shot_id, record)
         shown.append(record)
-        if stage.stage == "reconstruction":
+        if stage.kind == "reconstruction":
             made = bool(stage.groups)
             # Whose faces lent pixels, for the models that ran (also one the self-check then left out).
             record["exemplars"] = {g: r["exemplar"] for g, r in plan.reports.items() if "exemplar" in r}
@@ -219,7 +219,7 @@ def develop(
                 return
             emit(protocol.recorded(shot_id, message["recorded"], message["url"]))
             return
-        if stage.stage == "preview":
+        if stage.kind == "preview":
             previews[index] = encode_jpeg(stage.image, quality=88)
             message["image"] = _data_url(previews[index])
         emit(message)

@@ -6,6 +6,7 @@ from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
+from .consumers import end_sockets, session_group, user_group
 from .models import Shot, ShotStage
 
 
@@ -24,8 +25,6 @@ def _delete_stage_file(sender, instance: ShotStage, **kwargs):
 
 @receiver(user_logged_out)
 def _close_the_sessions_sockets(sender, request, user, **kwargs):
-    from .consumers import end_sockets, session_group
-
     key = getattr(getattr(request, "session", None), "session_key", None)
     if key:
         end_sockets(session_group(key), "you logged out; log in again to use the camera")
@@ -41,8 +40,6 @@ def _note_a_password_change(sender, instance, update_fields=None, **kwargs):
 
 @receiver(post_save, sender=get_user_model())
 def _close_the_users_sockets(sender, instance, created, **kwargs):
-    from .consumers import end_sockets, user_group
-
     if getattr(instance, "_flux_password_changed", False):
         instance._flux_password_changed = False
         end_sockets(user_group(instance.pk), "your password changed; log in again to use the camera")

@@ -115,11 +115,11 @@ def replay_json(shot) -> list[dict]:
             k: row.record.get(k)
             for k in ("index", "stage", "groups", "strength", "regions", "note", "placeholder", "divergence")
         }
-        if row.stage == "original":
+        if row.kind == "original":
             item["image"] = reverse("capture:shot-original", args=[shot.id])
-        elif row.stage == "preview" and row.image:
+        elif row.kind == "preview" and row.image:
             item["image"] = reverse("capture:shot-stage", args=[shot.id, row.index])
-        elif row.stage == "reconstruction":
+        elif row.kind == "reconstruction":
             item["image"] = reverse(
                 "capture:shot-reconstruction" if shot.reconstruction else "capture:shot-original", args=[shot.id]
             )

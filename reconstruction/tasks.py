@@ -9,13 +9,12 @@ import platform
 from django_tasks import task
 
 from . import services
+from .core import assets
 
 
 @task()
 def probe() -> dict:
     """What the worker runs on: proves the queue and the worker are alive end to end."""
-    from reconstruction.core import assets
-
     try:
         import torch
 

@@ -13,6 +13,8 @@ from django.views.decorators.http import require_POST
 from . import services
 from .core.elements import BY_NAME
 from .core.generators import TRAINABLE_GROUPS
+from .core.intention import INTENTIONS, LABELS
+from .forms import IntentionTableForm, PreferencesForm
 from .models import TrainingRun
 
 
@@ -138,10 +140,6 @@ def delete(request, pk):
 @login_required
 def preferences(request):
     """The settings page: preview mode and divergence, model order, the intention table."""
-    from reconstruction.core.intention import INTENTIONS, LABELS
-
-    from .forms import IntentionTableForm, PreferencesForm
-
     prefs = services.preferences_for(request.user)
     table = services.intention_table_for(request.user)
     prefs_form, table_form = PreferencesForm(instance=prefs), IntentionTableForm(table)

@@ -164,6 +164,61 @@ def test_the_graph_sees_function_level_imports():
     assert "reconstruction.core.generators.expression.training" in lazy
 
 
+HEAVY = ("torch", "mediapipe", "dlib")
+
+
+def _absolute(package: str, node: ast.ImportFrom | ast.Import) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:
+        parts = package.split(".")
+        parts = parts[: len(parts) - node.level + 1]
+        base = ".".join(parts + ([base] if base else []))
+    return [base] if node.module else [f"{base}.{alias.name}" for alias in node.names]
+
+
+def test_function_level_imports_only_defer_a_heavy_library():
+    # An import inside a function hides a dependency from the reader and from the graph's first
+    # glance; it is there only to keep torch, MediaPipe or dlib off paths that do not need them
+    # (or in an app's ready(), Django's hook for signals and tasks).
+    modules = project_modules()
+
+    def package_of(name):
+        return name if modules[name].name == "__init__.py" else name.rpartition(".")[0]
+
+    def top_level(name):
+        tree = ast.parse(modules[name].read_text())
+        return [
+            t
+            for node in tree.body
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for t in _absolute(package_of(name), node)
+        ]
+
+    def heavy(target):
+        return target.split(".")[0] in HEAVY or (
+            target in modules and any(t.split(".")[0] in HEAVY for t in top_level(target))
+        )
+
+    found = 0
+    for name, path in modules.items():
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(function):
+                if not isinstance(node, ast.Import | ast.ImportFrom):
+                    continue
+                found += 1
+                if path.name == "apps.py" and function.name == "ready":
+                    continue
+                targets = _absolute(package_of(name), node)
+                assert all(heavy(t) for t in targets), (
+                    f"{name}:{node.lineno} imports {targets} inside {function.name}()"
+                )
+    assert found > 5  # the walk sees them (torch inside the models)
+
+
 def test_the_models_import_torch_only_when_they_train_or_load():
     # The web path reads the model classes (ranges, what a shot allows) without paying for torch;
     # the expression model's networks and training live in modules imported when needed.

@@ -124,8 +124,13 @@ def degree_gap(name: str, a: float, b: float) -> float:
     return abs(difference(a, b, BY_NAME[name].circular))
 
 
+def shifted(degree: float, move: float, circular: bool = False) -> float:
+    """``degree`` moved by ``move``; a hue past 1 comes round to 0."""
+    return (degree + move) % 1.0 if circular else degree + move
+
+
 def toward(name: str, current: float, target: float, strength: float) -> float:
     """The degree ``strength`` of the way from ``current`` to ``target``; hue goes the short way
     round."""
-    moved = current + strength * difference(target, current, BY_NAME[name].circular)
-    return moved % 1.0 if BY_NAME[name].circular else moved
+    circular = BY_NAME[name].circular
+    return shifted(current, strength * difference(target, current, circular), circular)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import simplejpeg
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".m4v", ".avi", ".mkv"}
@@ -60,8 +61,6 @@ def decode_jpeg(data: bytes, limits: FrameLimits = FrameLimits()) -> np.ndarray:
     w, h = size
     if max(w, h) > max(limits.max_width, limits.max_height) or min(w, h) > min(limits.max_width, limits.max_height):
         raise FrameError(f"frame is {w}×{h}; the limit is {limits.max_width}×{limits.max_height}", "frame_too_large")
-    import simplejpeg
-
     # Strict: libjpeg's warnings (scrambled scan data, data that ends before the size the header
     # claims) are errors, so a damaged frame is refused instead of analysed as grey blocks.
     try:

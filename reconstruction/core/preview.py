@@ -117,9 +117,9 @@ class ModelReconstructor:
 
 @dataclass
 class Stage:
-    """One display event."""
+    """One picture shown after the shutter (a stage of the staged preview)."""
 
-    stage: str  # "original", "placeholder", "preview" or "reconstruction"
+    kind: str  # "original", "placeholder", "preview" or "reconstruction" (sent as the message's "stage")
     image: np.ndarray | None  # None for a placeholder (the page draws it; ``placeholder_image`` renders it)
     groups: list[str] = field(default_factory=list)  # the models whose edits the image holds
     strength: float = 1.0  # how far toward the targets those models went (claim 12)
@@ -137,7 +137,7 @@ class Stage:
 
     def to_json(self) -> dict:
         return {
-            "stage": self.stage,
+            "stage": self.kind,
             "groups": self.groups,
             "strength": round(self.strength, 3),
             "regions": self.regions,

@@ -21,14 +21,18 @@ What counts as worse:
 from __future__ import annotations
 
 import atexit
+import multiprocessing
 import threading
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .elements import BY_NAME
+from .elements import BY_NAME, degree_gap
 from .extraction import Analysis
+from .yardstick import dlib_face, expression, installed
+from .yardstick.borders import check_borders
 
 SAME_PERSON = 0.55  # dlib's own same-person bar is 0.6; a reconstruction must stay well inside it
 EYES_OPEN = 0.2  # eye aspect ratio of open eyes
@@ -92,14 +96,10 @@ def _drop_side() -> None:
 
 
 def _side_init() -> None:
-    from .yardstick import dlib_face
-
     dlib_face.get()
 
 
 def _side_read(crop: np.ndarray, box: tuple[int, int, int, int]):
-    from .yardstick import dlib_face
-
     face = dlib_face.get().at_box(crop, box, describe=True)
     return face.descriptor, float(face.ear)
 
@@ -111,9 +111,6 @@ def side_process():
     with _side_lock:
         if _side is None:
             try:
-                import multiprocessing
-                from concurrent.futures import ProcessPoolExecutor
-
                 # spawn: a fork of a process running MediaPipe's and torch's threads is unsafe.
                 _side = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_side_init)
             except Exception:  # no processes here: read in line
@@ -147,8 +144,6 @@ class Checks:
         if self._loaded:
             return
         self._loaded = True
-        from .yardstick import dlib_face, expression, installed
-
         # Never a server path or a download at the shutter: a judge whose files `make models` did
         # not install is named as unavailable and the others run.
         missing = "its model files are not installed (run `make models`)"
@@ -231,8 +226,6 @@ class Checks:
         return float(np.linalg.norm(np.asarray(a) - np.asarray(b)))
 
     def borders(self, original: np.ndarray, image: np.ndarray):
-        from .yardstick.borders import check_borders
-
         return check_borders(original, image)
 
 
@@ -248,8 +241,6 @@ def element_findings(
     ran: Iterable[str],
 ) -> list[Finding]:
     """The extractor's view: every element of the result against the original's."""
-    from .elements import degree_gap
-
     ran = set(ran)
     found: list[Finding] = []
     if before.get("expression.smile") is not None and after.get("expression.smile") is None:

@@ -23,7 +23,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-from .elements import difference
+from .elements import difference, shifted
 
 REACH = 0.15  # source degrees this far apart are about e^-1 alike: the span one answer speaks for
 REJECTED_STRENGTH = 0.4  # the share of a move that stays after one rejection of the same move
@@ -112,7 +112,7 @@ def steer(
             why += " (and leans toward one you accepted)"
     else:
         why = f"leaning toward a similar edit you accepted ({share:.0%} of the asked change)"
-    return Steered((source + steered) % 1.0 if circular else source + steered, why)
+    return Steered(shifted(source, steered, circular), why)
 
 
 def newest(verdicts: Sequence[PastVerdict]) -> list[PastVerdict]:

@@ -1,5 +1,5 @@
-"""Gallery, shot page, replay record, accept/reject feedback, downloads, deletion and history
-(issue 5), each scoped to its owner."""
+"""Gallery, shot page, replay record, accept/reject feedback, downloads, deletion and history,
+each scoped to its owner."""
 
 import hashlib
 import io

@@ -96,7 +96,7 @@ async def test_the_stages_arrive_in_the_documented_order_for_each_mode(
     record = await sync_to_async(lambda: shot.stages)()
     assert [s["stage"] for s in record] == expected and "image" not in record[-1]
     # The replay record keeps what was shown, previews included, apart from the recorded photo.
-    kept = await sync_to_async(lambda: [(r.stage, bool(r.image)) for r in shot.shown.all()])()
+    kept = await sync_to_async(lambda: [(r.kind, bool(r.image)) for r in shot.shown.all()])()
     assert kept == [(k, k == "preview") for k in expected]
     assert shot.thumbnail and shot.intention_name == "portrait"
 
@@ -210,17 +210,17 @@ async def test_a_shot_deleted_while_it_develops_stays_deleted(alice_with_models,
     import threading
 
     from capture import services as capture_services
-    from reconstruction import staging
+    from reconstruction import plans
 
     # The planner waits until the test has deleted the shot, so the delete always lands mid-development.
     deleted = threading.Event()
-    real_stages = staging.Plan.stages
+    real_stages = plans.Plan.stages
 
     def held_stages(self, *args, **kwargs):
         assert deleted.wait(60)
         return real_stages(self, *args, **kwargs)
 
-    monkeypatch.setattr(staging.Plan, "stages", held_stages)
+    monkeypatch.setattr(plans.Plan, "stages", held_stages)
     comm, _ = await open_socket(await sync_to_async(_session_headers)(alice_with_models))
     await comm.send_to(text_data=json.dumps({"type": "shutter"}))
     await comm.send_to(bytes_data=portrait_jpeg)

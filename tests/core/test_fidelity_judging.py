@@ -68,7 +68,7 @@ def test_a_model_that_returns_its_input_scores_exactly_as_the_unchanged_image(an
             check=SelfCheck(shared_checks()),
         )
     )[-1]
-    assert final.stage == "reconstruction"
+    assert final.kind == "reconstruction"
     # Whether the self-check keeps the edit or leaves it out (it changed nothing: "the smile did
     # not take"), the recorded image is the original, pixel for pixel.
     assert set(final.groups) | {x["group"] for x in final.left_out} == {"expression"}

@@ -22,7 +22,7 @@ def plan(mode=1, ideals=IDEALS, ranges=FULL_RANGES, broken=(), div=None, **kw):
 
 
 def kinds(events):
-    return [e.stage for e in events]
+    return [e.kind for e in events]
 
 
 def gap_from_original(event, original_analysis):
@@ -72,7 +72,7 @@ def test_claim_3_the_placeholder_is_a_solid_colour_or_a_processing_card(kind):
 
 def test_claim_4_previews_grow_in_strength_until_within_the_threshold_of_the_reconstruction():
     original, analysis, _, _, events = plan(mode=3)
-    previews = [e for e in events if e.stage == "preview"]
+    previews = [e for e in events if e.kind == "preview"]
     assert kinds(events) == ["original"] + ["preview"] * len(previews) + ["reconstruction"]
     assert len(previews) >= 2
     gaps = [gap_from_original(p, analysis) for p in previews] + [gap_from_original(events[-1], analysis)]
@@ -84,46 +84,46 @@ def test_claim_4_the_sequence_stops_once_a_preview_is_within_the_threshold():
     lenient = DivergenceSettings(method="degrees", scale=1.0)
     ideals = {"expression.smile": 0.9, "climate.sunniness": 0.4}  # climate's step is small
     _, _, _, _, events = plan(mode=3, ideals=ideals, div=lenient, order="near_far")
-    previews = [e for e in events if e.stage == "preview"]
+    previews = [e for e in events if e.kind == "preview"]
     assert [p.groups for p in previews] == [["expression"]]
     assert not previews[-1].to_reconstruction.diverged
 
 
 def test_claim_5_previews_are_built_model_by_model_or_region_by_region():
     _, _, _, _, by_element = plan(mode=3, unit="element")
-    groups = [e.groups for e in by_element if e.stage == "preview"]
+    groups = [e.groups for e in by_element if e.kind == "preview"]
     assert [len(g) for g in groups] == list(range(1, len(groups) + 1))
     ideals = {"expression.smile": 0.9, "climate.sunniness": 0.9}
     _, _, _, _, by_region = plan(mode=3, unit="region", ideals=ideals)
-    regions = [e.regions for e in by_region if e.stage == "preview"]
+    regions = [e.regions for e in by_region if e.kind == "preview"]
     assert regions == [["background"]]
 
 
 def test_claim_6_previews_go_from_near_to_far_or_far_to_near():
     _, _, _, _, near = plan(mode=3, order="near_far")
     _, _, _, _, far = plan(mode=3, order="far_near")
-    assert [e.groups for e in near if e.stage == "preview"] == [["expression"], ["expression", "composition"]]
-    assert [e.groups for e in far if e.stage == "preview"] == [["climate"], ["climate", "composition"]]
+    assert [e.groups for e in near if e.kind == "preview"] == [["expression"], ["expression", "composition"]]
+    assert [e.groups for e in far if e.kind == "preview"] == [["climate"], ["climate", "composition"]]
     ideals = {"expression.smile": 0.9, "climate.sunniness": 0.9}
     _, _, _, _, sky_first = plan(mode=3, unit="region", order="far_near", ideals=ideals)
-    assert [e.regions for e in sky_first if e.stage == "preview"] == [["sky"]]
+    assert [e.regions for e in sky_first if e.kind == "preview"] == [["sky"]]
 
 
 def test_claim_7_previews_go_in_ascending_or_descending_divergence():
     _, _, _, _, asc = plan(mode=3, order="divergence_asc")
     _, _, _, _, desc = plan(mode=3, order="divergence_desc")
     # Against their thresholds: smile 0.7/0.25, sunniness 0.6/0.2, subject_x 0.2/0.1 weighted 2.
-    assert [e.groups[-1] for e in asc if e.stage == "preview"] == ["expression", "climate"]
-    assert [e.groups[-1] for e in desc if e.stage == "preview"] == ["composition", "climate"]
+    assert [e.groups[-1] for e in asc if e.kind == "preview"] == ["expression", "climate"]
+    assert [e.groups[-1] for e in desc if e.kind == "preview"] == ["composition", "climate"]
 
 
 def test_claim_8_the_recorded_image_is_the_full_reconstruction_never_a_preview():
     original, analysis, rule, _, events = plan(mode=3)
     recorded = events[-1]
-    assert recorded.stage == "reconstruction"
+    assert recorded.kind == "reconstruction"
     full = reconstruct(original, analysis, rule.steps, ToyReconstructor())
     assert np.array_equal(recorded.image, full.image)
-    assert all(not np.array_equal(e.image, full.image) for e in events if e.stage == "preview")
+    assert all(not np.array_equal(e.image, full.image) for e in events if e.kind == "preview")
 
 
 def test_claim_9_divergence_by_degree_gaps_weighs_composition_above_expression():
@@ -179,10 +179,10 @@ def test_claim_13_the_original_is_shown_before_any_model_runs():
     rule = fluctuation_rule(analysis.elements, IDEALS, FULL_RANGES)
     events = stages(original, analysis, rule, toy, PreviewSettings(mode=2))
     first = next(events)
-    assert first.stage == "original" and np.array_equal(first.image, original)
+    assert first.kind == "original" and np.array_equal(first.image, original)
     assert toy.calls == []
     rest = list(events)
-    assert toy.calls and rest[-1].stage == "reconstruction"
+    assert toy.calls and rest[-1].kind == "reconstruction"
 
 
 @pytest.mark.parametrize("mode", [1, 2, 3])
@@ -192,11 +192,11 @@ def test_the_first_preview_reaches_the_screen_before_the_full_reconstruction_is_
     toy = ToyReconstructor()
     rule = fluctuation_rule(analysis.elements, IDEALS, FULL_RANGES)
     events = stages(original, analysis, rule, toy, PreviewSettings(mode=mode))
-    shown = next(e for e in events if e.stage == "preview")
+    shown = next(e for e in events if e.kind == "preview")
     made = {g for g, strength in toy.calls if strength == 1.0}
     assert made == set(shown.groups) and made != {"expression", "climate", "composition"}
     rest = list(events)
-    assert rest[-1].stage == "reconstruction"
+    assert rest[-1].kind == "reconstruction"
     full = reconstruct(original, analysis, rule.steps, ToyReconstructor())
     assert np.array_equal(rest[-1].image, full.image)
 

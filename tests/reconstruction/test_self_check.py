@@ -96,7 +96,7 @@ def run(analyzer, rgb, bad, judges=True, settings=None, ask=0.1, events=False):
 def test_the_self_check_leaves_out_a_model_that_closes_the_eyes(analyzer, blink):
     open_eyes, shut = blink
     final = run(analyzer, open_eyes, PastingModel(shut, "eyes"))
-    assert final.stage == "reconstruction" and final.groups == ["lighting"]
+    assert final.kind == "reconstruction" and final.groups == ["lighting"]
     assert [left["group"] for left in final.left_out] == ["expression"]
     assert "eyes closed" in final.left_out[0]["why"]
     # The recorded image is the harmless model's edit alone.
@@ -121,7 +121,7 @@ def test_a_preview_built_before_the_reconstruction_never_shows_a_model_that_clos
         ask=0.3,
         events=True,
     )
-    previews = [e for e in shown if e.stage == "preview"]
+    previews = [e for e in shown if e.kind == "preview"]
     assert previews and all(p.groups == ["lighting"] for p in previews)
     assert shown[-1].groups == ["lighting"] and [x["group"] for x in shown[-1].left_out] == ["expression"]
 

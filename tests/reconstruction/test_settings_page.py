@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from reconstruction import services, staging
+from reconstruction import plans, services
 from reconstruction.core.intention import DEFAULT_TABLE
 from reconstruction.models import IntentionTable, ShootingPreferences
 from tests.conftest import PASSWORD
@@ -47,7 +47,7 @@ def test_the_settings_page_shows_the_defaults(alice, client_of):
 def test_saving_preferences_changes_how_the_next_shot_is_previewed(alice, client_of):
     response = client_of(alice).post(reverse("reconstruction:settings"), preferences_post())
     assert response.status_code == 302
-    preview, div, order = staging.settings_for(alice)
+    preview, div, order = plans.settings_for(alice)
     assert (preview.mode, preview.soften, preview.unit, preview.order) == (3, "weaker", "region", "far_near")
     assert (preview.placeholder, preview.placeholder_colour) == ("colour", "#203040")
     assert (div.method, div.scale, div.pixel_fraction) == ("pixels", 0.5, 0.2)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from reconstruction.core.assets import AssetError
+from reconstruction.core.extraction import Analyzer
 from reconstruction.core.imageio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameError, iter_video, read_image
 
 
@@ -28,9 +30,6 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"{raw}: not an image ({', '.join(sorted(IMAGE_SUFFIXES))}) or video ({', '.join(sorted(VIDEO_SUFFIXES))})"
                 )
-        from reconstruction.core.assets import AssetError
-        from reconstruction.core.extraction import Analyzer
-
         try:
             analyzer = Analyzer()
         except AssetError as exc:

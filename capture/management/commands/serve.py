@@ -13,6 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
@@ -24,11 +28,6 @@ def ensure_certificate(folder: Path, hosts: list[str]) -> tuple[Path, Path]:
     wanted = ",".join(sorted(set(hosts)))
     if key_path.exists() and cert_path.exists() and stamp.exists() and stamp.read_text() == wanted:
         return key_path, cert_path
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
     folder.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = []

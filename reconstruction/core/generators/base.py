@@ -11,7 +11,7 @@ import numpy as np
 
 from ..elements import BY_NAME
 from ..extraction import Analysis
-from ..ranges import DataSummary, Progress, Sample, clamp_to_range, summarize
+from ..ranges import DataSummary, Progress, Sample, clamp_to_range, summarize, training_pairs
 from ..verdicts import PastVerdict, Steered, newest, steer
 
 
@@ -240,8 +240,6 @@ def learn_strength(
 ) -> LearnedStrength:
     """For random pairs (i, j) of ``items`` (payload, degree), solve the strength that carries
     item i to item j's degree, then learn strength from (degree i, degree j)."""
-    from ..ranges import training_pairs
-
     feats, params = [], []
     for i, j in training_pairs(len(items), pairs, rng):
         payload, src = items[i]

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .borders import BorderVerdict
+from . import dlib_face, expression
+from .borders import BorderVerdict, check_borders
 
 HAPPY = 0.5  # p(happy) at or above which a face is judged happy (the self-check's bar too)
 EYES_OPEN = 0.2  # eye aspect ratio of open eyes
@@ -98,8 +99,6 @@ def corners(box: Box) -> tuple[int, int, int, int]:
 def read_face(rgb: np.ndarray, box: Box | None) -> FaceJudged | None:
     """The judges' reading of the face at Flux's ``box``, or of the largest face dlib's detector
     finds when ``box`` is None; None when there is no face to read."""
-    from . import dlib_face, expression
-
     faces = dlib_face.get()
     if box is not None:
         at = corners(box)
@@ -208,8 +207,6 @@ def judge(
     ``before``: the original's reading when already made (``read_face(original, box_before)``), to
     spare the judges a second pass over the same face; ``applied`` and ``left_out``: what the
     pipeline says it did, carried into the judgement for the figures."""
-    from .borders import check_borders
-
     a = before if before is not None else read_face(original, box_before)
     b = read_face(recorded, box_after)
     distance = None

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from reconstruction import services
 from reconstruction.core.elements import BY_NAME
+from reconstruction.core.extraction import Analyzer
 from reconstruction.core.imageio import FrameError, read_image
 from reconstruction.core.ranges import clamp_to_range
 
@@ -41,8 +42,6 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the result as JSON (the default output)")
 
     def handle(self, *args, username, image, assignments, out, **options):
-        from reconstruction.core.extraction import Analyzer
-
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"no user {username!r}")

@@ -10,6 +10,9 @@ import cv2
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from reconstruction import plans
+from reconstruction.core.extraction import Analyzer
+from reconstruction.core.imageio import FrameError, read_image
 from reconstruction.core.intention import INTENTIONS
 from reconstruction.core.preview import MODES, ORDERS, placeholder_image
 
@@ -30,10 +33,6 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, username, image, intention, wish, mode, order, out, json: bool, **options):
-        from reconstruction import staging
-        from reconstruction.core.extraction import Analyzer
-        from reconstruction.core.imageio import FrameError, read_image
-
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"no user {username!r}")
@@ -46,19 +45,19 @@ class Command(BaseCommand):
         events, recorded = [], None
         with Analyzer() as analyzer:
             analysis = analyzer.analyze(rgb)
-            plan = staging.plan_for(user, analysis, chosen=intention, wish=wish, mode=mode, order=order, rgb=rgb)
+            plan = plans.plan_for(user, analysis, chosen=intention, wish=wish, mode=mode, order=order, rgb=rgb)
             for index, stage in enumerate(plan.stages(rgb, analysis, analyzer)):
                 picture = (
                     stage.image
                     if stage.image is not None
                     else placeholder_image(rgb.shape[1], rgb.shape[0], stage.placeholder)
                 )
-                path = folder / f"{index:02d}-{stage.stage}.jpg"
+                path = folder / f"{index:02d}-{stage.kind}.jpg"
                 if not cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
                     raise CommandError(f"could not write {path}")
                 event = stage.to_json() | {"file": str(path)}
                 events.append(event)
-                if stage.stage == "reconstruction":
+                if stage.kind == "reconstruction":
                     recorded = str(path)
         summary = plan.to_json()
         report = {

@@ -10,6 +10,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from reconstruction import services
+from reconstruction.core.extraction import Analyzer
+from reconstruction.core.generators import TRAINABLE_GROUPS
 from reconstruction.core.imageio import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
@@ -38,9 +40,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, username, paths, group, steps, every, **options):
-        from reconstruction.core.extraction import Analyzer
-        from reconstruction.core.generators import TRAINABLE_GROUPS
-
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"no user {username!r}")

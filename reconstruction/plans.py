@@ -1,4 +1,4 @@
-"""The shutter's pipeline, Django side: read the user's preferences, intention table and active
+"""The shutter's plan for a user, Django side: read the user's preferences, intention table and active
 models, then hand everything to the pure core (intention → rule → preview stages).
 
 Used by the shooting socket (``capture.shutter``) and by ``manage.py reconstruct``; both show the
@@ -30,7 +30,9 @@ class Plan:
     damaged: dict[str, str] = field(
         default_factory=dict
     )  # group -> why its active version cannot be used, for the page
-    reports: dict = field(default_factory=dict)  # group -> what its model chose (exemplar source), filled while staging
+    reports: dict = field(
+        default_factory=dict
+    )  # group -> what its model chose (exemplar source), filled while the stages are made
 
     def to_json(self) -> dict:
         return {
