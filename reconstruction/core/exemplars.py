@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .extraction import Face, distress_degree
+from .analysis import Face
+from .extraction import distress_degree
 
 # MediaPipe face mesh contours.
 OUTER_LIPS = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]

@@ -14,12 +14,12 @@ import atexit
 import math
 import threading
 import time
-from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from . import assets
+from .analysis import Analysis, Face
 from .elements import PER_FACE_NAMES, empty_degrees
 from .regions import face_hull_mask, torso_box
 
@@ -34,52 +34,6 @@ MIN_SKY_FRACTION = 0.04
 MIN_TORSO_PIXELS = 150
 # Small working size for the frame-wide measures: they are averages, so 160 px wide loses nothing.
 WORK_WIDTH = 160
-
-
-@dataclass
-class Face:
-    box: tuple[float, float, float, float]  # x, y, width, height in pixels of the analysed image
-    landmarks: np.ndarray  # (478, 3): x, y normalised to the image, z relative depth
-    blendshapes: dict[str, float]  # MediaPipe's 52 ARKit-style coefficients in [0, 1]
-    matrix: np.ndarray | None  # 4x4 facial transformation (head pose), None if not returned
-    degrees: dict[str, float | None] = field(default_factory=dict)  # this face's own elements
-    main: bool = False  # the main subject: the largest, most central face
-
-    def to_json(self, width: int, height: int) -> dict:
-        x, y, w, h = self.box
-        return {
-            "box": [round(x / width, 4), round(y / height, 4), round(w / width, 4), round(h / height, 4)],
-            "main": self.main,
-            "degrees": _rounded(self.degrees),
-        }
-
-
-@dataclass
-class Analysis:
-    width: int
-    height: int
-    faces: list[Face]
-    elements: dict[str, float | None]  # every element name; None when absent
-    person_mask: np.ndarray | None = None  # float32 (H, W) in [0, 1], None if not segmented
-    sky_mask: np.ndarray | None = None  # bool at working scale, None when no sky
-    ms: float = 0.0  # wall time of the analysis
-
-    @property
-    def main_face(self) -> Face | None:
-        return next((f for f in self.faces if f.main), None)
-
-    def to_json(self) -> dict:
-        return {
-            "width": self.width,
-            "height": self.height,
-            "faces": [f.to_json(self.width, self.height) for f in self.faces],
-            "elements": _rounded(self.elements),
-            "ms": round(self.ms, 2),
-        }
-
-
-def _rounded(degrees: dict[str, float | None]) -> dict[str, float | None]:
-    return {k: (None if v is None else round(float(v), 4)) for k, v in degrees.items()}
 
 
 def _clip01(value: float) -> float:

@@ -29,9 +29,9 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from .analysis import Analysis
 from .divergence import Divergence, DivergenceSettings, divergence
 from .elements import BY_NAME, toward
-from .extraction import Analysis
 from .generators.base import ModelError
 from .regions import region_masks
 from .rules import Rule, Step

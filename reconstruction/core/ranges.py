@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .analysis import Analysis
 from .elements import BY_NAME, arc_distance
-from .extraction import Analysis
 
 MIN_SAMPLES = 8  # fewer measured frames than this and the range is empty
 MIN_SPREAD = 0.08  # a range narrower than this is "too uniform" to learn a change from

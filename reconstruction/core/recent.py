@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .extraction import Analysis, Face
+from .analysis import Analysis, Face
 from .imageio import decode_jpeg
 
 FACE_BYTES = 478 * 3 * 4 + 52 * 64  # landmarks and blendshapes of one face, roughly

@@ -5,13 +5,11 @@ sequence and the quality figures all take their regions from here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-if TYPE_CHECKING:
-    from .extraction import Analysis, Face
+from .analysis import Analysis, Face
 
 
 def face_hull_mask(face: Face, x0: int, y0: int, w: int, h: int, width: int, height: int) -> np.ndarray:

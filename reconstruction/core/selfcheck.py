@@ -29,8 +29,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .analysis import Analysis
 from .elements import BY_NAME, degree_gap
-from .extraction import Analysis
 from .yardstick import dlib_face, expression, installed
 from .yardstick.borders import check_borders
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from reconstruction.core.extraction import Analysis
+from reconstruction.core.analysis import Analysis
 from reconstruction.core.generators.composition import SIZE, CompositionModel, X, Y, reachable, reframe
 from reconstruction.core.imageio import read_image
 from reconstruction.core.ranges import Sample

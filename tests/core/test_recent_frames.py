@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from reconstruction.core.extraction import Analysis, Face
+from reconstruction.core.analysis import Analysis, Face
 from reconstruction.core.recent import RecentFrames
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from reconstruction.core.analysis import Analysis
 from reconstruction.core.elements import empty_degrees
-from reconstruction.core.extraction import Analysis
 
 W, H, R = 200, 150, 20
 SKY_ROWS = 30

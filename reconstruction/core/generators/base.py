@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..analysis import Analysis
 from ..elements import BY_NAME
-from ..extraction import Analysis
 from ..ranges import DataSummary, Progress, Sample, clamp_to_range, summarize, training_pairs
 from ..verdicts import PastVerdict, Steered, newest, steer
 

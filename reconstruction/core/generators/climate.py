@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..extraction import Analysis, climate_degrees
+from ..analysis import Analysis
+from ..extraction import climate_degrees
 from ..ranges import Progress, Sample, training_pairs
 from ..regions import feather, sky_at
 from .base import FluctuationModel, blend

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from ..analysis import Analysis
 from ..elements import difference
-from ..extraction import Analysis, clothing_degrees
+from ..extraction import clothing_degrees
 from ..ranges import Progress, Sample
 from ..regions import feather, torso_region
 from .base import FluctuationModel, blend, learn_strength, predict, solve_parameter

@@ -40,8 +40,8 @@ from collections.abc import Mapping, Sequence
 import cv2
 import numpy as np
 
+from ..analysis import Analysis
 from ..elements import BY_NAME
-from ..extraction import Analysis
 from ..ranges import Progress, Sample
 from .base import FluctuationModel
 

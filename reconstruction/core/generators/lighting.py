@@ -16,7 +16,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from ..extraction import NOSE_TIP, WORK_WIDTH, Analysis, exposure_degree, light_direction_degree, luma
+from ..analysis import Analysis
+from ..extraction import NOSE_TIP, WORK_WIDTH, exposure_degree, light_direction_degree, luma
 from ..ranges import Progress, Sample
 from ..regions import face_hull_mask, feather
 from .base import FluctuationModel, learn_strength, predict, solve_parameter

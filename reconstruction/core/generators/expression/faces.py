@@ -8,8 +8,8 @@ import hashlib
 import cv2
 import numpy as np
 
+from ...analysis import Face
 from ...exemplars import BROWS, LEFT_EYE_RING, RIGHT_EYE_RING
-from ...extraction import Face
 from ..base import ModelError
 
 ELEMENTS = ("expression.smile", "expression.eye_openness", "expression.mouth_openness")

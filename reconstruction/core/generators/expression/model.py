@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from ...analysis import Analysis, Face
 from ...exemplars import Appearance, Judge, appearance
-from ...extraction import Analysis, Face
 from ...ranges import Progress, Sample
 from ...recent import RecentFrame
 from ...regions import face_hull_mask, feather
