@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.core.files.base import ContentFile
 from django.db import DatabaseError, transaction
 from django.shortcuts import get_object_or_404
 
 from reconstruction import services as model_services
 from reconstruction.core.imageio import decode_jpeg, encode_jpeg, fit_within
-from reconstruction.models import Verdict
+from reconstruction.storage import put_jpeg
 
 from .models import Shot, ShotStage
 
@@ -25,12 +24,6 @@ def get_shot(user, shot_id) -> Shot:
     return get_object_or_404(shots_for(user), pk=shot_id)
 
 
-def _put(field, jpeg: bytes) -> None:
-    """Write a JPEG into a file field without saving the row. Where it goes is the field's
-    ``upload_to`` alone (capture/models.py): the name given here is never used."""
-    field.save("upload.jpg", ContentFile(jpeg), save=False)
-
-
 def save_shot(user, jpeg: bytes, analysis: dict, status: str = Shot.DONE) -> Shot:
     """Store the original exactly as captured, with every degree measured on it."""
     shot = Shot(
@@ -41,7 +34,7 @@ def save_shot(user, jpeg: bytes, analysis: dict, status: str = Shot.DONE) -> Sho
         elements=analysis["elements"],
         faces=analysis["faces"],
     )
-    _put(shot.original, jpeg)
+    put_jpeg(shot.original, jpeg)
     shot.save()
     return shot
 
@@ -87,11 +80,11 @@ def record_reconstruction(
             if not Shot.objects.select_for_update().filter(pk=shot.pk).exists():
                 return None
             if jpeg is not None:
-                _put(shot.reconstruction, jpeg)
+                put_jpeg(shot.reconstruction, jpeg)
                 written.append(shot.reconstruction)
                 shot.reconstructed_elements = degrees
             if thumbnail is not None:
-                _put(shot.thumbnail, thumbnail)
+                put_jpeg(shot.thumbnail, thumbnail)
                 written.append(shot.thumbnail)
             shot.intention = plan.get("intention", {})
             shot.intention_name = shot.intention.get("name", "")
@@ -106,7 +99,7 @@ def record_reconstruction(
                 row = ShotStage(shot=shot, index=record["index"], kind=record["stage"], record=record)
                 image = (previews or {}).get(record["index"])
                 if image is not None:
-                    _put(row.image, image)
+                    put_jpeg(row.image, image)
                     written.append(row.image)
                 row.save()
     except DatabaseError:  # the forced update found no row, or a stage's row lost its shot
@@ -149,18 +142,12 @@ def give_feedback(user, shot_id, verdict: str):
     (learning data, the intention table's shift away from a rejected edit); the models that made
     the edit are then fine-tuned with it in the background. The same verdict twice changes
     nothing the second time."""
-    if verdict not in Verdict.values:
-        raise ValueError("the verdict is accepted or rejected")
     shot = get_shot(user, shot_id)
     if not shot.reconstruction:
         raise ValueError("this shot has no reconstruction to judge: the original is its photo")
     made = next((st for st in shot.stages if st.get("stage") == "reconstruction"), {})
     with transaction.atomic():
         Shot.objects.select_for_update().filter(pk=shot.pk).exists()  # one verdict at a time per shot
-        with shot.original.open("rb") as fh:
-            original = fh.read()
-        with shot.reconstruction.open("rb") as fh:
-            reconstruction = fh.read()
         edit = model_services.JudgedEdit(
             shot_id=shot.pk,
             intention=shot.intention_name,
@@ -171,8 +158,8 @@ def give_feedback(user, shot_id, verdict: str):
             exemplars={
                 g: e["face"] for g, e in (made.get("exemplars") or {}).items() if isinstance(e, dict) and e.get("face")
             },
-            original=original,
-            reconstruction=reconstruction,
+            read_original=lambda: _read(shot.original),
+            read_reconstruction=lambda: _read(shot.reconstruction),
             width=shot.width,
             height=shot.height,
             faces=shot.faces,
@@ -187,6 +174,11 @@ def give_feedback(user, shot_id, verdict: str):
     return fb
 
 
+def _read(field) -> bytes:
+    with field.open("rb") as fh:
+        return fh.read()
+
+
 def thumbnail_jpeg(rgb) -> bytes:
     """The gallery's small copy of a recorded photo."""
     return encode_jpeg(fit_within(rgb, 360, 360), quality=80)
@@ -194,11 +186,10 @@ def thumbnail_jpeg(rgb) -> bytes:
 
 def _refresh_thumbnail(shot: Shot) -> None:
 
-    with shot.recorded.open("rb") as fh:
-        rgb = decode_jpeg(fh.read())
+    rgb = decode_jpeg(_read(shot.recorded))
     if shot.thumbnail:
         shot.thumbnail.storage.delete(shot.thumbnail.name)
-    _put(shot.thumbnail, thumbnail_jpeg(rgb))
+    put_jpeg(shot.thumbnail, thumbnail_jpeg(rgb))
     shot.save(update_fields=["thumbnail"])
 
 

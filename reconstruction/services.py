@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -494,7 +493,7 @@ def record_learning_sample(
         elements=analysis["elements"],
         faces=analysis["faces"],
     )
-    sample.image.save("upload.jpg", ContentFile(jpeg), save=False)  # the name is upload_to's alone
+    storage.put_jpeg(sample.image, jpeg)
     sample.save()
     prune_learning_samples(user)
     return sample
@@ -533,8 +532,10 @@ class JudgedEdit:
     source: dict  # element -> the degree the shot had
     reached: dict  # element -> the degree the reconstruction had
     exemplars: dict  # group -> the fingerprint of the face that lent its pixels
-    original: bytes  # the shot's JPEG
-    reconstruction: bytes  # the reconstruction's JPEG
+    # The two JPEGs are read only when the verdict needs them: not for the same verdict twice, and
+    # the reconstruction only when it is accepted.
+    read_original: Callable[[], bytes]
+    read_reconstruction: Callable[[], bytes]
     width: int
     height: int
     faces: list
@@ -567,21 +568,18 @@ def record_verdict(user, verdict: str, edit: JudgedEdit) -> tuple[Feedback, bool
         exemplars=edit.exemplars,
     )
     meta = {"width": edit.width, "height": edit.height, "faces": edit.faces}
+    original = edit.read_original()
     if verdict == Verdict.ACCEPTED:
-        record_learning_sample(
-            user, edit.original, meta | {"elements": edit.source}, LearningSample.SOURCE_ACCEPTED, fb
-        )
+        record_learning_sample(user, original, meta | {"elements": edit.source}, LearningSample.SOURCE_ACCEPTED, fb)
         record_learning_sample(
             user,
-            edit.reconstruction,
+            edit.read_reconstruction(),
             meta | {"elements": edit.reached, "faces": []},
             LearningSample.SOURCE_ACCEPTED_EDIT,
             fb,
         )
     else:
-        record_learning_sample(
-            user, edit.original, meta | {"elements": edit.source}, LearningSample.SOURCE_REJECTED, fb
-        )
+        record_learning_sample(user, original, meta | {"elements": edit.source}, LearningSample.SOURCE_REJECTED, fb)
         fb.table_shift = _shift_away(user, edit.intention, edit.source, edit.targets)
         fb.save(update_fields=["table_shift"])
     return fb, True

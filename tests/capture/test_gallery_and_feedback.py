@@ -257,6 +257,29 @@ def test_switching_a_verdict_undoes_the_first_ones_effects(alice, frame):
     assert shifted == pytest.approx(before + 0.3 * (0.40 - before), abs=1e-3)  # one shift, not two
 
 
+def test_an_unknown_verdict_is_refused_and_changes_nothing(alice, frame):
+    shot = make_shot(alice, frame)
+    response = client_for(alice).post(
+        reverse("capture:shot-feedback", args=[shot.id]), {"verdict": "maybe"}, HTTP_ACCEPT="application/json"
+    )
+    assert response.status_code == 400 and "accepted or rejected" in response.json()["error"]
+    shot.refresh_from_db()
+    assert shot.feedback == Shot.NO_FEEDBACK and shot.recorded_kind == "reconstruction"
+    assert not Feedback.objects.exists() and not LearningSample.objects.exists()
+    assert not TrainingRun.objects.filter(user=alice, fine_tune=True).exists()
+
+
+def test_a_rejection_reads_only_the_original_and_the_same_verdict_again_reads_nothing(alice, frame):
+    import os
+
+    shot = make_shot(alice, frame)
+    os.remove(shot.reconstruction.path)  # a rejection never needs the reconstruction's pixels
+    first = services.give_feedback(alice, shot.id, "rejected")
+    os.remove(shot.original.path)
+    again = services.give_feedback(alice, shot.id, "rejected")  # nothing changes, so nothing is read
+    assert again.pk == first.pk and Feedback.objects.filter(shot_id=shot.id).count() == 1
+
+
 def test_a_shot_without_reconstruction_cannot_be_judged(alice, frame):
     shot = make_shot(alice, frame, reconstructed=False)
     response = client_for(alice).post(
