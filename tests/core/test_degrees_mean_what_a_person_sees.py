@@ -1,7 +1,8 @@
 """Degrees that mean what a person sees, on real labelled footage from registry packages: crying,
 speech and a hand over the face are no smile, laughter with the eyes shut is one, a storm sky is
-cloudy and not sunny. The labels come from the clips' known content and from judges that are not
-Flux's extractor (face-api's expression network, dlib's eye landmarks)."""
+cloudy and not sunny, a studio backdrop or a wall behind people is no sky at all. The labels come
+from the clips' and photos' known content and from judges that are not Flux's extractor
+(face-api's expression network, dlib's eye landmarks)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,20 @@ def test_speech_is_not_a_smile(analyzer):
     assert max(smile(a) for a in analyses) < 0.5
 
 
+def photo(name):
+    return fit_within(read_image(sample_path(name)), 640, 480)
+
+
+def test_forceful_speech_is_not_a_smile_and_the_same_mans_smile_still_is(analyzer):
+    # A man speaking at a podium, mouth open on a word, brows down (Human's FER network: angry).
+    speaking = analyzer.analyze(photo("obama2.jpg"))
+    smiling = analyzer.analyze(photo("obama.jpg"))
+    # MediaPipe's smile blendshape reads the spread lips of speech as a smile.
+    assert raw_smile(speaking) > 0.7
+    assert smile(speaking) < 0.4
+    assert smile(smiling) > 0.8
+
+
 def test_the_smile_ranks_as_an_independent_classifier_judges_happiness_from_crying_to_laughter(wolfgang):
     from reconstruction.core.yardstick.expression import get
 
@@ -111,6 +126,26 @@ def test_an_overcast_sky_is_cloudy_and_a_blue_one_with_thin_cloud_is_mostly_sunn
         assert cloud > 0.8 and sun < 0.1
     sun, cloud = sky(analyzer, "thin_cloud.jpg")
     assert sun > 0.5 and cloud < 0.3
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Image_with_alpha.png",  # a plain light-blue studio backdrop
+        "audrey.jpg",  # a white studio backdrop
+        "faceapi_sample2.jpg",  # a white wall above a group on a sofa
+        "faceapi_sample4.jpg",  # a pale wall behind a group standing
+        "obama3.jpg",  # a room's bright ceiling above a man
+    ],
+)
+def test_a_backdrop_a_wall_or_a_ceiling_behind_people_is_no_sky(analyzer, name):
+    assert sky(analyzer, name) == (None, None)
+
+
+def test_a_real_sky_behind_people_keeps_its_climate(analyzer):
+    for name in ("multi_face.jpg", "bieber_small.jpg"):  # a group and a young man under pale skies
+        sun, cloud = sky(analyzer, name)
+        assert sun is not None and sun < 0.2 and cloud > 0.8
 
 
 def test_mouth_openness_still_agrees_with_dlibs_lip_gap(analyzer):

@@ -212,8 +212,11 @@ def test_an_accepted_edit_is_a_training_pair_and_its_face_is_preferred(taught, c
             gaps = plain._gaps(plain._bank_degrees, plain._bank_poses, dst, pose, plain._bank_looks[:, 3])
             if chosen == accepted or gaps[accepted] - gap >= model.config.accepted_preference:
                 continue
-            if model._judge.refusal(Appearance.from_array(model._bank_looks[accepted]), src, dst) is not None:
+            look = Appearance.from_array(model._bank_looks[accepted])
+            if model._judge.refusal(look, src, dst) is not None:
                 continue  # what the face shows still comes first
+            if model.misfit(src, dst, pose, model._bank_poses[accepted], look) is not None:
+                continue  # and so does its head pose: no ghost for a preference
             cases += 1
             assert model.exemplar(src, dst, pose)[0] == accepted
     assert cases >= 3

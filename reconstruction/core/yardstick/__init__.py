@@ -7,6 +7,7 @@ cannot also hide itself; the modules here provide that opinion (no Django).
 
 from .dlib_face import DLIB_ASSETS
 from .expression import EXPRESSION_ASSETS
+from .expression_fer import FER_ASSETS
 from .files import ensure, installed, once, yardstick_dir
 
 __all__ = ["ensure", "installed", "judge_assets", "once", "yardstick_dir"]
@@ -14,4 +15,4 @@ __all__ = ["ensure", "installed", "judge_assets", "once", "yardstick_dir"]
 
 def judge_assets():
     """Every model file the judges read, fetched by ``make models`` into ``models/yardstick/``."""
-    return (*DLIB_ASSETS, *EXPRESSION_ASSETS)
+    return (*DLIB_ASSETS, *EXPRESSION_ASSETS, *FER_ASSETS)

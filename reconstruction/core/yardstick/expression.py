@@ -324,7 +324,36 @@ def normalise(batch: np.ndarray) -> np.ndarray:
 # --- classifier ----------------------------------------------------------------------------------
 
 
-class ExpressionClassifier:
+class FaceClassifier:
+    """What every expression judge offers once its network reads a face's input: the seven
+    probabilities by name, for one face or a batch (``probabilities_of_inputs`` and
+    ``face_input`` are the network's own)."""
+
+    face_input = staticmethod(lambda rgb, box: face_input(rgb, box))
+
+    def probabilities_of_inputs(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def probabilities(self, rgb: np.ndarray, box: Box) -> dict[str, float]:
+        """Probability of each expression label for the face in ``box`` (x0, y0, x1, y1 pixels)."""
+        return self.probabilities_batch([rgb], [box])[0]
+
+    def probabilities_batch(
+        self, images: Sequence[np.ndarray] | np.ndarray, boxes: Sequence[Box]
+    ) -> list[dict[str, float]]:
+        """One ``probabilities`` dict per box, run as one batch. ``images`` is one image per box,
+        or a single image (H, W, 3) that all the boxes lie in."""
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            images = [images] * len(boxes)
+        if len(images) != len(boxes):
+            raise ValueError(f"{len(images)} images for {len(boxes)} boxes")
+        if not boxes:
+            return []
+        probs = self.probabilities_of_inputs(np.stack([self.face_input(im, b) for im, b in zip(images, boxes)]))
+        return [dict(zip(EXPRESSION_LABELS, map(float, row))) for row in probs]
+
+
+class ExpressionClassifier(FaceClassifier):
     """face-api.js's expression network on CPU, loaded once (about 0.3 MB of weights).
 
     Use ``get()`` for the shared instance. Calls are serialised by a lock, so one instance may
@@ -351,24 +380,6 @@ class ExpressionClassifier:
         x = self._torch.from_numpy(normalise(batch)).permute(0, 3, 1, 2).contiguous()
         with self._lock, self._torch.inference_mode():
             return self._torch.softmax(self.net(x), dim=1).numpy()
-
-    def probabilities(self, rgb: np.ndarray, box: Box) -> dict[str, float]:
-        """Probability of each expression label for the face in ``box`` (x0, y0, x1, y1 pixels)."""
-        return self.probabilities_batch([rgb], [box])[0]
-
-    def probabilities_batch(
-        self, images: Sequence[np.ndarray] | np.ndarray, boxes: Sequence[Box]
-    ) -> list[dict[str, float]]:
-        """One ``probabilities`` dict per box, run as one batch. ``images`` is one image per box,
-        or a single image (H, W, 3) that all the boxes lie in."""
-        if isinstance(images, np.ndarray) and images.ndim == 3:
-            images = [images] * len(boxes)
-        if len(images) != len(boxes):
-            raise ValueError(f"{len(images)} images for {len(boxes)} boxes")
-        if not boxes:
-            return []
-        probs = self.probabilities_of_inputs(np.stack([face_input(im, b) for im, b in zip(images, boxes)]))
-        return [dict(zip(EXPRESSION_LABELS, map(float, row))) for row in probs]
 
 
 # The process's shared classifier, loaded (and its weights fetched) on first use.

@@ -29,13 +29,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import dlib_face, expression
+from . import dlib_face, expression, expression_fer
+from .artifacts import ArtifactVerdict
 from .borders import BorderVerdict, check_borders
 
 HAPPY = 0.5  # p(happy) at or above which a face is judged happy (the self-check's bar too)
 EYES_OPEN = 0.2  # eye aspect ratio of open eyes
 SAME_PERSON = 0.6  # dlib's threshold: descriptors of one person are closer than this
 UNHAPPY = ("sad", "angry", "fearful", "disgusted")
+# Feelings no intention asks for, and how much stronger one may not become (the self-check's bars).
+NOT_ASKED = (*UNHAPPY, "surprised")
+FEELING_RISE, FEELING_FLOOR = 0.2, 0.3
+# The models whose edits touch the face's own pixels.
+FACE_EDITS = {"expression", "lighting"}
 
 Box = tuple[float, float, float, float]  # Flux's (x, y, width, height) in pixels
 
@@ -68,6 +74,11 @@ GOALS: dict[str, Goal] = {
     "no_invented_border": Goal("no invented border", ">=", 100.0, "%"),
     "spearman": Goal("Spearman(smile, independent p(happy))", ">=", 0.85),
     "unhappy_read_as_smile": Goal("frames judged unhappy that read smile > 0.5", "<=", 0, "cases"),
+    "new_unhappy_or_shocked": Goal(
+        "angrier, sadder, more fearful, disgusted or shocked (either classifier)", "<=", 0, "cases"
+    ),
+    "visible_artifacts": Goal("visible artifacts (the artifact check)", "<=", 0, "cases"),
+    "improved": Goal("improved where the person shows the feeling in training", ">=", 70.0, "%"),
 }
 
 
@@ -80,6 +91,7 @@ class FaceJudged:
     ear: float  # mean eye aspect ratio (dlib's 68 landmarks)
     descriptor: np.ndarray  # dlib's 128-D identity descriptor
     found_by: str  # "flux box" (the analyzer's) or "dlib detector"
+    probabilities2: dict[str, float] = field(default_factory=dict)  # the second (FER2013) classifier's
 
     @property
     def p_happy(self) -> float:
@@ -111,13 +123,32 @@ def read_face(rgb: np.ndarray, box: Box | None) -> FaceJudged | None:
         at = tuple(int(v) for v in reading.box)
         found_by = "dlib detector"
     probabilities = expression.get().probabilities(rgb, at)
+    second = expression_fer.get().probabilities(rgb, at)
     return FaceJudged(
         at,
         {k: float(v) for k, v in probabilities.items()},
         float(reading.ear),
         np.asarray(reading.descriptor, np.float64),
         found_by,
+        {k: float(v) for k, v in second.items()},
     )
+
+
+def darker_feeling(before: dict[str, float], after: dict[str, float]) -> str | None:
+    """The feeling no intention asks for that the edit made the face show (the most likely label
+    now where it was not, or clearly stronger), or None."""
+    if not before or not after:
+        return None
+    top_b, top_a = max(before, key=before.get), max(after, key=after.get)
+    if top_a in NOT_ASKED and top_b != top_a:
+        return top_a
+    for feeling in NOT_ASKED:
+        if (
+            after.get(feeling, 0.0) - before.get(feeling, 0.0) >= FEELING_RISE
+            and after.get(feeling, 0.0) >= FEELING_FLOOR
+        ):
+            return feeling
+    return None
 
 
 @dataclass
@@ -136,6 +167,32 @@ class Judgement:
     left_out: list[dict] = field(default_factory=list)  # models the self-check left out ({"group", "why"})
     probabilities_before: dict[str, float] = field(default_factory=dict)
     probabilities_after: dict[str, float] = field(default_factory=dict)
+    second_before: dict[str, float] = field(default_factory=dict)  # the second classifier's
+    second_after: dict[str, float] = field(default_factory=dict)
+    artifact: ArtifactVerdict | None = None  # None: not checked (the photo is the shot)
+    unchanged: bool = False  # the recorded photo is the shot itself: every edit left out, or none asked
+    improvable: bool = False  # the shot lacks the asked feeling and the person shows it in their training frames
+
+    @property
+    def darker(self) -> str | None:
+        """A feeling nobody asked for that the edit brought, by either classifier ("sad", "surprised"...).
+        Only an edit of the face's pixels can bring one: a reframed crop of the same face read
+        "sad" where the shot read "neutral" (liveportrait_d3, frames 64 and 96), which is the
+        classifiers' noise under resampling, not a feeling."""
+        if not set(self.applied) & FACE_EDITS:
+            return None
+        return darker_feeling(self.probabilities_before, self.probabilities_after) or darker_feeling(
+            self.second_before, self.second_after
+        )
+
+    @property
+    def visible_artifact(self) -> bool:
+        return self.artifact is not None and self.artifact.visible
+
+    @property
+    def improved(self) -> bool:
+        """The asked feeling reached where the shot lacked it, cleanly."""
+        return self.improvable and self.happy and not self.darker and not self.visible_artifact
 
     @property
     def face_found(self) -> bool:
@@ -188,6 +245,11 @@ class Judgement:
             else {"invented": self.border.invented, "strips": self.border.strips, "reason": self.border.reason},
             "applied": list(self.applied),
             "left_out": list(self.left_out),
+            "darker": self.darker,
+            "artifact": None if self.artifact is None else self.artifact.to_json(),
+            "unchanged": self.unchanged,
+            "improvable": self.improvable,
+            "improved": self.improved,
         }
 
 
@@ -201,6 +263,8 @@ def judge(
     applied: Sequence[str] = (),
     left_out: Sequence[dict] = (),
     borders: bool = True,
+    artifact: ArtifactVerdict | None = None,
+    improvable: bool = False,
 ) -> Judgement:
     """Judge the recorded image against the original. Boxes are Flux's (x, y, w, h) of the main
     face in each image (the analyzer's); None: the largest face dlib's detector finds.
@@ -226,6 +290,11 @@ def judge(
         left_out=[dict(x) for x in left_out],
         probabilities_before=dict(a.probabilities) if a else {},
         probabilities_after=dict(b.probabilities) if b else {},
+        second_before=dict(a.probabilities2) if a else {},
+        second_after=dict(b.probabilities2) if b else {},
+        artifact=artifact,
+        unchanged=bool(np.array_equal(original, recorded)),
+        improvable=improvable,
     )
 
 
@@ -241,6 +310,8 @@ REASON_PATTERNS = (
     ("moved away from its target", re.compile(r"moved away from its target")),
     ("unasked move (extractor)", re.compile(r"though the rule did not ask for it")),
     ("changed without its model", re.compile(r"though its model did not run")),
+    ("artifact", re.compile(r"the photo would show")),
+    ("borrowed feeling", re.compile(r"reads more \w+ than the shot")),
 )
 
 
@@ -304,6 +375,23 @@ def summarize(judgements: Sequence[Judgement]) -> dict:
             "n": len(not_happy_orig),
         },
         "left_out": {"count": len(trimmed), "by_group": dict(by_group), "by_reason": dict(by_reason)},
+        "new_unhappy_or_shocked": _figure(
+            "new_unhappy_or_shocked",
+            sum(j.darker is not None for j in js) if n else None,
+            feelings=dict(Counter(j.darker for j in js if j.darker)),
+        ),
+        "visible_artifacts": _figure(
+            "visible_artifacts",
+            sum(j.visible_artifact for j in js) if n else None,
+            checked=sum(j.artifact is not None for j in js),
+        ),
+        "improved": _figure(
+            "improved",
+            _percent([j.improved for j in js if j.improvable]),
+            n=sum(j.improvable for j in js),
+            count=sum(j.improved for j in js),
+        ),
+        "unchanged": {"value": _percent([j.unchanged for j in js]), "count": sum(j.unchanged for j in js)},
     }
 
 

@@ -39,6 +39,10 @@ class ExpressionConfig:
     exemplar_light_weight: float = 1.0  # exemplar choice: weight of the skin-lightness gap, per 50 L* units
     accepted_preference: float = 0.15  # an accepted reconstruction's face counts as this much nearer in degrees
     refuse_likeness: float = 0.3  # a rejected edit's face is refused for asks at least this alike
+    pose_tolerance: float = (
+        0.15  # an exemplar's yaw and pitch degrees may differ from the shot's by this much (18°, 13°)
+    )
+    gaze_tolerance: float = 0.35  # an exemplar lending its eyes may look elsewhere by this much (eyeLook units)
     recent_slack: float = 0.15  # a face from the seconds before the shutter wins unless farther by more than this
     lr_decay: bool = True  # cosine decay of both learning rates to zero over the GAN's updates
     device: str = "auto"  # "auto": CUDA when present, else CPU

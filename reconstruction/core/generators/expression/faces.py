@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from ...analysis import Face
-from ...exemplars import BROWS, LEFT_EYE_RING, RIGHT_EYE_RING
+from ...exemplars import BROWS, FACE_SIDES, LEFT_EYE_RING, OUTER_LIPS, RIGHT_EYE_RING
 from ..base import ModelError
 
 ELEMENTS = ("expression.smile", "expression.eye_openness", "expression.mouth_openness")
@@ -86,6 +86,42 @@ def eye_band(face: Face, width: int, height: int) -> np.ndarray:
     cv2.fillConvexPoly(mask, cv2.convexHull(pts.round().astype(np.int32)), 1)
     r = max(2, int(face.box[2] * 0.06))
     return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+
+
+def _ellipse(mask: np.ndarray, centre: np.ndarray, ends: np.ndarray, along: float, across: float) -> None:
+    """An ellipse on ``centre`` along the line through the part's two ``ends`` (its corners), its
+    semi-axes ``along`` and ``across`` times the part's width."""
+    span = ends[1] - ends[0]
+    size = float(np.linalg.norm(span))
+    angle = float(np.degrees(np.arctan2(span[1], span[0])))
+    axes = (max(1, int(round(along * size))), max(1, int(round(across * size))))
+    cv2.ellipse(mask, (int(round(centre[0])), int(round(centre[1]))), axes, angle, 0, 360, 1, -1)
+
+
+def part_mask(face: Face, width: int, height: int, parts: set[str]) -> np.ndarray:
+    """The parts of the face an edit may repaint (bool, frame-sized): around the lips for the
+    mouth (a smile lifts the corners and the cheeks beside them), around each eye for the eyes
+    (lids and crease, not the brows: lent brows read as a frown). Both stay inside the face's
+    outline and clear of it by a tenth of the face's width, so the jaw line, the ears, the hair
+    and the background are always the shot's own: a whole lent face showed a second jaw line,
+    another frame's hair and another head pose (seen on footage of people Flux had not seen)."""
+    pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
+    mask = np.zeros((height, width), np.uint8)
+    # Ellipses sized by the part's width, not its opening: shut eyes and pressed lips are slits.
+    if "mouth" in parts:
+        corners = pts[[61, 291]]
+        _ellipse(mask, pts[OUTER_LIPS].mean(0), corners, 0.95, 0.7)
+    if "eyes" in parts:
+        for ring, ends in ((LEFT_EYE_RING, [33, 133]), (RIGHT_EYE_RING, [362, 263])):
+            centre = pts[ring].mean(0)
+            up = np.array([0.0, -0.05], np.float32) * float(np.linalg.norm(pts[ends[1]] - pts[ends[0]]))
+            _ellipse(mask, centre + up, pts[ends], 0.8, 0.5)
+    face_width = float(np.linalg.norm(pts[FACE_SIDES[1]] - pts[FACE_SIDES[0]])) or face.box[2]
+    outline = np.zeros((height, width), np.uint8)
+    cv2.fillConvexPoly(outline, cv2.convexHull(pts.round().astype(np.int32)), 1)
+    r = max(1, int(face_width * 0.1))
+    inside = cv2.erode(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return (mask > 0) & (inside > 0)
 
 
 def face_degrees(face: Face) -> np.ndarray:

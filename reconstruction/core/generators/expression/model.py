@@ -27,7 +27,28 @@ from .faces import (
     face_degrees,
     face_pose,
     fingerprints,
+    part_mask,
 )
+
+
+def matched_at_edge(edited: np.ndarray, shot: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The edit with its colour matched to the shot where the two meet: the mean difference on
+    the blend's soft edge (alpha between 0.05 and 0.6) is added to the whole edit, so a lent
+    mouth in other light or make-up does not sit on the skin as a blotch with a seam around it."""
+    edge = (alpha > 0.05) & (alpha < 0.6)
+    if edge.sum() < 20:
+        return edited
+    offset = (shot[edge] - edited[edge]).mean(0)
+    return edited + np.clip(offset, -30.0, 30.0)
+
+
+SMILE = "expression.smile"
+# A smile degree a person calls a smile (no frame an independent classifier calls unhappy reads
+# above it): models that never saw one cannot make one.
+SMILE_SEEN = 0.5
+# Eyes at least this open have a gaze worth keeping.
+OPEN_ENOUGH = 0.4
+NEVER_SMILED = "your models have never seen you smile: shoot a few seconds smiling"
 
 
 class ExpressionModel(FluctuationModel):
@@ -118,13 +139,37 @@ class ExpressionModel(FluctuationModel):
             return {}
         return self._judge.hidden(self._look(rgb, analysis.main_face))
 
+    def unteachable(self, analysis: Analysis, targets: dict[str, float] | None) -> str | None:
+        """Why the feeling asked cannot come from this user's models, or None. An intention asks
+        for a happy face; a user whose frames never show a smile has models that cannot make one,
+        and moving their eyes and mouth toward the asked degrees then borrows faces they made for
+        other reasons (a calm woman who never smiled was given a frown and a shocked mouth). The
+        face is then left as shot, and the page says what to shoot."""
+        face = analysis.main_face
+        shot = face.degrees.get(SMILE) if face is not None else None
+        asked = (targets or {}).get(SMILE)
+        if shot is None or asked is None or asked < SMILE_SEEN or asked <= shot + 0.02:
+            return None
+        seen = self.ranges.get(SMILE)
+        if seen is not None and seen[1] >= SMILE_SEEN:
+            return None
+        return NEVER_SMILED
+
     def achievable(self, analysis, targets=None, rgb=None):
         """A covered mouth keeps its smile and its openness (a smile painted over fingers is an
-        invented mouth); covered eyes keep their openness. The part in view can still change."""
+        invented mouth); covered eyes keep their openness. The part in view can still change.
+        A smile the user's models have never seen keeps the whole face as shot."""
+        why = self.unteachable(analysis, targets)
+        self._unteachable = (id(analysis), why)
+        if why:
+            return {n: None for n in ELEMENTS}
         hidden = self._hidden(analysis, rgb)
         return {n: None for part, names in HIDES.items() if part in hidden for n in names}
 
     def why_limited(self, analysis, targets, rgb=None):
+        last = getattr(self, "_unteachable", None)
+        if last is not None and last[0] == id(analysis) and last[1]:
+            return {n: last[1] for n in targets if n in ELEMENTS}
         hidden = self._hidden(analysis, rgb)
         return {
             n: f"{hidden[part]}, so {PART_WORDS[n]} is left as shot"
@@ -187,14 +232,21 @@ class ExpressionModel(FluctuationModel):
         if asked & set(hidden):
             # Editing under a hand would erase it and paste a mouth where the fingers were.
             raise ModelError(f"{hidden.get('mouth') or hidden['eyes']}, so the expression is left as shot")
+        if not asked:
+            return rgb.copy()
+        # Only the parts asked to change are repainted; the rest of the face (its outline, pose,
+        # light, skin detail, hair, glasses) is the shot's own.
+        keep = part_mask(face, width, height, asked)
         if hidden:
-            # Only the part in view is edited; the hand over the rest stays exactly as shot.
-            keep = eye_band(face, width, height) if "mouth" in hidden else ~eye_band(face, width, height)
-            alpha = alpha * feather(keep, max(3.0, face.box[2] / 14))
-            box = alpha_box(alpha)
-            if box is None:
-                return rgb.copy()
-        big, chosen = self.exemplar_face(src, dst, np.array(face_pose(face), np.float32), recent, look.skin_light)
+            # The hand over a part not asked stays exactly as shot.
+            keep &= eye_band(face, width, height) if "mouth" in hidden else ~eye_band(face, width, height)
+        alpha = alpha * feather(keep, max(3.0, face.box[2] / 16))
+        box = alpha_box(alpha)
+        if box is None:
+            return rgb.copy()
+        big, chosen = self.exemplar_face(
+            src, dst, np.array(face_pose(face), np.float32), recent, look.skin_light, (look.gaze_x, look.gaze_y)
+        )
         if report is not None:
             report["exemplar"] = chosen
         ex = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
@@ -235,6 +287,7 @@ class ExpressionModel(FluctuationModel):
         change = to_box(residual[0].permute(1, 2, 0).numpy() * 127.5)
         edited = share * pasted + (1 - share) * moved + change
         a = alpha[box][..., None]
+        edited = matched_at_edge(edited, rgb[box].astype(np.float32), a[..., 0])
         out = rgb.copy()
         out[box] = np.clip(out[box] * (1 - a) + edited * a + 0.5, 0, 255).astype(np.uint8)
         return out
@@ -272,37 +325,70 @@ class ExpressionModel(FluctuationModel):
                 out.add(v.exemplar)
         return out
 
+    def misfit(
+        self, src, dst, pose, face_pose_, look: Appearance, shot_gaze=(float("nan"), float("nan")), eyes: float = 1.0
+    ) -> str | None:
+        """Why a face cannot lend its pixels to this shot's face without a ghost, or None: another
+        head pose (the lent mouth or eyes come with another perspective, and a strip of the other
+        frame shows through), or, for the eyes, another gaze (nobody asked the eyes to look
+        elsewhere)."""
+        d = np.abs(np.asarray(face_pose_, np.float32) - np.asarray(pose, np.float32))
+        if float(d.max()) > self.config.pose_tolerance:
+            turn = "turned" if d[0] >= d[1] else "tilted"
+            return f"its head is {turn} another way ({d[0] * 120:.0f}° yaw, {d[1] * 90:.0f}° pitch apart)"
+        # Shut eyes have no gaze to keep (MediaPipe reads them as looking down).
+        eyes_asked = abs(float(dst[1]) - float(src[1])) > 0.02 and min(float(src[1]), eyes) >= OPEN_ENOUGH
+        if eyes_asked and all(np.isfinite(shot_gaze)) and np.isfinite(look.gaze_x) and np.isfinite(look.gaze_y):
+            apart = max(abs(look.gaze_x - shot_gaze[0]), abs(look.gaze_y - shot_gaze[1]))
+            if apart > self.config.gaze_tolerance:
+                return "its eyes look another way"
+        return None
+
     def exemplar(
-        self, src: np.ndarray, dst: np.ndarray, pose: np.ndarray, light: float = float("nan")
-    ) -> tuple[int, float, list[str]]:
+        self,
+        src: np.ndarray,
+        dst: np.ndarray,
+        pose: np.ndarray,
+        light: float = float("nan"),
+        shot_gaze: tuple[float, float] = (float("nan"), float("nan")),
+    ) -> tuple[int | None, float, list[str]]:
         """The stored face nearest the target degrees (and the source's head pose and light)
-        among those that may lend their pixels (``Judge.refusal``, and not a face of an edit the
-        user rejected): its index, its gap, and why nearer ones were refused. A face the user
-        accepted counts as nearer by ``accepted_preference``. With every face refused, the nearest
-        is used (the self-check has the last word)."""
+        among those that may lend their pixels (``Judge.refusal``, ``misfit``, and not a face of
+        an edit the user rejected): its index, its gap, and why nearer ones were refused. A face
+        the user accepted counts as nearer by ``accepted_preference``. With every face refused,
+        the index is None: no edit is better than a ghost."""
         gap = self._gaps(self._bank_degrees, self._bank_poses, dst, pose, self._bank_looks[:, 3], light)
         if self._bank_accepted is not None and self._bank_accepted.any():
             gap = gap - self.config.accepted_preference * self._bank_accepted
         rejected = self.rejected_faces(src, dst)
         refused = []
         for i in np.argsort(gap):
-            why = self._judge.refusal(Appearance.from_array(self._bank_looks[i]), src, dst)
+            look = Appearance.from_array(self._bank_looks[i])
+            why = self._judge.refusal(look, src, dst) or self.misfit(
+                src, dst, pose, self._bank_poses[i], look, shot_gaze, float(self._bank_degrees[i][1])
+            )
             if why is None and self._bank_prints and self._bank_prints[i] in rejected:
                 why = "you rejected a shot whose face came from it, for a similar change"
             if why is None:
                 return int(i), float(gap[i]), refused
             if len(refused) < 3:
                 refused.append(f"stored face {int(i)}: {why}")
-        return int(np.argmin(gap)), float(gap.min()), refused
+        return None, float("inf"), refused
 
     def exemplar_face(
-        self, src, dst, pose, recent: Sequence[RecentFrame] = (), light: float = float("nan")
+        self,
+        src,
+        dst,
+        pose,
+        recent: Sequence[RecentFrame] = (),
+        light: float = float("nan"),
+        shot_gaze: tuple[float, float] = (float("nan"), float("nan")),
     ) -> tuple[np.ndarray, dict]:
         """The exemplar's aligned face at the bank's size, and where it came from. Frames streamed
         in the seconds before the shutter come first (same light, pose, make-up and glasses: the
         moments of FIG. 2) unless their degrees are clearly farther from the target than the
         stored faces'; the stored learning data is the fallback."""
-        index, stored_gap, refused = self.exemplar(src, dst, pose, light)
+        index, stored_gap, refused = self.exemplar(src, dst, pose, light, shot_gaze)
         candidates = [(f, f.face) for f in recent if f.face is not None and f.face.degrees.get(ELEMENTS[0]) is not None]
         if candidates:
             degrees = np.stack([face_degrees(face) for _, face in candidates])
@@ -313,7 +399,10 @@ class ExpressionModel(FluctuationModel):
                     break
                 frame, face = candidates[k]
                 rgb = frame.rgb()
-                why = self._judge.refusal(appearance(rgb, face), src, dst)
+                look = appearance(rgb, face)
+                why = self._judge.refusal(look, src, dst) or self.misfit(
+                    src, dst, pose, poses[k], look, shot_gaze, float(degrees[k][1])
+                )
                 if why is not None:
                     refused.append(f"frame from {frame.age():.1f} s before: {why}")
                     continue
@@ -325,6 +414,12 @@ class ExpressionModel(FluctuationModel):
                     "degrees": [round(float(v), 3) for v in degrees[k]],
                     "refused": refused,
                 }
+        if index is None:
+            part = "eyes" if abs(float(dst[1]) - float(src[1])) > 0.02 else "mouth"
+            reason = refused[0].split(": ", 1)[-1] if refused else "none fits"
+            raise ModelError(
+                f"none of your faces can lend this {part} cleanly ({reason}), so the expression is left as shot"
+            )
         return self._bank[index], {
             "source": "learning data",
             "index": index,

@@ -1,0 +1,110 @@
+#!/usr/bin/env python
+"""The artifact check against reconstructions labelled by looking at them.
+
+bench/artifact_labels.json lists recorded photos of the fidelity bench (people Flux was not
+developed on: ../shared/media's clips) with a label a person gave each after looking at the face
+enlarged: 1 = a visible artifact (grey or coloured patch, ghost contour, seam, strip of another
+frame, doubled feature), 0 = clean, null = could not tell (left out of the figures). The photos
+come from two runs of bench/fidelity_bench.py, each saving its shots under
+test-artifacts/fidelity/shots/:
+
+- "before": the code of commit 241c2d6 (whole-face exemplar pasting, the darkening light ramp),
+  where most of the defects were seen;
+- "after": this code.
+
+Each label carries the sha256 of the PNG it was given to, so a photo that came out differently in
+a rerun is reported, not silently judged. The labels are split: the thresholds of
+``reconstruction/core/yardstick/artifacts.py`` were set looking at the "tune" clips only; the
+figures that count are on the "held out" clips.
+
+  bench/artifact_bench.py --shots before=DIR --shots after=DIR [--write-sheet DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from reconstruction.core.extraction import Analyzer  # noqa: E402
+from reconstruction.core.yardstick.artifacts import check_face_artifacts  # noqa: E402
+
+LABELS = ROOT / "bench" / "artifact_labels.json"
+
+
+def figures(rows: list[dict]) -> dict:
+    tp = sum(r["label"] == 1 and r["found"] for r in rows)
+    fp = sum(r["label"] == 0 and r["found"] for r in rows)
+    fn = sum(r["label"] == 1 and not r["found"] for r in rows)
+    tn = sum(r["label"] == 0 and not r["found"] for r in rows)
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    return {"n": len(rows), "tp": tp, "fp": fp, "fn": fn, "tn": tn, "precision": precision, "recall": recall}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--shots", action="append", default=[], help="RUN=DIR, e.g. after=test-artifacts/fidelity/shots"
+    )
+    args = parser.parse_args()
+    folders = dict(s.split("=", 1) for s in args.shots)
+    data = json.loads(LABELS.read_text())
+    rows, missing, changed = [], 0, 0
+    with Analyzer() as analyzer:
+        for item in data["labels"]:
+            if item["label"] is None or item["run"] not in folders:
+                continue
+            folder = Path(folders[item["run"]])
+            stem = f"{item['clip']}_{item['frame']:04d}"
+            shot, photo = folder / f"{stem}_original.png", folder / f"{stem}_{item['intention']}.png"
+            if not shot.exists() or not photo.exists():
+                missing += 1
+                continue
+            if item.get("sha256") and hashlib.sha256(photo.read_bytes()).hexdigest() != item["sha256"]:
+                changed += 1
+                continue
+            original = cv2.cvtColor(cv2.imread(str(shot)), cv2.COLOR_BGR2RGB)
+            recorded = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
+            before = analyzer.analyze(original)
+            if before.main_face is None or np.array_equal(original, recorded):
+                continue
+            after = analyzer.analyze(recorded)
+            verdict = check_face_artifacts(
+                original,
+                recorded,
+                before.main_face.landmarks,
+                before.main_face.box,
+                after.main_face.landmarks if after.main_face is not None else None,
+                reframed=True,
+            )
+            split = "tune" if item["clip"] in data["tune_clips"] else "held out"
+            rows.append({**item, "found": verdict.visible, "split": split, "figures": verdict.figures})
+            mark = {(1, True): "ok", (0, False): "ok", (1, False): "MISSED", (0, True): "FALSE ALARM"}
+            print(
+                f"  {split:8s} {item['run']:6s} {stem} {item['intention']:8s} label {item['label']} "
+                f"found {int(verdict.visible)} {mark[(item['label'], verdict.visible)]:11s} {verdict.figures}"
+            )
+    print(f"\n{len(rows)} labelled photos judged ({missing} not on disk, {changed} changed since labelled)")
+    for split in ("tune", "held out"):
+        part = [r for r in rows if r["split"] == split]
+        f = figures(part)
+        p = "-" if f["precision"] is None else f"{f['precision']:.2f}"
+        r = "-" if f["recall"] is None else f"{f['recall']:.2f}"
+        print(
+            f"  {split:8s}: {f['n']} photos, {f['tp'] + f['fn']} with an artifact; precision {p}, recall {r} "
+            f"(tp {f['tp']}, fp {f['fp']}, fn {f['fn']}, tn {f['tn']}; goal >= 0.9 both)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

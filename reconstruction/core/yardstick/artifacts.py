@@ -1,0 +1,261 @@
+"""The artifact check: would a person see that the photo was edited?
+
+It looks at the pixels of the shot and of its reconstruction, never at Flux's degrees: the
+extractor and the judges it was tuned with called every face below fine (the same person, happier)
+while a person saw at a glance
+
+- **a grey or coloured patch**: skin whose colour moved away from the rest of the face's (a
+  light edit that darkened half a face inside a circle turned it grey; a lent forehead brought a
+  blotch of hair colour);
+- **ghosts and seams**: contours in the photo that the shot does not have, outside the features
+  an expression edit may redraw (a second jaw line, another frame's hair or highlight showing
+  through the cheek, the edge of a pasted patch);
+- **a spill**: an edit of the face that changed what lies well outside it.
+
+Everything is measured on the face brought to a fixed size (``FACE_WIDTH`` pixels wide), so the
+thresholds mean the same on a webcam's 1280×720 frame and a phone's 512×512 crop. The features an
+edit may legitimately redraw (lips and teeth, eyelids) are read from the landmarks of both
+images and left out of the ghost search; their own soundness is what the expression classifier
+and the identity descriptor judge.
+
+Thresholds were set on reconstructions labelled by looking at them (``bench/artifact_labels.json``,
+``bench/artifact_bench.py`` prints precision and recall on the labels not used to set them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .borders import estimate_map
+
+FACE_WIDTH = 160  # the face's width after scaling, pixels
+MARGIN = 0.6  # face widths of context kept around the face's box
+# A contour is new where the photo's gradient exceeds the shot's (anywhere within a pixel) by this
+# much, in L* units per pixel at FACE_WIDTH, after a light blur.
+NEW_EDGE = 5.0
+# ... and at least this many times the shot's own there (a tone curve steepens every contour a little).
+NEW_CONTRAST = 1.6
+# ... and a ghost or seam is a run of new contour at least this long, as a share of the face's width.
+GHOST_LENGTH = 0.22
+# A patch is skin whose colour moved, relative to the face's median move, by this many a*b* units ...
+PATCH_CHROMA = 6.0
+# ... or that lost this share of its chroma (turned grey) while darkening ...
+GREY_LOSS = 0.25
+# ... or that darkened by this many L* units more than the face's median ...
+DARKENED = 8.0
+# ... over at least this share of the face's area.
+PATCH_AREA = 0.04
+# An edit of the face that moves pixels beyond this many face widths from its box is a spill.
+SPILL_DELTA = 12.0  # L* units, after a blur
+SPILL_AREA = 0.03  # share of the surroundings
+
+# MediaPipe face mesh contours (the same indices as ``exemplars``; repeated here so the yardstick
+# reads no part of the pipeline it judges).
+OUTER_LIPS = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
+LEFT_EYE_RING = [33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246]
+RIGHT_EYE_RING = [362, 382, 381, 380, 374, 373, 390, 249, 263, 466, 388, 387, 386, 385, 384, 398]
+
+
+@dataclass
+class ArtifactVerdict:
+    visible: bool  # a person would see an artifact
+    reasons: list[str] = field(default_factory=list)  # what, for the page and the bench
+    figures: dict[str, float] = field(default_factory=dict)  # the measured values behind it
+
+    def to_json(self) -> dict:
+        return {"visible": self.visible, "reasons": self.reasons, "figures": self.figures}
+
+
+@dataclass
+class _View:
+    """The face and its surroundings, scaled so the face is FACE_WIDTH wide."""
+
+    scale: float
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    def crop(self, rgb: np.ndarray) -> np.ndarray:
+        crop = rgb[self.y0 : self.y1, self.x0 : self.x1]
+        size = (max(1, round(crop.shape[1] * self.scale)), max(1, round(crop.shape[0] * self.scale)))
+        return cv2.resize(crop, size, interpolation=cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR)
+
+    def points(self, landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
+        pts = landmarks[:, :2] * np.array([width, height], np.float32)
+        return (pts - np.array([self.x0, self.y0], np.float32)) * self.scale
+
+
+def _view(box, width: int, height: int) -> _View:
+    x, y, w, h = box
+    side = max(w, h)
+    x0, y0 = int(max(0, x - MARGIN * side)), int(max(0, y - MARGIN * side))
+    x1, y1 = int(min(width, x + w + MARGIN * side)), int(min(height, y + h + MARGIN * side))
+    return _View(FACE_WIDTH / max(1.0, w), x0, y0, x1, y1)
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def _gradient(lum: np.ndarray) -> np.ndarray:
+    blurred = cv2.GaussianBlur(lum, (0, 0), 1.0)
+    gx = cv2.Sobel(blurred, cv2.CV_32F, 1, 0, ksize=3) / 8
+    gy = cv2.Sobel(blurred, cv2.CV_32F, 0, 1, ksize=3) / 8
+    return np.hypot(gx, gy)
+
+
+def _hull(points: np.ndarray, shape, grow: float = 1.0) -> np.ndarray:
+    centre = points.mean(0)
+    grown = (points - centre) * grow + centre
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(grown.round().astype(np.int32)), 1)
+    return mask > 0
+
+
+def _disc(r: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def _features(points: np.ndarray, shape) -> np.ndarray:
+    """Where an expression edit may redraw contours: the lips and the eyes with their lids."""
+    mask = _hull(points[OUTER_LIPS], shape, 1.25)
+    for ring in (LEFT_EYE_RING, RIGHT_EYE_RING):
+        mask |= _hull(points[ring], shape, 1.6)
+    return mask
+
+
+def _longest_run(mask: np.ndarray) -> float:
+    """The largest extent (bounding-box diagonal) of a connected component of ``mask``, pixels."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return 0.0
+    w, h = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
+    return float(np.hypot(w, h).max())
+
+
+def _largest_area(mask: np.ndarray) -> int:
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return int(stats[1:, cv2.CC_STAT_AREA].max()) if count > 1 else 0
+
+
+def check_artifacts(
+    original: np.ndarray,
+    reconstruction: np.ndarray,
+    landmarks: np.ndarray,
+    box: tuple[float, float, float, float],
+    after_landmarks: np.ndarray | None = None,
+) -> ArtifactVerdict:
+    """Whether the reconstruction of the face at ``box`` (its 478 normalised ``landmarks`` in the
+    original; ``after_landmarks`` in the reconstruction when a face was found there) shows an
+    artifact a person would see. Both images are RGB uint8 of the same size, in the same framing
+    (a reframed photo is compared after mapping the shot onto it; see ``selfcheck``)."""
+    if original.shape != reconstruction.shape:
+        raise ValueError(f"original {original.shape} and reconstruction {reconstruction.shape} differ in size")
+    height, width = original.shape[:2]
+    view = _view(box, width, height)
+    o, r = _lab(view.crop(original)), _lab(view.crop(reconstruction))
+    shape = o.shape[:2]
+    before = view.points(landmarks, width, height)
+    face = _hull(before, shape)
+    features = _features(before, shape)
+    if after_landmarks is not None:
+        after = view.points(after_landmarks, width, height)
+        face |= _hull(after, shape)
+        features |= _features(after, shape)
+    face_area = max(1, int(face.sum()))
+    # Ghosts may sit just outside the outline (a second jaw line), so the search reaches a tenth
+    # of a face beyond it.
+    near = cv2.dilate(face.astype(np.uint8), _disc(int(0.1 * FACE_WIDTH))) > 0
+    figures: dict[str, float] = {}
+    reasons: list[str] = []
+
+    # Ghosts and seams: contours the shot does not have, outside the features.
+    g_o, g_r = _gradient(o[..., 0]), _gradient(r[..., 0])
+    # Relative too: a tone curve steepens every contour the shot has, which is no ghost.
+    shot_edges = cv2.dilate(g_o, _disc(1))
+    new = ((g_r - shot_edges) > NEW_EDGE) & (g_r > NEW_CONTRAST * shot_edges)
+    new &= near & ~(cv2.dilate(features.astype(np.uint8), _disc(3)) > 0)
+    run = _longest_run(new) / FACE_WIDTH
+    figures["ghost_length"] = round(run, 3)
+    if run >= GHOST_LENGTH:
+        reasons.append(f"a contour the shot does not have ({run:.2f} of the face's width long)")
+
+    # Patches: skin whose colour moved apart from the rest of the face.
+    # The face and its rim (a strip of another frame's jaw or collar sits on the outline).
+    skin = near & ~(cv2.dilate(features.astype(np.uint8), _disc(2)) > 0)
+    if skin.sum() >= 50:
+        ab_o = cv2.GaussianBlur(o[..., 1:], (0, 0), 2.0)
+        d_ab = cv2.GaussianBlur(r[..., 1:], (0, 0), 2.0) - ab_o
+        c_o = np.hypot(ab_o[..., 0], ab_o[..., 1])
+        c_r = np.hypot(*(ab_o + d_ab).transpose(2, 0, 1))
+        d_l = cv2.GaussianBlur(r[..., 0] - o[..., 0], (0, 0), 2.0)
+        # Another colour, not the same colour lighter or darker: the part of the move across the
+        # skin's own hue (a tone curve scales chroma along it, a blotch of hair or shirt crosses it).
+        along = ab_o / np.maximum(c_o, 1e-3)[..., None]
+        across = d_ab - (d_ab * along).sum(-1, keepdims=True) * along
+        across -= np.median(across[skin], axis=0)
+        moved = (np.hypot(across[..., 0], across[..., 1]) > PATCH_CHROMA) & skin
+        # Greyer than the rest of the face became, and darker: the grey disc.
+        ratio = c_r / np.maximum(c_o, 1.0)
+        grey = (ratio < (1 - GREY_LOSS) * np.median(ratio[skin])) & ((d_l - np.median(d_l[skin])) < -5.0) & skin
+        # Part of the face darkened against the rest: light does not fall that way from a
+        # change of light a person asks for (a fill light brightens), and the patch's outline shows.
+        # (Darker than the shot too: a fill light brightening one side leaves the other side
+        # darker than the face's median move, but no darker than it was.)
+        dark = ((d_l - np.median(d_l[skin])) < -DARKENED) & (d_l < -DARKENED) & skin
+        areas = {"greyed": _largest_area(grey), "darkened": _largest_area(dark), "changed colour": _largest_area(moved)}
+        what = max(areas, key=areas.get)
+        patch = areas[what] / face_area
+        figures["patch_area"] = round(patch, 3)
+        figures["grey_area"] = round(areas["greyed"] / face_area, 3)
+        figures["dark_area"] = round(areas["darkened"] / face_area, 3)
+        if patch >= PATCH_AREA:
+            reasons.append(f"a patch of skin {what} ({patch:.0%} of the face)")
+
+    # Spill: a face edit reaching well beyond the face.
+    around = ~(cv2.dilate(face.astype(np.uint8), _disc(int(0.25 * FACE_WIDTH))) > 0)
+    if around.sum() >= 50:
+        d_l = np.abs(cv2.GaussianBlur(r[..., 0] - o[..., 0], (0, 0), 2.0))
+        spill = float(((d_l > SPILL_DELTA) & around).sum() / around.sum())
+        figures["spill"] = round(spill, 4)
+    return ArtifactVerdict(bool(reasons), reasons, figures)
+
+
+def check_face_artifacts(
+    original: np.ndarray,
+    reconstruction: np.ndarray,
+    landmarks: np.ndarray,
+    box: tuple[float, float, float, float],
+    after_landmarks: np.ndarray | None = None,
+    reframed: bool = False,
+) -> ArtifactVerdict:
+    """``check_artifacts``, for a photo that may have been reframed: the shot is first mapped
+    onto the photo's framing (the border check's feature map), and its landmarks and box with it.
+    A reframed photo whose map cannot be found is judged on ``after_landmarks`` alone: its face
+    against itself shows no ghost, so it is reported as not checked (``figures['unmapped']``)."""
+    if not reframed:
+        return check_artifacts(original, reconstruction, landmarks, box, after_landmarks)
+    m, _ = estimate_map(original, reconstruction)
+    if m is None:
+        return ArtifactVerdict(False, [], {"unmapped": 1.0})
+    if np.abs(m - np.eye(2, 3)).max() < 0.01 * max(original.shape[:2]) and abs(np.hypot(m[0, 0], m[1, 0]) - 1) < 0.005:
+        return check_artifacts(original, reconstruction, landmarks, box, after_landmarks)  # not reframed after all
+    height, width = reconstruction.shape[:2]
+    warped = cv2.warpAffine(
+        original, m, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
+    # m sends photo pixels to shot pixels; its inverse carries the shot's landmarks over.
+    inverse = cv2.invertAffineTransform(m)
+    oh, ow = original.shape[:2]
+    pts = landmarks[:, :2] * np.array([ow, oh], np.float64)
+    moved = pts @ inverse[:, :2].T + inverse[:, 2]
+    carried = landmarks.copy()
+    carried[:, 0], carried[:, 1] = moved[:, 0] / width, moved[:, 1] / height
+    scale = float(np.hypot(inverse[0, 0], inverse[1, 0]))
+    x, y, w, h = box
+    corner = np.array([x, y]) @ inverse[:, :2].T + inverse[:, 2]
+    return check_artifacts(warped, reconstruction, carried, (*corner, w * scale, h * scale), after_landmarks)
