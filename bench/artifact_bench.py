@@ -55,13 +55,17 @@ def main() -> int:
     parser.add_argument(
         "--shots", action="append", default=[], help="RUN=DIR, e.g. after=test-artifacts/fidelity/shots"
     )
+    parser.add_argument(
+        "--split", choices=("tune", "held out"), help="judge one split only (tune while setting thresholds)"
+    )
     args = parser.parse_args()
     folders = dict(s.split("=", 1) for s in args.shots)
     data = json.loads(LABELS.read_text())
     rows, missing, changed = [], 0, 0
     with Analyzer() as analyzer:
         for item in data["labels"]:
-            if item["label"] is None or item["run"] not in folders:
+            split = "tune" if item["clip"] in data["tune_clips"] else "held out"
+            if item["label"] is None or item["run"] not in folders or (args.split and split != args.split):
                 continue
             folder = Path(folders[item["run"]])
             stem = f"{item['clip']}_{item['frame']:04d}"
@@ -86,7 +90,6 @@ def main() -> int:
                 after.main_face.landmarks if after.main_face is not None else None,
                 reframed=True,
             )
-            split = "tune" if item["clip"] in data["tune_clips"] else "held out"
             rows.append({**item, "found": verdict.visible, "split": split, "figures": verdict.figures})
             mark = {(1, True): "ok", (0, False): "ok", (1, False): "MISSED", (0, True): "FALSE ALARM"}
             print(

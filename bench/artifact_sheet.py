@@ -52,6 +52,7 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--start", type=int, default=0)
     p.add_argument("--count", type=int, default=6)
+    p.add_argument("--blind", action="store_true", help="no verdicts on the tiles: for labelling held-out photos")
     args = p.parse_args()
     shots = Path(args.shots)
     originals = sorted(shots.glob(f"{args.clip}_*_original.png"))[args.start : args.start + args.count]
@@ -83,6 +84,9 @@ def main():
                     reframed=True,  # found out from the pixels: near-identity maps compare in place
                 )
                 figs = " ".join(f"{k[:5]}={v:g}" for k, v in v.figures.items())
+                if args.blind:
+                    tiles.append(label(crop(rec, a.main_face.box), [intention]))
+                    continue
                 tiles.append(
                     label(
                         crop(rec, a.main_face.box),

@@ -21,8 +21,9 @@ the classifier's p(happy) over every 2nd frame of WolfgangLanger_Pexels.mp4 (cry
 Writes test-artifacts/fidelity/figures.json and contact sheets <clip>-<intention>.jpg (per held-out
 frame: original | recorded | their faces enlarged, with the judges' verdict on each tile).
 
-Options: --clips wolfgang,franck,single_face,cap12  --held N (held-out frames per clip, default
-24)  --steps N (expression GAN updates; default: the product's config; only for quick trials)
+Options: --clips wolfgang,franck,single_face,cap12,unseen ("unseen": the five clips of people Flux
+was not developed on, read from ../shared/media or $FLUX_SHARED_MEDIA, skipped when absent)
+--held N (held-out frames per clip, default 24)  --steps N (expression GAN updates; default: the product's config; only for quick trials)
 --no-compare (skip the shots without recent frames).
 """
 
@@ -346,6 +347,43 @@ def contact_sheet(rows, path: Path, title: str):
     cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
 
 
+def faces_sheet(portrait_rows, fun_rows, path: Path, title: str):
+    """Per held-out frame: the shot's face | the portrait photo's | the fun photo's, cut at full
+    resolution (no scaling: what a person sees zoomed in), with what each photo holds."""
+    fun = {row[0]: row for row in fun_rows}
+    tiles = []
+    for frame, original, recorded, box, _, j, _ in portrait_rows:
+        if box is None:
+            continue
+        x, y, w, h = box
+        cx, cy, r = x + w / 2, y + h / 2, 0.7 * max(w, h)
+        x0, y0 = int(max(0, cx - r)), int(max(0, cy - r))
+        x1, y1 = int(min(original.shape[1], cx + r)), int(min(original.shape[0], cy + r))
+        row = [_text(original[y0:y1, x0:x1].copy(), [f"frame {frame}: shot"])]
+        other = fun.get(frame)
+        for label, image, judged in (
+            ("portrait", recorded, j),
+            ("fun", *((other[2], other[5]) if other else (None, None))),
+        ):
+            if image is None:
+                continue
+            if image.shape != original.shape:
+                image = cv2.resize(image, (original.shape[1], original.shape[0]))
+            notes = [f"{label}: {'+'.join(judged.applied) or 'as shot'}"]
+            if judged.visible_artifact:
+                notes.append("ARTIFACT")
+            if judged.darker:
+                notes.append(f"reads {judged.darker}")
+            row.append(_text(image[y0:y1, x0:x1].copy(), notes))
+        tiles.append(np.hstack(row))
+    if not tiles:
+        return
+    width = max(t.shape[1] for t in tiles)
+    tiles = [np.pad(t, ((0, 4), (0, width - t.shape[1]), (0, 0))) for t in tiles]
+    sheet = np.vstack([_text(np.zeros((28, width, 3), np.uint8), [title]), *tiles])
+    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+
+
 # --- printing -----------------------------------------------------------------------------------
 
 COLUMNS = (
@@ -417,7 +455,7 @@ def print_table(title: str, figures: dict) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clips", default="wolfgang,franck,single_face,cap12")
+    parser.add_argument("--clips", default="wolfgang,franck,single_face,cap12,unseen")
     parser.add_argument("--held", type=int, default=24, help="held-out frames per clip (evenly spread)")
     parser.add_argument("--steps", type=int, default=None, help="expression GAN updates (default: the product's)")
     parser.add_argument("--no-compare", action="store_true", help="skip the shots without recent frames")
@@ -477,10 +515,17 @@ def main() -> int:
             # Does this person show the asked feeling (a happy face) anywhere in their training
             # frames? Only there can an edit be expected to make one.
             from reconstruction.core.yardstick import expression as face_api
+            from reconstruction.core.yardstick import expression_fer
             from reconstruction.core.yardstick.fidelity import corners as judge_corners
 
+            # Happy by both classifiers: either alone calls a few of a never-smiling girl's
+            # talking frames happy.
             happy_frames = sum(
-                face_api.get().probabilities(s.rgb, judge_corners(s.analysis.main_face.box))["happy"] >= HAPPY
+                min(
+                    judge.get().probabilities(s.rgb, judge_corners(s.analysis.main_face.box))["happy"]
+                    for judge in (face_api, expression_fer)
+                )
+                >= HAPPY
                 for _, s in train
                 if s.analysis.main_face is not None
             )
@@ -604,6 +649,12 @@ def main() -> int:
                     OUT / f"{clip.key}-{intention}.jpg",
                     f"{clip.file} - {intention} (mode 1, recent frames): original | recorded | faces enlarged",
                 )
+            faces_sheet(
+                sheets["portrait"],
+                sheets["fun"],
+                OUT / f"{clip.key}-faces.jpg",
+                f"{clip.file}: the shot | portrait | fun, faces at full resolution",
+            )
             results["clips"][clip.key] = clip_out
 
             if clip.key == "wolfgang":

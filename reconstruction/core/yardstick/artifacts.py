@@ -39,15 +39,15 @@ NEW_EDGE = 5.0
 # ... and at least this many times the shot's own there (a tone curve steepens every contour a little).
 NEW_CONTRAST = 1.6
 # ... and a ghost or seam is a run of new contour at least this long, as a share of the face's width.
-GHOST_LENGTH = 0.22
+GHOST_LENGTH = 0.1
 # A patch is skin whose colour moved, relative to the face's median move, by this many a*b* units ...
-PATCH_CHROMA = 6.0
+PATCH_CHROMA = 8.0
 # ... or that lost this share of its chroma (turned grey) while darkening ...
 GREY_LOSS = 0.25
 # ... or that darkened by this many L* units more than the face's median ...
 DARKENED = 8.0
 # ... over at least this share of the face's area.
-PATCH_AREA = 0.04
+PATCH_AREA = 0.02
 # An edit of the face that moves pixels beyond this many face widths from its box is a spill.
 SPILL_DELTA = 12.0  # L* units, after a blur
 SPILL_AREA = 0.03  # share of the surroundings
@@ -185,28 +185,36 @@ def check_artifacts(
         reasons.append(f"a contour the shot does not have ({run:.2f} of the face's width long)")
 
     # Patches: skin whose colour moved apart from the rest of the face.
-    # The face and its rim (a strip of another frame's jaw or collar sits on the outline).
-    skin = near & ~(cv2.dilate(features.astype(np.uint8), _disc(2)) > 0)
+    # The face inside its outline: beyond it lie hair and background, whose colours a tone curve
+    # moves otherwise than skin's (a saturated blue backdrop read as a recoloured patch).
+    skin = face & ~(cv2.dilate(features.astype(np.uint8), _disc(2)) > 0)
     if skin.sum() >= 50:
         ab_o = cv2.GaussianBlur(o[..., 1:], (0, 0), 2.0)
         d_ab = cv2.GaussianBlur(r[..., 1:], (0, 0), 2.0) - ab_o
         c_o = np.hypot(ab_o[..., 0], ab_o[..., 1])
         c_r = np.hypot(*(ab_o + d_ab).transpose(2, 0, 1))
         d_l = cv2.GaussianBlur(r[..., 0] - o[..., 0], (0, 0), 2.0)
-        # Another colour, not the same colour lighter or darker: the part of the move across the
-        # skin's own hue (a tone curve scales chroma along it, a blotch of hair or shirt crosses it).
-        along = ab_o / np.maximum(c_o, 1e-3)[..., None]
-        across = d_ab - (d_ab * along).sum(-1, keepdims=True) * along
-        across -= np.median(across[skin], axis=0)
-        moved = (np.hypot(across[..., 0], across[..., 1]) > PATCH_CHROMA) & skin
-        # Greyer than the rest of the face became, and darker: the grey disc.
+        # Another colour, not the same colour lighter or darker: what is left of the move once the
+        # face's own chroma is scaled as the whole face's was (a tone curve scales every colour
+        # alike; a blotch of hair, a strip of shirt or a greyed patch does not).
+        # Scaled as the face around each pixel was: a fill light scales one side's colours more
+        # than the other's, smoothly; a patch stands out from its surroundings.
         ratio = c_r / np.maximum(c_o, 1.0)
+        weight = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), FACE_WIDTH / 5)
+        scale = cv2.GaussianBlur(np.where(skin, ratio, 0).astype(np.float32), (0, 0), FACE_WIDTH / 5)
+        scale = scale / np.maximum(weight, 1e-3)
+        residual = (ab_o + d_ab) - scale[..., None] * ab_o
+        residual -= np.median(residual[skin], axis=0)
+        hue_move = np.hypot(residual[..., 0], residual[..., 1])
+        moved = (hue_move > PATCH_CHROMA) & skin
+        # Greyer than the rest of the face became, and darker: the grey disc.
         grey = (ratio < (1 - GREY_LOSS) * np.median(ratio[skin])) & ((d_l - np.median(d_l[skin])) < -5.0) & skin
         # Part of the face darkened against the rest: light does not fall that way from a
         # change of light a person asks for (a fill light brightens), and the patch's outline shows.
         # (Darker than the shot too: a fill light brightening one side leaves the other side
         # darker than the face's median move, but no darker than it was.)
-        dark = ((d_l - np.median(d_l[skin])) < -DARKENED) & (d_l < -DARKENED) & skin
+        relative = d_l - np.median(d_l[skin])
+        dark = (relative < -DARKENED) & (d_l < -DARKENED) & skin
         areas = {"greyed": _largest_area(grey), "darkened": _largest_area(dark), "changed colour": _largest_area(moved)}
         what = max(areas, key=areas.get)
         patch = areas[what] / face_area

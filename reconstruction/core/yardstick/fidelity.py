@@ -40,8 +40,8 @@ UNHAPPY = ("sad", "angry", "fearful", "disgusted")
 # Feelings no intention asks for, and how much stronger one may not become (the self-check's bars).
 NOT_ASKED = (*UNHAPPY, "surprised")
 FEELING_RISE, FEELING_FLOOR = 0.2, 0.3
-# The models whose edits touch the face's own pixels.
-FACE_EDITS = {"expression", "lighting"}
+# The models whose edits repaint the face's features.
+FACE_EDITS = {"expression"}
 
 Box = tuple[float, float, float, float]  # Flux's (x, y, width, height) in pixels
 
@@ -176,9 +176,11 @@ class Judgement:
     @property
     def darker(self) -> str | None:
         """A feeling nobody asked for that the edit brought, by either classifier ("sad", "surprised"...).
-        Only an edit of the face's pixels can bring one: a reframed crop of the same face read
-        "sad" where the shot read "neutral" (liveportrait_d3, frames 64 and 96), which is the
-        classifiers' noise under resampling, not a feeling."""
+        Only an edit that repaints the face can bring one: a reframed crop of the same face read
+        "sad" where the shot read "neutral" (liveportrait_d3, frames 64 and 96), and a fill light
+        alone "surprised" (liveportrait_d11, frame 204); a gentle tone curve took the second
+        classifier's "fearful" from 0.26 to 0.49 (WolfgangLanger, frame 200). That is the
+        classifiers' noise under resampling and light, not a feeling."""
         if not set(self.applied) & FACE_EDITS:
             return None
         return darker_feeling(self.probabilities_before, self.probabilities_after) or darker_feeling(
