@@ -102,8 +102,18 @@ CLIPS = {
     "d3": Clip("d3", "liveportrait_d3.mp4", 1, None, "a woman who frowns and never smiles", True),
     "d10": Clip("d10", "liveportrait_d10.mp4", 1, None, "a woman with exaggerated expressions, grey backdrop", True),
     "d11": Clip("d11", "liveportrait_d11.mp4", 1, None, "a little girl talking, glancing sideways", True),
+    # More people from registry packages (reconstruction/core/assets.py SAMPLE_ASSETS).
+    "carphone": Clip(
+        "carphone",
+        "carphone_pristine.mp4",
+        1,
+        None,
+        "a young man in a bow tie talking in a car, daylight, pulling faces",
+    ),
+    "jwp": Clip("jwp", "jwpIntro.mp4", 1, None, "a bearded man talking to the camera before a bookcase, indoors"),
 }
 UNSEEN = "zzhang,d12,d3,d10,d11"
+REGISTRY_PEOPLE = "carphone,jwp"
 
 VARIANTS = ("flux", "flux_no_recent", "unchanged", "nearest_training")
 VARIANT_LABELS = {
@@ -460,7 +470,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=None, help="expression GAN updates (default: the product's)")
     parser.add_argument("--no-compare", action="store_true", help="skip the shots without recent frames")
     args = parser.parse_args()
-    names = [c for c in args.clips.replace("unseen", UNSEEN).split(",") if c]
+    names = [c for c in args.clips.replace("unseen", UNSEEN).replace("registry", REGISTRY_PEOPLE).split(",") if c]
     clips = []
     for c in names:
         clip = CLIPS[c]

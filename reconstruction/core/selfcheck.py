@@ -252,8 +252,13 @@ def unhappiest(probabilities: Mapping[str, float]) -> tuple[str, float]:
 
 
 def borrowed_feelings(before: Mapping[str, float], after: Mapping[str, float], ran, by: str = "") -> list[Finding]:
-    """No intention asks for a darker or a shocked face: any of those feelings clearly stronger
-    than in the shot is a borrowed expression, whatever the top class."""
+    """No intention asks for a darker or a shocked face: one of those feelings becoming the most
+    likely, or clearly stronger than in the shot whatever the top class, is a borrowed expression
+    (the bench's ``yardstick.fidelity.darker_feeling``, with a margin)."""
+    top_a, top_b = max(before, key=before.get), max(after, key=after.get)
+    if top_b in NOT_ASKED and top_b != top_a:
+        group = "expression" if "expression" in set(ran) else None
+        return [Finding("expression", f"the face now reads {top_b}{by} (p {after[top_b]:.2f})", group=group)]
     for feeling in NOT_ASKED:
         pa, pb = before.get(feeling, 0.0), after.get(feeling, 0.0)
         if pb - pa >= FEELING_RISE and pb >= FEELING_FLOOR:

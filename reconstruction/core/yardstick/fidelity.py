@@ -313,7 +313,7 @@ REASON_PATTERNS = (
     ("unasked move (extractor)", re.compile(r"though the rule did not ask for it")),
     ("changed without its model", re.compile(r"though its model did not run")),
     ("artifact", re.compile(r"the photo would show")),
-    ("borrowed feeling", re.compile(r"reads more \w+ than the shot")),
+    ("borrowed feeling", re.compile(r"reads more \w+ than the shot|the face now reads \w+")),
 )
 
 
