@@ -21,8 +21,9 @@ the classifier's p(happy) over every 2nd frame of WolfgangLanger_Pexels.mp4 (cry
 Writes test-artifacts/fidelity/figures.json and contact sheets <clip>-<intention>.jpg (per held-out
 frame: original | recorded | their faces enlarged, with the judges' verdict on each tile).
 
-Options: --clips wolfgang,franck,single_face,cap12,unseen ("unseen": the five clips of people Flux
-was not developed on, read from ../shared/media or $FLUX_SHARED_MEDIA, skipped when absent)
+Options: --clips wolfgang,franck,single_face,cap12,registry,unseen ("registry": more people from
+registry packages, carphone and jwp; "unseen": the five clips of people Flux was not developed on,
+read from ../shared/media or $FLUX_SHARED_MEDIA, skipped when absent)
 --held N (held-out frames per clip, default 24)  --steps N (expression GAN updates; default: the product's config; only for quick trials)
 --no-compare (skip the shots without recent frames).
 """
@@ -465,7 +466,7 @@ def print_table(title: str, figures: dict) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clips", default="wolfgang,franck,single_face,cap12,unseen")
+    parser.add_argument("--clips", default="wolfgang,franck,single_face,cap12,registry,unseen")
     parser.add_argument("--held", type=int, default=24, help="held-out frames per clip (evenly spread)")
     parser.add_argument("--steps", type=int, default=None, help="expression GAN updates (default: the product's)")
     parser.add_argument("--no-compare", action="store_true", help="skip the shots without recent frames")
