@@ -9,8 +9,7 @@ while a person saw at a glance
   blotch of hair colour);
 - **ghosts and seams**: contours in the photo that the shot does not have, outside the features
   an expression edit may redraw (a second jaw line, another frame's hair or highlight showing
-  through the cheek, the edge of a pasted patch);
-- **a spill**: an edit of the face that changed what lies well outside it.
+  through the cheek, the edge of a pasted patch).
 
 Everything is measured on the face brought to a fixed size (``FACE_WIDTH`` pixels wide), so the
 thresholds mean the same on a webcam's 1280×720 frame and a phone's 512×512 crop. The features an
@@ -48,9 +47,6 @@ GREY_LOSS = 0.25
 DARKENED = 8.0
 # ... over at least this share of the face's area.
 PATCH_AREA = 0.02
-# An edit of the face that moves pixels beyond this many face widths from its box is a spill.
-SPILL_DELTA = 12.0  # L* units, after a blur
-SPILL_AREA = 0.03  # share of the surroundings
 
 # MediaPipe face mesh contours (the same indices as ``exemplars``; repeated here so the yardstick
 # reads no part of the pipeline it judges).
@@ -128,6 +124,18 @@ def _features(points: np.ndarray, shape) -> np.ndarray:
     return mask
 
 
+def _within(mask: np.ndarray, radius: float) -> np.ndarray:
+    """The mask grown by ``radius`` pixels (a distance transform: a large dilation costs 10 ms)."""
+    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3) <= radius
+
+
+def _smooth(image: np.ndarray, sigma: float) -> np.ndarray:
+    """A wide Gaussian blur, computed at a quarter of the size (the same, four times cheaper)."""
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
+    return cv2.resize(cv2.GaussianBlur(small, (0, 0), sigma / 4), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def _longest_run(mask: np.ndarray) -> float:
     """The largest extent (bounding-box diagonal) of a connected component of ``mask``, pixels."""
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
@@ -169,7 +177,7 @@ def check_artifacts(
     face_area = max(1, int(face.sum()))
     # Ghosts may sit just outside the outline (a second jaw line), so the search reaches a tenth
     # of a face beyond it.
-    near = cv2.dilate(face.astype(np.uint8), _disc(int(0.1 * FACE_WIDTH))) > 0
+    near = _within(face, 0.1 * FACE_WIDTH)
     figures: dict[str, float] = {}
     reasons: list[str] = []
 
@@ -200,9 +208,8 @@ def check_artifacts(
         # Scaled as the face around each pixel was: a fill light scales one side's colours more
         # than the other's, smoothly; a patch stands out from its surroundings.
         ratio = c_r / np.maximum(c_o, 1.0)
-        weight = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), FACE_WIDTH / 5)
-        scale = cv2.GaussianBlur(np.where(skin, ratio, 0).astype(np.float32), (0, 0), FACE_WIDTH / 5)
-        scale = scale / np.maximum(weight, 1e-3)
+        weight = _smooth(skin.astype(np.float32), FACE_WIDTH / 5)
+        scale = _smooth(np.where(skin, ratio, 0).astype(np.float32), FACE_WIDTH / 5) / np.maximum(weight, 1e-3)
         residual = (ab_o + d_ab) - scale[..., None] * ab_o
         residual -= np.median(residual[skin], axis=0)
         hue_move = np.hypot(residual[..., 0], residual[..., 1])
@@ -224,12 +231,6 @@ def check_artifacts(
         if patch >= PATCH_AREA:
             reasons.append(f"a patch of skin {what} ({patch:.0%} of the face)")
 
-    # Spill: a face edit reaching well beyond the face.
-    around = ~(cv2.dilate(face.astype(np.uint8), _disc(int(0.25 * FACE_WIDTH))) > 0)
-    if around.sum() >= 50:
-        d_l = np.abs(cv2.GaussianBlur(r[..., 0] - o[..., 0], (0, 0), 2.0))
-        spill = float(((d_l > SPILL_DELTA) & around).sum() / around.sum())
-        figures["spill"] = round(spill, 4)
     return ArtifactVerdict(bool(reasons), reasons, figures)
 
 
