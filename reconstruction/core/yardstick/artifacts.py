@@ -234,6 +234,28 @@ def check_artifacts(
     return ArtifactVerdict(bool(reasons), reasons, figures)
 
 
+MAP_WIDTH = 360  # the reframing is found on frames this wide (at 640 px it cost the shutter ~80 ms)
+
+
+def _frame_map(original: np.ndarray, reconstruction: np.ndarray) -> np.ndarray | None:
+    """The border check's map from photo to shot pixels, found on smaller frames: a similarity's
+    rotation and scale are the same at any size, its shift scales with it."""
+    width = original.shape[1]
+    if width <= MAP_WIDTH:
+        return estimate_map(original, reconstruction)[0]
+    s = MAP_WIDTH / width
+    size = (MAP_WIDTH, max(1, round(original.shape[0] * s)))
+    m, _ = estimate_map(
+        cv2.resize(original, size, interpolation=cv2.INTER_AREA),
+        cv2.resize(reconstruction, size, interpolation=cv2.INTER_AREA),
+    )
+    if m is None:
+        return None
+    m = m.copy()
+    m[:, 2] /= s
+    return m
+
+
 def check_face_artifacts(
     original: np.ndarray,
     reconstruction: np.ndarray,
@@ -248,7 +270,7 @@ def check_face_artifacts(
     against itself shows no ghost, so it is reported as not checked (``figures['unmapped']``)."""
     if not reframed:
         return check_artifacts(original, reconstruction, landmarks, box, after_landmarks)
-    m, _ = estimate_map(original, reconstruction)
+    m = _frame_map(original, reconstruction)
     if m is None:
         return ArtifactVerdict(False, [], {"unmapped": 1.0})
     if np.abs(m - np.eye(2, 3)).max() < 0.01 * max(original.shape[:2]) and abs(np.hypot(m[0, 0], m[1, 0]) - 1) < 0.005:
