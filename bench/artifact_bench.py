@@ -31,13 +31,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from reconstruction.core.extraction import Analyzer  # noqa: E402
-from reconstruction.core.yardstick.artifacts import check_face_artifacts  # noqa: E402
+from reconstruction.core.imageio import read_image  # noqa: E402
+from reconstruction.core.yardstick.artifacts import ArtifactVerdict, check_face_artifacts  # noqa: E402
 
 LABELS = ROOT / "bench" / "artifact_labels.json"
+
+
+def judge_photo(analyzer: Analyzer, original: np.ndarray, face, recorded: np.ndarray) -> ArtifactVerdict:
+    """The artifact check on a saved photo whose framing is unknown: a reframing is found out
+    from the pixels (a near-identity map compares in place)."""
+    after = analyzer.analyze(recorded).main_face
+    return check_face_artifacts(
+        original, recorded, face.landmarks, face.box, after.landmarks if after is not None else None, reframed=True
+    )
 
 
 def figures(rows: list[dict]) -> dict:
@@ -76,20 +85,11 @@ def main() -> int:
             if item.get("sha256") and hashlib.sha256(photo.read_bytes()).hexdigest() != item["sha256"]:
                 changed += 1
                 continue
-            original = cv2.cvtColor(cv2.imread(str(shot)), cv2.COLOR_BGR2RGB)
-            recorded = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
+            original, recorded = read_image(shot), read_image(photo)
             before = analyzer.analyze(original)
             if before.main_face is None or np.array_equal(original, recorded):
                 continue
-            after = analyzer.analyze(recorded)
-            verdict = check_face_artifacts(
-                original,
-                recorded,
-                before.main_face.landmarks,
-                before.main_face.box,
-                after.main_face.landmarks if after.main_face is not None else None,
-                reframed=True,
-            )
+            verdict = judge_photo(analyzer, original, before.main_face, recorded)
             rows.append({**item, "found": verdict.visible, "split": split, "figures": verdict.figures})
             mark = {(1, True): "ok", (0, False): "ok", (1, False): "MISSED", (0, True): "FALSE ALARM"}
             print(

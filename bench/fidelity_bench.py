@@ -55,8 +55,17 @@ from reconstruction.core.ranges import Sample  # noqa: E402
 from reconstruction.core.recent import RecentFrames  # noqa: E402
 from reconstruction.core.rules import rule_for_models  # noqa: E402
 from reconstruction.core.selfcheck import SelfCheck, shared_checks  # noqa: E402
+from reconstruction.core.yardstick import expression, expression_fer  # noqa: E402
 from reconstruction.core.yardstick.artifacts import check_face_artifacts  # noqa: E402
-from reconstruction.core.yardstick.fidelity import GOALS, HAPPY, degree_validity, judge, read_face, summarize  # noqa: E402
+from reconstruction.core.yardstick.fidelity import (  # noqa: E402
+    GOALS,
+    HAPPY,
+    corners,
+    degree_validity,
+    judge,
+    read_face,
+    summarize,
+)
 
 OUT = ROOT / "test-artifacts" / "fidelity"
 INTENTIONS = ("portrait", "fun")
@@ -76,6 +85,10 @@ class Clip:
     limit: int | None  # at most this many sampled frames
     what: str
     shared: bool = False  # in ../shared/media (evaluation footage kept outside the project), not a registry
+
+    @property
+    def path(self) -> Path:
+        return (shared_media() if self.shared else samples_dir()) / self.file
 
 
 def shared_media() -> Path:
@@ -131,7 +144,7 @@ VARIANT_LABELS = {
 def load_clip(clip: Clip, held_cap: int):
     """Sampled frames (RGB, at most 640x480), which of them are held out and train, and the JPEG
     stream (about 10 fps) of the seconds before each held-out frame."""
-    path = (shared_media() if clip.shared else samples_dir()) / clip.file
+    path = clip.path
     cap = cv2.VideoCapture(str(path))
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -282,13 +295,17 @@ def _text(img, lines, colour=(255, 255, 255)):
     return img
 
 
+def _face_bounds(box, shape, reach: float) -> tuple[int, int, int, int]:
+    """The square ``reach`` face sizes around the face's centre, within an image of ``shape``."""
+    x, y, w, h = box
+    cx, cy, r = x + w / 2, y + h / 2, reach * max(w, h)
+    return int(max(0, cx - r)), int(max(0, cy - r)), int(min(shape[1], cx + r)), int(min(shape[0], cy + r))
+
+
 def _face_crop(rgb, box, side):
     if box is None:
         return np.zeros((side, side, 3), np.uint8)
-    x, y, w, h = box
-    cx, cy, r = x + w / 2, y + h / 2, 0.65 * max(w, h)
-    x0, y0 = int(max(0, cx - r)), int(max(0, cy - r))
-    x1, y1 = int(min(rgb.shape[1], cx + r)), int(min(rgb.shape[0], cy + r))
+    x0, y0, x1, y1 = _face_bounds(box, rgb.shape, 0.65)
     crop = rgb[y0:y1, x0:x1]
     if crop.size == 0:
         return np.zeros((side, side, 3), np.uint8)
@@ -366,10 +383,7 @@ def faces_sheet(portrait_rows, fun_rows, path: Path, title: str):
     for frame, original, recorded, box, _, j, _ in portrait_rows:
         if box is None:
             continue
-        x, y, w, h = box
-        cx, cy, r = x + w / 2, y + h / 2, 0.7 * max(w, h)
-        x0, y0 = int(max(0, cx - r)), int(max(0, cy - r))
-        x1, y1 = int(min(original.shape[1], cx + r)), int(min(original.shape[0], cy + r))
+        x0, y0, x1, y1 = _face_bounds(box, original.shape, 0.7)
         row = [_text(original[y0:y1, x0:x1].copy(), [f"frame {frame}: shot"])]
         other = fun.get(frame)
         for label, image, judged in (
@@ -471,13 +485,13 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=None, help="expression GAN updates (default: the product's)")
     parser.add_argument("--no-compare", action="store_true", help="skip the shots without recent frames")
     args = parser.parse_args()
-    names = [c for c in args.clips.replace("unseen", UNSEEN).replace("registry", REGISTRY_PEOPLE).split(",") if c]
+    aliases = {"unseen": UNSEEN, "registry": REGISTRY_PEOPLE}
+    names = [n for c in args.clips.split(",") for n in aliases.get(c, c).split(",") if n]
     clips = []
     for c in names:
         clip = CLIPS[c]
-        where = (shared_media() if clip.shared else samples_dir()) / clip.file
-        if not where.exists():
-            print(f"{clip.file}: not here ({where}); skipped")
+        if not clip.path.exists():
+            print(f"{clip.file}: not here ({clip.path}); skipped")
             continue
         clips.append(clip)
 
@@ -525,16 +539,12 @@ def main() -> int:
             train = [(i, Sample(data["rgb"][i], analyses[i])) for i in data["train"]]
             # Does this person show the asked feeling (a happy face) anywhere in their training
             # frames? Only there can an edit be expected to make one.
-            from reconstruction.core.yardstick import expression as face_api
-            from reconstruction.core.yardstick import expression_fer
-            from reconstruction.core.yardstick.fidelity import corners as judge_corners
-
             # Happy by both classifiers: either alone calls a few of a never-smiling girl's
             # talking frames happy.
             happy_frames = sum(
                 min(
-                    judge.get().probabilities(s.rgb, judge_corners(s.analysis.main_face.box))["happy"]
-                    for judge in (face_api, expression_fer)
+                    classifier.get().probabilities(s.rgb, corners(s.analysis.main_face.box))["happy"]
+                    for classifier in (expression, expression_fer)
                 )
                 >= HAPPY
                 for _, s in train
@@ -671,9 +681,6 @@ def main() -> int:
             if clip.key == "wolfgang":
                 # Degree validity over the whole clip, every 2nd frame: Flux's smile against p(happy).
                 smiles, probs, labels, missing = [], [], [], 0
-                from reconstruction.core.yardstick import expression
-                from reconstruction.core.yardstick.fidelity import corners
-
                 classifier = expression.get()
                 for i in sorted(data["rgb"])[::2]:
                     a = analyses[i]

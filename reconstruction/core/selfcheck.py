@@ -39,9 +39,8 @@ from .yardstick.borders import check_borders
 SAME_PERSON = 0.55  # dlib's own same-person bar is 0.6; a reconstruction must stay well inside it
 EYES_OPEN = 0.2  # eye aspect ratio of open eyes
 UNHAPPY = ("sad", "angry", "fearful", "disgusted")
-# Feelings no intention asks for: an edit may not make any of them clearly stronger (p rising by
-# FEELING_RISE to at least FEELING_FLOOR). "surprised" is here: "fun" asks a laugh, not a gasp.
-NOT_ASKED = (*UNHAPPY, "surprised")
+# A feeling nobody asked for (expression.NOT_ASKED: "surprised" too, "fun" asks a laugh, not a
+# gasp) may not become the most likely, nor rise by FEELING_RISE to at least FEELING_FLOOR.
 # A margin under the bench's bar (yardstick.fidelity: 0.2 to 0.3): the bench reads the recorded
 # face at the box found in it, a hair from the box read here.
 FEELING_RISE = 0.15
@@ -254,18 +253,18 @@ def unhappiest(probabilities: Mapping[str, float]) -> tuple[str, float]:
 def borrowed_feelings(before: Mapping[str, float], after: Mapping[str, float], ran, by: str = "") -> list[Finding]:
     """No intention asks for a darker or a shocked face: one of those feelings becoming the most
     likely, or clearly stronger than in the shot whatever the top class, is a borrowed expression
-    (the bench's ``yardstick.fidelity.darker_feeling``, with a margin)."""
-    top_a, top_b = max(before, key=before.get), max(after, key=after.get)
-    if top_b in NOT_ASKED and top_b != top_a:
-        group = "expression" if "expression" in set(ran) else None
-        return [Finding("expression", f"the face now reads {top_b}{by} (p {after[top_b]:.2f})", group=group)]
-    for feeling in NOT_ASKED:
-        pa, pb = before.get(feeling, 0.0), after.get(feeling, 0.0)
-        if pb - pa >= FEELING_RISE and pb >= FEELING_FLOOR:
-            group = "expression" if "expression" in set(ran) else None
-            message = f"the face reads more {feeling} than the shot{by} (p {pa:.2f} → {pb:.2f})"
-            return [Finding("expression", message, group=group)]
-    return []
+    (``yardstick.expression.darker_feeling``, as the bench asks it, with a margin)."""
+    darker = expression.darker_feeling(before, after, FEELING_RISE, FEELING_FLOOR)
+    if darker is None:
+        return []
+    feeling, top = darker
+    if top:
+        message = f"the face now reads {feeling}{by} (p {after[feeling]:.2f})"
+    else:
+        message = (
+            f"the face reads more {feeling} than the shot{by} (p {before.get(feeling, 0.0):.2f} → {after[feeling]:.2f})"
+        )
+    return [Finding("expression", message, group="expression" if "expression" in set(ran) else None)]
 
 
 # Where the face looks and how the head is turned: no intention asks for either, and an edit that

@@ -136,18 +136,22 @@ def _smooth(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.resize(cv2.GaussianBlur(small, (0, 0), sigma / 4), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def _components(mask: np.ndarray) -> np.ndarray:
+    """The statistics (cv2.CC_STAT_*) of each connected component of ``mask``, background left out."""
+    return cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)[2][1:]
+
+
 def _longest_run(mask: np.ndarray) -> float:
     """The largest extent (bounding-box diagonal) of a connected component of ``mask``, pixels."""
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    if count <= 1:
+    stats = _components(mask)
+    if not len(stats):
         return 0.0
-    w, h = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
-    return float(np.hypot(w, h).max())
+    return float(np.hypot(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]).max())
 
 
 def _largest_area(mask: np.ndarray) -> int:
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    return int(stats[1:, cv2.CC_STAT_AREA].max()) if count > 1 else 0
+    stats = _components(mask)
+    return int(stats[:, cv2.CC_STAT_AREA].max()) if len(stats) else 0
 
 
 def check_artifacts(
@@ -202,11 +206,10 @@ def check_artifacts(
         c_o = np.hypot(ab_o[..., 0], ab_o[..., 1])
         c_r = np.hypot(*(ab_o + d_ab).transpose(2, 0, 1))
         d_l = cv2.GaussianBlur(r[..., 0] - o[..., 0], (0, 0), 2.0)
-        # Another colour, not the same colour lighter or darker: what is left of the move once the
-        # face's own chroma is scaled as the whole face's was (a tone curve scales every colour
-        # alike; a blotch of hair, a strip of shirt or a greyed patch does not).
-        # Scaled as the face around each pixel was: a fill light scales one side's colours more
-        # than the other's, smoothly; a patch stands out from its surroundings.
+        # Another colour, not the same colour lighter or darker: what is left of the move once each
+        # pixel's chroma is scaled as the face around it was (a tone curve scales every colour
+        # alike, a fill light one side's more than the other's, smoothly; a blotch of hair, a strip
+        # of shirt or a greyed patch stands out from its surroundings).
         ratio = c_r / np.maximum(c_o, 1.0)
         weight = _smooth(skin.astype(np.float32), FACE_WIDTH / 5)
         scale = _smooth(np.where(skin, ratio, 0).astype(np.float32), FACE_WIDTH / 5) / np.maximum(weight, 1e-3)
@@ -214,13 +217,14 @@ def check_artifacts(
         residual -= np.median(residual[skin], axis=0)
         hue_move = np.hypot(residual[..., 0], residual[..., 1])
         moved = (hue_move > PATCH_CHROMA) & skin
+        # Lighter or darker than the face's own move.
+        relative = d_l - np.median(d_l[skin])
         # Greyer than the rest of the face became, and darker: the grey disc.
-        grey = (ratio < (1 - GREY_LOSS) * np.median(ratio[skin])) & ((d_l - np.median(d_l[skin])) < -5.0) & skin
+        grey = (ratio < (1 - GREY_LOSS) * np.median(ratio[skin])) & (relative < -5.0) & skin
         # Part of the face darkened against the rest: light does not fall that way from a
         # change of light a person asks for (a fill light brightens), and the patch's outline shows.
         # (Darker than the shot too: a fill light brightening one side leaves the other side
         # darker than the face's median move, but no darker than it was.)
-        relative = d_l - np.median(d_l[skin])
         dark = (relative < -DARKENED) & (d_l < -DARKENED) & skin
         areas = {"greyed": _largest_area(grey), "darkened": _largest_area(dark), "changed colour": _largest_area(moved)}
         what = max(areas, key=areas.get)
@@ -266,14 +270,14 @@ def check_face_artifacts(
 ) -> ArtifactVerdict:
     """``check_artifacts``, for a photo that may have been reframed: the shot is first mapped
     onto the photo's framing (the border check's feature map), and its landmarks and box with it.
-    A reframed photo whose map cannot be found is judged on ``after_landmarks`` alone: its face
-    against itself shows no ghost, so it is reported as not checked (``figures['unmapped']``)."""
+    A reframed photo whose map cannot be found cannot be compared: it is reported as not checked
+    (no artifact, ``figures['unmapped']``)."""
     if not reframed:
         return check_artifacts(original, reconstruction, landmarks, box, after_landmarks)
     m = _frame_map(original, reconstruction)
     if m is None:
         return ArtifactVerdict(False, [], {"unmapped": 1.0})
-    if np.abs(m - np.eye(2, 3)).max() < 0.01 * max(original.shape[:2]) and abs(np.hypot(m[0, 0], m[1, 0]) - 1) < 0.005:
+    if abs(np.hypot(m[0, 0], m[1, 0]) - 1) < 0.005 and np.abs(m[:, 2]).max() < 0.01 * max(original.shape[:2]):
         return check_artifacts(original, reconstruction, landmarks, box, after_landmarks)  # not reframed after all
     height, width = reconstruction.shape[:2]
     warped = cv2.warpAffine(

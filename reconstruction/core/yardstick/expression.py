@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -103,8 +103,14 @@ def read_weights(manifest: Path, folder: Path | None = None) -> dict[str, np.nda
     """
     manifest = Path(manifest)
     folder = Path(folder) if folder is not None else manifest.parent
+    return decode_weights(json.loads(manifest.read_text()), folder, manifest.name)
+
+
+def decode_weights(groups: list[dict], folder: Path, name: str) -> dict[str, np.ndarray]:
+    """The weights of a tfjs manifest's ``groups`` (already parsed), their shards read from
+    ``folder``; ``name`` names the manifest in errors."""
     out: dict[str, np.ndarray] = {}
-    for group in json.loads(manifest.read_text()):
+    for group in groups:
         data = b"".join((folder / p).read_bytes() for p in group["paths"])
         offset = 0
         for spec in group["weights"]:
@@ -114,7 +120,7 @@ def read_weights(manifest: Path, folder: Path | None = None) -> dict[str, np.nda
             stored = np.dtype(_DTYPES[quant["dtype"] if quant else spec["dtype"]]).newbyteorder("<")
             size = count * stored.itemsize
             if offset + size > len(data):
-                raise ValueError(f"{manifest.name}: weight {spec['name']} runs past the end of its shards")
+                raise ValueError(f"{name}: weight {spec['name']} runs past the end of its shards")
             raw = np.frombuffer(data, dtype=stored, count=count, offset=offset)
             offset += size
             if quant and quant["dtype"] in ("uint8", "uint16"):
@@ -123,7 +129,7 @@ def read_weights(manifest: Path, folder: Path | None = None) -> dict[str, np.nda
                 values = raw
             out[spec["name"]] = values.astype(np.float32).reshape(shape)
         if offset != len(data):
-            raise ValueError(f"{manifest.name}: {len(data) - offset} bytes left over in {group['paths']}")
+            raise ValueError(f"{name}: {len(data) - offset} bytes left over in {group['paths']}")
     return out
 
 
@@ -321,6 +327,30 @@ def normalise(batch: np.ndarray) -> np.ndarray:
     return ((batch - np.array(MEAN_RGB, np.float32)) / np.float32(255)).astype(np.float32)
 
 
+# --- what a reading says ---------------------------------------------------------------------------
+
+# Feelings no intention asks for: an edit may not make a face read any of them.
+NOT_ASKED = ("sad", "angry", "fearful", "disgusted", "surprised")
+
+
+def darker_feeling(
+    before: Mapping[str, float], after: Mapping[str, float], rise: float, floor: float
+) -> tuple[str, bool] | None:
+    """A feeling no intention asks for that the reading ``after`` shows and ``before`` did not,
+    with whether it became the most likely label (True) or only rose by ``rise`` to at least
+    ``floor`` (False); None when neither, or when a reading is missing. The self-check and the
+    bench both ask this, the self-check with lower bars."""
+    if not before or not after:
+        return None
+    top_before, top_after = max(before, key=before.get), max(after, key=after.get)
+    if top_after in NOT_ASKED and top_after != top_before:
+        return top_after, True
+    for feeling in NOT_ASKED:
+        if after.get(feeling, 0.0) - before.get(feeling, 0.0) >= rise and after.get(feeling, 0.0) >= floor:
+            return feeling, False
+    return None
+
+
 # --- classifier ----------------------------------------------------------------------------------
 
 
@@ -329,7 +359,7 @@ class FaceClassifier:
     probabilities by name, for one face or a batch (``probabilities_of_inputs`` and
     ``face_input`` are the network's own)."""
 
-    face_input = staticmethod(lambda rgb, box: face_input(rgb, box))
+    face_input = staticmethod(face_input)
 
     def probabilities_of_inputs(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError

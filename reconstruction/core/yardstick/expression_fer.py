@@ -55,7 +55,6 @@ RGB uint8 arrays (H, W, 3), as everywhere in Flux. No Django.
 from __future__ import annotations
 
 import json
-import tempfile
 import threading
 from pathlib import Path
 
@@ -63,8 +62,7 @@ import numpy as np
 
 from reconstruction.core.assets import Asset
 
-from .expression import EXPRESSION_LABELS, FaceClassifier, resize_bilinear
-from .expression import read_weights as _read_manifest
+from .expression import EXPRESSION_LABELS, FaceClassifier, decode_weights, resize_bilinear
 from .files import ensure, once
 
 INPUT_SIZE = 64
@@ -127,15 +125,10 @@ def ensure_assets(dest: Path | None = None) -> dict[str, Path]:
 
 def read_weights(model_json: Path, folder: Path | None = None) -> dict[str, np.ndarray]:
     """A tfjs graph model's weights (its ``weightsManifest`` and shards) as float32 arrays by name,
-    in TensorFlow's layouts, decoded as face-api's manifests are (``expression.read_weights``)."""
+    in TensorFlow's layouts, decoded as face-api's manifests are (``expression.decode_weights``)."""
     model_json = Path(model_json)
     folder = Path(folder) if folder is not None else model_json.parent
-    manifest = json.loads(model_json.read_text())["weightsManifest"]
-    with tempfile.TemporaryDirectory(prefix="flux-fer-") as tmp:
-        # expression.read_weights reads a bare manifest file; hand it this one's.
-        bare = Path(tmp) / "manifest.json"
-        bare.write_text(json.dumps(manifest))
-        return _read_manifest(bare, folder)
+    return decode_weights(json.loads(model_json.read_text())["weightsManifest"], folder, model_json.name)
 
 
 _M = "StatefulPartitionedCall/model_1/"
@@ -342,7 +335,7 @@ class FerExpressionClassifier(FaceClassifier):
 
     labels = EXPRESSION_LABELS
     # The face itself, as for face-api's judge: the network sees the square ``crop_box(box)``.
-    face_input = staticmethod(lambda rgb, box: face_input(rgb, box))
+    face_input = staticmethod(face_input)
 
     def __init__(self, paths: dict[str, Path] | None = None):
         import torch  # lazily: importing this module must not load torch

@@ -37,8 +37,8 @@ HAPPY = 0.5  # p(happy) at or above which a face is judged happy (the self-check
 EYES_OPEN = 0.2  # eye aspect ratio of open eyes
 SAME_PERSON = 0.6  # dlib's threshold: descriptors of one person are closer than this
 UNHAPPY = ("sad", "angry", "fearful", "disgusted")
-# Feelings no intention asks for, and how much stronger one may not become (the self-check's bars).
-NOT_ASKED = (*UNHAPPY, "surprised")
+# How much stronger a feeling nobody asked for may not become (expression.darker_feeling; the
+# self-check's bars are lower).
 FEELING_RISE, FEELING_FLOOR = 0.2, 0.3
 # The models whose edits repaint the face's features.
 FACE_EDITS = {"expression"}
@@ -134,23 +134,6 @@ def read_face(rgb: np.ndarray, box: Box | None) -> FaceJudged | None:
     )
 
 
-def darker_feeling(before: dict[str, float], after: dict[str, float]) -> str | None:
-    """The feeling no intention asks for that the edit made the face show (the most likely label
-    now where it was not, or clearly stronger), or None."""
-    if not before or not after:
-        return None
-    top_b, top_a = max(before, key=before.get), max(after, key=after.get)
-    if top_a in NOT_ASKED and top_b != top_a:
-        return top_a
-    for feeling in NOT_ASKED:
-        if (
-            after.get(feeling, 0.0) - before.get(feeling, 0.0) >= FEELING_RISE
-            and after.get(feeling, 0.0) >= FEELING_FLOOR
-        ):
-            return feeling
-    return None
-
-
 @dataclass
 class Judgement:
     """One (original, recorded) pair, judged independently of Flux's extractor."""
@@ -183,9 +166,14 @@ class Judgement:
         classifiers' noise under resampling and light, not a feeling."""
         if not set(self.applied) & FACE_EDITS:
             return None
-        return darker_feeling(self.probabilities_before, self.probabilities_after) or darker_feeling(
-            self.second_before, self.second_after
-        )
+        for before, after in (
+            (self.probabilities_before, self.probabilities_after),
+            (self.second_before, self.second_after),
+        ):
+            found = expression.darker_feeling(before, after, FEELING_RISE, FEELING_FLOOR)
+            if found is not None:
+                return found[0]
+        return None
 
     @property
     def visible_artifact(self) -> bool:

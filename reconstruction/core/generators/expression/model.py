@@ -74,6 +74,7 @@ class ExpressionModel(FluctuationModel):
         self._judge = None  # the user's usual lip and eye contrast: what "occluded" is measured against
         self._last_look: tuple[bytes, Appearance] | None = None  # the last shot face read (see _look)
         self._warm = None  # the previous version's weights when fine-tuning
+        self._unteachable = None  # (analysis, why) of the last achievable(): why_limited words it
 
     # --- data ---------------------------------------------------------------------------------
 
@@ -160,15 +161,17 @@ class ExpressionModel(FluctuationModel):
         invented mouth); covered eyes keep their openness. The part in view can still change.
         A smile the user's models have never seen keeps the whole face as shot."""
         why = self.unteachable(analysis, targets)
-        self._unteachable = (id(analysis), why)
+        # why_limited words it for every element, though the eyes' sentence is asked without the
+        # smile's target: the verdict is kept for this analysis (held, so never mistaken for another).
+        self._unteachable = (analysis, why)
         if why:
             return {n: None for n in ELEMENTS}
         hidden = self._hidden(analysis, rgb)
         return {n: None for part, names in HIDES.items() if part in hidden for n in names}
 
     def why_limited(self, analysis, targets, rgb=None):
-        last = getattr(self, "_unteachable", None)
-        if last is not None and last[0] == id(analysis) and last[1]:
+        last = self._unteachable
+        if last is not None and last[0] is analysis and last[1]:
             return {n: last[1] for n in targets if n in ELEMENTS}
         hidden = self._hidden(analysis, rgb)
         return {
@@ -326,13 +329,13 @@ class ExpressionModel(FluctuationModel):
         return out
 
     def misfit(
-        self, src, dst, pose, face_pose_, look: Appearance, shot_gaze=(float("nan"), float("nan")), eyes: float = 1.0
+        self, src, dst, pose, other_pose, look: Appearance, shot_gaze=(float("nan"), float("nan")), eyes: float = 1.0
     ) -> str | None:
         """Why a face cannot lend its pixels to this shot's face without a ghost, or None: another
         head pose (the lent mouth or eyes come with another perspective, and a strip of the other
         frame shows through), or, for the eyes, another gaze (nobody asked the eyes to look
         elsewhere)."""
-        d = np.abs(np.asarray(face_pose_, np.float32) - np.asarray(pose, np.float32))
+        d = np.abs(np.asarray(other_pose, np.float32) - np.asarray(pose, np.float32))
         if float(d.max()) > self.config.pose_tolerance:
             turn = "turned" if d[0] >= d[1] else "tilted"
             return f"its head is {turn} another way ({d[0] * 120:.0f}° yaw, {d[1] * 90:.0f}° pitch apart)"
