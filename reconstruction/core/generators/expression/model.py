@@ -20,6 +20,7 @@ from .config import ExpressionConfig
 from .faces import (
     ELEMENTS,
     HIDES,
+    LIPS_REACH,
     PART_WORDS,
     alignment,
     decode_faces,
@@ -27,6 +28,7 @@ from .faces import (
     face_degrees,
     face_pose,
     fingerprints,
+    lips_mask,
     part_mask,
 )
 
@@ -48,13 +50,18 @@ SMILE = "expression.smile"
 SMILE_SEEN = 0.5
 # Eyes at least this open have a gaze worth keeping.
 OPEN_ENOUGH = 0.4
+# A mouth whose openness is asked to fall by more than this is being closed.
+CLOSING = 0.05
+# The most of the shot's own open mouth that may show through a closed one (1 - the blend's weight
+# on it): above it a second mouth shows.
+SHOWS_THROUGH = 0.1
 NEVER_SMILED = "your models have never seen you smile: shoot a few seconds smiling"
 
 
 class ExpressionModel(FluctuationModel):
     group = "expression"
     elements = ELEMENTS
-    version = 4  # 4: exemplars chosen by what the face shows, smile read as a happy smile; 3: exemplar-guided; 2: flow + residual
+    version = 5  # 5: the crop reaches a wide-open mouth's lower lip, the lips repainted whole; 4: exemplars chosen by what the face shows, smile read as a happy smile; 3: exemplar-guided; 2: flow + residual
     uses_recent = True  # takes the frames streamed before the shutter as its first exemplars
     Config = ExpressionConfig
 
@@ -244,6 +251,19 @@ class ExpressionModel(FluctuationModel):
             # The hand over a part not asked stays exactly as shot.
             keep &= eye_band(face, width, height) if "mouth" in hidden else ~eye_band(face, width, height)
         alpha = alpha * feather(keep, max(3.0, face.box[2] / 16))
+        closing = float(dst[2]) < float(src[2]) - CLOSING
+        if closing:
+            # The shot's own open mouth must go entirely: where it would still show (a mouth
+            # reaching past what the network's crop of the face holds), a second mouth shows
+            # under the new one.
+            showing = 1.0 - float(alpha[lips_mask(face, width, height, 0.0)].min(initial=1.0))
+            if report is not None:
+                report["mouth_showing"] = round(showing, 3)
+            if showing > SHOWS_THROUGH:
+                raise ModelError(
+                    "the mouth is open wider than the model's view of the face reaches, and closing it would "
+                    "leave the open mouth showing under the new one, so the expression is left as shot"
+                )
         box = alpha_box(alpha)
         if box is None:
             return rgb.copy()
@@ -287,6 +307,12 @@ class ExpressionModel(FluctuationModel):
         ex_y = scale * (m[1, 0] * gx + m[1, 1] * gy + m[1, 2] + at[..., 1])
         pasted = cv2.remap(big, ex_x, ex_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         share = to_box(mix[0, 0].numpy())[..., None]
+        if closing:
+            # A mouth being closed: the shot's own open mouth, which the flow cannot fold away,
+            # must not show through under the lent one (a doubled mouth, seen closing a laughing
+            # man's mouth), so there the lent mouth is taken whole.
+            lips = feather(lips_mask(face, width, height, LIPS_REACH)[box], max(3.0, face.box[2] / 16))
+            share = np.maximum(share, lips[..., None])
         change = to_box(residual[0].permute(1, 2, 0).numpy() * 127.5)
         edited = share * pasted + (1 - share) * moved + change
         a = alpha[box][..., None]

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ...exemplars import Appearance, Judge
 from ...ranges import Progress, Sample
-from .faces import EYELIDS, decode_faces, encode_faces, fingerprints
+from .faces import EYE_LINE, EYELIDS, MOUTH_LINE, decode_faces, encode_faces, fingerprints
 from .networks import build, device_for
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def fit(model: ExpressionModel, samples: Sequence[Sample], progress: Progress) -
     lids = torch.zeros(marks.shape[1], device=device)
     lids[EYELIDS] = 1.0
     size = cfg.crop
-    eyes_y, mouth_y = int(0.38 * size), int(0.74 * size)
+    eyes_y, mouth_y = int(EYE_LINE * size), int(MOUTH_LINE * size)
     # Where each element lives on the canonical crop (smile: the mouth with its corners and cheeks).
     regions = torch.zeros(1, 3, size, size, device=device)
     regions[:, 0, mouth_y - size // 5 : mouth_y + size // 8, size // 8 : size - size // 8] = 1
