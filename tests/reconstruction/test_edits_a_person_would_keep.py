@@ -219,7 +219,10 @@ def test_closing_a_wide_open_mouth_leaves_nothing_of_it_showing(expression, wolf
     shot = wolfgang[TURNED]  # laughing, mouth open
     face = shot.analysis.main_face
     assert face.degrees["expression.mouth_openness"] > 0.3
-    ask = {"expression.smile": 0.6, "expression.mouth_openness": 0.05}
+    # Asked as the faces the model holds can lend: the most closed mouth among them.
+    lender = expression._bank_degrees[np.argmin(expression._bank_degrees[:, 2])]
+    assert lender[2] < face.degrees["expression.mouth_openness"] - 0.1
+    ask = {"expression.smile": float(lender[0]), "expression.mouth_openness": float(lender[2])}
     report = {}
     out = expression.generate_face(shot.rgb, face, ask, report=report)
     assert report["mouth_showing"] <= SHOWS_THROUGH
@@ -253,6 +256,38 @@ def test_a_user_whose_frames_never_show_a_smile_keeps_the_face_as_shot_and_is_to
         assert "expression" not in rule.groups
         why = next(s.reason for s in rule.skipped if s.group == "expression")
         assert NEVER_SMILED in why and why.count(NEVER_SMILED) == 1
+
+
+def test_a_user_whose_smiles_keep_their_lips_closed_gets_a_smile_for_fun_not_a_closed_mouth(wolfgang):
+    # A woman whose smiles all have closed lips: "fun" asked her models for a laughing open mouth,
+    # the lent smile came with closed lips, and the self-check left the whole edit out as moving
+    # away from its target (liveportrait_d10).
+    shot = wolfgang[184].analysis  # not smiling
+    model = ExpressionModel()
+    model.ranges = {
+        "expression.smile": (0.0, 0.65),
+        "expression.eye_openness": (0.5, 1.0),
+        "expression.mouth_openness": (0.0, 0.6),
+    }
+    model._bank_degrees = np.array([[0.1, 0.9, 0.05], [0.3, 0.9, 0.5], [0.6, 0.9, 0.2], [0.65, 0.9, 0.25]], np.float32)
+    rule = rule_for_models(shot.elements, DEFAULT_TABLE["fun"], {"expression": model}, analysis=shot)
+    step = next(s for s in rule.steps if s.group == "expression")
+    assert step.targets["expression.smile"] == pytest.approx(0.65)
+    assert step.targets.get("expression.mouth_openness", shot.elements["expression.mouth_openness"]) <= 0.25 + 1e-6
+    assert "shoot a few seconds laughing" in step.limited["expression.mouth_openness"]
+    # Smiles that open the mouth: the laugh is asked as the intention says.
+    model._bank_degrees[3, 2] = 0.5
+    rule = rule_for_models(shot.elements, DEFAULT_TABLE["fun"], {"expression": model}, analysis=shot)
+    step = next(s for s in rule.steps if s.group == "expression")
+    assert step.targets["expression.mouth_openness"] == pytest.approx(DEFAULT_TABLE["fun"]["expression.mouth_openness"])
+    assert "expression.mouth_openness" not in step.limited
+
+
+def test_a_face_that_does_not_show_the_asked_smile_cannot_lend_it():
+    src = np.array([0.35, 0.9, 0.2], np.float32)
+    dst = np.array([0.65, 0.9, 0.2], np.float32)
+    assert "smile asked (0.30 for 0.65)" in ExpressionModel.short_of(src, dst, np.array([0.30, 0.9, 0.2]))
+    assert ExpressionModel.short_of(src, dst, np.array([0.55, 0.9, 0.2])) is None
 
 
 def test_eyes_wide_open_are_not_narrowed_toward_the_portraits_ideal():

@@ -11,7 +11,7 @@ import numpy as np
 
 from ...analysis import Analysis, Face
 from ...exemplars import Appearance, Judge, appearance
-from ...ranges import Progress, Sample
+from ...ranges import Progress, Sample, clamp_to_range
 from ...recent import RecentFrame
 from ...regions import face_hull_mask, feather
 from ...verdicts import likeness
@@ -45,6 +45,12 @@ def matched_at_edge(edited: np.ndarray, shot: np.ndarray, alpha: np.ndarray) -> 
 
 
 SMILE = "expression.smile"
+MOUTH = "expression.mouth_openness"
+# Faces that smile at least this much less than asked still count as smiling as asked, for how
+# open a smiling mouth may be (mouth_with_smile).
+JOINT_SMILE = 0.1
+# A lent face must be within this share of each asked move of its target.
+LENDS = 0.5
 # A smile degree a person calls a smile (no frame an independent classifier calls unhappy reads
 # above it): models that never saw one cannot make one.
 SMILE_SEEN = 0.5
@@ -174,20 +180,52 @@ class ExpressionModel(FluctuationModel):
         if why:
             return {n: None for n in ELEMENTS}
         hidden = self._hidden(analysis, rgb)
-        return {n: None for part, names in HIDES.items() if part in hidden for n in names}
+        allowed = {n: None for part, names in HIDES.items() if part in hidden for n in names}
+        if MOUTH not in allowed:
+            span = self.mouth_with_smile(analysis, targets)
+            if span is not None:
+                allowed[MOUTH] = span
+        return allowed
+
+    def mouth_with_smile(self, analysis: Analysis, targets: dict[str, float] | None) -> tuple[float, float] | None:
+        """How open the mouth is on the user's faces that smile as much as asked, where a smile and
+        a mouth are both asked: a mouth is lent with its smile, and a user whose smiles all
+        have closed lips has models that cannot make a laugh (asked one, the mouth came out
+        closed and the self-check left the whole edit out as moving away from its target). None:
+        no such limit (no smile asked, or no face smiles that much)."""
+        face = analysis.main_face
+        targets = targets or {}
+        if face is None or self._bank_degrees is None or SMILE not in targets or MOUTH not in targets:
+            return None
+        smile = clamp_to_range(targets[SMILE], self.ranges.get(SMILE))
+        shot = face.degrees.get(SMILE)
+        if smile is None or shot is None or smile <= shot + 0.02:
+            return None
+        smiling = self._bank_degrees[self._bank_degrees[:, 0] >= smile - JOINT_SMILE]
+        if not len(smiling):
+            return None
+        return float(smiling[:, 2].min()), float(smiling[:, 2].max())
 
     def why_limited(self, analysis, targets, rgb=None):
         last = self._unteachable
         if last is not None and last[0] is analysis and last[1]:
             return {n: last[1] for n in targets if n in ELEMENTS}
         hidden = self._hidden(analysis, rgb)
-        return {
+        why = {
             n: f"{hidden[part]}, so {PART_WORDS[n]} is left as shot"
             for part, names in HIDES.items()
             if part in hidden
             for n in names
             if n in targets
         }
+        if MOUTH in targets and MOUTH not in why:
+            span = self.mouth_with_smile(analysis, targets)
+            if span is not None and not span[0] - 1e-6 <= targets[MOUTH] <= span[1] + 1e-6:
+                why[MOUTH] = (
+                    f"your models smile with the mouth open {span[0]:.2f}–{span[1]:.2f}: "
+                    "shoot a few seconds laughing to teach them a laugh"
+                )
+        return why
 
     # --- generation ---------------------------------------------------------------------------
 
@@ -354,6 +392,19 @@ class ExpressionModel(FluctuationModel):
                 out.add(v.exemplar)
         return out
 
+    @staticmethod
+    def short_of(src: np.ndarray, dst: np.ndarray, other: np.ndarray) -> str | None:
+        """Why a face cannot lend what is asked, or None: it must show at least half of each
+        asked move (a face smiling 0.30 was lent for a smile asked at 0.65 from 0.35, because
+        it was streamed just before the shutter, and the edit read less happy than the shot)."""
+        for k, name in enumerate(ELEMENTS):
+            move = float(dst[k]) - float(src[k])
+            if abs(move) > 0.02 and abs(float(dst[k]) - float(other[k])) > LENDS * abs(move):
+                return (
+                    f"it does not show the {PART_WORDS[name][4:]} asked ({float(other[k]):.2f} for {float(dst[k]):.2f})"
+                )
+        return None
+
     def misfit(
         self, src, dst, pose, other_pose, look: Appearance, shot_gaze=(float("nan"), float("nan")), eyes: float = 1.0
     ) -> str | None:
@@ -393,8 +444,10 @@ class ExpressionModel(FluctuationModel):
         refused = []
         for i in np.argsort(gap):
             look = Appearance.from_array(self._bank_looks[i])
-            why = self._judge.refusal(look, src, dst) or self.misfit(
-                src, dst, pose, self._bank_poses[i], look, shot_gaze, float(self._bank_degrees[i][1])
+            why = (
+                self.short_of(src, dst, self._bank_degrees[i])
+                or self._judge.refusal(look, src, dst)
+                or self.misfit(src, dst, pose, self._bank_poses[i], look, shot_gaze, float(self._bank_degrees[i][1]))
             )
             if why is None and self._bank_prints and self._bank_prints[i] in rejected:
                 why = "you rejected a shot whose face came from it, for a similar change"
@@ -429,8 +482,10 @@ class ExpressionModel(FluctuationModel):
                 frame, face = candidates[k]
                 rgb = frame.rgb()
                 look = appearance(rgb, face)
-                why = self._judge.refusal(look, src, dst) or self.misfit(
-                    src, dst, pose, poses[k], look, shot_gaze, float(degrees[k][1])
+                why = (
+                    self.short_of(src, dst, degrees[k])
+                    or self._judge.refusal(look, src, dst)
+                    or self.misfit(src, dst, pose, poses[k], look, shot_gaze, float(degrees[k][1]))
                 )
                 if why is not None:
                     refused.append(f"frame from {frame.age():.1f} s before: {why}")
