@@ -49,8 +49,8 @@ MOUTH = "expression.mouth_openness"
 # Faces that smile at least this much less than asked still count as smiling as asked, for how
 # open a smiling mouth may be (mouth_with_smile).
 JOINT_SMILE = 0.1
-# A lent face must be within this share of each asked move of its target.
-LENDS = 0.5
+# A lent face must be nearer each asked target than the shot is (within this share of the move).
+LENDS = 1.0
 # A smile degree a person calls a smile (no frame an independent classifier calls unhappy reads
 # above it): models that never saw one cannot make one.
 SMILE_SEEN = 0.5
@@ -394,9 +394,9 @@ class ExpressionModel(FluctuationModel):
 
     @staticmethod
     def short_of(src: np.ndarray, dst: np.ndarray, other: np.ndarray) -> str | None:
-        """Why a face cannot lend what is asked, or None: it must show at least half of each
-        asked move (a face smiling 0.30 was lent for a smile asked at 0.65 from 0.35, because
-        it was streamed just before the shutter, and the edit read less happy than the shot)."""
+        """Why a face cannot lend what is asked, or None: it must be nearer each asked target than
+        the shot is (a face smiling 0.30 was lent for a smile asked at 0.65 from 0.35, because it
+        was streamed just before the shutter, and the edit read less happy than the shot)."""
         for k, name in enumerate(ELEMENTS):
             move = float(dst[k]) - float(src[k])
             if abs(move) > 0.02 and abs(float(dst[k]) - float(other[k])) > LENDS * abs(move):
