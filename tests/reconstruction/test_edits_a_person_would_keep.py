@@ -288,6 +288,10 @@ def test_a_face_that_does_not_show_the_asked_smile_cannot_lend_it():
     dst = np.array([0.65, 0.9, 0.2], np.float32)
     assert "smile asked (0.30 for 0.65)" in ExpressionModel.short_of(src, dst, np.array([0.30, 0.9, 0.2]))
     assert ExpressionModel.short_of(src, dst, np.array([0.55, 0.9, 0.2])) is None
+    # A small ask is lent by a face near enough to it, though farther than the shot.
+    nudge = np.array([0.8, 0.9, 0.45], np.float32)
+    assert ExpressionModel.short_of(np.array([0.8, 0.9, 0.48], np.float32), nudge, np.array([0.8, 0.9, 0.54])) is None
+    assert "mouth asked" in ExpressionModel.short_of(np.array([0.8, 0.9, 0.48]), nudge, np.array([0.8, 0.9, 0.6]))
 
 
 def test_eyes_wide_open_are_not_narrowed_toward_the_portraits_ideal():

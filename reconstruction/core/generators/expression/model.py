@@ -49,8 +49,10 @@ MOUTH = "expression.mouth_openness"
 # Faces that smile at least this much less than asked still count as smiling as asked, for how
 # open a smiling mouth may be (mouth_with_smile).
 JOINT_SMILE = 0.1
-# A lent face must be nearer each asked target than the shot is (within this share of the move).
+# A lent face must be nearer each asked target than the shot is (within this share of the move) ...
 LENDS = 1.0
+# ... or this near it (a mouth asked from 0.48 to 0.45 may come from a face at 0.54).
+NEAR_ENOUGH = 0.1
 # A smile degree a person calls a smile (no frame an independent classifier calls unhappy reads
 # above it): models that never saw one cannot make one.
 SMILE_SEEN = 0.5
@@ -291,6 +293,10 @@ class ExpressionModel(FluctuationModel):
         alpha = alpha * feather(keep, max(3.0, face.box[2] / 16))
         closing = float(dst[2]) < float(src[2]) - CLOSING
         if closing:
+            # A wide-open mouth reaches near the chin, where the face's own soft outline would let
+            # its lower lip show through: over the lips the blend follows the lips' mask alone.
+            lips = keep & lips_mask(face, width, height, LIPS_REACH) & (covered > 0)
+            alpha = np.maximum(alpha, feather(lips, max(3.0, face.box[2] / 16)))
             # The shot's own open mouth must go entirely: where it would still show (a mouth
             # reaching past what the network's crop of the face holds), a second mouth shows
             # under the new one.
@@ -394,12 +400,13 @@ class ExpressionModel(FluctuationModel):
 
     @staticmethod
     def short_of(src: np.ndarray, dst: np.ndarray, other: np.ndarray) -> str | None:
-        """Why a face cannot lend what is asked, or None: it must be nearer each asked target than
-        the shot is (a face smiling 0.30 was lent for a smile asked at 0.65 from 0.35, because it
-        was streamed just before the shutter, and the edit read less happy than the shot)."""
+        """Why a face cannot lend what is asked, or None: it must be nearer each asked target
+        than the shot is, or within ``NEAR_ENOUGH`` of it (a face smiling 0.30 was lent
+        for a smile asked at 0.65 from 0.35, because it was streamed just before the shutter, and
+        the edit read less happy than the shot)."""
         for k, name in enumerate(ELEMENTS):
             move = float(dst[k]) - float(src[k])
-            if abs(move) > 0.02 and abs(float(dst[k]) - float(other[k])) > LENDS * abs(move):
+            if abs(move) > 0.02 and abs(float(dst[k]) - float(other[k])) > max(LENDS * abs(move), NEAR_ENOUGH):
                 return (
                     f"it does not show the {PART_WORDS[name][4:]} asked ({float(other[k]):.2f} for {float(dst[k]):.2f})"
                 )
