@@ -60,6 +60,8 @@ SMILE_SEEN = 0.5
 OPEN_ENOUGH = 0.4
 # A mouth whose openness is asked to fall by more than this is being closed.
 CLOSING = 0.05
+# How far around the shot's lips a closing mouth is taken whole from the lent face, in face widths.
+LENT_REACH = 0.05
 # The most of the shot's own open mouth that may show through a closed one (1 - the blend's weight
 # on it): above it a second mouth shows.
 SHOWS_THROUGH = 0.1
@@ -293,10 +295,6 @@ class ExpressionModel(FluctuationModel):
         alpha = alpha * feather(keep, max(3.0, face.box[2] / 16))
         closing = float(dst[2]) < float(src[2]) - CLOSING
         if closing:
-            # A wide-open mouth reaches near the chin, where the face's own soft outline would let
-            # its lower lip show through: over the lips the blend follows the lips' mask alone.
-            lips = keep & lips_mask(face, width, height, LIPS_REACH) & (covered > 0)
-            alpha = np.maximum(alpha, feather(lips, max(3.0, face.box[2] / 16)))
             # The shot's own open mouth must go entirely: where it would still show (a mouth
             # reaching past what the network's crop of the face holds), a second mouth shows
             # under the new one.
@@ -355,7 +353,9 @@ class ExpressionModel(FluctuationModel):
             # A mouth being closed: the shot's own open mouth, which the flow cannot fold away,
             # must not show through under the lent one (a doubled mouth, seen closing a laughing
             # man's mouth), so there the lent mouth is taken whole.
-            lips = feather(lips_mask(face, width, height, LIPS_REACH)[box], max(3.0, face.box[2] / 16))
+            # Only just around the lips: farther out a lent face from another frame can hold its
+            # jaw line or shirt (a green strip beside a laughing man's mouth, liveportrait_d12).
+            lips = feather(lips_mask(face, width, height, LENT_REACH)[box], max(2.0, face.box[2] / 40))
             share = np.maximum(share, lips[..., None])
         change = to_box(residual[0].permute(1, 2, 0).numpy() * 127.5)
         edited = share * pasted + (1 - share) * moved + change
