@@ -20,7 +20,6 @@ from .config import ExpressionConfig
 from .faces import (
     ELEMENTS,
     HIDES,
-    LIPS_REACH,
     PART_WORDS,
     alignment,
     decode_faces,
