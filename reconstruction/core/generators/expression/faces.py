@@ -120,12 +120,13 @@ def part_mask(face: Face, width: int, height: int, parts: set[str]) -> np.ndarra
     """The parts of the face an edit may repaint (bool, frame-sized): around the lips for the
     mouth (a smile lifts the corners and the cheeks beside them), around each eye for the eyes
     (lids and crease, not the brows: lent brows read as a frown). Both stay inside the face's
-    outline and clear of it by a tenth of the face's width, so the jaw line, the ears, the hair
+    outline and clear of it by a tenth of the face's width (the shot's own lips, which a mouth
+    edit always covers, by a fiftieth), so the jaw line, the ears, the hair
     and the background are always the shot's own: a whole lent face showed a second jaw line,
     another frame's hair and another head pose (seen on footage of people Flux had not seen)."""
     pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
     mask = np.zeros((height, width), np.uint8)
-    face_width = float(np.linalg.norm(pts[FACE_SIDES[1]] - pts[FACE_SIDES[0]])) or face.box[2]
+    face_width = _face_width(face, pts)
     outline = np.zeros((height, width), np.uint8)
     cv2.fillConvexPoly(outline, cv2.convexHull(pts.round().astype(np.int32)), 1)
 
@@ -151,11 +152,16 @@ def part_mask(face: Face, width: int, height: int, parts: set[str]) -> np.ndarra
     return keep
 
 
+def _face_width(face: Face, pts: np.ndarray) -> float:
+    """The face's width in pixels (cheek to cheek on the mesh), or its box's width."""
+    return float(np.linalg.norm(pts[FACE_SIDES[1]] - pts[FACE_SIDES[0]])) or face.box[2]
+
+
 def lips_mask(face: Face, width: int, height: int, reach: float) -> np.ndarray:
     """The shot's lips (their outer contour's hull, so an open mouth's inside too), grown by
     ``reach`` face widths (bool, frame-sized)."""
     pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
-    face_width = float(np.linalg.norm(pts[FACE_SIDES[1]] - pts[FACE_SIDES[0]])) or face.box[2]
+    face_width = _face_width(face, pts)
     lips = np.zeros((height, width), np.uint8)
     cv2.fillConvexPoly(lips, cv2.convexHull(pts[OUTER_LIPS].round().astype(np.int32)), 1)
     r = max(1, int(face_width * reach))

@@ -48,9 +48,10 @@ MOUTH = "expression.mouth_openness"
 # Faces that smile at least this much less than asked still count as smiling as asked, for how
 # open a smiling mouth may be (mouth_with_smile).
 JOINT_SMILE = 0.1
-# A lent face must be nearer each asked target than the shot is (within this share of the move) ...
-LENDS = 1.0
-# ... or this near it (a mouth asked from 0.48 to 0.45 may come from a face at 0.54).
+# A degree asked to move by more than this is asked to change.
+ASKED = 0.02
+# A lent face must be nearer each asked target than the shot is, or this near it (a mouth asked
+# from 0.48 to 0.45 may come from a face at 0.54).
 NEAR_ENOUGH = 0.1
 # A smile degree a person calls a smile (no frame an independent classifier calls unhappy reads
 # above it): models that never saw one cannot make one.
@@ -165,7 +166,7 @@ class ExpressionModel(FluctuationModel):
         face = analysis.main_face
         shot = face.degrees.get(SMILE) if face is not None else None
         asked = (targets or {}).get(SMILE)
-        if shot is None or asked is None or asked < SMILE_SEEN or asked <= shot + 0.02:
+        if shot is None or asked is None or asked < SMILE_SEEN or asked <= shot + ASKED:
             return None
         seen = self.ranges.get(SMILE)
         if seen is not None and seen[1] >= SMILE_SEEN:
@@ -202,7 +203,7 @@ class ExpressionModel(FluctuationModel):
             return None
         smile = clamp_to_range(targets[SMILE], self.ranges.get(SMILE))
         shot = face.degrees.get(SMILE)
-        if smile is None or shot is None or smile <= shot + 0.02:
+        if smile is None or shot is None or smile <= shot + ASKED:
             return None
         smiling = self._bank_degrees[self._bank_degrees[:, 0] >= smile - JOINT_SMILE]
         if not len(smiling):
@@ -278,7 +279,7 @@ class ExpressionModel(FluctuationModel):
         look = self._look(rgb, face)
         hidden = self._judge.hidden(look)
         asked = {
-            part for part, ks in (("mouth", (0, 2)), ("eyes", (1,))) if any(abs(dst[k] - src[k]) > 0.02 for k in ks)
+            part for part, ks in (("mouth", (0, 2)), ("eyes", (1,))) if any(abs(dst[k] - src[k]) > ASKED for k in ks)
         }
         if asked & set(hidden):
             # Editing under a hand would erase it and paste a mouth where the fingers were.
@@ -405,10 +406,8 @@ class ExpressionModel(FluctuationModel):
         the edit read less happy than the shot)."""
         for k, name in enumerate(ELEMENTS):
             move = float(dst[k]) - float(src[k])
-            if abs(move) > 0.02 and abs(float(dst[k]) - float(other[k])) > max(LENDS * abs(move), NEAR_ENOUGH):
-                return (
-                    f"it does not show the {PART_WORDS[name][4:]} asked ({float(other[k]):.2f} for {float(dst[k]):.2f})"
-                )
+            if abs(move) > ASKED and abs(float(dst[k]) - float(other[k])) > max(abs(move), NEAR_ENOUGH):
+                return f"it does not show {PART_WORDS[name]} asked ({float(other[k]):.2f} for {float(dst[k]):.2f})"
         return None
 
     def misfit(
@@ -423,7 +422,7 @@ class ExpressionModel(FluctuationModel):
             turn = "turned" if d[0] >= d[1] else "tilted"
             return f"its head is {turn} another way ({d[0] * 120:.0f}° yaw, {d[1] * 90:.0f}° pitch apart)"
         # Shut eyes have no gaze to keep (MediaPipe reads them as looking down).
-        eyes_asked = abs(float(dst[1]) - float(src[1])) > 0.02 and min(float(src[1]), eyes) >= OPEN_ENOUGH
+        eyes_asked = abs(float(dst[1]) - float(src[1])) > ASKED and min(float(src[1]), eyes) >= OPEN_ENOUGH
         if eyes_asked and all(np.isfinite(shot_gaze)) and np.isfinite(look.gaze_x) and np.isfinite(look.gaze_y):
             apart = max(abs(look.gaze_x - shot_gaze[0]), abs(look.gaze_y - shot_gaze[1]))
             if apart > self.config.gaze_tolerance:
@@ -505,7 +504,7 @@ class ExpressionModel(FluctuationModel):
                     "refused": refused,
                 }
         if index is None:
-            part = "eyes" if abs(float(dst[1]) - float(src[1])) > 0.02 else "mouth"
+            part = "eyes" if abs(float(dst[1]) - float(src[1])) > ASKED else "mouth"
             reason = refused[0].split(": ", 1)[-1] if refused else "none fits"
             raise ModelError(
                 f"none of your faces can lend this {part} cleanly ({reason}), so the expression is left as shot"
