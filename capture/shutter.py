@@ -233,6 +233,10 @@ def _message(plan, stage) -> str:
             return "No models yet: the original is recorded. Train your models on \u201cMy models\u201d."
         return "Nothing to change for this intention: the original is recorded."
     parts = []
+    # What an edit that was made kept as shot, and why (a gentler edit than asked).
+    for group, report in plan.reports.items():
+        if group in stage.groups:
+            parts.extend(report.get("kept", ()))
     for left in stage.left_out:
         parts.append(f"the {left['group']} edit was left out: {left['why']}")
     if stage.left_out and not stage.groups:

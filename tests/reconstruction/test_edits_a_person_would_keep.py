@@ -13,7 +13,7 @@ import pytest
 from reconstruction.core.generators.base import FluctuationModel, ModelError
 from reconstruction.core.generators.expression import ExpressionConfig, ExpressionModel, face_degrees, face_pose, faces
 from reconstruction.core.generators.expression.faces import LEFT_EYE, RIGHT_EYE, alignment, lips_mask, part_mask
-from reconstruction.core.generators.expression.model import NEVER_SMILED, SHOWS_THROUGH
+from reconstruction.core.generators.expression.model import MOUTH_KEPT, NEVER_SMILED, SHOWS_THROUGH
 from reconstruction.core.generators.lighting import MAX_FILL, FaceRegion, ramp, tone_curve
 from reconstruction.core.intention import DEFAULT_TABLE
 from reconstruction.core.preview import ModelReconstructor, PreviewSettings, stages
@@ -233,8 +233,26 @@ def test_closing_a_wide_open_mouth_leaves_nothing_of_it_showing(expression, wolf
     # head's stretched face was): the mouth cannot be closed cleanly, and is left as shot, saying why.
     monkeypatch.setattr(faces, "EYE_LINE", 0.5)
     monkeypatch.setattr(faces, "NOSE_LINE", 0.767)
+    closing_only = {**ask, "expression.smile": face.degrees["expression.smile"]}
     with pytest.raises(ModelError, match="open mouth showing under the new one"):
-        expression.generate_face(shot.rgb, face, ask)
+        expression.generate_face(shot.rgb, face, closing_only)
+
+
+def test_a_smile_asked_of_a_mouth_too_open_to_close_keeps_the_mouth_open_and_says_so(expression, wolfgang, monkeypatch):
+    # The gentler edit: a laughing mouth that cannot be closed cleanly gets the smile alone.
+    shot = wolfgang[TURNED]
+    face = shot.analysis.main_face
+    smile = face.degrees["expression.smile"]
+    assert smile < 0.9
+    monkeypatch.setattr(faces, "EYE_LINE", 0.5)
+    monkeypatch.setattr(faces, "NOSE_LINE", 0.767)
+    lender = expression._bank_degrees[np.argmin(expression._bank_degrees[:, 2])]
+    ask = {"expression.smile": min(1.0, smile + 0.3), "expression.mouth_openness": float(lender[2])}
+    report = {}
+    out = expression.generate_face(shot.rgb, face, ask, report=report)
+    assert report["mouth_showing"] > SHOWS_THROUGH
+    assert report["kept"] == [MOUTH_KEPT]
+    assert not np.array_equal(out, shot.rgb)
 
 
 def test_a_user_whose_frames_never_show_a_smile_keeps_the_face_as_shot_and_is_told_what_to_shoot(analyzer):

@@ -66,6 +66,11 @@ LENT_REACH = 0.05
 # on it): above it a second mouth shows.
 SHOWS_THROUGH = 0.1
 NEVER_SMILED = "your models have never seen you smile: shoot a few seconds smiling"
+# What the page says when a smile was lent under the shot's own open mouth (``SHOWS_THROUGH``).
+MOUTH_KEPT = (
+    "the mouth is open wider than the model's view of the face reaches, so only the smile changed "
+    "and the mouth is as open as shot"
+)
 
 
 class ExpressionModel(FluctuationModel):
@@ -301,7 +306,15 @@ class ExpressionModel(FluctuationModel):
             showing = 1.0 - float(alpha[lips_mask(face, width, height, 0.0)].min(initial=1.0))
             if report is not None:
                 report["mouth_showing"] = round(showing, 3)
-            if showing > SHOWS_THROUGH:
+            if showing > SHOWS_THROUGH and float(dst[0]) > float(src[0]) + ASKED:
+                # A smile is asked too: the gentler edit keeps the mouth as open as shot (a laugh
+                # for a laugh) and lends the smile alone.
+                dst = dst.copy()
+                dst[2] = src[2]
+                closing = False
+                if report is not None:
+                    report.setdefault("kept", []).append(MOUTH_KEPT)
+            elif showing > SHOWS_THROUGH:
                 raise ModelError(
                     "the mouth is open wider than the model's view of the face reaches, and closing it would "
                     "leave the open mouth showing under the new one, so the expression is left as shot"
