@@ -50,10 +50,11 @@ PATCH_CHROMA = 8.0
 GREY_LOSS = 0.25
 # ... or that darkened by this many L* units more than the face's median ...
 DARKENED = 8.0
-# ... over at least this share of the face's area (a face from another frame, blended in whole,
-# brings its own shading: cheeks 2.1–2.5 % darker that nobody saw; the patches people saw and the
-# outline search does not catch covered 3.5 % and more).
-PATCH_AREA = 0.03
+# ... over at least this share of the face's area: a face from another frame blended in whole
+# brings its own shading, 2–4.5 % of the face darker that nobody saw as a defect; the grey discs
+# people saw covered 6.6–11 %, and the smaller blotches they saw have an outline the outline
+# search finds.
+PATCH_AREA = 0.05
 
 # The outline search covers the face's rim, up to this share of the face's width inside its outline
 # (and the tenth beyond it the ghost search reaches); further in, brows, glasses' rims and
@@ -63,6 +64,11 @@ OUTLINE_RIM = 0.12
 DETAIL_SIGMA = 6.0
 # Detail the moved shot does not explain, in L*a*b* units (after a blur of 1.5 pixels) ...
 UNEXPLAINED = 4.0
+# ... and at least this share of the shot's own detail there: a softer or resampled photo (a
+# reframing's zoom, a low-resolution video) leaves a fraction of every strong contour unexplained,
+# and a face from another frame blended in whole brings its own hair strands at the outline,
+# which nobody saw as defects; a ghost or strip lies where the shot had little.
+OUTLINE_RELATIVE = 0.8
 # ... in a run at least this long, as a share of the face's width.
 OUTLINE_RUN = 0.12
 
@@ -275,8 +281,11 @@ def check_artifacts(
     # Soft ghosts at the outline: detail no movement of the shot explains, along the face's rim.
     rim = near & ~(cv2.distanceTransform(face.astype(np.uint8), cv2.DIST_L2, 3) > OUTLINE_RIM * FACE_WIDTH)
     rim &= ~(cv2.dilate(features.astype(np.uint8), _disc(3)) > 0)
-    unexplained = _unexplained(d_r, move(d_o))
-    strip = _longest_run((unexplained > UNEXPLAINED) & rim) / FACE_WIDTH
+    moved_detail = move(d_o)
+    unexplained = _unexplained(d_r, moved_detail)
+    own = cv2.GaussianBlur(np.sqrt((moved_detail**2).sum(axis=2)), (0, 0), 1.5)
+    hot = (unexplained > UNEXPLAINED) & (unexplained > OUTLINE_RELATIVE * own)
+    strip = _longest_run(hot & rim) / FACE_WIDTH
     figures["outline_run"] = round(strip, 3)
     if strip >= OUTLINE_RUN:
         reasons.append(f"a strip or second contour at the face's outline ({strip:.2f} of the face's width long)")
