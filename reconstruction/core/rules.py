@@ -31,9 +31,25 @@ AT_TARGET = 0.02
 # Ideals a person means as "at least": eyes "open" must not narrow eyes that are wide open, and a
 # "gentle smile" must not shrink a laugh.
 AT_LEAST = frozenset({"expression.smile", "expression.eye_openness"})
+# ... except the eyes of a laugh: where a laugh (a smile ideal of LAUGH) is asked of a face that is
+# not laughing, the eyes are asked as the laugh's, however wide the shot's are. A shocked face's
+# wide, staring eyes under a lent smile read "surprised", not laughing (liveportrait_d10: three
+# screaming faces stayed at p(happy) <= 0.18 with every lender); a face already laughing keeps its
+# eyes (the smile is not asked).
+LAUGH = 1.0
+WITH_THE_LAUGH = frozenset({"expression.eye_openness"})
 # Elements that belong to another: a mouth is open because of the smile it is part of, so a face
 # already smiling at least as asked keeps its mouth (a laugh is not closed into a grin).
 BELONGS = {"expression.mouth_openness": "expression.smile"}
+
+
+def _laugh_asked(ideals: Mapping[str, float], current: Mapping, ranges: Mapping) -> bool:
+    """Whether a laugh is asked of a face that is not laughing as far as the model can take it."""
+    ideal, smile = ideals.get("expression.smile"), current.get("expression.smile")
+    if ideal is None or ideal < LAUGH or smile is None:
+        return False
+    reach = clamp_to_range(ideal, ranges.get("expression.smile"))
+    return reach is not None and reach - float(smile) >= AT_TARGET
 
 
 @dataclass
@@ -124,6 +140,7 @@ def fluctuation_rule(
             continue
         shot = achievable.get(group, {})
         targets, now, reasons, asked, limited, learned = {}, {}, [], {}, {}, {}
+        laugh_asked = _laugh_asked(group_ideals, current, ranges[group])
         for name, ideal in group_ideals.items():
             degree = current.get(name)
             label = BY_NAME[name].label
@@ -152,7 +169,7 @@ def fluctuation_rule(
                     if shot.get(name) is not None:
                         target = clamp_to_range(target, shot[name])
                     learned[name] = f"{label}: {steered.note}"
-            if name in AT_LEAST and float(degree) >= target:
+            if name in AT_LEAST and float(degree) >= target and not (name in WITH_THE_LAUGH and laugh_asked):
                 if name not in limited:
                     reasons.append(f"{label}: already {float(degree):.2f}, at least the {target:.2f} wanted")
                 continue

@@ -216,6 +216,21 @@ def test_the_expression_model_repaints_only_the_parts_it_was_asked_to(expression
         assert not changed[rim].any()
 
 
+def test_a_mouth_edit_leaves_the_nostrils_as_shot(expression, wolfgang):
+    # A wide-open mouth's repainted region reached the nose, and the lent face's nostril showed
+    # beside the shot's (zzhang_vlog frame 60: a doubled nostril).
+    shot = wolfgang[184]  # not smiling: the smile's region reaches up to the nose
+    face = shot.analysis.main_face
+    height, width = shot.rgb.shape[:2]
+    out = expression.generate(shot.rgb, shot.analysis, {"expression.smile": 0.9})
+    changed = np.abs(out.astype(int) - shot.rgb.astype(int)).max(axis=2) > 0
+    assert changed.any()
+    pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
+    for nostril in (2, 98, 327, 64, 294):  # the base of the nose, both nostrils, both wings
+        x, y = pts[nostril].round().astype(int)
+        assert not changed[y - 2 : y + 3, x - 2 : x + 3].any(), nostril
+
+
 def test_a_face_from_another_head_pose_cannot_lend_its_mouth(expression, wolfgang):
     shot = wolfgang[CALM].analysis.main_face
     src = face_degrees(shot)
@@ -353,6 +368,29 @@ def test_eyes_wide_open_are_not_narrowed_toward_the_portraits_ideal():
         {"expression.eye_openness": 0.3, "expression.smile": 0.8}, DEFAULT_TABLE["portrait"], ranges
     )
     assert rule.steps[0].targets == {"expression.eye_openness": DEFAULT_TABLE["portrait"]["expression.eye_openness"]}
+
+
+def test_a_laugh_asked_of_a_shocked_face_asks_the_laughs_eyes_but_a_laughing_face_keeps_its_own():
+    # A screaming, wide-eyed face given a lent smile read "surprised" (liveportrait_d10); with the
+    # laugh's eyes it read happy (p 0.00 -> 0.69 and 0.76, both classifiers).
+    ranges = {"expression": {n: (0.0, 1.0) for n in ("expression.smile", "expression.eye_openness")}}
+    ideals = DEFAULT_TABLE["fun"]
+    shocked = fluctuation_rule({"expression.eye_openness": 1.0, "expression.smile": 0.1}, ideals, ranges)
+    assert shocked.steps[0].targets == {
+        "expression.smile": ideals["expression.smile"],
+        "expression.eye_openness": ideals["expression.eye_openness"],
+    }
+    laughing = fluctuation_rule({"expression.eye_openness": 1.0, "expression.smile": 1.0}, ideals, ranges)
+    assert "expression" not in laughing.groups
+    # A smile as wide as the user's models make is not asked, so the eyes stay too.
+    ranges["expression"]["expression.smile"] = (0.0, 0.6)
+    as_far = fluctuation_rule({"expression.eye_openness": 1.0, "expression.smile": 0.6}, ideals, ranges)
+    assert "expression" not in as_far.groups
+    # A portrait's gentle smile is no laugh: wide eyes stay wide.
+    portrait = fluctuation_rule(
+        {"expression.eye_openness": 1.0, "expression.smile": 0.1}, DEFAULT_TABLE["portrait"], ranges
+    )
+    assert "expression.eye_openness" not in portrait.steps[0].targets
 
 
 def test_a_laugh_keeps_its_open_mouth_but_a_talking_mouth_is_closed_for_a_portrait():

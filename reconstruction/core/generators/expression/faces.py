@@ -55,6 +55,13 @@ EYE_LINE = 0.25
 NOSE_LINE = 0.517  # 0.267 below the eyes: the median of frontal faces aligned on their eyes alone
 MOUTH_LINE = 0.61  # where the mouth lands (the training loss weights it there)
 NOSE_BASE = 2
+# The lower nose (MediaPipe face mesh: tip, wings, nostrils, base), which a mouth edit leaves as shot.
+LOWER_NOSE = [1, 2, 4, 19, 94, 97, 98, 326, 327, 64, 294, 48, 278, 129, 358, 240, 460]
+# ... with this margin, in face widths: the blend fades in beyond it, clear of the nostrils ...
+NOSE_CLEARANCE = 0.03
+# ... except within this much of the lips, which are always repainted whole (the blend's feather,
+# a sixteenth of the face box, is about 0.07 face widths).
+LIPS_FIRST = 0.08
 
 
 def canonical_points(size: int) -> np.ndarray:
@@ -149,6 +156,14 @@ def part_mask(face: Face, width: int, height: int, parts: set[str]) -> np.ndarra
         # reaches: a lower lip left at the blend's soft edge showed through under the new mouth
         # (a doubled mouth, seen closing a laughing man's mouth). The margin covers the feather's.
         keep |= lips_mask(face, width, height, LIPS_REACH) & inside(0.02)
+        # A wide mouth's ellipse reaches the nose, and the lent face's nostrils, never where the
+        # shot's are, showed beside them (a doubled nostril, seen on a girl whose open mouth was
+        # closed into a smile).
+        nose = np.zeros((height, width), np.uint8)
+        cv2.fillConvexPoly(nose, cv2.convexHull(pts[LOWER_NOSE].round().astype(np.int32)), 1)
+        r = max(1, int(face_width * NOSE_CLEARANCE))
+        nose = cv2.dilate(nose, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+        keep &= ~(nose & ~lips_mask(face, width, height, LIPS_FIRST))
     return keep
 
 
