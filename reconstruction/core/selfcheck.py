@@ -406,6 +406,7 @@ def judge_findings(
             face.box,
             after_face.landmarks if after_face is not None else None,
             reframed="composition" in ran,
+            thorough=not quick,
         )
         for reason in verdict.reasons:
             # A grey patch is the light's doing when the light ran; a contour, the expression's.

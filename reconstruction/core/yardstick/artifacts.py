@@ -219,8 +219,10 @@ def _tone_matched(o: np.ndarray, r: np.ndarray) -> np.ndarray:
     it cannot undo are changes in one place and not another)."""
     q = np.linspace(0, 100, 101)
     out = np.empty_like(o)
+    # Every other pixel each way gives the same curve at a quarter of the cost (it was 9 of 40 ms).
+    so, sr = o[::2, ::2], r[::2, ::2]
     for c in range(3):
-        out[..., c] = np.interp(o[..., c], np.percentile(o[..., c], q), np.percentile(r[..., c], q))
+        out[..., c] = np.interp(o[..., c], np.percentile(so[..., c], q), np.percentile(sr[..., c], q))
     return out
 
 
@@ -235,11 +237,15 @@ def check_artifacts(
     landmarks: np.ndarray,
     box: tuple[float, float, float, float],
     after_landmarks: np.ndarray | None = None,
+    thorough: bool = True,
 ) -> ArtifactVerdict:
     """Whether the reconstruction of the face at ``box`` (its 478 normalised ``landmarks`` in the
     original; ``after_landmarks`` in the reconstruction when a face was found there) shows an
     artifact a person would see. Both images are RGB uint8 of the same size, in the same framing
-    (a reframed photo is compared after mapping the shot onto it; see ``selfcheck``)."""
+    (a reframed photo is compared after mapping the shot onto it; see ``selfcheck``).
+    ``thorough=False`` leaves out the flow and the outline search (half the cost), for a preview
+    that must be on screen fast: a moved contour may then read as a ghost, and a soft ghost at the
+    outline goes unseen; the recorded photo is always checked thoroughly."""
     if original.shape != reconstruction.shape:
         raise ValueError(f"original {original.shape} and reconstruction {reconstruction.shape} differ in size")
     height, width = original.shape[:2]
@@ -267,10 +273,12 @@ def check_artifacts(
 
     # Ghosts and seams: contours the shot does not have, outside the features.
     g_o, g_r = _gradient(o[..., 0]), _gradient(r[..., 0])
-    d_o, d_r, move = _shot_moved(_tone_matched(o, r), r)
-    # A contour the shot has, in place or moved, is no ghost (a lowered brow where it now lies);
-    # relative too: a tone curve steepens every contour the shot has.
-    shot_edges = cv2.dilate(np.maximum(g_o, move(g_o)), _disc(1))
+    if thorough:
+        d_o, d_r, move = _shot_moved(_tone_matched(o, r), r)
+        # A contour the shot has, in place or moved, is no ghost (a lowered brow where it now lies).
+        g_o = np.maximum(g_o, move(g_o))
+    # Relative too: a tone curve steepens every contour the shot has.
+    shot_edges = cv2.dilate(g_o, _disc(1))
     new = ((g_r - shot_edges) > NEW_EDGE) & (g_r > NEW_CONTRAST * shot_edges)
     new &= near & ~(cv2.dilate(features.astype(np.uint8), _disc(3)) > 0)
     run = _longest_run(new) / FACE_WIDTH
@@ -278,17 +286,18 @@ def check_artifacts(
     if run >= GHOST_LENGTH:
         reasons.append(f"a contour the shot does not have ({run:.2f} of the face's width long)")
 
-    # Soft ghosts at the outline: detail no movement of the shot explains, along the face's rim.
-    rim = near & ~(cv2.distanceTransform(face.astype(np.uint8), cv2.DIST_L2, 3) > OUTLINE_RIM * FACE_WIDTH)
-    rim &= ~(cv2.dilate(features.astype(np.uint8), _disc(3)) > 0)
-    moved_detail = move(d_o)
-    unexplained = _unexplained(d_r, moved_detail)
-    own = cv2.GaussianBlur(np.sqrt((moved_detail**2).sum(axis=2)), (0, 0), 1.5)
-    hot = (unexplained > UNEXPLAINED) & (unexplained > OUTLINE_RELATIVE * own)
-    strip = _longest_run(hot & rim) / FACE_WIDTH
-    figures["outline_run"] = round(strip, 3)
-    if strip >= OUTLINE_RUN:
-        reasons.append(f"a strip or second contour at the face's outline ({strip:.2f} of the face's width long)")
+    if thorough:
+        # Soft ghosts at the outline: detail no movement of the shot explains, along the face's rim.
+        rim = near & ~(cv2.distanceTransform(face.astype(np.uint8), cv2.DIST_L2, 3) > OUTLINE_RIM * FACE_WIDTH)
+        rim &= ~(cv2.dilate(features.astype(np.uint8), _disc(3)) > 0)
+        moved_detail = move(d_o)
+        unexplained = _unexplained(d_r, moved_detail)
+        own = cv2.GaussianBlur(np.sqrt((moved_detail**2).sum(axis=2)), (0, 0), 1.5)
+        hot = (unexplained > UNEXPLAINED) & (unexplained > OUTLINE_RELATIVE * own)
+        strip = _longest_run(hot & rim) / FACE_WIDTH
+        figures["outline_run"] = round(strip, 3)
+        if strip >= OUTLINE_RUN:
+            reasons.append(f"a strip or second contour at the face's outline ({strip:.2f} of the face's width long)")
 
     # Patches: skin whose colour moved apart from the rest of the face.
     # The face inside its outline: beyond it lie hair and background, whose colours a tone curve
@@ -361,18 +370,20 @@ def check_face_artifacts(
     box: tuple[float, float, float, float],
     after_landmarks: np.ndarray | None = None,
     reframed: bool = False,
+    thorough: bool = True,
 ) -> ArtifactVerdict:
     """``check_artifacts``, for a photo that may have been reframed: the shot is first mapped
     onto the photo's framing (the border check's feature map), and its landmarks and box with it.
     A reframed photo whose map cannot be found cannot be compared: it is reported as not checked
     (no artifact, ``figures['unmapped']``)."""
     if not reframed:
-        return check_artifacts(original, reconstruction, landmarks, box, after_landmarks)
+        return check_artifacts(original, reconstruction, landmarks, box, after_landmarks, thorough)
     m = _frame_map(original, reconstruction)
     if m is None:
         return ArtifactVerdict(False, [], {"unmapped": 1.0})
     if abs(np.hypot(m[0, 0], m[1, 0]) - 1) < 0.005 and np.abs(m[:, 2]).max() < 0.01 * max(original.shape[:2]):
-        return check_artifacts(original, reconstruction, landmarks, box, after_landmarks)  # not reframed after all
+        # Not reframed after all.
+        return check_artifacts(original, reconstruction, landmarks, box, after_landmarks, thorough)
     height, width = reconstruction.shape[:2]
     warped = cv2.warpAffine(
         original, m, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
@@ -387,4 +398,4 @@ def check_face_artifacts(
     scale = float(np.hypot(inverse[0, 0], inverse[1, 0]))
     x, y, w, h = box
     corner = np.array([x, y]) @ inverse[:, :2].T + inverse[:, 2]
-    return check_artifacts(warped, reconstruction, carried, (*corner, w * scale, h * scale), after_landmarks)
+    return check_artifacts(warped, reconstruction, carried, (*corner, w * scale, h * scale), after_landmarks, thorough)
