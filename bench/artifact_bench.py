@@ -17,7 +17,7 @@ a rerun is reported, not silently judged. The labels are split: the thresholds o
 ``reconstruction/core/yardstick/artifacts.py`` were set looking at the "tune" clips only; the
 figures that count are on the "held out" clips.
 
-  bench/artifact_bench.py --shots before=DIR --shots after=DIR [--cross]
+  bench/artifact_bench.py --shots before=DIR --shots after=DIR --shots after2=DIR [--cross]
 
 --cross also estimates how the check holds on a person it was not tuned on: leave one person out,
 the outline search's share of the shot's own detail and the two bars chosen on the other people
