@@ -280,7 +280,9 @@ def check_artifacts(
     # Relative too: a tone curve steepens every contour the shot has.
     shot_edges = cv2.dilate(g_o, _disc(1))
     new = ((g_r - shot_edges) > NEW_EDGE) & (g_r > NEW_CONTRAST * shot_edges)
-    new &= near & ~(cv2.dilate(features.astype(np.uint8), _disc(3)) > 0)
+    # Outside the features an edit may redraw, with a margin: both contour searches leave them out.
+    searched = near & ~(cv2.dilate(features.astype(np.uint8), _disc(3)) > 0)
+    new &= searched
     run = _longest_run(new) / FACE_WIDTH
     figures["ghost_length"] = round(run, 3)
     if run >= GHOST_LENGTH:
@@ -288,8 +290,7 @@ def check_artifacts(
 
     if thorough:
         # Soft ghosts at the outline: detail no movement of the shot explains, along the face's rim.
-        rim = near & ~(cv2.distanceTransform(face.astype(np.uint8), cv2.DIST_L2, 3) > OUTLINE_RIM * FACE_WIDTH)
-        rim &= ~(cv2.dilate(features.astype(np.uint8), _disc(3)) > 0)
+        rim = searched & ~(cv2.distanceTransform(face.astype(np.uint8), cv2.DIST_L2, 3) > OUTLINE_RIM * FACE_WIDTH)
         moved_detail = move(d_o)
         unexplained = _unexplained(d_r, moved_detail)
         own = cv2.GaussianBlur(np.sqrt((moved_detail**2).sum(axis=2)), (0, 0), 1.5)

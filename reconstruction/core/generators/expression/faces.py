@@ -159,10 +159,7 @@ def part_mask(face: Face, width: int, height: int, parts: set[str]) -> np.ndarra
         # A wide mouth's ellipse reaches the nose, and the lent face's nostrils, never where the
         # shot's are, showed beside them (a doubled nostril, seen on a girl whose open mouth was
         # closed into a smile).
-        nose = np.zeros((height, width), np.uint8)
-        cv2.fillConvexPoly(nose, cv2.convexHull(pts[LOWER_NOSE].round().astype(np.int32)), 1)
-        r = max(1, int(face_width * NOSE_CLEARANCE))
-        nose = cv2.dilate(nose, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+        nose = _grown_hull(pts[LOWER_NOSE], width, height, face_width * NOSE_CLEARANCE)
         keep &= ~(nose & ~lips_mask(face, width, height, LIPS_FIRST))
     return keep
 
@@ -176,11 +173,15 @@ def lips_mask(face: Face, width: int, height: int, reach: float) -> np.ndarray:
     """The shot's lips (their outer contour's hull, so an open mouth's inside too), grown by
     ``reach`` face widths (bool, frame-sized)."""
     pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
-    face_width = _face_width(face, pts)
-    lips = np.zeros((height, width), np.uint8)
-    cv2.fillConvexPoly(lips, cv2.convexHull(pts[OUTER_LIPS].round().astype(np.int32)), 1)
-    r = max(1, int(face_width * reach))
-    return cv2.dilate(lips, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+    return _grown_hull(pts[OUTER_LIPS], width, height, _face_width(face, pts) * reach)
+
+
+def _grown_hull(points: np.ndarray, width: int, height: int, grow: float) -> np.ndarray:
+    """The convex hull of ``points`` grown by ``grow`` pixels (at least one; bool, frame-sized)."""
+    hull = np.zeros((height, width), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(points.round().astype(np.int32)), 1)
+    r = max(1, int(grow))
+    return cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
 
 
 def face_degrees(face: Face) -> np.ndarray:
