@@ -18,6 +18,11 @@ class Face:
     degrees: dict[str, float | None] = field(default_factory=dict)  # this face's own elements
     main: bool = False  # the main subject: the largest, most central face
 
+    @property
+    def eyes_wide(self) -> float:
+        """How far the eyes are widened beyond open (``eyeWide``, both eyes' mean): a stare."""
+        return (self.blendshapes.get("eyeWideLeft", 0.0) + self.blendshapes.get("eyeWideRight", 0.0)) / 2
+
     def to_json(self, width: int, height: int) -> dict:
         x, y, w, h = self.box
         return {

@@ -38,15 +38,22 @@ AT_LEAST = frozenset({"expression.smile", "expression.eye_openness"})
 # eyes (the smile is not asked).
 LAUGH = 1.0
 WITH_THE_LAUGH = frozenset({"expression.eye_openness"})
+# ... and the eyes of any smile asked of a staring face (MediaPipe's ``eyeWide``, both eyes' mean,
+# at least STARING): a gentle portrait smile under a stare read "surprised" too (liveportrait_d10
+# frames 80 and 324, p(happy) 0.00 -> 0.02 and 0.01; with the smile's eyes 0.70 and 0.80, the
+# second classifier 0.58 and 0.73). Eyes that are only wide open, not staring (``eyeWide`` 0.03-0.11
+# on the same woman's calm and talking frames), stay as wide as shot.
+STARING = 0.25
 # Elements that belong to another: a mouth is open because of the smile it is part of, so a face
 # already smiling at least as asked keeps its mouth (a laugh is not closed into a grin).
 BELONGS = {"expression.mouth_openness": "expression.smile"}
 
 
-def _laugh_asked(ideals: Mapping[str, float], current: Mapping, ranges: Mapping) -> bool:
-    """Whether a laugh is asked of a face that is not laughing as far as the model can take it."""
+def _smiles_eyes_asked(ideals: Mapping[str, float], current: Mapping, ranges: Mapping, staring: bool) -> bool:
+    """Whether the smile's own eyes come with it: a laugh asked of a face that is not laughing as
+    far as the model can take it, or any smile asked of a staring face."""
     ideal, smile = ideals.get("expression.smile"), current.get("expression.smile")
-    if ideal is None or ideal < LAUGH or smile is None:
+    if ideal is None or smile is None or (ideal < LAUGH and not staring):
         return False
     reach = clamp_to_range(ideal, ranges.get("expression.smile"))
     return reach is not None and reach - float(smile) >= AT_TARGET
@@ -114,6 +121,7 @@ def fluctuation_rule(
     achievable: Mapping[str, Mapping[str, tuple[float, float] | None]] | None = None,
     why: Mapping[str, Callable[[dict[str, float]], Mapping[str, str]]] | None = None,
     steer: Mapping[str, Callable[[str, float, float], Steered]] | None = None,
+    staring: bool = False,
 ) -> Rule:
     """The rule for one shot.
 
@@ -124,7 +132,7 @@ def fluctuation_rule(
     on this shot); an element not listed is limited by the model's range alone. ``why``: group ->
     the model's ``why_limited`` for this shot (targets -> element -> sentence), to word the
     reasons in the model's own terms. ``steer``: group -> the model's ``steer`` (element, current,
-    target -> the target its verdicts leave).
+    target -> the target its verdicts leave). ``staring``: the shot's eyes stare (``STARING``).
     """
     unavailable = dict(unavailable or {})
     achievable = achievable or {}
@@ -140,7 +148,7 @@ def fluctuation_rule(
             continue
         shot = achievable.get(group, {})
         targets, now, reasons, asked, limited, learned = {}, {}, [], {}, {}, {}
-        laugh_asked = _laugh_asked(group_ideals, current, ranges[group])
+        smiles_eyes = _smiles_eyes_asked(group_ideals, current, ranges[group], staring)
         for name, ideal in group_ideals.items():
             degree = current.get(name)
             label = BY_NAME[name].label
@@ -169,7 +177,7 @@ def fluctuation_rule(
                     if shot.get(name) is not None:
                         target = clamp_to_range(target, shot[name])
                     learned[name] = f"{label}: {steered.note}"
-            if name in AT_LEAST and float(degree) >= target and not (name in WITH_THE_LAUGH and laugh_asked):
+            if name in AT_LEAST and float(degree) >= target and not (name in WITH_THE_LAUGH and smiles_eyes):
                 if name not in limited:
                     reasons.append(f"{label}: already {float(degree):.2f}, at least the {target:.2f} wanted")
                 continue
@@ -234,4 +242,8 @@ def rule_for_models(
             asked = {n: v for n, v in ideals.items() if n in m.elements}
             achievable[g] = m.achievable(analysis, asked, rgb=rgb)
             why[g] = lambda targets, m=m: m.why_limited(analysis, targets, rgb=rgb)
-    return fluctuation_rule(current, ideals, ranges, unavailable, order, achievable=achievable, why=why, steer=steer)
+    face = analysis.main_face if analysis is not None else None
+    staring = face is not None and face.eyes_wide >= STARING
+    return fluctuation_rule(
+        current, ideals, ranges, unavailable, order, achievable=achievable, why=why, steer=steer, staring=staring
+    )

@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 
 from reconstruction.core.divergence import DivergenceSettings, changed_fraction, divergence
-from reconstruction.core.preview import PreviewSettings, placeholder_image, reconstruct, stages
+from reconstruction.core.generators.base import ModelError
+from reconstruction.core.preview import (
+    ModelReconstructor,
+    PreviewSettings,
+    placeholder_image,
+    reconstruct,
+    self_checked,
+    stages,
+)
 from reconstruction.core.rules import fluctuation_rule
+from reconstruction.core.selfcheck import Finding, suspects
 
 from .toy_world import FULL_RANGES, IDEALS, ToyReconstructor, measure, scene
 
@@ -234,3 +243,65 @@ def test_no_models_records_the_original_and_says_so():
     assert np.array_equal(events[-1].image, original) and events[-1].groups == []
     assert "no models" in events[-1].note and toy.calls == []
     assert {s.group for s in rule.skipped} == {"expression", "climate", "composition"}
+
+
+class LendingReconstructor(ToyReconstructor):
+    """The toy expression model borrowing its smile from lenders A, B, C in turn (skipping those
+    it is told to avoid); a ``bad`` lender leaves a mark on the image, as a ghost would."""
+
+    lend_again = ModelReconstructor.lend_again
+
+    def __init__(self, bad):
+        super().__init__()
+        self.bad = set(bad)
+        self.avoid, self.last_lender, self.lent = {}, {}, []
+
+    def apply(self, rgb, analysis, step, strength):
+        out = super().apply(rgb, analysis, step, strength)
+        if step.group == "expression":
+            lender = next((x for x in "ABC" if x not in self.avoid.get("expression", {})), None)
+            if lender is None:
+                raise ModelError("none of your faces can lend it")
+            self.last_lender["expression"], out[0, 0] = lender, (255, 0, 255) if lender in self.bad else out[0, 0]
+            self.lent.append(lender)
+        return out
+
+
+class MarkCheck:
+    """A self-check that sees the bad lenders' mark, and blames the expression model for it."""
+
+    def findings(self, original, analysis, image, result, targets, ran, cache, quick=False):
+        return [Finding("artifact", "a mark by the mouth", group="expression")] if image[0, 0, 1] == 0 else []
+
+    def suspects(self, found, applied):
+        return suspects(found, applied)
+
+    def summary(self):
+        return {}
+
+
+def lent_and_checked(bad):
+    original = scene()
+    analysis = measure(original)
+    # No reframing: it would roll the mark away from the corner the check looks at.
+    ideals = {n: v for n, v in IDEALS.items() if not n.startswith("composition")}
+    rule = fluctuation_rule(analysis.elements, ideals, FULL_RANGES)
+    reconstructor = LendingReconstructor(bad)
+    full = reconstruct(original, analysis, rule.steps, reconstructor)
+    final, left_out, _ = self_checked(original, analysis, rule.steps, full, reconstructor, MarkCheck())
+    return final, left_out, reconstructor
+
+
+def test_an_edit_whose_lent_face_the_self_check_refuses_is_made_again_from_another_face():
+    final, left_out, reconstructor = lent_and_checked(bad={"A"})
+    assert "expression" in final.applied and not left_out
+    assert final.lenders["expression"] == "B" and final.image[0, 0, 1] != 0
+    assert "a mark by the mouth" in reconstructor.avoid["expression"]["A"]
+
+
+def test_an_edit_no_lender_makes_cleanly_is_left_out_after_two_other_faces():
+    final, left_out, reconstructor = lent_and_checked(bad={"A", "B", "C"})
+    assert "expression" not in final.applied
+    assert [x["group"] for x in left_out] == ["expression"] and "a mark by the mouth" in left_out[0]["why"]
+    assert set(reconstructor.avoid["expression"]) == {"A", "B"}  # ANOTHER_LENDER other faces after the first
+    assert final.image[0, 0, 1] != 0

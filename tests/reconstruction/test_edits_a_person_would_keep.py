@@ -456,3 +456,42 @@ def test_a_shot_of_someone_who_never_smiled_is_recorded_as_shot_and_its_page_say
             assert np.array_equal(decode_jpeg(fh.read()), original)
     client.force_login(alice)
     assert NEVER_SMILED in client.get(f"/shots/{shot.id}/").content.decode()
+
+
+def test_a_smile_asked_of_a_staring_face_brings_the_smiles_eyes_but_wide_open_eyes_stay():
+    # A portrait's gentle smile under a stare read "surprised" (liveportrait_d10 frames 80 and 324,
+    # p(happy) 0.02 and 0.01); with the smile's eyes, 0.70 and 0.80.
+    ranges = {"expression": {n: (0.0, 1.0) for n in ("expression.smile", "expression.eye_openness")}}
+    ideals = DEFAULT_TABLE["portrait"]
+    shot = {"expression.eye_openness": 1.0, "expression.smile": 0.1}
+    staring = fluctuation_rule(shot, ideals, ranges, staring=True)
+    assert staring.steps[0].targets["expression.eye_openness"] == ideals["expression.eye_openness"]
+    assert "expression.eye_openness" not in fluctuation_rule(shot, ideals, ranges).steps[0].targets
+    # A staring face already smiling as asked is not asked anything.
+    smiling = fluctuation_rule({"expression.eye_openness": 1.0, "expression.smile": 0.6}, ideals, ranges, staring=True)
+    assert "expression" not in smiling.groups
+
+
+def test_the_stare_is_read_from_the_shots_own_face(wolfgang):
+    import copy
+
+    from reconstruction.core.rules import STARING
+
+    class Model:
+        elements = ("expression.smile", "expression.eye_openness")
+        ranges = {n: (0.0, 1.0) for n in elements}
+
+        def achievable(self, analysis, asked, rgb=None):
+            return {}
+
+        def why_limited(self, analysis, targets, rgb=None):
+            return {}
+
+    analysis = copy.deepcopy(wolfgang[184].analysis)
+    face = analysis.main_face
+    analysis.elements.update({"expression.eye_openness": 1.0, "expression.smile": 0.1})
+    ideals = DEFAULT_TABLE["portrait"]
+    for wide, asked in ((STARING + 0.05, True), (STARING - 0.15, False)):
+        face.blendshapes.update(eyeWideLeft=wide, eyeWideRight=wide)
+        rule = rule_for_models(analysis.elements, ideals, {"expression": Model()}, analysis=analysis)
+        assert ("expression.eye_openness" in rule.steps[0].targets) == asked

@@ -247,3 +247,15 @@ def test_lips_rolled_in_are_in_view_but_a_hand_over_the_mouth_is_not(analyzer, m
     assert judge.hidden(dataclasses.replace(pressed, lips_rolled=0.0)) == {"mouth": "something covers the mouth"}
     hand = Appearance.from_array(model._bank_looks[bank_index(model, clip, 88)])
     assert hand.lips_rolled < 0.1 and model._judge.hidden(hand)["mouth"] == "something covers the mouth"
+
+
+def test_a_face_whose_edit_the_self_check_left_out_is_not_lent_again(model, clip):
+    from reconstruction.core.generators.expression.model import stored_lender
+
+    src, dst, pose = smile_ask(model, clip)
+    first, _, _ = model.exemplar(src, dst, pose)
+    assert first is not None
+    why = "its edit was left out (the face now reads fearful by the second classifier (p 0.37))"
+    second, _, refused = model.exemplar(src, dst, pose, avoid={stored_lender(first): why})
+    assert second != first
+    assert f"{stored_lender(first)}: {why}" in refused

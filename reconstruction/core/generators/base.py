@@ -4,7 +4,7 @@ transforms learn their parameters from the user's frames."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -117,11 +117,14 @@ class FluctuationModel:
         targets: dict[str, float],
         recent: Sequence[Any] = (),
         report: dict | None = None,
+        avoid: Mapping[str, str] | None = None,
     ) -> np.ndarray:
         """The image with this group's elements moved to ``targets`` (each clamped to its range);
         elements without a target, a range or a present degree are left as they are. ``recent``:
         the frames streamed before the shutter (``reconstruction.core.recent``), for a model that
-        draws on them; ``report``: filled with what the model chose, for the shot's record."""
+        draws on them; ``report``: filled with what the model chose, for the shot's record;
+        ``avoid``: lenders (``report["exemplar"]["lender"]``) not to draw on again, each with why
+        (the self-check left out an edit made with it)."""
         clamped = {}
         for name, value in targets.items():
             if name not in self.elements:
@@ -132,7 +135,7 @@ class FluctuationModel:
         if not clamped:
             return rgb.copy()
         if self.uses_recent:
-            return self._generate(rgb, analysis, clamped, recent=recent, report=report)
+            return self._generate(rgb, analysis, clamped, recent=recent, report=report, avoid=avoid)
         return self._generate(rgb, analysis, clamped)
 
     def _generate(self, rgb: np.ndarray, analysis: Analysis, targets: dict[str, float]) -> np.ndarray:

@@ -4,7 +4,7 @@ are imported only when needed)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -30,6 +30,16 @@ from .faces import (
     lips_mask,
     part_mask,
 )
+
+
+def stored_lender(index: int) -> str:
+    """The name a stored face lends its pixels under (``report["exemplar"]["lender"]``)."""
+    return f"stored face {int(index)}"
+
+
+def recent_lender(frame: RecentFrame) -> str:
+    """The name a frame streamed before the shutter lends its pixels under."""
+    return f"streamed frame {frame.at:.3f}"
 
 
 def matched_at_edge(edited: np.ndarray, shot: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -245,11 +255,12 @@ class ExpressionModel(FluctuationModel):
         targets: dict[str, float],
         recent: Sequence[RecentFrame] = (),
         report: dict | None = None,
+        avoid: Mapping[str, str] | None = None,
     ) -> np.ndarray:
         face = analysis.main_face
         if face is None:
             return rgb.copy()
-        return self.generate_face(rgb, face, targets, recent, report)
+        return self.generate_face(rgb, face, targets, recent, report, avoid)
 
     def generate_face(
         self,
@@ -258,6 +269,7 @@ class ExpressionModel(FluctuationModel):
         targets: dict[str, float],
         recent: Sequence[RecentFrame] = (),
         report: dict | None = None,
+        avoid: Mapping[str, str] | None = None,
     ) -> np.ndarray:
         import torch
 
@@ -323,7 +335,7 @@ class ExpressionModel(FluctuationModel):
         if box is None:
             return rgb.copy()
         big, chosen = self.exemplar_face(
-            src, dst, np.array(face_pose(face), np.float32), recent, look.skin_light, (look.gaze_x, look.gaze_y)
+            src, dst, np.array(face_pose(face), np.float32), recent, look.skin_light, (look.gaze_x, look.gaze_y), avoid
         )
         if report is not None:
             report["exemplar"] = chosen
@@ -449,12 +461,14 @@ class ExpressionModel(FluctuationModel):
         pose: np.ndarray,
         light: float = float("nan"),
         shot_gaze: tuple[float, float] = (float("nan"), float("nan")),
+        avoid: Mapping[str, str] | None = None,
     ) -> tuple[int | None, float, list[str]]:
         """The stored face nearest the target degrees (and the source's head pose and light)
-        among those that may lend their pixels (``Judge.refusal``, ``misfit``, and not a face of
-        an edit the user rejected): its index, its gap, and why nearer ones were refused. A face
-        the user accepted counts as nearer by ``accepted_preference``. With every face refused,
-        the index is None: no edit is better than a ghost."""
+        among those that may lend their pixels (``Judge.refusal``, ``misfit``, not a face of
+        an edit the user rejected, nor one in ``avoid``): its index, its gap, and why nearer ones
+        were refused. A face the user accepted counts as nearer by ``accepted_preference``. With
+        every face refused, the index is None: no edit is better than a ghost."""
+        avoid = avoid or {}
         gap = self._gaps(self._bank_degrees, self._bank_poses, dst, pose, self._bank_looks[:, 3], light)
         if self._bank_accepted is not None and self._bank_accepted.any():
             gap = gap - self.config.accepted_preference * self._bank_accepted
@@ -469,6 +483,8 @@ class ExpressionModel(FluctuationModel):
             )
             if why is None and self._bank_prints and self._bank_prints[i] in rejected:
                 why = "you rejected a shot whose face came from it, for a similar change"
+            if why is None and stored_lender(i) in avoid:
+                why = avoid[stored_lender(i)]
             if why is None:
                 return int(i), float(gap[i]), refused
             if len(refused) < 3:
@@ -483,12 +499,14 @@ class ExpressionModel(FluctuationModel):
         recent: Sequence[RecentFrame] = (),
         light: float = float("nan"),
         shot_gaze: tuple[float, float] = (float("nan"), float("nan")),
+        avoid: Mapping[str, str] | None = None,
     ) -> tuple[np.ndarray, dict]:
         """The exemplar's aligned face at the bank's size, and where it came from. Frames streamed
         in the seconds before the shutter come first (same light, pose, make-up and glasses: the
         moments of FIG. 2) unless their degrees are clearly farther from the target than the
         stored faces'; the stored learning data is the fallback."""
-        index, stored_gap, refused = self.exemplar(src, dst, pose, light, shot_gaze)
+        avoid = avoid or {}
+        index, stored_gap, refused = self.exemplar(src, dst, pose, light, shot_gaze, avoid)
         candidates = [(f, f.face) for f in recent if f.face is not None and f.face.degrees.get(ELEMENTS[0]) is not None]
         if candidates:
             degrees = np.stack([face_degrees(face) for _, face in candidates])
@@ -504,12 +522,14 @@ class ExpressionModel(FluctuationModel):
                     self.short_of(src, dst, degrees[k])
                     or self._judge.refusal(look, src, dst)
                     or self.misfit(src, dst, pose, poses[k], look, shot_gaze, float(degrees[k][1]))
+                    or avoid.get(recent_lender(frame))
                 )
                 if why is not None:
                     refused.append(f"frame from {frame.age():.1f} s before: {why}")
                     continue
                 crop = self.bank_face(rgb, alignment(face, rgb.shape[1], rgb.shape[0], self.config.crop))
                 return crop, {
+                    "lender": recent_lender(frame),
                     "source": "recent",
                     "seconds_before": round(frame.age(), 2),
                     "gap": round(float(gaps[k]), 3),
@@ -517,12 +537,13 @@ class ExpressionModel(FluctuationModel):
                     "refused": refused,
                 }
         if index is None:
-            part = "eyes" if abs(float(dst[1]) - float(src[1])) > ASKED else "mouth"
+            part = "these eyes" if abs(float(dst[1]) - float(src[1])) > ASKED else "this mouth"
             reason = refused[0].split(": ", 1)[-1] if refused else "none fits"
             raise ModelError(
-                f"none of your faces can lend this {part} cleanly ({reason}), so the expression is left as shot"
+                f"none of your faces can lend {part} cleanly ({reason}), so the expression is left as shot"
             )
         return self._bank[index], {
+            "lender": stored_lender(index),
             "source": "learning data",
             "index": index,
             "gap": round(stored_gap, 3),
