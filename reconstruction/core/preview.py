@@ -59,7 +59,7 @@ WEAKER = (0.75, 0.5, 0.25)
 # How many other lenders a model that borrows a face's pixels (the expression model) is asked for
 # before its edit is left out: the face it first borrows can carry another feeling (zzhang_vlog
 # frame 116: a lent smile read fearful to the second classifier; the next stored face read happy,
-# 0.98 and 0.59), and each try costs the shutter a generation and a check.
+# 0.98 and 0.59), and each try costs the recorded photo a generation and a check (about 150 ms).
 ANOTHER_LENDER = 2
 
 
@@ -324,7 +324,12 @@ def self_checked(
         # Another lender before the edit is given up, for a model that borrows a face's pixels.
         reason = "; ".join(f.message for f in found)
         lender, why, lent = current.lenders.get(culprit), reason, None
+        # Only where the face lent may be at fault: a smile too weak to read is the model's (the
+        # shutter bench's briefly trained model: six of ten shots, no other lender better, 300 ms
+        # each). Also in a preview's quick check, whose leaving out the recorded photo keeps.
         lend_again = getattr(reconstructor, "lend_again", None)
+        if all(f.too_little for f in found if f.group in (culprit, None)):
+            lend_again = None
         while lender and lend_again is not None and lend_again(culprit, lender, why):
             for key in [k for k in made if culprit in k[0]]:  # chains holding an avoided lender's edit
                 del made[key]

@@ -69,6 +69,7 @@ class Finding:
     region: str = "face"  # "face" or "frame": where the owner is looked for
     group: str | None = None  # the model it belongs to, when only one can have caused it
     target: bool = False  # about one of ``group``'s own targets: leaving that model out clears it trivially
+    too_little: bool = False  # the edit did too little: a defect of the model, not of the face it borrowed
 
 
 @dataclass
@@ -463,7 +464,10 @@ def judge_findings(
         if "expression" in ran and asked_up >= 0.3 and happy_b < 0.5 and happy_b <= happy_a + 0.2:
             found.append(
                 Finding(
-                    "expression", f"the smile did not take (p(happy) {happy_a:.2f} → {happy_b:.2f})", group="expression"
+                    "expression",
+                    f"the smile did not take (p(happy) {happy_a:.2f} → {happy_b:.2f})",
+                    group="expression",
+                    too_little=True,
                 )
             )
     return found

@@ -268,10 +268,15 @@ class LendingReconstructor(ToyReconstructor):
 
 
 class MarkCheck:
-    """A self-check that sees the bad lenders' mark, and blames the expression model for it."""
+    """A self-check that sees the bad lenders' mark, and blames the expression model for it (as a
+    ghost, or, ``too_little``, as a smile too weak to read)."""
+
+    def __init__(self, too_little=False):
+        self.too_little = too_little
 
     def findings(self, original, analysis, image, result, targets, ran, cache, quick=False):
-        return [Finding("artifact", "a mark by the mouth", group="expression")] if image[0, 0, 1] == 0 else []
+        mark = Finding("artifact", "a mark by the mouth", group="expression", too_little=self.too_little)
+        return [mark] if image[0, 0, 1] == 0 else []
 
     def suspects(self, found, applied):
         return suspects(found, applied)
@@ -280,7 +285,7 @@ class MarkCheck:
         return {}
 
 
-def lent_and_checked(bad):
+def lent_and_checked(bad, quick=False, too_little=False):
     original = scene()
     analysis = measure(original)
     # No reframing: it would roll the mark away from the corner the check looks at.
@@ -288,7 +293,8 @@ def lent_and_checked(bad):
     rule = fluctuation_rule(analysis.elements, ideals, FULL_RANGES)
     reconstructor = LendingReconstructor(bad)
     full = reconstruct(original, analysis, rule.steps, reconstructor)
-    final, left_out, _ = self_checked(original, analysis, rule.steps, full, reconstructor, MarkCheck())
+    check = MarkCheck(too_little)
+    final, left_out, _ = self_checked(original, analysis, rule.steps, full, reconstructor, check, quick=quick)
     return final, left_out, reconstructor
 
 
@@ -305,3 +311,15 @@ def test_an_edit_no_lender_makes_cleanly_is_left_out_after_two_other_faces():
     assert [x["group"] for x in left_out] == ["expression"] and "a mark by the mouth" in left_out[0]["why"]
     assert set(reconstructor.avoid["expression"]) == {"A", "B"}  # ANOTHER_LENDER other faces after the first
     assert final.image[0, 0, 1] != 0
+
+
+def test_no_other_face_is_tried_for_an_edit_that_did_too_little():
+    final, left_out, reconstructor = lent_and_checked(bad={"A"}, too_little=True)
+    assert [x["group"] for x in left_out] == ["expression"]
+    assert not reconstructor.avoid and reconstructor.lent == ["A"]
+
+
+def test_a_previews_quick_check_tries_another_face_too():
+    # Its leaving out is kept by the recorded photo, which would otherwise never try one.
+    final, left_out, reconstructor = lent_and_checked(bad={"A"}, quick=True)
+    assert "expression" in final.applied and not left_out
