@@ -87,7 +87,10 @@ class PreviewSettings:
 
 
 class Reconstructor(Protocol):
-    """What the planner needs from the models: apply one step, and measure an image."""
+    """What the planner needs from the models: apply one step, and measure an image. One whose
+    models borrow faces' pixels may also offer ``last_lender`` (group -> the lender of its latest
+    edit) and ``lend_again(group, lender, why) -> bool`` (``ModelReconstructor``), so that the
+    self-check can ask for another lender before leaving an edit out."""
 
     def apply(self, rgb: np.ndarray, analysis: Analysis, step: Step, strength: float) -> np.ndarray: ...
 
@@ -241,6 +244,28 @@ def reconstruct(
     return Chain(image, measured, applied, failed, timings, framing, strength, lenders)
 
 
+def _from_another_lender(current: Chain, culprit: str, found, after, remake, findings, reconstructor):
+    """``current`` made again with ``culprit``'s edit from another lender (a face whose pixels it
+    borrows), with its findings, when that is as clean as leaving the edit out (``after``: the
+    findings without it); None when no other lender does it. Only where the face lent may be at
+    fault: a smile too weak to read is the model's (the shutter bench's briefly trained model: six
+    of ten shots, no other lender better, 300 ms each). Also in a preview's quick check, whose
+    leaving out the recorded photo keeps."""
+    ask = getattr(reconstructor, "lend_again", None)
+    lender, why = current.lenders.get(culprit), "; ".join(f.message for f in found)
+    if ask is None or all(f.too_little for f in found if f.group in (culprit, None)):
+        return None
+    while lender and ask(culprit, lender, why):
+        again = remake(current, culprit)
+        if culprit not in again.applied:
+            return None
+        found_again = findings(again)
+        if len(found_again) <= len(after):
+            return again, found_again
+        lender, why = again.lenders.get(culprit), "; ".join(f.message for f in found_again)
+    return None
+
+
 def _made(cache: dict) -> dict:
     """The chains already made for this shot, by (groups, strength): a trial reconstruction the
     self-check needs may already exist as a preview."""
@@ -300,6 +325,15 @@ def self_checked(
         )
         return trial
 
+    def remake(chain: Chain, group: str) -> Chain:
+        """``chain`` made again, after ``group``'s model was told to avoid a lender: every chain
+        made with that model's edit so far is stale."""
+        for key in [k for k in made if group in k[0]]:
+            del made[key]
+        again = reconstruct(original, analysis, [by_group[g] for g in chain.applied], reconstructor, strength)
+        made[(tuple(again.applied), strength)] = again
+        return again
+
     current, left_out = full, []
     found = findings(current)
     while found and current.applied:
@@ -321,31 +355,11 @@ def self_checked(
         if trial is None:
             trial = without(current, culprit)
             after = findings(trial) if trial.applied else []
-        # Another lender before the edit is given up, for a model that borrows a face's pixels.
-        reason = "; ".join(f.message for f in found)
-        lender, why, lent = current.lenders.get(culprit), reason, None
-        # Only where the face lent may be at fault: a smile too weak to read is the model's (the
-        # shutter bench's briefly trained model: six of ten shots, no other lender better, 300 ms
-        # each). Also in a preview's quick check, whose leaving out the recorded photo keeps.
-        lend_again = getattr(reconstructor, "lend_again", None)
-        if all(f.too_little for f in found if f.group in (culprit, None)):
-            lend_again = None
-        while lender and lend_again is not None and lend_again(culprit, lender, why):
-            for key in [k for k in made if culprit in k[0]]:  # chains holding an avoided lender's edit
-                del made[key]
-            again = reconstruct(original, analysis, [by_group[g] for g in current.applied], reconstructor, strength)
-            made[(tuple(again.applied), strength)] = again
-            if culprit not in again.applied:
-                break
-            found_again = findings(again)
-            if len(found_again) <= len(after):
-                lent = again, found_again
-                break
-            lender, why = again.lenders.get(culprit), "; ".join(f.message for f in found_again)
+        lent = _from_another_lender(current, culprit, found, after, remake, findings, reconstructor)
         if lent is not None:
             current, found = lent
             continue
-        left_out.append({"group": culprit, "why": reason})
+        left_out.append({"group": culprit, "why": "; ".join(f.message for f in found)})
         current, found = trial, after
     label = "quick check" if quick else "self-check"
     current.timings[label] = current.timings.get(label, 0.0) + (time.perf_counter() - started) * 1000
