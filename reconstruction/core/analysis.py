@@ -9,6 +9,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def both_sides(blendshapes: dict[str, float], name: str) -> float:
+    """The mean of a blendshape's Left and Right coefficients (``name`` without the side)."""
+    return (blendshapes.get(name + "Left", 0.0) + blendshapes.get(name + "Right", 0.0)) / 2
+
+
 @dataclass
 class Face:
     box: tuple[float, float, float, float]  # x, y, width, height in pixels of the analysed image
@@ -21,7 +26,7 @@ class Face:
     @property
     def eyes_wide(self) -> float:
         """How far the eyes are widened beyond open (``eyeWide``, both eyes' mean): a stare."""
-        return (self.blendshapes.get("eyeWideLeft", 0.0) + self.blendshapes.get("eyeWideRight", 0.0)) / 2
+        return both_sides(self.blendshapes, "eyeWide")
 
     def to_json(self, width: int, height: int) -> dict:
         x, y, w, h = self.box

