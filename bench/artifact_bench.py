@@ -47,6 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 import reconstruction.core.yardstick.artifacts as artifacts  # noqa: E402
@@ -65,8 +66,6 @@ LOOK_MAX = 6  # ... and nowhere by more than this are the same photo
 def look(rgb: np.ndarray, box) -> str:
     """The face's neighbourhood (its box and a third of it around) at LOOK_SIDE x LOOK_SIDE grey
     levels, as hex: what a labeller saw, without the rounding of another machine."""
-    import cv2
-
     x, y, w, h = box
     m = w / 3
     x0, y0 = int(max(0, x - m)), int(max(0, y - m))

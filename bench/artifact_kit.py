@@ -79,12 +79,6 @@ Answer as JSON: {"<id>": {"label": 0 or 1 or null, "note": "what and where, imag
 GREY = (128, 128, 128)
 
 
-def _box(landmarks: np.ndarray, width: int, height: int):
-    p = landmarks[:, :2] * np.array([width, height])
-    (x0, y0), (x1, y1) = p.min(0), p.max(0)
-    return x0, y0, x1 - x0, y1 - y0
-
-
 def _crop(rgb: np.ndarray, box, side: int) -> np.ndarray:
     """The face and 0.4 of its size around it, ``side`` pixels square (grey beyond the photo)."""
     x, y, w, h = box
@@ -102,9 +96,9 @@ def _write(path: Path, rgb: np.ndarray) -> None:
 
 
 def sheets(out: Path, ident: str, shot: np.ndarray, photo: np.ndarray, before, after) -> None:
-    h, w = shot.shape[:2]
-    b0 = _box(before, w, h)
-    b1 = _box(after, w, h) if after is not None else b0  # a reframed photo: its own face
+    """``before`` and ``after``: the faces found in the shot and in the photo (None: none found)."""
+    b0 = before.box
+    b1 = after.box if after is not None else b0  # a reframed photo: its own face
     white = np.full((460, 8, 3), 255, np.uint8)
     _write(out / f"{ident}_face.png", np.hstack([_crop(shot, b0, 460), white, _crop(photo, b1, 460)]))
     zo, zr = _crop(shot, b0, 800), _crop(photo, b1, 800)
@@ -143,7 +137,7 @@ def kit(args) -> int:
     ids = {}
     for n, (run, clip, frame, intention, shot_path, photo_path, shot, photo, face, after) in enumerate(found):
         ident = f"{args.name}{n:03d}"
-        sheets(out, ident, shot, photo, face.landmarks, None if after is None else after.landmarks)
+        sheets(out, ident, shot, photo, face, after)
         ids[ident] = {"run": run, "clip": clip, "frame": frame, "intention": intention,
                       "shot": str(shot_path), "photo": str(photo_path)}  # fmt: skip
     (out / "GUIDE.md").write_text(GUIDE)
