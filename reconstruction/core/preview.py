@@ -244,6 +244,11 @@ def reconstruct(
     return Chain(image, measured, applied, failed, timings, framing, strength, lenders)
 
 
+def _why(found) -> str:
+    """The findings' messages as the one reason the page and the record give."""
+    return "; ".join(f.message for f in found)
+
+
 def _from_another_lender(current: Chain, culprit: str, found, after, remake, findings, reconstructor):
     """``current`` made again with ``culprit``'s edit from another lender (a face whose pixels it
     borrows), with its findings, when that is as clean as leaving the edit out (``after``: the
@@ -252,7 +257,7 @@ def _from_another_lender(current: Chain, culprit: str, found, after, remake, fin
     of ten shots, no other lender better, 300 ms each). Also in a preview's quick check, whose
     leaving out the recorded photo keeps."""
     ask = getattr(reconstructor, "lend_again", None)
-    lender, why = current.lenders.get(culprit), "; ".join(f.message for f in found)
+    lender, why = current.lenders.get(culprit), _why(found)
     if ask is None or all(f.too_little for f in found if f.group in (culprit, None)):
         return None
     while lender and ask(culprit, lender, why):
@@ -262,7 +267,7 @@ def _from_another_lender(current: Chain, culprit: str, found, after, remake, fin
         found_again = findings(again)
         if len(found_again) <= len(after):
             return again, found_again
-        lender, why = again.lenders.get(culprit), "; ".join(f.message for f in found_again)
+        lender, why = again.lenders.get(culprit), _why(found_again)
     return None
 
 
@@ -359,7 +364,7 @@ def self_checked(
         if lent is not None:
             current, found = lent
             continue
-        left_out.append({"group": culprit, "why": "; ".join(f.message for f in found)})
+        left_out.append({"group": culprit, "why": _why(found)})
         current, found = trial, after
     label = "quick check" if quick else "self-check"
     current.timings[label] = current.timings.get(label, 0.0) + (time.perf_counter() - started) * 1000
