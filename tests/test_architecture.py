@@ -172,7 +172,7 @@ def test_the_graph_sees_function_level_imports():
     assert "reconstruction.core.generators.expression.training" in lazy
 
 
-HEAVY = ("torch", "mediapipe", "dlib")
+HEAVY = ("torch", "mediapipe", "dlib", "ai_edge_litert")  # LiteRT runs the hand model (hands.py)
 
 
 def test_function_level_imports_only_defer_a_heavy_library():
@@ -229,7 +229,7 @@ def test_the_web_path_imports_no_heavy_library():
         "django.setup()\n"
         "import fluxsite.asgi, capture.consumers, capture.services, capture.shutter, capture.views\n"
         "import reconstruction.services, reconstruction.views, reconstruction.tasks\n"
-        "print(sorted(m for m in ('torch', 'mediapipe', 'dlib') if m in sys.modules))"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"

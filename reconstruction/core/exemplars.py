@@ -12,6 +12,9 @@ crying faces as broad smiles. So each candidate face also carries what it *shows
   −4 to +2).
 - ``eyes_visible``: how dark the darkest tenth of the eye openings is against the skin (iris,
   pupil and lashes are dark; a hand over the eyes is not).
+- ``hand``: how surely a hand is at the mouth or chin (``hands.hand_at_mouth``): fingers over part
+  of the lips leave the rest as red as ever, and a smile lent there melted the fingertips into
+  the new lips.
 - ``distress``: ``extraction.distress_degree`` (lip corners pulled while the eyes are squeezed shut
   with no teeth showing, or pulled down): a crying or grimacing face is no exemplar for a smile.
 
@@ -30,6 +33,7 @@ import numpy as np
 
 from .analysis import Face
 from .extraction import distress_degree
+from .hands import hand_at_mouth
 
 # MediaPipe face mesh contours.
 OUTER_LIPS = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
@@ -47,6 +51,9 @@ MIN_USUAL_LIPS = 1.5
 MIN_USUAL_EYES = 8.0
 # Distress above this makes a face no exemplar for a smile (and it reads as no smile at all).
 DISTRESS_LIMIT = 0.35
+# A hand at the mouth this sure (hands.hand_at_mouth) hides it: hands read 0.78–0.98, faces
+# without one 0.00–0.01 (ten people, every 6th to 40th frame).
+HAND_PRESENT = 0.5
 # Lips rolled in at least this much explain a low lip gap: the mouth is in view, not covered.
 ROLLED_LIPS = 0.5
 
@@ -64,6 +71,9 @@ class Appearance:
     # eyes lent by a face looking elsewhere change the gaze, which nobody asked for.
     gaze_x: float = float("nan")  # toward the image's right is positive
     gaze_y: float = float("nan")  # up is positive
+    # How surely a hand is at the mouth or chin (hands.hand_at_mouth, 0–1): fingers over part of
+    # the lips leave the lips' median redness as it was.
+    hand: float = 0.0
 
     def as_array(self) -> np.ndarray:
         return np.array(
@@ -75,6 +85,7 @@ class Appearance:
                 self.lips_rolled,
                 self.gaze_x,
                 self.gaze_y,
+                self.hand,
             ],
             np.float32,
         )
@@ -112,9 +123,16 @@ def appearance(rgb: np.ndarray, face: Face) -> Appearance:
     x1, y1 = (np.ceil(pts.max(0)).astype(int) + 1).clip(max=(width, height))
     rolled = (face.blendshapes.get("mouthRollLower", 0.0) + face.blendshapes.get("mouthRollUpper", 0.0)) / 2
     gx, gy = gaze(face.blendshapes)
+    hand = hand_at_mouth(rgb, face)
     if x1 - x0 < 8 or y1 - y0 < 8:
         return Appearance(
-            float("nan"), float("nan"), distress_degree(face.blendshapes), lips_rolled=rolled, gaze_x=gx, gaze_y=gy
+            float("nan"),
+            float("nan"),
+            distress_degree(face.blendshapes),
+            lips_rolled=rolled,
+            gaze_x=gx,
+            gaze_y=gy,
+            hand=hand,
         )
     crop = rgb[y0:y1, x0:x1].astype(np.float32) / 255.0
     lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB)
@@ -140,7 +158,7 @@ def appearance(rgb: np.ndarray, face: Face) -> Appearance:
         eye = float("nan")
     else:
         eye = light - float(np.percentile(lum[eyes], 10))
-    return Appearance(mouth, eye, distress_degree(face.blendshapes), light, rolled, gx, gy)
+    return Appearance(mouth, eye, distress_degree(face.blendshapes), light, rolled, gx, gy, hand)
 
 
 @dataclass(frozen=True)
@@ -168,6 +186,9 @@ class Judge:
             and look.lips_rolled < ROLLED_LIPS
         ):
             out["mouth"] = "something covers the mouth"
+        elif look.hand > HAND_PRESENT:
+            # Fingers over part of the lips leave the rest of them as red as ever.
+            out["mouth"] = "a hand is at the mouth"
         if (
             np.isfinite(self.usual_eyes)
             and self.usual_eyes >= MIN_USUAL_EYES

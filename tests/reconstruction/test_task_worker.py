@@ -45,4 +45,8 @@ def test_a_real_worker_process_runs_an_enqueued_task():
     assert result.status.name == "SUCCESSFUL", result.errors
     report = result.return_value
     assert report["pid"] != os.getpid()  # it ran in the worker, not here
-    assert report["models"] == {"face_landmarker.task": True, "selfie_segmentation.tflite": True}
+    assert report["models"] == {
+        "face_landmarker.task": True,
+        "selfie_segmentation.tflite": True,
+        "hand_landmark_full.tflite": True,
+    }
