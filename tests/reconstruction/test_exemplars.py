@@ -153,11 +153,15 @@ def test_a_hand_is_read_at_the_mouth_only_where_there_is_one(analyzer, clip):
     assert [hand(other[i]) > 0.5 for i in (600, 1000, 1170, 1230, 1260)] == [False, False, False, True, True]
 
 
-def test_a_face_with_a_hand_over_the_mouth_can_still_open_its_eyes_and_the_hand_stays(model, clip):
+def test_a_face_with_a_hand_over_the_mouth_can_still_open_its_eyes_and_the_hand_stays(model, clip, monkeypatch):
+    import reconstruction.core.generators.expression.model as expression_model
     from reconstruction.core.generators.expression import eye_band
 
     covered = clip[88]  # crying behind her hand, eyes shut
     rgb, analysis = covered.rgb, covered.analysis
+    # Her crying lash line would show under opened eyes (see the tests below): here only where
+    # the edit reaches matters.
+    monkeypatch.setattr(expression_model, "LIDS_LENGTH", 1.0)
     assert analysis.elements["expression.eye_openness"] < 0.1
     out = model.generate(rgb, analysis, {"expression.eye_openness": 0.9})
     changed = np.abs(out.astype(int) - rgb.astype(int)).max(axis=2) > 0
@@ -294,3 +298,55 @@ def test_a_face_whose_edit_the_self_check_left_out_is_not_lent_again(model, clip
     second, _, refused = model.exemplar(src, dst, pose, avoid={stored_lender(first): why})
     assert second != first
     assert f"{stored_lender(first)}: {why}" in refused
+
+
+# --- a shut eye opened must not keep the shot's lash line -------------------------------------------
+
+
+def test_a_dark_line_of_the_shot_half_showing_under_a_lighter_edit_is_measured():
+    from reconstruction.core.generators.expression.model import lids_showing
+
+    shot = np.full((100, 120, 3), 170.0, np.float32)
+    shot[48:51, 30:70] = 40.0  # a lash line 40 pixels long
+    edited = np.full_like(shot, 170.0)  # a lid where the line was
+    zone = np.ones((100, 120), bool)
+    ramp = np.repeat(np.linspace(0.0, 1.0, 100, dtype=np.float32)[:, None], 120, axis=1)  # 0.5 at row 50
+    assert lids_showing(shot, edited, ramp, zone) == 40
+    # Covered by the edit, or outside it, the line is the shot's own and shows once.
+    assert lids_showing(shot, edited, np.ones_like(ramp), zone) == 0
+    assert lids_showing(shot, edited, np.zeros_like(ramp), zone) == 0
+    # A line lighter than the edit is no lash line; nor does a line outside the zone count.
+    assert lids_showing(np.full_like(shot, 250.0), edited, ramp, zone) == 0
+    assert lids_showing(shot, edited, ramp, np.zeros_like(zone)) == 0
+
+
+def test_shut_eyes_whose_lash_line_would_show_are_left_as_shot_and_the_smile_alone_is_lent(model, clip, monkeypatch):
+    import reconstruction.core.generators.expression.model as expression_model
+    from reconstruction.core.generators.base import ModelError
+    from reconstruction.core.generators.expression import eye_band
+    from reconstruction.core.generators.expression.model import EYES_KEPT
+
+    shot = clip[16]  # crying, eyes shut
+    rgb, analysis = shot.rgb, shot.analysis
+    assert analysis.elements["expression.eye_openness"] < 0.3
+
+    def lids(targets):
+        monkeypatch.setattr(expression_model, "LIDS_LENGTH", 1.0)
+        report: dict = {}
+        model.generate(rgb, analysis, targets, report=report)
+        assert report["lids_showing"] > 0
+        # Where the shot's lash line shows further than the bar, the eyes are not opened.
+        monkeypatch.setattr(expression_model, "LIDS_LENGTH", report["lids_showing"] - 0.001)
+
+    lids({"expression.eye_openness": 0.9})
+    with pytest.raises(ModelError, match="shut eyelids would show under the opened eyes"):
+        model.generate(rgb, analysis, {"expression.eye_openness": 0.9})
+    both = {"expression.eye_openness": 0.9, "expression.smile": 0.6}
+    lids(both)
+    kept: dict = {}
+    out = model.generate(rgb, analysis, both, report=kept)
+    assert kept["kept"] == [EYES_KEPT]
+    changed = np.abs(out.astype(int) - rgb.astype(int)).max(axis=2) > 0
+    band = eye_band(analysis.main_face, rgb.shape[1], rgb.shape[0])
+    # The smile is lent; the eyes, their lids and lashes are the shot's own.
+    assert changed.any() and not changed[band].any()
