@@ -304,20 +304,22 @@ def test_a_face_whose_edit_the_self_check_left_out_is_not_lent_again(model, clip
 
 
 def test_a_dark_line_of_the_shot_half_showing_under_a_lighter_edit_is_measured():
-    from reconstruction.core.generators.expression.model import lids_showing
+    from reconstruction.core.generators.expression.model import half_showing
 
     shot = np.full((100, 120, 3), 170.0, np.float32)
     shot[48:51, 30:70] = 40.0  # a lash line 40 pixels long
     edited = np.full_like(shot, 170.0)  # a lid where the line was
     zone = np.ones((100, 120), bool)
     ramp = np.repeat(np.linspace(0.0, 1.0, 100, dtype=np.float32)[:, None], 120, axis=1)  # 0.5 at row 50
-    assert lids_showing(shot, edited, ramp, zone) == 40
+    assert half_showing(shot, edited, ramp, zone) == 40
     # Covered by the edit, or outside it, the line is the shot's own and shows once.
-    assert lids_showing(shot, edited, np.ones_like(ramp), zone) == 0
-    assert lids_showing(shot, edited, np.zeros_like(ramp), zone) == 0
+    assert half_showing(shot, edited, np.ones_like(ramp), zone) == 0
+    assert half_showing(shot, edited, np.zeros_like(ramp), zone) == 0
     # A line lighter than the edit is no lash line; nor does a line outside the zone count.
-    assert lids_showing(np.full_like(shot, 250.0), edited, ramp, zone) == 0
-    assert lids_showing(shot, edited, ramp, np.zeros_like(zone)) == 0
+    assert half_showing(np.full_like(shot, 250.0), edited, ramp, zone) == 0
+    assert half_showing(shot, edited, ramp, np.zeros_like(zone)) == 0
+    # The other way round: an edit's own dark line half-showing over the shot's lighter skin.
+    assert half_showing(edited - 130.0 * (shot < 100), np.full_like(shot, 170.0), ramp, zone) == 40
 
 
 def test_shut_eyes_whose_lash_line_would_show_are_left_as_shot_and_the_smile_alone_is_lent(model, clip, monkeypatch):
@@ -328,6 +330,7 @@ def test_shut_eyes_whose_lash_line_would_show_are_left_as_shot_and_the_smile_alo
 
     shot = clip[16]  # crying, eyes shut
     rgb, analysis = shot.rgb, shot.analysis
+    monkeypatch.setattr(expression_model, "EDGE_LENGTH", 1.0)  # here only the eyes are judged
     assert analysis.elements["expression.eye_openness"] < 0.3
 
     def lids(targets):
@@ -350,3 +353,42 @@ def test_shut_eyes_whose_lash_line_would_show_are_left_as_shot_and_the_smile_alo
     band = eye_band(analysis.main_face, rgb.shape[1], rgb.shape[0])
     # The smile is lent; the eyes, their lids and lashes are the shot's own.
     assert changed.any() and not changed[band].any()
+
+
+def test_a_lent_mouth_that_leaves_a_line_on_the_cheek_is_lent_by_the_next_face_or_left_as_shot(
+    model, clip, monkeypatch
+):
+    import reconstruction.core.generators.expression.model as expression_model
+    from reconstruction.core.generators.base import ModelError
+
+    # A crying woman given a smile showed a dark streak of the lent face on her cheek beside the
+    # new mouth (WolfgangLanger frame 20, both labellers): the next face is tried instead.
+    shot = clip[240]
+    ask = {"expression.smile": 0.9}
+    first: dict = {}
+    monkeypatch.setattr(expression_model, "EDGE_LENGTH", 1.0)
+    model.generate(shot.rgb, shot.analysis, ask, report=first)
+    monkeypatch.setattr(expression_model, "EDGE_LENGTH", first["mouth_edge"] - 0.001)
+    calls = []
+    generate_face = model.generate_face
+
+    def counted(*args, **kwargs):
+        calls.append(args[-1] if len(args) > 5 else kwargs.get("avoid"))
+        return generate_face(*args, **kwargs)
+
+    monkeypatch.setattr(model, "generate_face", counted)
+    again: dict = {}
+    try:
+        model.generate(shot.rgb, shot.analysis, ask, report=again)
+        assert again["exemplar"]["lender"] != first["exemplar"]["lender"]
+    except ModelError as exc:  # every face left a line at least as long
+        assert "left a line showing on the cheek beside it" in str(exc)
+    assert calls[1][first["exemplar"]["lender"]] == expression_model.LINE_BESIDE
+    # No face may leave any line: after LENDERS_TRIED faces the mouth is left as shot.
+    monkeypatch.setattr(expression_model, "EDGE_LENGTH", -1.0)
+    calls.clear()
+    with pytest.raises(
+        ModelError, match="left a line showing on the cheek beside it, so the expression is left as shot"
+    ):
+        model.generate(shot.rgb, shot.analysis, ask)
+    assert len(calls) == expression_model.LENDERS_TRIED

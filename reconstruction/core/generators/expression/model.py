@@ -53,26 +53,35 @@ def matched_at_edge(edited: np.ndarray, shot: np.ndarray, alpha: np.ndarray) -> 
     return edited + np.clip(offset, -30.0, 30.0)
 
 
-def lids_showing(shot: np.ndarray, edited: np.ndarray, alpha: np.ndarray, zone: np.ndarray) -> int:
-    """The longest stretch (pixels) of the shot's own dark lines left half-showing under a lighter
-    edit inside ``zone``: where the blend mixes the two (the soft edge of the edited region), a
-    pixel the shot has darker than the edit keeps (1 - alpha) of that difference, and weighted by
-    alpha (1 - alpha) it is largest at an even mix. Opening a shut eye over a lash line that
-    reaches past the lent eye (crying eyes' heavy lashes, a head turned so the eye sits near the
-    face's edge, where the face's outline narrows the blend) left a second lash line under the
-    opened eye (WolfgangLanger frame 0: 35 levels over a tenth of the face)."""
+def half_showing(darker: np.ndarray, lighter: np.ndarray, alpha: np.ndarray, zone: np.ndarray) -> int:
+    """The longest stretch (pixels) inside ``zone`` of dark lines of one layer of a blend left
+    half-showing over the other, lighter there: where the blend mixes the two (the soft edge of
+    the edited region) a person sees both, and the difference weighted by alpha (1 - alpha) is
+    largest at an even mix. Opening a shut eye over a lash line that reaches past the lent eye
+    (crying eyes' heavy lashes; a head turned so the eye sits near the face's edge, where the
+    face's outline narrows the blend) left a second lash line under the opened eye (WolfgangLanger
+    frame 0: the shot darker by 35 levels over a tenth of the face)."""
     weights = np.array([0.299, 0.587, 0.114], np.float32)
-    darker = np.maximum(0.0, edited @ weights - shot @ weights) * alpha * (1 - alpha)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(((darker > LIDS_LEVEL) & zone).astype(np.uint8))
+    showing = np.maximum(0.0, lighter @ weights - darker @ weights) * alpha * (1 - alpha)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(((showing > LIDS_LEVEL) & zone).astype(np.uint8))
     return int(max((max(stats[k, 2], stats[k, 3]) for k in range(1, count)), default=0))
 
 
-# A shot's line showing under an edit by this much (lids_showing, grey levels at an even mix) ...
+# A shot's line showing under an edit by this much (half_showing, grey levels at an even mix) ...
 LIDS_LEVEL = 10.0
 # ... over this much of the face's width is a second lash line a person sees. WolfgangLanger's
 # crying eyes opened: frames 0 and 128, both seen with a second lash line, read 0.093-0.125 (by the
 # face lent), frame 44, seen clean, 0.038-0.058; her laughing eyes 0.014-0.018.
 LIDS_LENGTH = 0.075
+# A lent mouth's own dark lines half-showing over the shot's cheek beside it (half_showing, the
+# edit darker) this long, in face widths, are a ghost line a person sees: a crying woman given a
+# smile (WolfgangLanger frame 20, seen by both labellers) read 0.136, frame 24 (a fainter streak)
+# 0.088, a talking girl's mouth closed into a smile (zzhang_vlog 150, a line down the cheek) 0.111;
+# frames 0, 8, 16 (seen clean) 0.060-0.071, laughing and calm faces 0-0.005. The next face is tried.
+EDGE_LENGTH = 0.08
+LINE_BESIDE = "its face left a line showing on the cheek beside the new mouth"
+# How many lenders a mouth is tried from before it is left as shot.
+LENDERS_TRIED = 3
 # Eyes this shut in the shot, asked to open by more than OPENING, are being opened.
 SHUT = 0.3
 OPENING = 0.2
@@ -80,6 +89,14 @@ EYES_KEPT = (
     "the shot's shut eyelids would show under opened eyes (a second lash line), so only the smile changed and "
     "the eyes are as shot"
 )
+
+
+def edit_zone(face: Face, width: int, height: int, part: str) -> np.ndarray:
+    """Where an edit of ``part`` reaches: its region grown by the blend's feather (bool)."""
+    grow = 2 * int(max(3.0, face.box[2] / 16)) + 1
+    zone = part_mask(face, width, height, {part}).astype(np.uint8)
+    return cv2.dilate(zone, np.ones((grow, grow), np.uint8)) > 0
+
 
 SMILE = "expression.smile"
 MOUTH = "expression.mouth_openness"
@@ -415,11 +432,23 @@ class ExpressionModel(FluctuationModel):
         edited = share * pasted + (1 - share) * moved + change
         a = alpha[box][..., None]
         edited = matched_at_edge(edited, rgb[box].astype(np.float32), a[..., 0])
+        shot = rgb[box].astype(np.float32)
+        if "mouth" in asked:
+            zone = edit_zone(face, width, height, "mouth")[box] & ~edit_zone(face, width, height, "eyes")[box]
+            beside = half_showing(edited, shot, a[..., 0], zone) / face.box[2]
+            if report is not None:
+                report["mouth_edge"] = round(beside, 3)
+            if beside > EDGE_LENGTH:
+                tried = {**(avoid or {}), chosen["lender"]: LINE_BESIDE}
+                if sum(why == LINE_BESIDE for why in tried.values()) >= LENDERS_TRIED:
+                    raise ModelError(
+                        "each face that could lend this mouth left a line showing on the cheek beside it, so the "
+                        "expression is left as shot"
+                    )
+                return self.generate_face(rgb, face, targets, recent, report, tried)
         if float(src[1]) < SHUT and float(dst[1]) > float(src[1]) + OPENING:
-            zone = part_mask(face, width, height, {"eyes"})
-            grow = 2 * int(max(3.0, face.box[2] / 16)) + 1
-            zone = cv2.dilate(zone.astype(np.uint8), np.ones((grow, grow), np.uint8))[box] > 0
-            showing = lids_showing(rgb[box].astype(np.float32), edited, a[..., 0], zone) / face.box[2]
+            zone = edit_zone(face, width, height, "eyes")[box]
+            showing = half_showing(shot, edited, a[..., 0], zone) / face.box[2]
             if report is not None:
                 report["lids_showing"] = round(showing, 3)
             if showing > LIDS_LENGTH:
