@@ -260,3 +260,45 @@ def test_an_edit_whose_smile_the_independent_classifier_does_not_see_is_left_out
     final = events[-1]
     assert final.groups == [] and "the smile did not take" in final.left_out[0]["why"]
     assert "the original is recorded" in final.note
+
+
+class ReadingsByImage:
+    """Judges that read each image as told: the classifiers' view of a borderline face."""
+
+    def __init__(self, readings):
+        self.readings = readings
+
+    def read(self, rgb, box, describe=True):
+        return self.readings[int(rgb[0, 0, 0])]
+
+    def borders(self, original, image):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(invented=False, reason="")
+
+
+def test_a_reframing_that_makes_a_borderline_face_read_sad_is_left_out(analyzer, portrait):
+    from reconstruction.core.selfcheck import JudgesReading, judge_findings
+
+    # liveportrait_d3 frame 96 zoomed for "fun": the same face to the eye, but face-api's neutral
+    # 0.51 became sad 0.60 and the second classifier's sad 0.64.
+    neutral = {"neutral": 0.51, "sad": 0.45, "happy": 0.04}
+    sad = {"neutral": 0.36, "sad": 0.60, "happy": 0.04}
+    shot, zoomed = portrait.copy(), portrait.copy()
+    shot[0, 0, 0], zoomed[0, 0, 0] = 1, 2
+    analysis = analyzer.analyze(portrait)
+    judges = ReadingsByImage(
+        {
+            1: JudgesReading(expression=neutral, expression2=neutral),
+            2: JudgesReading(expression=sad, expression2=neutral),
+        }
+    )
+    found = judge_findings(judges, shot, analysis, zoomed, analysis, {}, ["composition"])
+    assert [(f.check, f.group) for f in found] == [("expression", "composition")]
+    assert found[0].message == "the face now reads sad (p 0.60) once reframed"
+    # The same reading on both sides: nothing to leave out; nor is it asked of the quick preview.
+    judges.readings[2] = judges.readings[1]
+    assert judge_findings(judges, shot, analysis, zoomed, analysis, {}, ["composition"]) == []
+    judges.readings[2] = JudgesReading(expression=sad, expression2=sad)
+    assert judge_findings(judges, shot, analysis, zoomed, analysis, {}, ["composition"], quick=True) == []
+    assert len(judge_findings(judges, shot, analysis, zoomed, analysis, {}, ["composition"])) == 2
