@@ -392,3 +392,21 @@ def test_a_lent_mouth_that_leaves_a_line_on_the_cheek_is_lent_by_the_next_face_o
     ):
         model.generate(shot.rgb, shot.analysis, ask)
     assert len(calls) == expression_model.LENDERS_TRIED
+
+
+def test_faces_stored_before_hands_were_read_count_as_without_one(model):
+    # A model trained before the hand reading existed stores seven numbers per face.
+    old = Appearance.from_array(model._bank_looks[0][:7])
+    assert old.hand == 0.0 and len(old.as_array()) == 8
+
+
+def test_a_missing_hand_model_says_how_to_get_it(clip, tmp_path, monkeypatch):
+    from reconstruction.core import assets, hands
+
+    monkeypatch.setenv("FLUX_MODELS_DIR", str(tmp_path))
+    monkeypatch.setattr(hands, "_interpreter", None)
+    shot = clip[240]
+    with pytest.raises(
+        assets.AssetError, match=r"hand_landmark_full.tflite is missing: run `make models`.*mediapipe==0.10.21"
+    ):
+        hands.hand_at_mouth(shot.rgb, shot.analysis.main_face)

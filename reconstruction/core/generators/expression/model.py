@@ -63,12 +63,12 @@ def half_showing(darker: np.ndarray, lighter: np.ndarray, alpha: np.ndarray, zon
     frame 0: the shot darker by 35 levels over a tenth of the face)."""
     weights = np.array([0.299, 0.587, 0.114], np.float32)
     showing = np.maximum(0.0, lighter @ weights - darker @ weights) * alpha * (1 - alpha)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(((showing > LIDS_LEVEL) & zone).astype(np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(((showing > SHOWING_LEVEL) & zone).astype(np.uint8))
     return int(max((max(stats[k, 2], stats[k, 3]) for k in range(1, count)), default=0))
 
 
-# A shot's line showing under an edit by this much (half_showing, grey levels at an even mix) ...
-LIDS_LEVEL = 10.0
+# A line of one layer showing over the other by this much (half_showing, grey levels at an even mix) ...
+SHOWING_LEVEL = 10.0
 # ... over this much of the face's width is a second lash line a person sees. WolfgangLanger's
 # crying eyes opened: frames 0 and 128, both seen with a second lash line, read 0.093-0.125 (by the
 # face lent), frame 44, seen clean, 0.038-0.058; her laughing eyes 0.014-0.018.
