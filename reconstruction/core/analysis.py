@@ -37,6 +37,16 @@ class Face:
         }
 
 
+# The mesh's two cheek points (MediaPipe face mesh): the face's width is measured between them.
+FACE_SIDES = (234, 454)
+
+
+def face_width(face: Face, pts: np.ndarray) -> float:
+    """The face's width in pixels (cheek to cheek on the mesh; ``pts``: its landmarks in pixels),
+    or its box's width."""
+    return float(np.linalg.norm(pts[FACE_SIDES[1]] - pts[FACE_SIDES[0]])) or face.box[2]
+
+
 @dataclass
 class Analysis:
     width: int

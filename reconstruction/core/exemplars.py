@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .analysis import Face
+from .analysis import FACE_SIDES, Face
 from .extraction import distress_degree
 from .hands import hand_at_mouth
 
@@ -42,7 +42,6 @@ LEFT_EYE_RING = [33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 1
 RIGHT_EYE_RING = [362, 382, 381, 380, 374, 373, 390, 249, 263, 466, 388, 387, 386, 385, 384, 398]
 BROWS = [70, 63, 105, 66, 107, 55, 65, 52, 53, 46, 300, 293, 334, 296, 336, 285, 295, 282, 283, 276]
 SKIN_POINTS = (50, 280, 151)  # left cheek, right cheek, forehead
-FACE_SIDES = (234, 454)
 
 # A face whose lip or eye contrast falls under this share of the user's usual one is occluded.
 VISIBLE_SHARE = 0.4

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from . import assets
-from .analysis import Face
+from .analysis import Face, face_width
 
 MODEL = "hand_landmark_full.tflite"
 SIDE = 224  # the model's input, pixels
@@ -31,10 +31,9 @@ SIDE = 224  # the model's input, pixels
 # (0.10–0.42 on frames where 1.2 read 0.78–0.92).
 HAND_CROP = 2.4
 HAND_DROP = 0.3
-FACE_SIDES = (234, 454)
 LIP_CORNERS = (61, 291)
 
-_interpreter = None
+_interpreter = None  # (the interpreter, its input's index, the hand presence output's index)
 _lock = threading.Lock()
 
 
@@ -45,7 +44,9 @@ def _model():
 
         interpreter = Interpreter(model_path=str(assets.model_path(MODEL)), num_threads=1)
         interpreter.allocate_tensors()
-        _interpreter = interpreter
+        # The outputs: landmarks, the hand's presence, handedness, world landmarks.
+        presence = next(d for d in interpreter.get_output_details() if d["name"] == "Identity_1")
+        _interpreter = interpreter, interpreter.get_input_details()[0]["index"], presence["index"]
     return _interpreter
 
 
@@ -53,9 +54,9 @@ def lower_face(rgb: np.ndarray, face: Face) -> np.ndarray:
     """The square around the face's mouth and chin the model is asked about (SIDE x SIDE, RGB)."""
     height, width = rgb.shape[:2]
     pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
-    face_width = float(np.linalg.norm(pts[FACE_SIDES[1]] - pts[FACE_SIDES[0]])) or face.box[2]
-    cx, cy = pts[list(LIP_CORNERS)].mean(0) + np.array([0.0, HAND_DROP * face_width], np.float32)
-    k = SIDE / (HAND_CROP * face_width)
+    across = face_width(face, pts)
+    cx, cy = pts[list(LIP_CORNERS)].mean(0) + np.array([0.0, HAND_DROP * across], np.float32)
+    k = SIDE / (HAND_CROP * across)
     m = np.float32([[k, 0, SIDE / 2 - cx * k], [0, k, SIDE / 2 - cy * k]])
     return cv2.warpAffine(rgb, m, (SIDE, SIDE), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT)
 
@@ -64,9 +65,7 @@ def hand_at_mouth(rgb: np.ndarray, face: Face) -> float:
     """How surely a hand is at the face's mouth or chin (0–1)."""
     crop = lower_face(rgb, face).astype(np.float32)[None] / 255.0
     with _lock:
-        model = _model()
-        model.set_tensor(model.get_input_details()[0]["index"], crop)
+        model, given, presence = _model()
+        model.set_tensor(given, crop)
         model.invoke()
-        # The outputs: landmarks, the hand's presence, handedness, world landmarks.
-        presence = next(d for d in model.get_output_details() if d["name"] == "Identity_1")
-        return float(model.get_tensor(presence["index"]).ravel()[0])
+        return float(model.get_tensor(presence).ravel()[0])

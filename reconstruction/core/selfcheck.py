@@ -268,13 +268,18 @@ def borrowed_feelings(before: Mapping[str, float], after: Mapping[str, float], r
     return [Finding("expression", message, group="expression" if "expression" in set(ran) else None)]
 
 
-def reframed_feelings(checks: Checks, original: np.ndarray, box, image: np.ndarray, after_box) -> list[Finding]:
+def reframed_feelings(
+    checks: Checks, original: np.ndarray, box, image: np.ndarray, after_box, cache: dict
+) -> list[Finding]:
     """A crop cannot sadden a face, but both classifiers read a face near the edge between two
     feelings otherwise at another scale (liveportrait_d3 frame 96 zoomed for "fun": face-api's
     neutral 0.51 became sad 0.60, the face unchanged to the eye), and no photo Flux records may
     read darker than the shot by either: the reframing is left out (the expression classifiers
-    only, about 0.2 s on two cores; who the face is and its eyes cannot move under a crop)."""
-    a, b = checks.read(original, box, describe=False), checks.read(image, after_box, describe=False)
+    only, about 0.2 s on two cores; who the face is and its eyes cannot move under a crop). The
+    shot's reading is the one ``cache`` keeps for the quick check ("original")."""
+    if "original" not in cache:
+        cache["original"] = checks.read(original, box, describe=False)
+    a, b = cache["original"], checks.read(image, after_box, describe=False)
     found = []
     for before, after, by in (
         (a.expression, b.expression, ""),
@@ -436,7 +441,7 @@ def judge_findings(
     # tone curve or a crop cannot, and the face judges cost the shutter 100 ms or more.
     if not judge_face:
         if "composition" in ran and face is not None and after_face is not None and not quick:
-            found += reframed_feelings(checks, original, face.box, image, after_face.box)
+            found += reframed_feelings(checks, original, face.box, image, after_face.box, cache)
         return found
     key = "original" if quick else "original, described"
     if key not in cache:

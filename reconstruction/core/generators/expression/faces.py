@@ -8,8 +8,8 @@ import hashlib
 import cv2
 import numpy as np
 
-from ...analysis import Face
-from ...exemplars import BROWS, FACE_SIDES, LEFT_EYE_RING, OUTER_LIPS, RIGHT_EYE_RING
+from ...analysis import Face, face_width
+from ...exemplars import BROWS, LEFT_EYE_RING, OUTER_LIPS, RIGHT_EYE_RING
 from ..base import ModelError
 
 ELEMENTS = ("expression.smile", "expression.eye_openness", "expression.mouth_openness")
@@ -133,12 +133,12 @@ def part_mask(face: Face, width: int, height: int, parts: set[str]) -> np.ndarra
     another frame's hair and another head pose (seen on footage of people Flux had not seen)."""
     pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
     mask = np.zeros((height, width), np.uint8)
-    face_width = _face_width(face, pts)
+    width_of_face = face_width(face, pts)
     outline = np.zeros((height, width), np.uint8)
     cv2.fillConvexPoly(outline, cv2.convexHull(pts.round().astype(np.int32)), 1)
 
     def inside(margin: float) -> np.ndarray:
-        r = max(1, int(face_width * margin))
+        r = max(1, int(width_of_face * margin))
         return cv2.erode(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
 
     # Ellipses sized by the part's width, not its opening: shut eyes and pressed lips are slits.
@@ -159,21 +159,16 @@ def part_mask(face: Face, width: int, height: int, parts: set[str]) -> np.ndarra
         # A wide mouth's ellipse reaches the nose, and the lent face's nostrils, never where the
         # shot's are, showed beside them (a doubled nostril, seen on a girl whose open mouth was
         # closed into a smile).
-        nose = _grown_hull(pts[LOWER_NOSE], width, height, face_width * NOSE_CLEARANCE)
+        nose = _grown_hull(pts[LOWER_NOSE], width, height, width_of_face * NOSE_CLEARANCE)
         keep &= ~(nose & ~lips_mask(face, width, height, LIPS_FIRST))
     return keep
-
-
-def _face_width(face: Face, pts: np.ndarray) -> float:
-    """The face's width in pixels (cheek to cheek on the mesh), or its box's width."""
-    return float(np.linalg.norm(pts[FACE_SIDES[1]] - pts[FACE_SIDES[0]])) or face.box[2]
 
 
 def lips_mask(face: Face, width: int, height: int, reach: float) -> np.ndarray:
     """The shot's lips (their outer contour's hull, so an open mouth's inside too), grown by
     ``reach`` face widths (bool, frame-sized)."""
     pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
-    return _grown_hull(pts[OUTER_LIPS], width, height, _face_width(face, pts) * reach)
+    return _grown_hull(pts[OUTER_LIPS], width, height, face_width(face, pts) * reach)
 
 
 def _grown_hull(points: np.ndarray, width: int, height: int, grow: float) -> np.ndarray:

@@ -431,8 +431,8 @@ class ExpressionModel(FluctuationModel):
         change = to_box(residual[0].permute(1, 2, 0).numpy() * 127.5)
         edited = share * pasted + (1 - share) * moved + change
         a = alpha[box][..., None]
-        edited = matched_at_edge(edited, rgb[box].astype(np.float32), a[..., 0])
         shot = rgb[box].astype(np.float32)
+        edited = matched_at_edge(edited, shot, a[..., 0])
         if "mouth" in asked:
             zone = edit_zone(face, width, height, "mouth")[box] & ~edit_zone(face, width, height, "eyes")[box]
             beside = half_showing(edited, shot, a[..., 0], zone) / face.box[2]
