@@ -620,6 +620,7 @@ def main() -> int:
                             "targets": {n: round(t, 3) for s in rule.steps for n, t in s.targets.items()},
                             "skipped": [s.to_json() for s in rule.skipped],
                             "failed": final.failed,
+                            "raised": final.raised,
                             "note": final.note,
                             "degrees_after": {k: round(v, 3) for k, v in final.degrees.items() if v is not None},
                             "smile_before": analysis.elements.get("expression.smile"),

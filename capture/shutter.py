@@ -19,6 +19,7 @@ from django.db import close_old_connections
 from django.urls import reverse
 
 from reconstruction import plans
+from reconstruction.core.elements import BY_NAME
 from reconstruction.core.extraction import thread_analyzer
 from reconstruction.core.imageio import FrameError, encode_jpeg
 from reconstruction.core.selfcheck import shared_checks
@@ -237,6 +238,9 @@ def _message(plan, stage) -> str:
     for group, report in plan.reports.items():
         if group in stage.groups:
             parts.extend(report.get("kept", ()))
+    for r in stage.raised:
+        label = BY_NAME[r["element"]].label.lower()
+        parts.append(f"a bigger {label} was asked ({r['from']:.2f} \u2192 {r['to']:.2f}): {r['why']}")
     for left in stage.left_out:
         parts.append(f"the {left['group']} edit was left out: {left['why']}")
     if stage.left_out and not stage.groups:

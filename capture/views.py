@@ -216,6 +216,7 @@ def provenance(shot, original: bytes, reconstruction: bytes | None) -> dict:
             (
                 {
                     "left_out": s.get("left_out", []),
+                    "raised": s.get("raised", []),
                     "checked": s.get("checked", {}),
                     "exemplars": s.get("exemplars", {}),
                 }

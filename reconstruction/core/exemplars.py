@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .analysis import FACE_SIDES, Face
+from .analysis import Face, face_width
 from .extraction import distress_degree
 from .hands import hand_at_mouth
 
@@ -139,9 +139,8 @@ def appearance(rgb: np.ndarray, face: Face) -> Appearance:
     shape = crop.shape[:2]
     lips = _polygon(local, OUTER_LIPS, shape) & ~_polygon(local, INNER_LIPS, shape)
     eyes = _polygon(local, LEFT_EYE_RING, shape) | _polygon(local, RIGHT_EYE_RING, shape)
-    face_width = float(np.linalg.norm(pts[FACE_SIDES[1]] - pts[FACE_SIDES[0]])) or 1.0
     skin = np.zeros(shape, bool)
-    r = max(2, int(face_width * 0.06))
+    r = max(2, int(face_width(face, pts) * 0.06))
     for i in SKIN_POINTS:
         cx, cy = local[i].round().astype(int)
         skin[max(0, cy - r) : cy + r, max(0, cx - r) : cx + r] = True

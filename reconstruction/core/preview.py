@@ -158,6 +158,9 @@ class Stage:
     failed: list[dict] = field(default_factory=list)  # reconstruction: models that failed, and why
     left_out: list[dict] = field(default_factory=list)  # reconstruction: models the self-check left out, and why
     checked: dict = field(default_factory=dict)  # reconstruction: what the self-check ran and what it could not
+    raised: list[dict] = field(
+        default_factory=list
+    )  # reconstruction: targets asked again, bigger ({"group", "element", "from", "to", "why"})
     ms: float = 0.0  # since the shutter's image reached the planner
     timings: dict[str, float] = field(default_factory=dict)  # reconstruction: ms per model and measuring
 
@@ -175,6 +178,7 @@ class Stage:
             "failed": self.failed,
             "left_out": self.left_out,
             "checked": self.checked,
+            "raised": self.raised,
             "ms": round(self.ms, 1),
             "timings": {k: round(v, 1) for k, v in self.timings.items()},
         }
@@ -271,6 +275,25 @@ def _from_another_lender(current: Chain, culprit: str, found, after, remake, fin
     return None
 
 
+def _raised(cache: dict, applied) -> list[dict]:
+    """The targets the self-check asked again, bigger, of the models whose edits the image holds."""
+    out = []
+    for group, r in cache.get("raised", {}).items():
+        if group in applied:
+            for name, to in r["step"].targets.items():
+                if to != r["asked"].get(name):
+                    out.append(
+                        {
+                            "group": group,
+                            "element": name,
+                            "from": round(r["asked"][name], 3),
+                            "to": round(to, 3),
+                            "why": r["why"],
+                        }
+                    )
+    return out
+
+
 def _made(cache: dict) -> dict:
     """The chains already made for this shot, by (groups, strength): a trial reconstruction the
     self-check needs may already exist as a preview."""
@@ -308,11 +331,14 @@ def self_checked(
         return full, [], {}
     started = time.perf_counter()
     cache = cache if cache is not None else {}
-    by_group = {s.group: s for s in steps}
+    raised = cache.setdefault("raised", {})
+    by_group = {s.group: raised[s.group]["step"] if s.group in raised else s for s in steps}
 
-    def findings(chain: Chain):
+    def findings(chain: Chain, every: bool = False):
+        """What is against ``chain``; ``every``: with the partial smiles, which are no defect."""
         targets = {n: t for g in chain.applied for n, t in by_group[g].targets.items()}
-        return check.findings(original, analysis, chain.image, chain.analysis, targets, chain.applied, cache, quick)
+        found = check.findings(original, analysis, chain.image, chain.analysis, targets, chain.applied, cache, quick)
+        return found if every else [f for f in found if not getattr(f, "partial", False)]
 
     made = _made(cache)
 
@@ -339,9 +365,47 @@ def self_checked(
         made[(tuple(again.applied), strength)] = again
         return again
 
+    def ask_bigger(chain: Chain, group: str, why: str) -> Chain:
+        """``chain`` made again with ``group`` asking RAISE_BY more (the caller checked it may)."""
+        first = raised.get(group, {}).get("asked", by_group[group].targets)
+        raised[group] = {"step": by_group[group].raised(), "asked": first, "why": raised.get(group, {}).get("why", why)}
+        by_group[group] = raised[group]["step"]
+        return remake(chain, group)
+
     current, left_out = full, []
-    found = findings(current)
-    while found and current.applied:
+    everything = findings(current, every=True)
+    found = [f for f in everything if not getattr(f, "partial", False)]
+    # The photo a bigger smile started from, kept for when the bigger one brings a defect:
+    # (chain, group, its step, its raised record).
+    fallback = None
+
+    def back(fallback) -> Chain:
+        """The photo a bigger smile started from, with its own step and record again."""
+        chain, group, by_group[group], record = fallback
+        if record is None:
+            raised.pop(group, None)
+        else:
+            raised[group] = record
+        return chain
+
+    while current.applied:
+        if not found:
+            short = [f for f in everything if getattr(f, "partial", False) and f.group in current.applied]
+            group = short[0].group if short else None
+            if group is not None and strength == 1.0 and by_group[group].raised() is not None:
+                # Clean, but the smile asked reads only in part: a bigger one, kept only if it
+                # reads as a smile and is as clean.
+                fallback = fallback or (current, group, by_group[group], raised.get(group))
+                current = ask_bigger(current, group, _why(short))
+                everything = findings(current, every=True)
+                found = [f for f in everything if not getattr(f, "partial", False)]
+                continue
+            if short and fallback is not None:
+                current = back(fallback)  # no bigger smile read as one
+            break
+        if fallback is not None:
+            current = back(fallback)  # the bigger smile brought what the partial one had not
+            break
         # The likeliest culprit first; a model is blamed when leaving it out clears findings,
         # not merely because of where the finding lies.
         suspects = check.suspects(found, current.applied)
@@ -360,12 +424,21 @@ def self_checked(
         if trial is None:
             trial = without(current, culprit)
             after = findings(trial) if trial.applied else []
+        bigger = by_group[culprit].raised() if strength == 1.0 else None
+        mine = [f for f in found if f.group in (culprit, None)]
+        if bigger is not None and mine and all(f.too_little for f in mine):
+            # Asked "at least" a gentle smile, the face did not read as smiling: a bigger one.
+            current = ask_bigger(current, culprit, _why(found))
+            everything = findings(current, every=True)
+            found = [f for f in everything if not getattr(f, "partial", False)]
+            continue
         lent = _from_another_lender(current, culprit, found, after, remake, findings, reconstructor)
         if lent is not None:
             current, found = lent
+            everything = found
             continue
         left_out.append({"group": culprit, "why": _why(found)})
-        current, found = trial, after
+        current, found, everything = trial, after, after
     label = "quick check" if quick else "self-check"
     current.timings[label] = current.timings.get(label, 0.0) + (time.perf_counter() - started) * 1000
     return current, left_out, check.summary()
@@ -480,6 +553,7 @@ def stages(
             timings=checked_full.timings,
             left_out=left_out + more,
             checked=checked,
+            raised=_raised(cache, checked_full.applied),
         )
         if not checked_full.applied:
             stage.note = (

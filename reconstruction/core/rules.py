@@ -20,7 +20,7 @@ target degrees:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .elements import BY_NAME, degree_gap, toward
 from .ranges import clamp_to_range
@@ -47,6 +47,12 @@ STARING = 0.25
 # Elements that belong to another: a mouth is open because of the smile it is part of, so a face
 # already smiling at least as asked keeps its mouth (a laugh is not closed into a grin).
 BELONGS = {"expression.mouth_openness": "expression.smile"}
+# "At least" read the other way: where the smile asked does not read as happy to the independent
+# classifier, a bigger one is asked, by RAISE_BY at a time, up to as far as the model can take it
+# (a gentle portrait smile under worried brows: liveportrait_d10 frame 404 read p(happy) 0.00 at
+# 0.55, 0.07 at 0.70 and 0.55 at 0.85). Only the smile: wider eyes are not a happier face.
+RAISED = frozenset({"expression.smile"})
+RAISE_BY = 0.15
 
 
 def _smiles_eyes_asked(ideals: Mapping[str, float], current: Mapping, ranges: Mapping, staring: bool) -> bool:
@@ -70,6 +76,19 @@ class Step:
     gap: float  # the largest |target − current| among the step's elements (FIG. 5D's order key)
     limited: dict[str, str] = field(default_factory=dict)  # element -> why this shot held its target back
     learned: dict[str, str] = field(default_factory=dict)  # element -> how the user's verdicts moved its target
+    reach: dict[str, float] = field(default_factory=dict)  # element -> the furthest its target may be raised (RAISED)
+
+    def raised(self) -> Step | None:
+        """This step asking RAISE_BY more of each element it may raise, within its reach; None when
+        every one is already at its reach."""
+        targets = dict(self.targets)
+        for name, reach in self.reach.items():
+            if name in targets and targets[name] < reach - 1e-6:
+                targets[name] = min(reach, targets[name] + RAISE_BY)
+        if targets == self.targets:
+            return None
+        gap = max(degree_gap(n, targets[n], self.current[n]) for n in targets)
+        return replace(self, targets=targets, gap=gap)
 
     def at(self, strength: float) -> dict[str, float]:
         """The targets moved only ``strength`` of the way from the current degrees."""
@@ -87,6 +106,7 @@ class Step:
             "gap": round(self.gap, 3),
             "limited": dict(self.limited),
             "learned": dict(self.learned),
+            "reach": {k: round(v, 3) for k, v in self.reach.items()},
         }
 
 
@@ -147,7 +167,7 @@ def fluctuation_rule(
             skipped.append(Skip(group, unavailable.get(group, "not trained")))
             continue
         shot = achievable.get(group, {})
-        targets, now, reasons, asked, limited, learned = {}, {}, [], {}, {}, {}
+        targets, now, reasons, asked, limited, learned, reach_of = {}, {}, [], {}, {}, {}, {}
         smiles_eyes = _smiles_eyes_asked(group_ideals, current, ranges[group], staring)
         for name, ideal in group_ideals.items():
             degree = current.get(name)
@@ -192,6 +212,12 @@ def fluctuation_rule(
                     reasons.append(f"{label}: already at {degree:.2f}")
                 continue
             targets[name], now[name] = target, float(degree)
+            if name in RAISED:
+                reach = clamp_to_range(LAUGH, ranges[group].get(name))
+                if shot.get(name) is not None:
+                    reach = clamp_to_range(reach, shot[name])
+                if reach is not None and reach > target + AT_TARGET and name not in learned:
+                    reach_of[name] = reach
         if group in why:
             # The model words each clamp given the targets that remain; a target held back only
             # by another one (a position by the size's zoom) gets its sentence too.
@@ -214,6 +240,7 @@ def fluctuation_rule(
                 gap,
                 dict(limited),
                 {n: v for n, v in learned.items() if n in targets},
+                reach_of,
             )
         )
     rank = {g: i for i, g in enumerate(order)}

@@ -38,6 +38,7 @@ from .yardstick.borders import check_borders
 
 SAME_PERSON = 0.55  # dlib's own same-person bar is 0.6; a reconstruction must stay well inside it
 EYES_OPEN = 0.2  # eye aspect ratio of open eyes
+PARTIAL_ASK = 0.15  # a smile asked this much above the shot's that does not read happy took only in part
 UNHAPPY = ("sad", "angry", "fearful", "disgusted")
 # A feeling nobody asked for (expression.NOT_ASKED: "surprised" too, "fun" asks a laugh, not a
 # gasp) may not become the most likely, nor rise by FEELING_RISE to at least FEELING_FLOOR.
@@ -70,6 +71,7 @@ class Finding:
     group: str | None = None  # the model it belongs to, when only one can have caused it
     target: bool = False  # about one of ``group``'s own targets: leaving that model out clears it trivially
     too_little: bool = False  # the edit did too little: a defect of the model, not of the face it borrowed
+    partial: bool = False  # no defect: the smile asked reads only in part (a bigger one may be asked)
 
 
 @dataclass
@@ -492,6 +494,18 @@ def judge_findings(
                     f"the smile did not take (p(happy) {happy_a:.2f} → {happy_b:.2f})",
                     group="expression",
                     too_little=True,
+                )
+            )
+        elif "expression" in ran and asked_up >= PARTIAL_ASK and happy_a < 0.5 and happy_b < 0.5:
+            # Not a defect, the photo may be kept as it is; but a face still not reading happy
+            # after a smile was asked may take a bigger one (liveportrait_d10 frames 0 and 404,
+            # p(happy) 0.00 → 0.44-0.48 under worried brows).
+            found.append(
+                Finding(
+                    "expression",
+                    f"the smile took only in part (p(happy) {happy_a:.2f} → {happy_b:.2f})",
+                    group="expression",
+                    partial=True,
                 )
             )
     return found

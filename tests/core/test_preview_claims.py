@@ -316,7 +316,128 @@ def test_an_edit_no_lender_makes_cleanly_is_left_out_after_two_other_faces():
 def test_no_other_face_is_tried_for_an_edit_that_did_too_little():
     final, left_out, reconstructor = lent_and_checked(bad={"A"}, too_little=True)
     assert [x["group"] for x in left_out] == ["expression"]
-    assert not reconstructor.avoid and reconstructor.lent == ["A"]
+    # The same face, asked once more for a bigger smile (0.9 -> its reach, 1.0): not another face.
+    assert not reconstructor.avoid and reconstructor.lent == ["A", "A"]
+
+
+class SmileReadFrom(MarkCheck):
+    """A classifier that reads the toy's smile as happy only from ``bar`` up (a gentle smile under
+    worried brows reads as no smile at all)."""
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    def prefetch(self, original, analysis, cache, groups=()):
+        pass
+
+    def findings(self, original, analysis, image, result, targets, ran, cache, quick=False):
+        asked = targets.get("expression.smile")
+        if "expression" in ran and asked is not None and asked < self.bar - 1e-6:
+            return [
+                Finding("expression", f"the smile did not take at {asked:.2f}", group="expression", too_little=True)
+            ]
+        return []
+
+
+def smile_asked(ideal, bar):
+    original = scene()
+    analysis = measure(original)
+    rule = fluctuation_rule(analysis.elements, {"expression.smile": ideal}, FULL_RANGES)
+    toy = ToyReconstructor()
+    events = list(stages(original, analysis, rule, toy, PreviewSettings(mode=1), check=SmileReadFrom(bar)))
+    return rule, toy, events[-1]
+
+
+def test_a_gentle_smile_that_does_not_read_as_one_is_asked_again_bigger_until_it_does():
+    rule, toy, final = smile_asked(ideal=0.55, bar=0.8)
+    assert rule.steps[0].targets == {"expression.smile": 0.55} and rule.steps[0].reach == {"expression.smile": 1.0}
+    assert final.groups == ["expression"] and not final.left_out
+    assert final.degrees["expression.smile"] == pytest.approx(0.85, abs=0.01)  # 0.55, 0.70, then 0.85 read
+    assert final.raised == [
+        {
+            "group": "expression",
+            "element": "expression.smile",
+            "from": 0.55,
+            "to": 0.85,
+            "why": "the smile did not take at 0.55",
+        }
+    ]
+    assert final.to_json()["raised"] == final.raised
+
+
+def test_a_smile_that_never_reads_is_asked_up_to_the_models_reach_then_left_out():
+    _, toy, final = smile_asked(ideal=0.55, bar=2.0)
+    assert final.groups == [] and final.raised == []
+    assert "the smile did not take at 1.00" in final.left_out[0]["why"]
+    # 0.55, 0.70, 0.85 and 1.00 (the toy's range ends there), each made once; the weaker preview
+    # asked first is not raised.
+    assert toy.calls.count(("expression", 1.0)) == 4
+
+
+def test_a_smile_that_reads_as_asked_is_not_raised():
+    _, toy, final = smile_asked(ideal=0.55, bar=0.5)
+    assert final.groups == ["expression"] and final.raised == []
+    assert final.degrees["expression.smile"] == pytest.approx(0.55, abs=0.01)
+
+
+class SmileReadPartly(MarkCheck):
+    """A classifier that reads the toy's smile only in part below ``bar`` (no defect: the photo
+    may be kept) and sees a defect from ``defect`` up (a bigger smile that reads surprised)."""
+
+    def __init__(self, bar, defect=9.0):
+        self.bar, self.defect = bar, defect
+
+    def prefetch(self, original, analysis, cache, groups=()):
+        pass
+
+    def findings(self, original, analysis, image, result, targets, ran, cache, quick=False):
+        asked = targets.get("expression.smile")
+        if "expression" not in ran or asked is None:
+            return []
+        if asked >= self.defect - 1e-6:
+            return [Finding("expression", f"the face now looks surprised at {asked:.2f}")]
+        if asked < self.bar - 1e-6:
+            return [
+                Finding("expression", f"the smile took only in part at {asked:.2f}", group="expression", partial=True)
+            ]
+        return []
+
+
+def smile_read_partly(bar, defect=9.0):
+    original = scene()
+    analysis = measure(original)
+    rule = fluctuation_rule(analysis.elements, {"expression.smile": 0.55}, FULL_RANGES)
+    events = list(
+        stages(
+            original, analysis, rule, ToyReconstructor(), PreviewSettings(mode=1), check=SmileReadPartly(bar, defect)
+        )
+    )
+    return events[-1]
+
+
+def test_a_smile_that_reads_only_in_part_is_asked_bigger_and_kept_where_it_reads():
+    final = smile_read_partly(bar=0.7)
+    assert final.groups == ["expression"] and not final.left_out
+    assert final.degrees["expression.smile"] == pytest.approx(0.70, abs=0.01)
+    assert final.raised == [
+        {
+            "group": "expression",
+            "element": "expression.smile",
+            "from": 0.55,
+            "to": 0.7,
+            "why": "the smile took only in part at 0.55",
+        }
+    ]
+
+
+def test_a_partial_smile_stays_as_asked_when_no_bigger_one_reads_or_one_brings_a_defect():
+    # No bigger smile up to the model's reach reads as one: the smile asked is kept, not a laugh.
+    never = smile_read_partly(bar=2.0)
+    # The bigger smile reads surprised: the gentle one, which had no defect, stays.
+    worse = smile_read_partly(bar=0.85, defect=0.7)
+    for final in (never, worse):
+        assert final.groups == ["expression"] and not final.left_out and final.raised == []
+        assert final.degrees["expression.smile"] == pytest.approx(0.55, abs=0.01)
 
 
 def test_a_previews_quick_check_tries_another_face_too():

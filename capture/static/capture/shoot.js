@@ -677,6 +677,10 @@
     if (msg.stage === "reconstruction" && msg.failed && msg.failed.length) {
       note += (note ? " · " : "") + msg.failed.map((f) => `${f.group} not applied: ${f.reason}`).join(" · ");
     }
+    if (msg.stage === "reconstruction" && msg.raised && msg.raised.length) {
+      // The smile asked did not read as a smile: a bigger one was asked.
+      note += (note ? " · " : "") + msg.raised.map((r) => `${r.group}: a bigger ${r.element.split(".").pop()} was asked (${r.from.toFixed(2)} → ${r.to.toFixed(2)})`).join(" · ");
+    }
     if (msg.stage === "reconstruction" && msg.left_out && msg.left_out.length) {
       // The self-check left these edits out of the recorded photo: say which and why.
       note += (note ? " · " : "") + msg.left_out.map((l) => `${l.group} left out: ${l.why}`).join(" · ");

@@ -91,9 +91,14 @@ EYES_KEPT = (
 )
 
 
+def feather_radius(face: Face) -> float:
+    """How far the blend of a repainted part fades into the shot, in pixels: a sixteenth of the face."""
+    return max(3.0, face.box[2] / 16)
+
+
 def edit_zone(face: Face, width: int, height: int, part: str) -> np.ndarray:
     """Where an edit of ``part`` reaches: its region grown by the blend's feather (bool)."""
-    grow = 2 * int(max(3.0, face.box[2] / 16)) + 1
+    grow = 2 * int(feather_radius(face)) + 1
     zone = part_mask(face, width, height, {part}).astype(np.uint8)
     return cv2.dilate(zone, np.ones((grow, grow), np.uint8)) > 0
 
@@ -355,7 +360,7 @@ class ExpressionModel(FluctuationModel):
         if hidden:
             # The hand over a part not asked stays exactly as shot.
             keep &= eye_band(face, width, height) if "mouth" in hidden else ~eye_band(face, width, height)
-        alpha = alpha * feather(keep, max(3.0, face.box[2] / 16))
+        alpha = alpha * feather(keep, feather_radius(face))
         closing = float(dst[2]) < float(src[2]) - CLOSING
         if closing:
             # The shot's own open mouth must go entirely: where it would still show (a mouth
@@ -433,8 +438,11 @@ class ExpressionModel(FluctuationModel):
         a = alpha[box][..., None]
         shot = rgb[box].astype(np.float32)
         edited = matched_at_edge(edited, shot, a[..., 0])
+        opening = float(src[1]) < SHUT and float(dst[1]) > float(src[1]) + OPENING
+        # The eyes' zone bounds both measures below: the mouth's is searched outside it.
+        eyes_zone = edit_zone(face, width, height, "eyes")[box] if "mouth" in asked or opening else None
         if "mouth" in asked:
-            zone = edit_zone(face, width, height, "mouth")[box] & ~edit_zone(face, width, height, "eyes")[box]
+            zone = edit_zone(face, width, height, "mouth")[box] & ~eyes_zone
             beside = half_showing(edited, shot, a[..., 0], zone) / face.box[2]
             if report is not None:
                 report["mouth_edge"] = round(beside, 3)
@@ -446,9 +454,8 @@ class ExpressionModel(FluctuationModel):
                         "expression is left as shot"
                     )
                 return self.generate_face(rgb, face, targets, recent, report, tried)
-        if float(src[1]) < SHUT and float(dst[1]) > float(src[1]) + OPENING:
-            zone = edit_zone(face, width, height, "eyes")[box]
-            showing = half_showing(shot, edited, a[..., 0], zone) / face.box[2]
+        if opening:
+            showing = half_showing(shot, edited, a[..., 0], eyes_zone) / face.box[2]
             if report is not None:
                 report["lids_showing"] = round(showing, 3)
             if showing > LIDS_LENGTH:
