@@ -24,7 +24,7 @@ from tests.conftest import PASSWORD
 pytestmark = [pytest.mark.django_db, pytest.mark.db]
 
 
-def make_shot(user, rgb, reconstructed=True, intention="portrait"):
+def make_shot(user, rgb, reconstructed=True, intention="portrait", check=None):
     """A shot as the shutter leaves it: original, reconstruction, replay record, thumbnail."""
     analysis = {
         "width": rgb.shape[1],
@@ -78,6 +78,7 @@ def make_shot(user, rgb, reconstructed=True, intention="portrait"):
             "stage": "reconstruction",
             "groups": ["lighting"],
             "divergence": {"score": 0.2, "changed": 0.3, "diverged": True, "exceeded": ["lighting.exposure"]},
+            **(check or {}),
         },
     ]
     if not reconstructed:
@@ -150,6 +151,19 @@ def test_the_shot_page_shows_both_images_degrees_rule_divergence_and_the_replay(
     assert replay[2]["image"] == reverse("capture:shot-stage", args=[shot.id, 2])
     stage = client_for(alice).get(replay[2]["image"])
     assert stage.status_code == 200 and b"".join(stage.streaming_content)[:2] == b"\xff\xd8"
+
+
+def test_the_shot_page_and_the_provenance_say_when_a_bigger_smile_was_asked(alice, frame):
+    why = "the smile took only in part (p(happy) 0.00 → 0.48)"
+    raised = [{"group": "expression", "element": "expression.smile", "from": 0.55, "to": 0.7, "why": why}]
+    shot = make_shot(alice, frame, check={"checked": {"independent": ["face-api"]}, "left_out": [], "raised": raised})
+    body = client_for(alice).get(reverse("capture:shot", args=[shot.id])).content.decode()
+    assert 'data-raised="expression.smile"' in body
+    assert "A bigger smile was asked of expression (0.55 → 0.70): the smile took only in part" in body
+    response = client_for(alice).get(reverse("capture:shot-download", args=[shot.id]) + "?what=both")
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    record = json.loads(archive.read(next(n for n in archive.namelist() if n.endswith(".json"))))
+    assert record["self_check"]["raised"] == raised
 
 
 @pytest.mark.parametrize(
