@@ -2,7 +2,8 @@
 next attempt waits, and each further failure doubles the wait (up to ``LONGEST``). While a wait
 runs the password is not even checked, so guessing stops. A success clears both counts.
 
-The counts live in the ``throttle`` cache (process memory: Flux serves from one process).
+The counts live in the ``throttle`` cache: process memory for the one embedded web process, Redis
+where REDIS_URL is set (so every web process sees the same counts).
 """
 
 from __future__ import annotations

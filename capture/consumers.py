@@ -11,11 +11,12 @@ import asyncio
 import logging
 import time
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.cache import caches
 
 from reconstruction import services as model_services
 from reconstruction.core.imageio import FrameError
@@ -45,16 +46,31 @@ class RateGate:
         return False
 
 
-# Per user, over all their sockets in this process: open sockets and the shutter's pace.
+# Per user, over all their sockets in this process: open sockets.
 _sockets: dict[int, int] = {}
-_shutter_gates: dict[int, RateGate] = {}
 
 
-def _shutter_gate(user_id: int) -> RateGate:
-    gate = _shutter_gates.get(user_id)
-    if gate is None or gate.rate != settings.FLUX_SHUTTER_RATE or gate.burst != settings.FLUX_SHUTTER_BURST:
-        gate = _shutter_gates[user_id] = RateGate(settings.FLUX_SHUTTER_RATE, settings.FLUX_SHUTTER_BURST)
-    return gate
+def shutter_allowed(user_id: int) -> bool:
+    """The user's shutter pace over all their sockets, on every web process: a token bucket of
+    FLUX_SHUTTER_RATE per second and FLUX_SHUTTER_BURST kept in the shared cache (Redis where
+    there are several processes), its update guarded by a short lock (``add`` is atomic)."""
+    cache = caches["default"]
+    key = f"shutter-pace-{user_id}"
+    lock = f"{key}-lock"
+    for _ in range(100):  # a press on another process holds it for a millisecond
+        if cache.add(lock, 1, timeout=2):
+            break
+        time.sleep(0.002)
+    try:
+        rate, burst = settings.FLUX_SHUTTER_RATE, settings.FLUX_SHUTTER_BURST
+        now = time.time()  # wall clock: the processes share it, not their monotonic clocks
+        tokens, stamp = cache.get(key) or (burst, now)
+        tokens = min(burst, tokens + max(0.0, now - stamp) * rate)
+        allowed = tokens >= 1.0
+        cache.set(key, (tokens - 1.0 if allowed else tokens, now), timeout=max(60, int(burst / max(rate, 1e-3)) + 1))
+    finally:
+        cache.delete(lock)
+    return allowed
 
 
 def user_group(user_id) -> str:
@@ -252,7 +268,7 @@ class ShootConsumer(AsyncWebsocketConsumer):
             except RuntimeError:
                 pass  # the socket and its loop are gone; the shot is still developed and recorded
 
-        if not _shutter_gate(self.user.pk).allow():
+        if not await sync_to_async(shutter_allowed, thread_sensitive=False)(self.user.pk):
             await self._error(
                 "shutter_too_fast",
                 f"the shutter was pressed faster than {settings.FLUX_SHUTTER_RATE:g} times a "

@@ -21,7 +21,7 @@ Client → server
 
 Server → client (always text JSON)
   ``{"type": "hello", "user": NAME, "elements": [{name, group, label, low, high}, ...], "limits": {...},
-     "intentions": [{name, label}, ...]}``
+     "intentions": [{name, label}, ...], "process": PID}`` (which web process holds this socket)
   ``{"type": "degrees", "seq": N, "width": W, "height": H, "faces": [{"box": [x, y, w, h] (0–1),
      "main": bool, "degrees": {...}}], "elements": {name: degree or null}, "ms": T, "dropped": D}``
   ``{"type": "shot_saved", "shot": {"id", "created_at", "width", "height", "elements", "faces", "url"}}``
@@ -64,6 +64,7 @@ Close codes: 4401 not logged in (or the login ended); 4429 too many camera socke
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 
 from reconstruction.core.elements import ELEMENTS
@@ -159,6 +160,8 @@ def hello(username: str, limits: dict) -> dict:
         ],
         "limits": limits,
         "intentions": [{"name": n, "label": LABELS[n]} for n in INTENTIONS],
+        # With several web processes (FLUX_WEB_PROCESSES), which one holds the socket.
+        "process": os.getpid(),
     }
 
 

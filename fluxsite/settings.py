@@ -113,19 +113,44 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": env_str("FLUX_TEST_DB", str(VAR_DIR / "test-flux.sqlite3"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Failed sign-ins are counted here (accounts.throttle); one web process, so process memory.
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "flux-throttle"},
-}
-FLUX_THROTTLE_CACHE = "throttle"
-
 REDIS_URL = env_str("REDIS_URL", "")
+# Failed sign-ins (accounts.throttle) and the shutter's pace (capture.consumers) are counted in
+# these caches: process memory for the one embedded web process, Redis when there may be several.
+if REDIS_URL:
+    _prefix = env_str("FLUX_CHANNEL_PREFIX", "flux")
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": _prefix,
+        },
+        "throttle": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"{_prefix}-throttle",
+        },
+    }
+else:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "flux-throttle"},
+    }
+FLUX_THROTTLE_CACHE = "throttle"
+# Web processes `manage.py serve` starts on one shared socket: one per core where Redis carries
+# the channel layer and the caches between them; one without (the in-memory layer is per process).
+FLUX_WEB_PROCESSES = env_int("FLUX_WEB_PROCESSES", (os.cpu_count() or 1) if REDIS_URL else 1)
+
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("FLUX_CHANNEL_PREFIX", "flux")},
+            # No read timeout: a socket's receive blocks on Redis (BZPOPMIN) for seconds, and
+            # redis-py 8's default of 5 s tore every idle consumer down with a TimeoutError
+            # (channels_redis issue 422; seen here with two web processes).
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "prefix": env_str("FLUX_CHANNEL_PREFIX", "flux"),
+            },
         }
     }
 else:

@@ -100,10 +100,12 @@ def _fresh_sign_in_counts():
 def _fresh_socket_counts():
     """Sockets a test left open, and its shutter pace, do not count against the next test's users
     (whose ids the database may reuse)."""
+    from django.core.cache import caches
+
     from capture import consumers
 
     consumers._sockets.clear()
-    consumers._shutter_gates.clear()
+    caches["default"].clear()
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 def ensure_certificate(folder: Path, hosts: list[str]) -> tuple[Path, Path]:
@@ -79,30 +79,55 @@ class Command(BaseCommand):
             help="https on all interfaces, for phones on the local network (0 turns it off)",
         )
         parser.add_argument("--no-worker", action="store_true", help="do not start the task worker")
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=None,
+            help="web processes sharing the port (default FLUX_WEB_PROCESSES: one per core with REDIS_URL, else 1)",
+        )
 
-    def handle(self, *args, host, port, https_port, no_worker, **options):
+    def handle(self, *args, host, port, https_port, no_worker, processes, **options):
+        processes = settings.FLUX_WEB_PROCESSES if processes is None else processes
+        if processes < 1:
+            raise CommandError(f"--processes must be at least 1, not {processes}")
+        if processes > 1 and not settings.REDIS_URL:
+            raise CommandError(
+                f"{processes} web processes need REDIS_URL: without it the channel layer and the caches live in "
+                "one process's memory, and a shot taken on one process would never reach a page on another"
+            )
         env = os.environ.copy()
         # daphne accepts up to 8 MB so that larger frames reach Flux and get a clear error; a
         # bigger message closes the socket with 1009 (fluxsite.daphne_main) rather than dropping it.
-        cmd = [
+        base = [
             sys.executable,
             "-m",
             "fluxsite.daphne_main",
-            "-b",
-            host,
-            "-p",
-            str(port),
             "--websocket-max-message-size",
             str(8 * 1024 * 1024),
             "--websocket-max-frame-size",
             str(8 * 1024 * 1024),
         ]
+        listener = None
+        if processes > 1:
+            # The port is opened once, here, and handed down (Channels' deployment documentation:
+            # daphne --fd): the kernel spreads the connections over the processes.
+            listener = socket.create_server((host, port), backlog=1024)
+            listener.set_inheritable(True)
+            bind = ["--fd", str(listener.fileno())]
+        else:
+            bind = ["-b", host, "-p", str(port)]
         lan = [a for a in settings.ALLOWED_HOSTS if a not in ("localhost", "127.0.0.1", "[::1]")]
+        tls = []
         if https_port:
             key, cert = ensure_certificate(settings.VAR_DIR / "tls", ["localhost", "127.0.0.1", *lan])
-            cmd += ["-e", f"ssl:{https_port}:privateKey={key}:certKey={cert}:interface=0.0.0.0"]
-        cmd.append("fluxsite.asgi:application")
-        procs = [subprocess.Popen(cmd, env=env)]
+            tls = ["-e", f"ssl:{https_port}:privateKey={key}:certKey={cert}:interface=0.0.0.0"]
+        procs = []
+        for i in range(processes):
+            # The phones' https port is one process's (a TLS endpoint cannot adopt a shared socket).
+            cmd = base + bind + (tls if i == 0 else []) + ["fluxsite.asgi:application"]
+            procs.append(subprocess.Popen(cmd, env=env, pass_fds=(listener.fileno(),) if listener else ()))
+        if listener is not None:
+            listener.close()  # the daphne processes hold it now
         if not no_worker:
             procs.append(
                 subprocess.Popen(
@@ -110,6 +135,13 @@ class Command(BaseCommand):
                 )
             )
         self.stdout.write(self.style.SUCCESS(f"Flux is running at http://{host}:{port}/"))
+        if processes > 1:
+            self.stdout.write(f"  {processes} web processes on one port, Redis between them ({settings.REDIS_URL}).")
+        elif not settings.REDIS_URL:
+            self.stdout.write(
+                "  one web process (embedded: in-memory channel layer). To use every core, run Redis and set "
+                f"REDIS_URL: then one web process per core starts ({os.cpu_count() or 1} here; FLUX_WEB_PROCESSES)."
+            )
         if https_port:
             addresses = [a for a in lan if _is_ip(a)] or lan or [socket.gethostname()]
             for address in addresses:

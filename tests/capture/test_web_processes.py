@@ -1,0 +1,236 @@
+"""Several web processes on one port (FLUX_WEB_PROCESSES), with Redis between them: `manage.py
+serve --processes 2` really started, real sockets, and what crosses processes checked across them."""
+
+from __future__ import annotations
+
+import asyncio
+import http.cookiejar
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.channels
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def redis_url() -> str:
+    """The suite's Redis (REDIS_URL), or the local one on its own database; a test that needs it
+    and finds none fails to start with a clear skip reason rather than passing."""
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
+    parsed = urllib.parse.urlparse(url)
+    try:
+        socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=2).close()
+    except OSError:
+        pytest.skip(f"several web processes need a Redis server; none answers at {url} (set REDIS_URL)")
+    return url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Site:
+    def __init__(self, url: str, env: dict, log: Path):
+        self.url, self.env, self.log = url, env, log
+        self.proc: subprocess.Popen | None = None
+
+    def manage(self, *args: str) -> None:
+        subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=self.env, check=True, timeout=120)
+
+    def opener(self):
+        jar = http.cookiejar.CookieJar()
+        return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar)), jar
+
+    def sign_in(self, username: str, password: str):
+        """A fresh connection each time (so the kernel may hand it to either process): the status
+        and the session cookie, if any."""
+        opener, jar = self.opener()
+        url = self.url + "/accounts/login/"
+        opener.open(url, timeout=10).read()
+        csrf = next(c.value for c in jar if c.name == "csrftoken")
+        body = urllib.parse.urlencode({"username": username, "password": password, "csrfmiddlewaretoken": csrf})
+        try:
+            status = opener.open(
+                urllib.request.Request(url, data=body.encode(), headers={"Referer": url}), timeout=10
+            ).status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        return status, opener, jar
+
+
+@pytest.fixture
+def two_processes(tmp_path):
+    env = os.environ.copy()
+    for name in ("FLUX_TEST_DB", "FLUX_HOST", "FLUX_PORT", "FLUX_HTTPS_PORT", "DEBUG", "FLUX_WEB_PROCESSES"):
+        env.pop(name, None)
+    env.update(
+        {
+            "REDIS_URL": redis_url(),
+            "FLUX_CHANNEL_PREFIX": f"flux-test-{uuid.uuid4().hex[:8]}",  # nothing shared with another run
+            "FLUX_VAR_DIR": str(tmp_path),
+            "FLUX_MEDIA_DIR": str(tmp_path / "media"),
+            "FLUX_WEIGHTS_DIR": str(tmp_path / "weights"),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'flux.sqlite3'}",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # Two presses a user may make in a row, then one every ten seconds.
+            "FLUX_SHUTTER_RATE": "0.1",
+            "FLUX_SHUTTER_BURST": "2",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    site = Site(f"http://127.0.0.1:{free_port()}", env, tmp_path / "server.log")
+    site.manage("migrate", "--noinput", "-v", "0")
+    site.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model as g; "
+        f"g().objects.create_user(username='alice', password={PASSWORD!r})",
+    )
+    port = site.url.rsplit(":", 1)[1]
+    with open(site.log, "wb") as log:
+        site.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--processes", "2", "--port", port, "--https-port", "0", "--no-worker"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert site.proc.poll() is None, f"serve exited:\n{site.log.read_text()}"
+            try:
+                with urllib.request.urlopen(site.url + "/accounts/login/", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            assert time.monotonic() < deadline, f"no answer within 60 s:\n{site.log.read_text()}"
+            time.sleep(0.2)
+        yield site
+    finally:
+        try:
+            os.killpg(site.proc.pid, signal.SIGTERM)
+            site.proc.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(site.proc.pid, signal.SIGKILL)
+
+
+async def next_of(ws, kind: str, timeout: float = 30.0) -> dict:
+    async def wait():
+        while True:
+            raw = await ws.recv()
+            if isinstance(raw, str) and (msg := json.loads(raw))["type"] == kind:
+                return msg
+
+    return await asyncio.wait_for(wait(), timeout)
+
+
+async def one_socket_per_process(site: Site, session: str, count: int = 2):
+    """Sockets of one login until ``count`` different processes hold one each (the kernel hands
+    each new connection to whichever process accepts it first)."""
+    from websockets.asyncio.client import connect
+
+    held, spare = {}, []
+    for _ in range(40):
+        ws = await connect(
+            site.url.replace("http", "ws") + "/ws/shoot/",
+            additional_headers={"Cookie": f"sessionid={session}", "Origin": site.url},
+            max_size=None,
+        )
+        hello = await next_of(ws, "hello")
+        if hello["process"] in held:
+            spare.append(ws)
+        else:
+            held[hello["process"]] = ws
+        if len(held) == count:
+            break
+        if len(spare) >= 2:
+            await spare.pop(0).close()
+    for ws in spare:
+        await ws.close()
+    assert len(held) == count, f"40 sockets all went to {list(held)}"
+    return list(held.values())
+
+
+def test_two_web_processes_share_one_port_and_everything_that_crosses_sockets(two_processes, portrait_jpeg):
+    site = two_processes
+    status, opener, jar = site.sign_in("alice", PASSWORD)
+    assert status == 200
+    session = next(c.value for c in jar if c.name == "sessionid")
+
+    async def scenario():
+        phone, laptop = await one_socket_per_process(site, session)
+        # A shot taken on one process reaches the same user's page on the other.
+        await phone.send(json.dumps({"type": "shutter"}))
+        await phone.send(portrait_jpeg)
+        mine = await next_of(phone, "shot_saved")
+        elsewhere = await next_of(laptop, "shot_saved")
+        assert not mine["elsewhere"] and elsewhere["elsewhere"] and elsewhere["shot"]["id"] == mine["shot"]["id"]
+        # The shutter's pace is the user's, not one process's: a burst of two, then the third
+        # press, on the other process, is refused.
+        await laptop.send(json.dumps({"type": "shutter"}))
+        await laptop.send(portrait_jpeg)
+        await next_of(laptop, "shot_saved")
+        await phone.send(json.dumps({"type": "shutter"}))
+        await phone.send(portrait_jpeg)
+        refused = await next_of(phone, "error")
+        assert refused["code"] == "shutter_too_fast"
+        # Signing out closes the login's sockets on every process.
+        csrf = next(c.value for c in jar if c.name == "csrftoken")
+        await asyncio.to_thread(
+            opener.open,
+            urllib.request.Request(
+                site.url + "/accounts/logout/",
+                data=urllib.parse.urlencode({"csrfmiddlewaretoken": csrf}).encode(),
+                headers={"Referer": site.url + "/"},
+            ),
+            timeout=10,
+        )
+        for ws in (phone, laptop):
+            ended = await next_of(ws, "error")
+            assert ended["code"] == "session_ended"
+            await asyncio.wait_for(ws.wait_closed(), 10)
+
+    try:
+        asyncio.run(scenario())
+    except Exception as exc:
+        raise AssertionError(f"{exc!r}; the server said:\n{site.log.read_text()[-6000:]}") from exc
+
+    # Failed sign-ins count on every process: after five, the sixth waits, wherever it lands.
+    statuses = [site.sign_in("alice", "not the password")[0] for _ in range(6)]
+    assert statuses[:5] == [200] * 5 and statuses[5] == 429
+    assert "Traceback" not in site.log.read_text()
+
+
+def test_several_web_processes_without_redis_are_refused_with_why(tmp_path):
+    env = os.environ.copy()
+    env.pop("REDIS_URL", None)
+    env.update({"FLUX_VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'flux.sqlite3'}"})
+    done = subprocess.run(
+        [sys.executable, "manage.py", "serve", "--processes", "2", "--port", str(free_port()), "--https-port", "0"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "2 web processes need REDIS_URL" in done.stderr
