@@ -9,13 +9,8 @@ subprocesses with the same environment.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +18,7 @@ import cv2
 import pytest
 
 from tests.conftest import PASSWORD, sample_path
+from tests.servers import free_port, stop, wait_until_answering
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -74,12 +70,6 @@ def fake_camera_clip(tmp_path_factory) -> Path:
 # --- the server -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _tail(path: Path, chars: int = 4000) -> str:
     try:
         return path.read_text(errors="replace")[-chars:]
@@ -124,28 +114,6 @@ class FluxServer:
                 f"g().objects.create_user(username={username!r}, password={PASSWORD!r})"
             ),
         )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop ``serve`` and the daphne it started: both are in the process group we created."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-    # serve stops daphne itself on SIGTERM; whatever is left of the group is killed.
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 @pytest.fixture(scope="session")
@@ -208,22 +176,10 @@ def flux_server(tmp_path_factory):
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 45
-        while True:
-            if server.proc.poll() is not None:
-                pytest.fail(f"the server exited with {server.proc.returncode} before answering:\n{server.log()}")
-            try:
-                with urllib.request.urlopen(server.url + "/accounts/login/", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not answer on {server.url} within 45 s:\n{server.log()}")
-            time.sleep(0.2)
+        wait_until_answering(server.url, server.proc, server.log)
         yield server
     finally:
-        _stop(server.proc)
+        stop(server.proc)
 
 
 # --- the browser ----------------------------------------------------------------------------

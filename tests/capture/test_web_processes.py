@@ -7,11 +7,9 @@ import asyncio
 import http.cookiejar
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSWORD
+from tests.servers import free_port, stop, wait_until_answering
 
 pytestmark = pytest.mark.channels
 
@@ -37,12 +36,6 @@ def redis_url() -> str:
     except OSError:
         pytest.skip(f"several web processes need a Redis server; none answers at {url} (set REDIS_URL)")
     return url
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Site:
@@ -105,7 +98,18 @@ def two_processes(tmp_path):
     port = site.url.rsplit(":", 1)[1]
     with open(site.log, "wb") as log:
         site.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--processes", "2", "--port", port, "--https-port", "0", "--no-worker"],
+            [
+                sys.executable,
+                "manage.py",
+                "serve",
+                "--processes",
+                "2",
+                "--port",
+                port,
+                "--https-port",
+                "0",
+                "--no-worker",
+            ],
             cwd=REPO_ROOT,
             env=env,
             stdout=log,
@@ -113,24 +117,10 @@ def two_processes(tmp_path):
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert site.proc.poll() is None, f"serve exited:\n{site.log.read_text()}"
-            try:
-                with urllib.request.urlopen(site.url + "/accounts/login/", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            assert time.monotonic() < deadline, f"no answer within 60 s:\n{site.log.read_text()}"
-            time.sleep(0.2)
+        wait_until_answering(site.url, site.proc, site.log.read_text, seconds=60)
         yield site
     finally:
-        try:
-            os.killpg(site.proc.pid, signal.SIGTERM)
-            site.proc.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(site.proc.pid, signal.SIGKILL)
+        stop(site.proc)
 
 
 async def next_of(ws, kind: str, timeout: float = 30.0) -> dict:

@@ -55,7 +55,7 @@
 
   const state = {
     ws: null, stream: null, facing: "user", inFlight: false, sentAt: 0, frames: 0,
-    frozen: false, shots: 0, lastRtt: 0, lastMs: 0, errors: [],
+    frozen: false, shots: 0, lastRtt: 0, lastMs: 0, errors: [], toasts: [],
     // The staged preview. ``dev`` is the shot on screen; ``awaiting`` the shots pressed whose
     // shot_saved has not come yet, oldest first (the server answers them in order).
     dev: null, awaiting: [], lastShutterAt: -Infinity,
@@ -85,6 +85,9 @@
 
   let toastTimer = null;
   function toast(text, kind, ms) {
+    // The last few, for the browser tests: a fast shot replaces "Saved ✓" within milliseconds.
+    state.toasts.push(text);
+    if (state.toasts.length > 20) state.toasts.shift();
     toastEl.textContent = text;
     toastEl.className = "toast " + (kind || "");
     toastEl.hidden = false;
