@@ -14,6 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -200,7 +201,10 @@ def test_two_web_processes_share_one_port_and_everything_that_crosses_sockets(tw
             await asyncio.wait_for(ws.wait_closed(), 10)
 
     try:
-        asyncio.run(scenario())
+        # In a thread of its own: the browser tests' Playwright keeps an event loop running in
+        # this one for the whole session.
+        with ThreadPoolExecutor(1) as thread:
+            thread.submit(asyncio.run, scenario()).result()
     except Exception as exc:
         raise AssertionError(f"{exc!r}; the server said:\n{site.log.read_text()[-6000:]}") from exc
 
