@@ -11,6 +11,9 @@
    var dir and SQLite database: one stream for ~15 s, then 8 simultaneous streams for ~20 s,
    each at most 10 fps with one frame in flight; round trip = send -> ``degrees`` received.
    The server's memory (RSS of the process tree) is sampled throughout.
+2b. Sixteen streams of four users at 10 fps for ~15 s against one web process (embedded), then
+   against one web process per core with Redis between them (`serve --processes N`), where a
+   Redis answers (REDIS_URL, or the local one): frames answered per second in all and per stream.
 
 Prints readable lines, a summary table, and a final line holding every figure as JSON.
 Options: --quick (shorter runs), --keep (keep the temporary server dir and log).
@@ -306,8 +309,9 @@ def _die_with_parent() -> None:
 class Server:
     """`manage.py serve` on a temporary var dir and database; always stopped by ``stop``."""
 
-    def __init__(self, keep: bool = False):
+    def __init__(self, keep: bool = False, processes: int = 1, redis_url: str | None = None):
         self.keep = keep
+        self.processes = processes
         self.tmp = tempfile.mkdtemp(prefix="flux-bench-")
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
@@ -327,6 +331,9 @@ class Server:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if redis_url:
+            self.env["REDIS_URL"] = redis_url
+            self.env["FLUX_CHANNEL_PREFIX"] = f"flux-bench-{os.urandom(4).hex()}"
         self.username, self.password = "bench", "bench-Secret-" + os.urandom(6).hex()
         self.base = f"http://127.0.0.1:{self.port}"
 
@@ -360,6 +367,8 @@ class Server:
                 "--https-port",
                 "0",
                 "--no-worker",
+                "--processes",
+                str(self.processes),
             ],
             cwd=ROOT,
             env=self.env,
@@ -522,10 +531,18 @@ async def run_stream(
 
 
 async def run_streams(
-    server: Server, session: str, jpegs: list[bytes], n: int, duration: float, label: str, rss_every: float = 1.0
+    server: Server,
+    session: str | list[str],
+    jpegs: list[bytes],
+    n: int,
+    duration: float,
+    label: str,
+    rss_every: float = 1.0,
 ) -> dict:
     url = f"ws://127.0.0.1:{server.port}/ws/shoot/"
-    headers = {"Cookie": f"sessionid={session}", "Origin": server.base}
+    # One login, or one per user (a user may keep FLUX_MAX_SOCKETS_PER_USER sockets open).
+    sessions = [session] if isinstance(session, str) else list(session)
+    headers = [{"Cookie": f"sessionid={one}", "Origin": server.base} for one in sessions]
     stats = [StreamStats(f"{label}-{k}") for k in range(n)]
     rss_samples: list[float] = []
     done = asyncio.Event()
@@ -544,7 +561,7 @@ async def run_streams(
     machine0 = machine_busy_ticks()
     try:
         results = await asyncio.gather(
-            *(run_stream(url, headers, jpegs, k * step, duration, s) for k, s in enumerate(stats)),
+            *(run_stream(url, headers[k % len(headers)], jpegs, k * step, duration, s) for k, s in enumerate(stats)),
             return_exceptions=True,
         )
     finally:
@@ -711,6 +728,59 @@ def run_server_bench(quick: bool, keep: bool) -> dict:
     return out
 
 
+def local_redis() -> str | None:
+    """REDIS_URL, or the local Redis on a database of its own, if one answers."""
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14"
+    parsed = urllib.parse.urlparse(url)
+    try:
+        socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=2).close()
+    except OSError:
+        return None
+    return url
+
+
+def run_processes_bench(streams: int, duration: float) -> dict:
+    """The same ``streams`` at 10 fps against one web process (embedded) and against one per core
+    (Redis between them): frames answered per second in all, and per stream."""
+    from reconstruction.core.imageio import encode_jpeg
+
+    jpegs = [encode_jpeg(f, quality=JPEG_QUALITY) for f in load_frames()]
+    redis_url = local_redis()
+    out: dict = {"streams": streams, "redis": redis_url}
+    runs = [(1, None)] + ([(os.cpu_count() or 1, redis_url)] if redis_url and (os.cpu_count() or 1) > 1 else [])
+    for processes, url in runs:
+        server = Server(processes=processes, redis_url=url)
+        try:
+            server.prepare()
+            # Four people with four cameras each: a user may keep 8 sockets open.
+            people = [f"person{i}" for i in range(max(1, streams // 4))]
+            server.manage(
+                "shell",
+                "-c",
+                "from django.contrib.auth import get_user_model as g; "
+                f"[g().objects.create_user(u, password={server.password!r}) for u in {people!r}]",
+            )
+            server.start()
+            sessions = [server.login(u) for u in people]
+            asyncio.run(run_streams(server, sessions, jpegs, 2, 2.0, "warm"))
+            r = asyncio.run(run_streams(server, sessions, jpegs, streams, duration, f"p{processes}"))
+        finally:
+            server.stop()
+            server.cleanup()
+        r["answered_per_s"] = round(r["answered"] / duration, 1)
+        out[str(processes)] = r
+        print(
+            f"  {processes} web process(es){' on Redis' if url else ''}: {r['answered_per_s']} frames answered a "
+            f"second in all, {r['fps_per_stream']['mean']} fps per stream (min {r['fps_per_stream']['min']}), "
+            f"round trip p95 {fmt(r['rtt_ms']['p95'], ' ms')}, server {r['cpu']['server_cores']} cores, "
+            f"{r['server_dropped']} dropped, errors {r['errors'] or 'none'}, {len(r['failures'])} streams failed",
+            flush=True,
+        )
+    if not redis_url:
+        print("  several web processes not measured: no Redis answers (set REDIS_URL)")
+    return out
+
+
 # --- main ---------------------------------------------------------------------------------------
 
 
@@ -759,6 +829,10 @@ def main(argv: list[str]) -> int:
     print("\n2. WebSocket round trips through the real server (manage.py serve, daphne)", flush=True)
     s = run_server_bench(quick, keep)
 
+    many = 16
+    print(f"\n2b. {many} streams at 10 fps: one web process, then one per core on Redis", flush=True)
+    p = run_processes_bench(many, 6.0 if quick else 15.0)
+
     total = round(time.monotonic() - started, 1)
     one, eight = s["one_stream"], s["eight_streams"]
     print("\nSummary")
@@ -790,6 +864,14 @@ def main(argv: list[str]) -> int:
         f"  {'server RSS start / peak / end':<48} {s['rss_start_mb']} / {eight['rss_mb']['max']} / {s['rss_end_mb']} MB"
     )
     print(f"  {'server log error lines':<48} {s['server_log_problem_lines']}")
+    for n in dict.fromkeys(("1", str(os.cpu_count() or 1))):
+        if n in p:
+            r = p[n]
+            print(
+                f"  {f'{many} streams, {n} web process(es)':<48} {fmt(r['rtt_ms']['median'], ' ms'):>10} "
+                f"{fmt(r['rtt_ms']['p95'], ' ms'):>10}  {r['answered_per_s']} frames/s answered in all, "
+                f"{r['fps_per_stream']['mean']} fps/stream (min {r['fps_per_stream']['min']})"
+            )
     print(f"  total bench time {total} s")
 
     figures = {
@@ -798,6 +880,7 @@ def main(argv: list[str]) -> int:
         "budget_met": met,
         "analysis": a,
         "server": s,
+        "processes": p,
         "total_s": total,
     }
     print(json.dumps(figures, separators=(",", ":")), flush=True)
