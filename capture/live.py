@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from reconstruction.core.extraction import thread_analyzer
-from reconstruction.core.imageio import FrameLimits, decode_jpeg, encode_jpeg, fit_within
+from reconstruction.core.imageio import FrameLimits, decode_jpeg, encode_jpeg, fit_within, glance, still
 from reconstruction.core.recent import RecentFrames
 
 _pool: ThreadPoolExecutor | None = None
@@ -57,6 +57,10 @@ def analyze_jpeg(jpeg: bytes, person_mask=None):
     return rgb, thread_analyzer().analyze(rgb, person_mask=person_mask)
 
 
+# A still scene is analysed again at least this often anyway (light drifts slowly).
+STILL_SECONDS = 1.0
+
+
 @dataclass
 class FrameOutcome:
     analysis: dict  # the JSON-ready analysis of the frame as received
@@ -75,20 +79,36 @@ class LiveStream:
     def __init__(self):
         self._person = None
         self._frames = 0
+        self._look = None  # the glance of the frame last analysed (imageio.glance)
+        self._analysis = None  # ... its analysis
+        self._analysed_at = float("-inf")
         self._last_sample = float("-inf")
         self.recent = RecentFrames(
             settings.FLUX_RECENT_SECONDS, settings.FLUX_RECENT_FRAMES, settings.FLUX_RECENT_BYTES
         )
 
     def analyze(self, jpeg: bytes) -> FrameOutcome:
-        reuse = self._person if self._frames % settings.FLUX_SEGMENT_EVERY else None
-        rgb, analysis = analyze_jpeg(jpeg, person_mask=reuse)
-        self._person = analysis.person_mask
-        self._frames += 1
-        self.recent.add(jpeg, analysis)
-        outcome = FrameOutcome(analysis.to_json())
+        started = time.perf_counter()
         now = time.monotonic()
-        if now - self._last_sample >= settings.FLUX_LEARNING_INTERVAL_S:
+        rgb = decode_jpeg(jpeg, frame_limits())
+        look = glance(rgb)
+        if still(look, self._look) and now - self._analysed_at < STILL_SECONDS:
+            # Nothing moved beyond noise since the frame last analysed: its degrees stand, and
+            # the message says they were not measured again.
+            analysis = self._analysis
+            outcome = FrameOutcome(
+                analysis.to_json() | {"unchanged": True, "ms": round((time.perf_counter() - started) * 1000, 2)}
+            )
+        else:
+            reuse = self._person if self._frames % settings.FLUX_SEGMENT_EVERY else None
+            analysis = thread_analyzer().analyze(rgb, person_mask=reuse)
+            self._person = analysis.person_mask
+            self._frames += 1
+            self._look, self._analysis, self._analysed_at = look, analysis, now
+            outcome = FrameOutcome(analysis.to_json())
+        self.recent.add(jpeg, analysis)
+        # A still frame teaches nothing the one before it did not.
+        if now - self._last_sample >= settings.FLUX_LEARNING_INTERVAL_S and not outcome.analysis.get("unchanged"):
             self._last_sample = now
             side = settings.FLUX_LEARNING_MAX_SIDE
             small = fit_within(rgb, side, side)

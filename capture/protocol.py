@@ -24,6 +24,8 @@ Server → client (always text JSON)
      "intentions": [{name, label}, ...], "process": PID}`` (which web process holds this socket)
   ``{"type": "degrees", "seq": N, "width": W, "height": H, "faces": [{"box": [x, y, w, h] (0–1),
      "main": bool, "degrees": {...}}], "elements": {name: degree or null}, "ms": T, "dropped": D}``
+     (with ``"unchanged": true`` where nothing in the frame moved beyond noise since the frame
+     last analysed, under a second before: its degrees are repeated, not measured again)
   ``{"type": "shot_saved", "shot": {"id", "created_at", "width", "height", "elements", "faces", "url"}}``
      (also sent to the user's other open shooting pages, with ``"elsewhere": true``)
   After ``shot_saved``, for that shot and in this order:

@@ -3,6 +3,7 @@
 import asyncio
 import json
 
+import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -13,6 +14,7 @@ from capture.consumers import user_group
 from capture.models import Shot
 from fluxsite.asgi import application
 from reconstruction.core.elements import ELEMENT_NAMES
+from reconstruction.core.imageio import encode_jpeg
 from reconstruction.models import LearningSample
 from tests.conftest import solid_jpeg
 
@@ -114,12 +116,14 @@ async def test_a_frame_in_gives_every_degree_out(alice_headers, portrait_jpeg):
     await comm.disconnect()
 
 
-async def test_live_frames_are_kept_as_bounded_learning_data(alice, alice_headers, portrait_jpeg, settings):
+async def test_live_frames_are_kept_as_bounded_learning_data(alice, alice_headers, portrait, settings):
     settings.FLUX_LEARNING_INTERVAL_S = 0.0
     settings.FLUX_LEARNING_MAX_PER_USER = 2
     comm, _ = await open_socket(alice_headers)
-    for _ in range(5):
-        await comm.send_to(bytes_data=portrait_jpeg)
+    for i in range(5):
+        # Each a little brighter: a frame in which nothing moved teaches nothing and is not kept.
+        frame = np.clip(portrait.astype(np.int16) + 10 * i, 0, 255).astype(np.uint8)
+        await comm.send_to(bytes_data=encode_jpeg(frame))
         await next_of(comm, "degrees", timeout=30)
         await asyncio.sleep(0.1)  # a sample is skipped, not queued, while the previous one is written
     await asyncio.sleep(0.5)
