@@ -7,9 +7,11 @@ import asyncio
 import http.cookiejar
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -158,7 +160,18 @@ async def one_socket_per_process(site: Site, session: str, count: int = 2):
     for ws in spare:
         await ws.close()
     assert len(held) == count, f"40 sockets all went to {list(held)}"
-    return list(held.values())
+    return held
+
+
+async def open_one(site: Site, session: str):
+    from websockets.asyncio.client import connect
+
+    ws = await connect(
+        site.url.replace("http", "ws") + "/ws/shoot/",
+        additional_headers={"Cookie": f"sessionid={session}", "Origin": site.url},
+        max_size=None,
+    )
+    return ws, await next_of(ws, "hello")
 
 
 def test_two_web_processes_share_one_port_and_everything_that_crosses_sockets(two_processes, portrait_jpeg):
@@ -168,7 +181,8 @@ def test_two_web_processes_share_one_port_and_everything_that_crosses_sockets(tw
     session = next(c.value for c in jar if c.name == "sessionid")
 
     async def scenario():
-        phone, laptop = await one_socket_per_process(site, session)
+        held = await one_socket_per_process(site, session)
+        (phone_process, phone), (_, laptop) = held.items()
         # A shot taken on one process reaches the same user's page on the other.
         await phone.send(json.dumps({"type": "shutter"}))
         await phone.send(portrait_jpeg)
@@ -184,6 +198,13 @@ def test_two_web_processes_share_one_port_and_everything_that_crosses_sockets(tw
         await phone.send(portrait_jpeg)
         refused = await next_of(phone, "error")
         assert refused["code"] == "shutter_too_fast"
+        # A web process killed outright: its pages reconnect to another within 2 s (the page
+        # retries after 0.5 s), the others went on serving, and serve starts a new one.
+        os.kill(phone_process, signal.SIGKILL)
+        await asyncio.wait_for(phone.wait_closed(), 5)
+        started = time.monotonic()
+        phone, hello = await open_one(site, session)
+        assert time.monotonic() - started < 2.0 and hello["process"] != phone_process
         # Signing out closes the login's sockets on every process.
         csrf = next(c.value for c in jar if c.name == "csrftoken")
         await asyncio.to_thread(
@@ -199,19 +220,22 @@ def test_two_web_processes_share_one_port_and_everything_that_crosses_sockets(tw
             ended = await next_of(ws, "error")
             assert ended["code"] == "session_ended"
             await asyncio.wait_for(ws.wait_closed(), 10)
+        return phone_process
 
     try:
         # In a thread of its own: the browser tests' Playwright keeps an event loop running in
         # this one for the whole session.
         with ThreadPoolExecutor(1) as thread:
-            thread.submit(asyncio.run, scenario()).result()
+            killed = thread.submit(asyncio.run, scenario()).result()
     except Exception as exc:
         raise AssertionError(f"{exc!r}; the server said:\n{site.log.read_text()[-6000:]}") from exc
 
     # Failed sign-ins count on every process: after five, the sixth waits, wherever it lands.
     statuses = [site.sign_in("alice", "not the password")[0] for _ in range(6)]
     assert statuses[:5] == [200] * 5 and statuses[5] == 429
-    assert "Traceback" not in site.log.read_text()
+    log = site.log.read_text()
+    assert "Traceback" not in log
+    assert f"web process {killed} exited with -9; starting another" in log
 
 
 def test_several_web_processes_without_redis_are_refused_with_why(tmp_path):

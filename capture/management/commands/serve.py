@@ -121,13 +121,15 @@ class Command(BaseCommand):
         if https_port:
             key, cert = ensure_certificate(settings.VAR_DIR / "tls", ["localhost", "127.0.0.1", *lan])
             tls = ["-e", f"ssl:{https_port}:privateKey={key}:certKey={cert}:interface=0.0.0.0"]
-        procs = []
-        for i in range(processes):
+
+        def web(i: int) -> subprocess.Popen:
             # The phones' https port is one process's (a TLS endpoint cannot adopt a shared socket).
             cmd = base + bind + (tls if i == 0 else []) + ["fluxsite.asgi:application"]
-            procs.append(subprocess.Popen(cmd, env=env, pass_fds=(listener.fileno(),) if listener else ()))
-        if listener is not None:
-            listener.close()  # the daphne processes hold it now
+            return subprocess.Popen(cmd, env=env, pass_fds=(listener.fileno(),) if listener else ())
+
+        # Kept open here too (serve never accepts on it): a web process that dies is started again
+        # on the same socket while the others go on serving.
+        procs = [web(i) for i in range(processes)]
         if not no_worker:
             procs.append(
                 subprocess.Popen(
@@ -161,14 +163,22 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         try:
             while not stopping:
-                for proc in procs:
-                    if proc.poll() is not None:
-                        self.stderr.write(
-                            f"{proc.args[2] if len(proc.args) > 2 else proc.args} exited with {proc.returncode}; stopping"
-                        )
-                        stopping = True
+                for i, proc in enumerate(procs):
+                    if proc.poll() is None or stopping:
+                        continue
+                    if i < processes and processes > 1:
+                        # The others serve on; the pages it held reconnect to them.
+                        self.stderr.write(f"web process {proc.pid} exited with {proc.returncode}; starting another")
+                        procs[i] = web(i)
+                        continue
+                    self.stderr.write(
+                        f"{proc.args[2] if len(proc.args) > 2 else proc.args} exited with {proc.returncode}; stopping"
+                    )
+                    stopping = True
                 time.sleep(0.5)
         finally:
+            if listener is not None:
+                listener.close()
             for proc in procs:
                 if proc.poll() is None:
                     proc.terminate()
