@@ -119,16 +119,8 @@ REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     _prefix = env_str("FLUX_CHANNEL_PREFIX", "flux")
     CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": _prefix,
-        },
-        "throttle": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": f"{_prefix}-throttle",
-        },
+        name: {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": prefix}
+        for name, prefix in (("default", _prefix), ("throttle", f"{_prefix}-throttle"))
     }
 else:
     CACHES = {

@@ -74,7 +74,7 @@ def decode_jpeg(data: bytes, limits: FrameLimits = FrameLimits()) -> np.ndarray:
 
 GLANCE = (80, 60)  # a frame seen at this size (grey, area-averaged) to tell whether anything moved
 # A still scene's sensor noise (σ 3 levels) after JPEG moved no cell of the glance by more than 2
-# grey levels; frames of talking-head footage 100 ms apart moved some by more than 12 (franck,
+# grey levels; frames of talking-head footage 100 ms apart moved some by more than 8 (franck,
 # zzhang_vlog, carphone: 0 of 260 pairs within 8).
 STILL_LEVELS = 4
 

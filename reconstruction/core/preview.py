@@ -294,6 +294,11 @@ def _raised(cache: dict, applied) -> list[dict]:
     return out
 
 
+def _defects(found) -> list:
+    """The findings that are defects: without the partial smiles, which only ask for more."""
+    return [f for f in found if not getattr(f, "partial", False)]
+
+
 def _made(cache: dict) -> dict:
     """The chains already made for this shot, by (groups, strength): a trial reconstruction the
     self-check needs may already exist as a preview."""
@@ -338,7 +343,7 @@ def self_checked(
         """What is against ``chain``; ``every``: with the partial smiles, which are no defect."""
         targets = {n: t for g in chain.applied for n, t in by_group[g].targets.items()}
         found = check.findings(original, analysis, chain.image, chain.analysis, targets, chain.applied, cache, quick)
-        return found if every else [f for f in found if not getattr(f, "partial", False)]
+        return found if every else _defects(found)
 
     made = _made(cache)
 
@@ -374,7 +379,7 @@ def self_checked(
 
     current, left_out = full, []
     everything = findings(current, every=True)
-    found = [f for f in everything if not getattr(f, "partial", False)]
+    found = _defects(everything)
     # The photo a bigger smile started from, kept for when the bigger one brings a defect:
     # (chain, group, its step, its raised record).
     fallback = None
@@ -400,7 +405,7 @@ def self_checked(
                 fallback = fallback or (current, group, by_group[group], raised.get(group))
                 current = ask_bigger(current, group, _why(short))
                 everything = findings(current, every=True)
-                found = [f for f in everything if not getattr(f, "partial", False)]
+                found = _defects(everything)
                 continue
             if short and fallback is not None:
                 current = back(fallback)  # no bigger smile read as one

@@ -47,10 +47,10 @@ STARING = 0.25
 # Elements that belong to another: a mouth is open because of the smile it is part of, so a face
 # already smiling at least as asked keeps its mouth (a laugh is not closed into a grin).
 BELONGS = {"expression.mouth_openness": "expression.smile"}
-# "At least" read the other way: where the smile asked does not read as happy to the independent
-# classifier, a bigger one is asked, by RAISE_BY at a time, up to as far as the model can take it
-# (a gentle portrait smile under worried brows: liveportrait_d10 frame 404 read p(happy) 0.00 at
-# 0.55, 0.07 at 0.70 and 0.55 at 0.85). Only the smile: wider eyes are not a happier face.
+# "At least" read the other way: where the smile asked reads as happy only in part to the
+# independent classifier, a bigger one is asked, by RAISE_BY at a time, up to as far as the model
+# can take it (a gentle portrait smile under worried brows: liveportrait_d10 frame 0 read p(happy)
+# 0.48 at 0.55 and 0.59 at 0.65). Only the smile: wider eyes are not a happier face.
 RAISED = frozenset({"expression.smile"})
 RAISE_BY = 0.15
 

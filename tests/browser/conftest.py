@@ -18,7 +18,7 @@ import cv2
 import pytest
 
 from tests.conftest import PASSWORD, sample_path
-from tests.servers import free_port, stop, wait_until_answering
+from tests.servers import free_port, server_env, start_serve, stop, user_command, wait_until_answering
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -105,15 +105,7 @@ class FluxServer:
 
     def make_user(self, username: str) -> None:
         """A user of this server (once), so that tests sharing the server keep out of each other's data."""
-        self.manage(
-            "shell",
-            "-c",
-            (
-                "from django.contrib.auth import get_user_model as g; "
-                f"g().objects.filter(username={username!r}).exists() or "
-                f"g().objects.create_user(username={username!r}, password={PASSWORD!r})"
-            ),
-        )
+        self.manage(*user_command(username, PASSWORD))
 
 
 @pytest.fixture(scope="session")
@@ -121,60 +113,19 @@ def flux_server(tmp_path_factory):
     """``manage.py serve`` on a free loopback port with its own SQLite file, media folder and
     in-memory channel layer, migrated, with the user alice; stopped at the end even on failure."""
     var_dir = tmp_path_factory.mktemp("flux-var")
-    db_path = var_dir / "flux.sqlite3"
-    env = os.environ.copy()
-    for name in ("REDIS_URL", "FLUX_TEST_DB", "FLUX_HOST", "FLUX_PORT", "FLUX_HTTPS_PORT", "DEBUG"):
-        env.pop(name, None)
-    env.update(
-        {
-            "FLUX_VAR_DIR": str(var_dir),
-            "FLUX_MEDIA_DIR": str(var_dir / "media"),
-            "FLUX_WEIGHTS_DIR": str(var_dir / "weights"),
-            # Always this test's own SQLite file, also when the suite runs against PostgreSQL.
-            "DATABASE_URL": f"sqlite:///{db_path}",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "FLUX_LEARNING_INTERVAL_S": env.get("FLUX_LEARNING_INTERVAL_S", "1.0"),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    env = server_env(var_dir, FLUX_LEARNING_INTERVAL_S=os.environ.get("FLUX_LEARNING_INTERVAL_S", "1.0"))
     port = free_port()
     server = FluxServer(
         url=f"http://127.0.0.1:{port}",
         env=env,
         var_dir=var_dir,
-        db_path=db_path,
+        db_path=var_dir / "flux.sqlite3",
         log_path=var_dir / "server.log",
         proc=None,
     )  # type: ignore[arg-type]
     server.manage("migrate", "--noinput", "-v", "0", timeout=120)
-    server.manage(
-        "shell",
-        "-c",
-        (
-            "from django.contrib.auth import get_user_model; "
-            f"get_user_model().objects.create_user(username='alice', password={PASSWORD!r})"
-        ),
-    )
-    with open(server.log_path, "wb") as log:
-        server.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "manage.py",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--https-port",
-                "0",
-                "--no-worker",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    server.make_user("alice")
+    server.proc = start_serve(env, port, server.log_path)
     try:
         wait_until_answering(server.url, server.proc, server.log)
         yield server

@@ -22,11 +22,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.servers import free_port, stop, wait_until_answering
+from tests.servers import REPO_ROOT, free_port, server_env, start_serve, stop, user_command, wait_until_answering
 
 pytestmark = pytest.mark.channels
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def redis_url() -> str:
@@ -72,53 +70,19 @@ class Site:
 
 @pytest.fixture
 def two_processes(tmp_path):
-    env = os.environ.copy()
-    for name in ("FLUX_TEST_DB", "FLUX_HOST", "FLUX_PORT", "FLUX_HTTPS_PORT", "DEBUG", "FLUX_WEB_PROCESSES"):
-        env.pop(name, None)
-    env.update(
-        {
-            "REDIS_URL": redis_url(),
-            "FLUX_CHANNEL_PREFIX": f"flux-test-{uuid.uuid4().hex[:8]}",  # nothing shared with another run
-            "FLUX_VAR_DIR": str(tmp_path),
-            "FLUX_MEDIA_DIR": str(tmp_path / "media"),
-            "FLUX_WEIGHTS_DIR": str(tmp_path / "weights"),
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'flux.sqlite3'}",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            # Two presses a user may make in a row, then one every ten seconds.
-            "FLUX_SHUTTER_RATE": "0.1",
-            "FLUX_SHUTTER_BURST": "2",
-            "PYTHONUNBUFFERED": "1",
-        }
+    env = server_env(
+        tmp_path,
+        REDIS_URL=redis_url(),
+        FLUX_CHANNEL_PREFIX=f"flux-test-{uuid.uuid4().hex[:8]}",  # nothing shared with another run
+        # Two presses a user may make in a row, then one every ten seconds.
+        FLUX_SHUTTER_RATE="0.1",
+        FLUX_SHUTTER_BURST="2",
     )
-    site = Site(f"http://127.0.0.1:{free_port()}", env, tmp_path / "server.log")
+    port = free_port()
+    site = Site(f"http://127.0.0.1:{port}", env, tmp_path / "server.log")
     site.manage("migrate", "--noinput", "-v", "0")
-    site.manage(
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model as g; "
-        f"g().objects.create_user(username='alice', password={PASSWORD!r})",
-    )
-    port = site.url.rsplit(":", 1)[1]
-    with open(site.log, "wb") as log:
-        site.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "manage.py",
-                "serve",
-                "--processes",
-                "2",
-                "--port",
-                port,
-                "--https-port",
-                "0",
-                "--no-worker",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    site.manage(*user_command("alice", PASSWORD))
+    site.proc = start_serve(env, port, site.log, "--processes", "2")
     try:
         wait_until_answering(site.url, site.proc, site.log.read_text, seconds=60)
         yield site
@@ -239,13 +203,10 @@ def test_two_web_processes_share_one_port_and_everything_that_crosses_sockets(tw
 
 
 def test_several_web_processes_without_redis_are_refused_with_why(tmp_path):
-    env = os.environ.copy()
-    env.pop("REDIS_URL", None)
-    env.update({"FLUX_VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'flux.sqlite3'}"})
     done = subprocess.run(
         [sys.executable, "manage.py", "serve", "--processes", "2", "--port", str(free_port()), "--https-port", "0"],
         cwd=REPO_ROOT,
-        env=env,
+        env=server_env(tmp_path),  # no REDIS_URL
         capture_output=True,
         text=True,
         timeout=60,
