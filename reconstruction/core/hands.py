@@ -65,7 +65,12 @@ def _model():
         interpreter.allocate_tensors()
         # The outputs: landmarks (Identity), the hand's presence, handedness, world landmarks.
         outputs = {d["name"]: d["index"] for d in interpreter.get_output_details()}
-        _interpreter = interpreter, interpreter.get_input_details()[0]["index"], outputs["Identity"], outputs["Identity_1"]
+        _interpreter = (
+            interpreter,
+            interpreter.get_input_details()[0]["index"],
+            outputs["Identity"],
+            outputs["Identity_1"],
+        )
     return _interpreter
 
 
