@@ -22,6 +22,7 @@ from reconstruction import services as model_services
 from reconstruction.core.imageio import FrameError
 
 from . import protocol
+from .groups import session_group, user_group
 from .live import LiveStream, analysis_pool
 from .shutter import fair_shots, reconstruction_pool, take
 
@@ -71,15 +72,6 @@ def shutter_allowed(user_id: int) -> bool:
     finally:
         cache.delete(lock)
     return allowed
-
-
-def user_group(user_id) -> str:
-    return f"shooter-{user_id}"
-
-
-def session_group(session_key: str) -> str:
-    """The sockets opened under one login session: closed together when it ends."""
-    return f"session-{session_key}"
 
 
 def end_sockets(group: str, why: str) -> None:
@@ -314,6 +306,11 @@ class ShootConsumer(AsyncWebsocketConsumer):
         if event.get("origin") != self.channel_name:
             done = event["recorded"]
             await self._send(protocol.recorded(done["shot"], done["recorded"], done["url"], elsewhere=True))
+
+    async def shot_failed(self, event):
+        """A shot of this user's that will not develop (its web process died, or developing it
+        again failed): its page offers to develop it again."""
+        await self._send(protocol.error("reconstruction_failed", event["message"], shot=event["shot"]))
 
     async def session_ended(self, event):
         """The login this socket was opened under is over (logged out, password changed): frames

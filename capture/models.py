@@ -41,6 +41,12 @@ class Shot(models.Model):
     # (claim 8), else the original; softened previews are never stored as the shot.
     PROCESSING, DONE, FAILED = "processing", "done", "failed"
     status = models.CharField(max_length=16, default=DONE, choices=[(s, s) for s in (PROCESSING, DONE, FAILED)])
+    # The web process developing it (capture.processes.me: host and pid), so that a shot whose
+    # process died is marked failed instead of developing forever.
+    developer = models.CharField(max_length=160, blank=True)
+    # What the shutter asked (the intention chosen, the wish said), kept so that developing the
+    # shot again asks the same.
+    asked = models.JSONField(default=dict, blank=True)
     reconstruction = models.FileField(upload_to=_reconstruction_path, blank=True)
     reconstructed_elements = models.JSONField(default=dict, blank=True)  # degrees measured on the reconstruction
     intention = models.JSONField(default=dict, blank=True)  # name, source, confidence, reasons, wished

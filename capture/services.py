@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.db import DatabaseError, transaction
@@ -24,11 +25,20 @@ def get_shot(user, shot_id) -> Shot:
     return get_object_or_404(shots_for(user), pk=shot_id)
 
 
-def save_shot(user, jpeg: bytes, analysis: dict, status: str = Shot.DONE) -> Shot:
-    """Store the original exactly as captured, with every degree measured on it."""
+# A shot whose web process died while developing it (capture.processes).
+ORPHANED = "the server process developing this shot stopped before it finished; the original is kept: develop it again"
+
+
+def save_shot(
+    user, jpeg: bytes, analysis: dict, status: str = Shot.DONE, developer: str = "", asked: dict | None = None
+) -> Shot:
+    """Store the original exactly as captured, with every degree measured on it. ``developer``:
+    the web process that will develop it; ``asked``: the shutter's intention and wish."""
     shot = Shot(
         user=user,
         status=status,
+        developer=developer,
+        asked=asked or {},
         width=analysis["width"],
         height=analysis["height"],
         elements=analysis["elements"],
@@ -113,6 +123,41 @@ def record_reconstruction(
 
 def mark_shot_failed(shot: Shot, message: str) -> None:
     Shot.objects.filter(pk=shot.pk).update(status=Shot.FAILED, message=message[:500])
+
+
+def fail_orphaned_shots(gone: Callable[[str], bool]) -> list[tuple[int, str]]:
+    """Mark failed every shot still developing on a web process that is ``gone`` (by its
+    developer's name), so its page offers to develop it again. The (user id, shot id) of each."""
+    developers = Shot.objects.filter(status=Shot.PROCESSING).values_list("developer", flat=True).distinct()
+    failed = []
+    for developer in [d for d in developers if gone(d)]:
+        with transaction.atomic():
+            rows = Shot.objects.select_for_update().filter(status=Shot.PROCESSING, developer=developer)
+            failed += [(user_id, str(pk)) for user_id, pk in rows.values_list("user_id", "pk")]
+            rows.update(status=Shot.FAILED, message=ORPHANED)
+    return failed
+
+
+def develop_again(user, shot_id, developer: str) -> Shot:
+    """Take back a shot whose development failed, to develop it again from its original: what the
+    earlier attempt left (a reconstruction, the stages shown) goes, the original stays."""
+    with transaction.atomic():
+        shot = get_object_or_404(shots_for(user).select_for_update(), pk=shot_id)
+        if shot.status != Shot.FAILED:
+            raise ValueError(
+                "this shot is developing already" if shot.status == Shot.PROCESSING else "this shot is developed"
+            )
+        for row in shot.shown.all():
+            if row.image:
+                row.image.delete(save=False)
+        shot.shown.all().delete()
+        for field in (shot.reconstruction, shot.thumbnail):
+            if field:
+                field.delete(save=False)
+        shot.status, shot.developer, shot.message = Shot.PROCESSING, developer, ""
+        shot.rule, shot.models_used, shot.reconstructed_elements = {}, {}, {}
+        shot.save()
+    return shot
 
 
 def delete_shot(user, shot_id) -> None:

@@ -14,8 +14,11 @@ from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections
+from django.http import Http404
 from django.urls import reverse
 
 from reconstruction import plans
@@ -24,7 +27,8 @@ from reconstruction.core.extraction import thread_analyzer
 from reconstruction.core.imageio import FrameError, encode_jpeg
 from reconstruction.core.selfcheck import shared_checks
 
-from . import protocol, services
+from . import processes, protocol, services
+from .groups import user_group
 from .live import analyze_jpeg
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,8 @@ def reconstruction_pool() -> ThreadPoolExecutor:
     """A small pool of its own, so a reconstruction never waits behind live frames (and the
     reverse); shots queue here one after another instead of competing for the cores."""
     global _pool
+    # Before this process develops its first shot, it says it is alive (capture.processes).
+    processes.keep_alive()
     with _lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(
@@ -153,7 +159,14 @@ def take(
             emit(protocol.error("shot_failed", "the shot could not be analysed and was not saved; try again"))
             return
         try:
-            shot = services.save_shot(user, jpeg, analysis.to_json(), status=services.Shot.PROCESSING)
+            shot = services.save_shot(
+                user,
+                jpeg,
+                analysis.to_json(),
+                status=services.Shot.PROCESSING,
+                developer=processes.me(),
+                asked={"intention": chosen, "wish": wish},
+            )
         except Exception:
             log.exception("could not save a shot")
             emit(protocol.error("shot_failed", "the shot could not be saved; try again"))
@@ -166,6 +179,54 @@ def take(
             message = f"the reconstruction failed ({type(exc).__name__}); the original is kept as the photo"
             services.mark_shot_failed(shot, message)
             emit(protocol.error("reconstruction_failed", message, shot=str(shot.id)))
+    finally:
+        close_old_connections()
+
+
+def to_pages(user_id) -> Callable[[dict], None]:
+    """An ``emit`` for a shot no socket waits on (developed again from its page): the recorded
+    photo and a failure reach every shooting page of the user, as a shot from another page does."""
+    layer = get_channel_layer()
+
+    def emit(message: dict) -> None:
+        if message["type"] == "recorded":
+            event = {"type": "shot.recorded", "recorded": message, "origin": None}
+        elif message["type"] == "error" and message.get("shot"):
+            event = {"type": "shot.failed", "shot": message["shot"], "message": message["message"]}
+        else:
+            return
+        async_to_sync(layer.group_send)(user_group(user_id), event)
+
+    return emit
+
+
+def develop_again(user, shot_id) -> None:
+    """Develop a shot again from its stored original (``services.develop_again`` took it back),
+    asking what its shutter asked; run on a reconstruction thread."""
+    emit = to_pages(user.pk)
+    try:
+        shot = services.get_shot(user, shot_id)
+        try:
+            with shot.original.open("rb") as f:
+                jpeg = f.read()
+            rgb, analysis = analyze_jpeg(jpeg)
+            develop(
+                user,
+                shot,
+                rgb,
+                analysis,
+                thread_analyzer(),
+                emit,
+                chosen=shot.asked.get("intention"),
+                wish=shot.asked.get("wish"),
+            )
+        except Exception as exc:
+            log.exception("developing shot %s again failed", shot_id)
+            message = f"the reconstruction failed again ({type(exc).__name__}); the original is kept as the photo"
+            services.mark_shot_failed(shot, message)
+            emit(protocol.error("reconstruction_failed", message, shot=str(shot_id)))
+    except Http404:
+        pass  # deleted meanwhile
     finally:
         close_old_connections()
 

@@ -6,7 +6,8 @@ from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from .consumers import end_sockets, session_group, user_group
+from .consumers import end_sockets
+from .groups import session_group, user_group
 from .models import Shot, ShotStage
 
 

@@ -16,4 +16,6 @@ urlpatterns = [
     path("shots/<uuid:shot_id>/download/", views.shot_download, name="shot-download"),
     path("shots/<uuid:shot_id>/feedback/", views.shot_feedback, name="shot-feedback"),
     path("shots/<uuid:shot_id>/delete/", views.shot_delete, name="shot-delete"),
+    path("shots/<uuid:shot_id>/develop/", views.shot_develop, name="shot-develop"),
+    path("shots/<uuid:shot_id>/status/", views.shot_status, name="shot-status"),
 ]

@@ -24,7 +24,7 @@ from reconstruction.core.elements import ELEMENTS, by_group
 from reconstruction.core.intention import INTENTIONS, LABELS
 from reconstruction.models import Verdict
 
-from . import services
+from . import processes, services, shutter
 from .models import Shot
 
 GALLERY_PAGE = 24
@@ -175,6 +175,32 @@ def shot_feedback(request, shot_id):
         )
     messages.success(request, text)
     return redirect("capture:shot", shot_id=shot_id)
+
+
+@login_required
+@require_POST
+def shot_develop(request, shot_id):
+    """Develop again a shot whose development failed (its web process died, or a model crashed),
+    from its stored original, on this process's reconstruction threads."""
+    try:
+        shot = services.develop_again(request.user, shot_id, processes.me())
+    except ValueError as exc:
+        messages.error(request, f"{str(exc).capitalize()}.")
+        return redirect("capture:shot", shot_id=shot_id)
+    user = request.user
+    if shutter.fair_shots().submit(user.pk, lambda: shutter.develop_again(user, shot.pk)) is None:
+        services.mark_shot_failed(shot, "your other shots are still developing; develop this one again in a moment")
+        messages.error(request, "Your other shots are still developing: try again in a moment.")
+    else:
+        messages.success(request, "Developing again from the original.")
+    return redirect("capture:shot", shot_id=shot_id)
+
+
+@login_required
+def shot_status(request, shot_id):
+    """Whether the shot is still developing (its page asks until it is not)."""
+    shot = services.get_shot(request.user, shot_id)
+    return JsonResponse({"status": shot.status, "message": shot.message})
 
 
 @login_required

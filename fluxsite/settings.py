@@ -212,13 +212,20 @@ FLUX_SEGMENT_EVERY = env_int("FLUX_SEGMENT_EVERY", 3)
 FLUX_LEARNING_INTERVAL_S = env_float("FLUX_LEARNING_INTERVAL_S", 1.0)
 # ... and at most this many per user, the oldest dropped first.
 FLUX_LEARNING_MAX_PER_USER = env_int("FLUX_LEARNING_MAX_PER_USER", 1500)
-# Training: the newest N learning frames are used; a running run silent this long has died.
+# Training: the newest N learning frames are used; a running run silent this long has died (its
+# worker beats every FLUX_TRAINING_BEAT_S), and another worker takes it over, at most
+# FLUX_TRAINING_ATTEMPTS starts in all (a run that kills its worker each time then fails).
 FLUX_TRAINING_MAX_SAMPLES = env_int("FLUX_TRAINING_MAX_SAMPLES", 400)
-FLUX_TRAINING_STALE_S = env_int("FLUX_TRAINING_STALE_S", 120)
+FLUX_TRAINING_STALE_S = env_int("FLUX_TRAINING_STALE_S", 30)
+FLUX_TRAINING_BEAT_S = env_float("FLUX_TRAINING_BEAT_S", 5.0)
+FLUX_TRAINING_ATTEMPTS = env_int("FLUX_TRAINING_ATTEMPTS", 2)
 # With at least this many learning frames, a fifth is held out to measure each new version.
 FLUX_EVALUATION_MIN_SAMPLES = env_int("FLUX_EVALUATION_MIN_SAMPLES", 25)
 # CPU threads a training run may use (the web process keeps the rest for live analysis).
 FLUX_TRAINING_THREADS = env_int("FLUX_TRAINING_THREADS", max(1, (os.cpu_count() or 2) - 1))
+# ... at this niceness (0-19): training yields the CPU to live analysis and the shutter, which keep
+# their budgets while a run trains; 0 switches it off.
+FLUX_TRAINING_NICE = env_int("FLUX_TRAINING_NICE", 10)
 # Training starts by itself for untrained groups once a user has this many learning frames.
 FLUX_AUTO_TRAIN_MIN_SAMPLES = env_int("FLUX_AUTO_TRAIN_MIN_SAMPLES", 120)
 # Long side of a stored learning frame, in pixels.

@@ -126,6 +126,10 @@ class TrainingRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)  # a running run that stops beating has died
+    # The worker running it (host:pid) and how many workers have started it: one whose worker died
+    # is taken over by another (services.take_over_stale_runs), up to FLUX_TRAINING_ATTEMPTS.
+    worker = models.CharField(max_length=160, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     step = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
     loss = models.FloatField(null=True, blank=True)

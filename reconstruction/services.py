@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, close_old_connections, transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -60,7 +62,7 @@ def start_training(
     """Queue a training run for the background worker; refuses a second live run of the group."""
     if group not in MODEL_CLASSES:
         raise ValueError(f"unknown group {group!r}")
-    reap_stale_runs(user)
+    take_over_stale_runs(user)
     try:
         with transaction.atomic():
             run = TrainingRun.objects.create(
@@ -99,22 +101,39 @@ def maybe_auto_train(user) -> list[str]:
     return started
 
 
-def reap_stale_runs(user=None) -> int:
-    """A running run whose worker stopped beating is marked failed; the previous version stays."""
+def take_over_stale_runs(user=None) -> int:
+    """A running run whose worker stopped beating (the worker died) is queued again for another
+    worker, or marked failed once it has been started FLUX_TRAINING_ATTEMPTS times; the previous
+    version stays in use meanwhile. How many runs it took over or failed."""
     cutoff = timezone.now() - timedelta(seconds=settings.FLUX_TRAINING_STALE_S)
     stale = TrainingRun.objects.filter(status=TrainingRun.RUNNING, heartbeat_at__lt=cutoff)
     if user is not None:
         stale = stale.filter(user=user)
-    return stale.update(
-        status=TrainingRun.FAILED,
-        finished_at=timezone.now(),
-        message="the worker stopped during training; the previous version stays in use",
-    )
+    with transaction.atomic():
+        # Each stale run once, however many pages and supervisors look at the same moment.
+        runs = list(stale.select_for_update(skip_locked=True))
+        retry = [r.pk for r in runs if r.attempts < settings.FLUX_TRAINING_ATTEMPTS]
+        TrainingRun.objects.filter(pk__in=retry).update(
+            status=TrainingRun.QUEUED,
+            worker="",
+            message="its worker stopped during training; another worker takes it over",
+        )
+        TrainingRun.objects.filter(pk__in=[r.pk for r in runs if r.pk not in retry]).update(
+            status=TrainingRun.FAILED,
+            finished_at=timezone.now(),
+            message=f"the worker stopped during training {settings.FLUX_TRAINING_ATTEMPTS} times; the previous "
+            "version stays in use",
+        )
+        for pk in retry:
+            transaction.on_commit(lambda pk=pk: queue_training(pk))
+    for pk in retry:
+        log.warning("training run %s lost its worker: queued again", pk)
+    return len(runs)
 
 
 def latest_runs(user) -> dict[str, TrainingRun]:
-    """The user's newest run of each group (stale ones marked failed first)."""
-    reap_stale_runs(user)
+    """The user's newest run of each group (stale ones taken over first)."""
+    take_over_stale_runs(user)
     newest = (
         runs_for(user).select_related("result").filter(group=g).order_by("-created_at").first()
         for g in TRAINABLE_GROUPS
@@ -122,10 +141,9 @@ def latest_runs(user) -> dict[str, TrainingRun]:
     return {run.group: run for run in newest if run is not None}
 
 
-def _fail(run: TrainingRun, message: str) -> None:
-    TrainingRun.objects.filter(pk=run.pk).update(
-        status=TrainingRun.FAILED, finished_at=timezone.now(), message=message[:500]
-    )
+def _fail(run: TrainingRun, message: str, mine=None) -> None:
+    rows = mine if mine is not None else TrainingRun.objects.filter(pk=run.pk)
+    rows.update(status=TrainingRun.FAILED, finished_at=timezone.now(), message=message[:500])
 
 
 def learning_samples(user, limit: int):
@@ -176,21 +194,77 @@ def verdicts_for(user, group: str):
     return verdicts, ids
 
 
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class _Beating:
+    """While a run trains, its worker says so every FLUX_TRAINING_BEAT_S from a thread of its own
+    (analysing the frames gives no progress to report for a while); the beat names the worker and
+    its start, so one that was taken over for dead does not speak for the run any more."""
+
+    def __init__(self, run: TrainingRun):
+        self.mine = TrainingRun.objects.filter(
+            pk=run.pk, status=TrainingRun.RUNNING, worker=run.worker, attempts=run.attempts
+        )
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"flux-run-{run.pk}", daemon=True)
+
+    def _run(self):
+        try:
+            while not self.stop.wait(settings.FLUX_TRAINING_BEAT_S):
+                try:
+                    self.mine.update(heartbeat_at=timezone.now())
+                except Exception:  # the database away for a moment: the next beat tries again
+                    log.warning("training heartbeat failed", exc_info=True)
+        finally:
+            close_old_connections()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
 def run_training(run_id: int, analyzer=None) -> TrainingRun:
     """Train one run to the end (in the worker, or in the `train` command). Any failure marks the
-    run failed with a message and leaves the active version as it was."""
+    run failed with a message and leaves the active version as it was. A run another worker has
+    started already is left to it (two workers never train the same run)."""
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run_id)
         if run.status != TrainingRun.QUEUED:
             return run
         now = timezone.now()
-        run.status, run.started_at, run.heartbeat_at, run.message = (
+        run.status, run.started_at, run.heartbeat_at, run.worker, run.attempts = (
             TrainingRun.RUNNING,
             now,
             now,
-            "analysing the learning data",
+            _worker_name(),
+            run.attempts + 1,
         )
-        run.save(update_fields=["status", "started_at", "heartbeat_at", "message"])
+        run.message = "analysing the learning data" + (f" (start {run.attempts})" if run.attempts > 1 else "")
+        run.save(update_fields=["status", "started_at", "heartbeat_at", "worker", "attempts", "message"])
+    _yield_cpu()
+    with _Beating(run) as beating:
+        return _train(run, beating.mine, analyzer)
+
+
+def _yield_cpu() -> None:
+    """Train at FLUX_TRAINING_NICE: the threads started from here on (torch's, the heartbeat)
+    inherit it. Never raised back: a process may only lower its own priority."""
+    try:
+        now = os.getpriority(os.PRIO_PROCESS, 0)
+        if settings.FLUX_TRAINING_NICE > now:
+            os.setpriority(os.PRIO_PROCESS, 0, settings.FLUX_TRAINING_NICE)
+    except (AttributeError, OSError):  # not on this platform: training runs at the usual priority
+        pass
+
+
+def _train(run: TrainingRun, mine, analyzer) -> TrainingRun:
+    """The training itself; ``mine``: the run's row while this worker still holds it."""
     started = time.perf_counter()
     try:
         import torch
@@ -226,12 +300,10 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
             if now - last_write[0] < 0.5 and step < total:
                 return
             last_write[0] = now
-            TrainingRun.objects.filter(pk=run.pk).update(
-                step=step, total=total, loss=loss, heartbeat_at=timezone.now(), message="training"
-            )
+            mine.update(step=step, total=total, loss=loss, heartbeat_at=timezone.now(), message="training")
 
         def note(message: str) -> None:
-            TrainingRun.objects.filter(pk=run.pk).update(message=message, heartbeat_at=timezone.now())
+            mine.update(message=message, heartbeat_at=timezone.now())
 
         metrics, trained = fit_and_measure(
             model,
@@ -246,26 +318,32 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
         )
         trained_rows = [pairs[k][0] for k in trained]
     except ModelError as exc:
-        _fail(run, str(exc))
+        _fail(run, str(exc), mine)
         return TrainingRun.objects.get(pk=run.pk)
     except Exception as exc:
         log.exception("training run %s crashed", run.pk)
-        _fail(run, f"training crashed: {type(exc).__name__}: {exc}; the previous version stays in use")
+        _fail(run, f"training crashed: {type(exc).__name__}: {exc}; the previous version stays in use", mine)
         return TrainingRun.objects.get(pk=run.pk)
     seconds = time.perf_counter() - started
-    row = store_version(run.user, model, samples=len(trained_rows), seconds=seconds, metrics=metrics)
-    # Which accept/reject feedback this version learned from (shown on My models): exactly the
-    # verdicts it carries and those whose frames it trained on.
-    feedback = {r.feedback_id for r in trained_rows if r.feedback_id} | set(verdict_ids)
-    if feedback:
-        row.learned_from.set([f for f in Feedback.objects.filter(pk__in=feedback) if run.group in f.groups])
-    TrainingRun.objects.filter(pk=run.pk).update(
-        status=TrainingRun.SUCCEEDED,
-        finished_at=timezone.now(),
-        heartbeat_at=timezone.now(),
-        result=row,
-        message=f"version {row.version} trained",
-    )
+    with transaction.atomic():
+        # Stored only while this worker still holds the run: one taken for dead and taken over
+        # (it stalled past FLUX_TRAINING_STALE_S) stores nothing, so no run gives two versions.
+        if not mine.select_for_update().exists():
+            log.warning("training run %s was taken over by another worker; this result is dropped", run.pk)
+            return TrainingRun.objects.get(pk=run.pk)
+        row = store_version(run.user, model, samples=len(trained_rows), seconds=seconds, metrics=metrics)
+        # Which accept/reject feedback this version learned from (shown on My models): exactly the
+        # verdicts it carries and those whose frames it trained on.
+        feedback = {r.feedback_id for r in trained_rows if r.feedback_id} | set(verdict_ids)
+        if feedback:
+            row.learned_from.set([f for f in Feedback.objects.filter(pk__in=feedback) if run.group in f.groups])
+        mine.update(
+            status=TrainingRun.SUCCEEDED,
+            finished_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+            result=row,
+            message=f"version {row.version} trained",
+        )
     _follow_up(run, set(verdict_ids))
     return TrainingRun.objects.get(pk=run.pk)
 

@@ -10,7 +10,7 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from capture.consumers import user_group
+from capture.groups import user_group
 from capture.models import Shot
 from fluxsite.asgi import application
 from reconstruction.core.elements import ELEMENT_NAMES

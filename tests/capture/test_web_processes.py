@@ -47,6 +47,40 @@ class Site:
     def manage(self, *args: str) -> None:
         subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=self.env, check=True, timeout=120)
 
+    def shell(self, code: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=REPO_ROOT,
+            env=self.env,
+            check=True,
+            timeout=120,
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout.strip().splitlines()[-1]  # after Django's note on what it imported
+
+    def left_developing(self, like: str, pid: int) -> str:
+        """A copy of shot ``like`` saved as still developing on the process ``pid`` of this
+        machine, as that process leaves a shot it saved a moment before it died: its id."""
+        return self.shell(
+            "from capture import services\n"
+            f"shot = services.Shot.objects.get(pk='{like}')\n"
+            "again = services.save_shot(shot.user, shot.original.read(), "
+            "{'width': shot.width, 'height': shot.height, 'elements': {}, 'faces': []}, "
+            f"status='processing', developer='{socket.gethostname()}:{pid}')\n"
+            "print(again.pk)"
+        )
+
+    def shot_status(self, opener, shot_id: str, within: float) -> str:
+        """The shot's status once it is no longer "processing", or "processing" after ``within``
+        seconds."""
+        deadline = time.monotonic() + within
+        while True:
+            answer = json.loads(opener.open(f"{self.url}/shots/{shot_id}/status/", timeout=10).read())
+            if answer["status"] != "processing" or time.monotonic() > deadline:
+                return answer["status"]
+            time.sleep(0.2)
+
     def opener(self):
         jar = http.cookiejar.CookieJar()
         return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar)), jar
@@ -74,9 +108,10 @@ def two_processes(tmp_path):
         tmp_path,
         REDIS_URL=redis_url(),
         FLUX_CHANNEL_PREFIX=f"flux-test-{uuid.uuid4().hex[:8]}",  # nothing shared with another run
-        # Two presses a user may make in a row, then one every ten seconds.
-        FLUX_SHUTTER_RATE="0.1",
-        FLUX_SHUTTER_BURST="2",
+        # Three presses a user may make in a row, then one every hundred seconds (the first shot
+        # on each process waits for its analyzers: ten seconds may pass during the test).
+        FLUX_SHUTTER_RATE="0.01",
+        FLUX_SHUTTER_BURST="3",
     )
     port = free_port()
     site = Site(f"http://127.0.0.1:{port}", env, tmp_path / "server.log")
@@ -153,18 +188,24 @@ def test_two_web_processes_share_one_port_and_everything_that_crosses_sockets(tw
         mine = await next_of(phone, "shot_saved")
         elsewhere = await next_of(laptop, "shot_saved")
         assert not mine["elsewhere"] and elsewhere["elsewhere"] and elsewhere["shot"]["id"] == mine["shot"]["id"]
-        # The shutter's pace is the user's, not one process's: a burst of two, then the third
-        # press, on the other process, is refused.
         await laptop.send(json.dumps({"type": "shutter"}))
         await laptop.send(portrait_jpeg)
         await next_of(laptop, "shot_saved")
+        # A web process killed outright while a shot develops on it (saved a moment ago).
         await phone.send(json.dumps({"type": "shutter"}))
         await phone.send(portrait_jpeg)
-        refused = await next_of(phone, "error")
-        assert refused["code"] == "shutter_too_fast"
-        # A web process killed outright: its pages reconnect to another within 2 s (the page
-        # retries after 0.5 s), the others went on serving, and serve starts a new one.
+        while (saved := await next_of(phone, "shot_saved"))["elsewhere"]:
+            pass  # the laptop's shot, heard of on the phone
+        lost = saved["shot"]["id"]
         os.kill(phone_process, signal.SIGKILL)
+        # The shutter's pace is the user's, not one process's: after a burst of three, the fourth
+        # press, on the other process, is refused.
+        await laptop.send(json.dumps({"type": "shutter"}))
+        await laptop.send(portrait_jpeg)
+        refused = await next_of(laptop, "error")
+        assert refused["code"] == "shutter_too_fast"
+        # Its pages reconnect to another within 2 s (the page retries after 0.5 s), the others
+        # went on serving, and serve starts a new one.
         await asyncio.wait_for(phone.wait_closed(), 5)
         started = time.monotonic()
         phone, hello = await open_one(site, session)
@@ -184,15 +225,35 @@ def test_two_web_processes_share_one_port_and_everything_that_crosses_sockets(tw
             ended = await next_of(ws, "error")
             assert ended["code"] == "session_ended"
             await asyncio.wait_for(ws.wait_closed(), 10)
-        return phone_process
+        return phone_process, lost
 
     try:
         # In a thread of its own: the browser tests' Playwright keeps an event loop running in
         # this one for the whole session.
         with ThreadPoolExecutor(1) as thread:
-            killed = thread.submit(asyncio.run, scenario()).result()
+            killed, lost = thread.submit(asyncio.run, scenario()).result()
     except Exception as exc:
         raise AssertionError(f"{exc!r}; the server said:\n{site.log.read_text()[-6000:]}") from exc
+
+    # The shot that was developing when its process died: developed before it died, or marked
+    # failed at once by serve, never left developing; a failed one develops again from its page.
+    status, opener, jar = site.sign_in("alice", PASSWORD)
+    assert status == 200
+    assert site.shot_status(opener, lost, within=3.0) in ("done", "failed")
+    # Whichever it was, a shot that names the dead process and still reads "developing" (as one
+    # would that it had saved a moment before it died) is marked failed by serve's next sweep.
+    orphan = site.left_developing(lost, killed)
+    assert site.shot_status(opener, orphan, within=12.0) == "failed"
+    csrf = next(c.value for c in jar if c.name == "csrftoken")
+    opener.open(
+        urllib.request.Request(
+            f"{site.url}/shots/{orphan}/develop/",
+            data=urllib.parse.urlencode({"csrfmiddlewaretoken": csrf}).encode(),
+            headers={"Referer": site.url + "/"},
+        ),
+        timeout=10,
+    )
+    assert site.shot_status(opener, orphan, within=30.0) == "done"
 
     # Failed sign-ins count on every process: after five, the sixth waits, wherever it lands.
     statuses = [site.sign_in("alice", "not the password")[0] for _ in range(6)]
@@ -200,6 +261,7 @@ def test_two_web_processes_share_one_port_and_everything_that_crosses_sockets(tw
     log = site.log.read_text()
     assert "Traceback" not in log
     assert f"web process {killed} exited with -9; starting another" in log
+    assert "left developing by a stopped web process were marked failed" in log
 
 
 def test_several_web_processes_without_redis_are_refused_with_why(tmp_path):

@@ -119,10 +119,8 @@ def test_a_crash_mid_training_marks_the_run_failed_and_keeps_the_previous_versio
     assert services.models_for(alice).get(active=True) == first
 
 
-def test_a_worker_killed_mid_training_leaves_the_run_failed_not_running(alice, frames, analyzer, settings):
-    first = _first_version(alice, frames, analyzer)
-    run = services.start_training(alice, "lighting", steps=5000)
-    proc = subprocess.Popen(
+def start_worker(settings) -> subprocess.Popen:
+    return subprocess.Popen(
         [sys.executable, "manage.py", "db_worker", "--no-startup-delay", "--interval", "0.2"],
         cwd=ROOT,
         env=env_for_worker(settings),
@@ -130,27 +128,142 @@ def test_a_worker_killed_mid_training_leaves_the_run_failed_not_running(alice, f
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+def wait_until(check, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while not (got := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+    return got
+
+
+def niceness(pid: int) -> list[int]:
+    """The nice value of each thread of a process (field 19 of /proc/<pid>/task/<tid>/stat)."""
+    values = []
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        values.append(int(fields[16]))
+    return values
+
+
+def training_started(run):
+    run.refresh_from_db()
+    return run.status == TrainingRun.RUNNING and run.step > 0
+
+
+def test_two_workers_never_train_the_same_run_twice(alice, frames, analyzer, settings):
+    from django_tasks_db.models import DBTaskResult
+
+    give_learning_data(alice, frames, analyzer)
+    run = services.start_training(alice, "lighting", steps=3000)
+    workers = [start_worker(settings) for _ in range(2)]
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            run.refresh_from_db()
-            if run.status == TrainingRun.RUNNING and run.step > 0:
-                break
-            assert time.monotonic() < deadline, f"the worker never started training: {run.status} {run.message}"
-            time.sleep(0.2)
+        wait_until(lambda: training_started(run), 120, "no worker started training")
+        services.queue_training(run.pk)  # the same run queued again while it trains
+        wait_until(lambda: run.refresh_from_db() or run.status == TrainingRun.SUCCEEDED, 300, "it never finished")
+
+        def both_done():
+            done = list(DBTaskResult.objects.filter(status="SUCCESSFUL"))
+            return done if len(done) == 2 else None
+
+        tasks = wait_until(both_done, 60, "the second task was never run")
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the worker dies without a word
-        proc.wait()
-    run.refresh_from_db()
-    assert run.status == TrainingRun.RUNNING  # nobody could say otherwise yet
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+    # The second task found the run training on the other worker and left it alone.
+    assert sorted(t.return_value for t in tasks) == ["running", "succeeded"]
+    assert len({tuple(t.worker_ids) for t in tasks}) == 2  # each taken by a worker of its own
+    assert run.attempts == 1
+    assert ModelVersion.objects.filter(user=alice, group="lighting").count() == 1
+
+
+def test_a_run_whose_worker_dies_is_taken_over_by_another_worker(alice, frames, analyzer, settings):
+    first = _first_version(alice, frames, analyzer)
+    run = services.start_training(alice, "lighting", steps=3000)
+    workers = {}
+    for _ in range(2):
+        worker = start_worker(settings)
+        workers[worker.pid] = worker
+    try:
+        wait_until(lambda: training_started(run), 120, "no worker started training")
+        host, pid = run.worker.rsplit(":", 1)
+        # It trains at a lower priority, leaving the CPU to live analysis and the shutter.
+        assert max(niceness(int(pid))) == settings.FLUX_TRAINING_NICE == 10
+        dying = workers.pop(int(pid))
+        os.killpg(dying.pid, signal.SIGKILL)  # the worker dies without a word
+        dying.wait()
+        run.refresh_from_db()
+        assert run.status == TrainingRun.RUNNING  # nobody could say otherwise yet
+        assert services.models_for(alice).get(active=True) == first
+        # Silent for longer than FLUX_TRAINING_STALE_S (waited out here by moving its last beat).
+        TrainingRun.objects.filter(pk=run.pk).update(
+            heartbeat_at=timezone.now() - timedelta(seconds=settings.FLUX_TRAINING_STALE_S + 1)
+        )
+        assert services.take_over_stale_runs() == 1
+        run.refresh_from_db()
+        assert run.status == TrainingRun.QUEUED and "another worker takes it over" in run.message
+        wait_until(lambda: run.refresh_from_db() or run.status == TrainingRun.SUCCEEDED, 300, "never taken over")
+    finally:
+        for worker in workers.values():
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+    (survivor,) = workers
+    assert run.attempts == 2 and run.worker == f"{host}:{survivor}"
+    assert services.models_for(alice).get(active=True) == run.result
+    assert run.result.version == 2  # one new version: the dead worker's start stored nothing
+
+
+def test_a_run_that_loses_its_worker_every_time_fails_and_keeps_the_previous_version(alice, settings):
+    run = services.start_training(alice, "lighting", enqueue=False)
     TrainingRun.objects.filter(pk=run.pk).update(
-        heartbeat_at=timezone.now() - timedelta(seconds=settings.FLUX_TRAINING_STALE_S + 1)
+        status=TrainingRun.RUNNING,
+        attempts=settings.FLUX_TRAINING_ATTEMPTS,
+        worker="gone:1",
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.FLUX_TRAINING_STALE_S + 1),
     )
-    assert services.reap_stale_runs() == 1
+    assert services.take_over_stale_runs() == 1
     run.refresh_from_db()
-    assert run.status == TrainingRun.FAILED and "worker stopped" in run.message
-    assert services.models_for(alice).get(active=True) == first
+    assert run.status == TrainingRun.FAILED and "stopped during training 2 times" in run.message
     services.start_training(alice, "lighting", enqueue=False)  # the group can be trained again
+
+
+def test_a_worker_taken_for_dead_stores_nothing_when_it_wakes(alice, frames, analyzer, monkeypatch):
+    from reconstruction.core.generators.lighting import LightingModel
+
+    give_learning_data(alice, frames, analyzer)
+    run = services.start_training(alice, "lighting", steps=40, enqueue=False)
+    real = LightingModel._fit
+
+    def stalls(self, samples, progress):
+        # Meanwhile its silence was taken for death and another worker took the run over.
+        TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.QUEUED, worker="")
+        return real(self, samples, progress)
+
+    monkeypatch.setattr(LightingModel, "_fit", stalls)
+    services.run_training(run.pk, analyzer=analyzer)
+    run.refresh_from_db()
+    assert run.status == TrainingRun.QUEUED and run.result is None
+    assert not ModelVersion.objects.filter(user=alice).exists()
+
+
+def test_a_running_run_beats_while_it_analyses_its_frames(alice, frames, analyzer, settings, monkeypatch):
+    settings.FLUX_TRAINING_BEAT_S = 0.05
+    give_learning_data(alice, frames, analyzer)
+    run = services.start_training(alice, "lighting", steps=40, enqueue=False)
+    beats = []
+    real = services.analyse_samples
+
+    def slow(rows, analyzer, with_rows=False):
+        first = TrainingRun.objects.get(pk=run.pk).heartbeat_at
+        time.sleep(0.5)  # no progress to report while the frames are analysed
+        beats.append(TrainingRun.objects.get(pk=run.pk).heartbeat_at > first)
+        return real(rows, analyzer, with_rows)
+
+    monkeypatch.setattr(services, "analyse_samples", slow)
+    assert services.run_training(run.pk, analyzer=analyzer).status == TrainingRun.SUCCEEDED
+    assert beats == [True]
 
 
 def test_a_damaged_or_missing_weights_file_says_which_version_and_how_to_fix_it(alice, frames, analyzer, client):

@@ -20,6 +20,12 @@ from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from capture import processes as processes_
+from reconstruction import services as model_services
+
+# How often shots left developing by a process on another machine are looked for.
+SWEEP_SECONDS = 5.0
+
 
 def ensure_certificate(folder: Path, hosts: list[str]) -> tuple[Path, Path]:
     """A self-signed certificate for this machine's names and addresses, made once."""
@@ -86,6 +92,20 @@ class Command(BaseCommand):
             help="web processes sharing the port (default FLUX_WEB_PROCESSES: one per core with REDIS_URL, else 1)",
         )
 
+    def sweep(self) -> None:
+        """What a process that died left behind: shots developing (marked failed, to develop again)
+        and training runs whose worker stopped beating (taken over by another worker)."""
+        try:
+            failed = processes_.sweep()
+            runs = model_services.take_over_stale_runs()
+        except Exception as exc:  # the database away for a moment: the next sweep tries again
+            self.stderr.write(f"could not look for work left by a stopped process: {exc}")
+            return
+        if failed:
+            self.stderr.write(f"{failed} shot(s) left developing by a stopped web process were marked failed")
+        if runs:
+            self.stderr.write(f"{runs} training run(s) whose worker stopped were queued again or failed")
+
     def handle(self, *args, host, port, https_port, no_worker, processes, **options):
         processes = settings.FLUX_WEB_PROCESSES if processes is None else processes
         if processes < 1:
@@ -127,13 +147,19 @@ class Command(BaseCommand):
             cmd = base + bind + (tls if i == 0 else []) + ["fluxsite.asgi:application"]
             return subprocess.Popen(cmd, env=env, pass_fds=(listener.fileno(),) if listener else ())
 
+        # The shots this machine's processes left developing when they last stopped.
+        self.sweep()
         # Kept open here too (serve never accepts on it): a web process that dies is started again
         # on the same socket while the others go on serving.
         procs = [web(i) for i in range(processes)]
         if not no_worker:
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "manage.py", "db_worker", "--interval", "0.5"], env=env, cwd=settings.BASE_DIR
+                    [sys.executable, "manage.py", "db_worker", "--interval", "0.5"],
+                    env=env,
+                    cwd=settings.BASE_DIR,
+                    # Every thread of the worker yields the CPU to the web processes.
+                    preexec_fn=lambda: os.nice(settings.FLUX_TRAINING_NICE),
                 )
             )
         self.stdout.write(self.style.SUCCESS(f"Flux is running at http://{host}:{port}/"))
@@ -161,11 +187,14 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        swept = time.monotonic()
         try:
             while not stopping:
+                exited = False
                 for i, proc in enumerate(procs):
                     if proc.poll() is None or stopping:
                         continue
+                    exited = True
                     if i < processes and processes > 1:
                         # The others serve on; the pages it held reconnect to them.
                         self.stderr.write(f"web process {proc.pid} exited with {proc.returncode}; starting another")
@@ -175,6 +204,12 @@ class Command(BaseCommand):
                         f"{proc.args[2] if len(proc.args) > 2 else proc.args} exited with {proc.returncode}; stopping"
                     )
                     stopping = True
+                if exited or time.monotonic() - swept > SWEEP_SECONDS:
+                    # A process that died while shots developed on it: they are marked failed, with a
+                    # "develop again" button (the exited one at once, other machines' when they stop
+                    # beating).
+                    self.sweep()
+                    swept = time.monotonic()
                 time.sleep(0.5)
         finally:
             if listener is not None:

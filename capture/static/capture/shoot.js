@@ -111,7 +111,7 @@
       // Whatever was being developed will not reach this socket any more (it is still recorded).
       state.awaiting = [];
       if (state.dev && !state.dev.done) {
-        toast("The connection dropped: the shot is still developed and recorded; see the strip below after a reload.", "bad", 5000);
+        toast("The connection dropped while a shot developed: its original is saved; the strip below shows what became of it.", "bad", 5000);
         resume(800);
       }
       if (ev.code === 1009) toast("A message to the server was too large (over 8 MB) and the connection was closed; reconnecting.", "bad", 6000);
@@ -134,6 +134,13 @@
   function handle(msg) {
     switch (msg.type) {
       case "hello":
+        // A page whose server process stopped reconnects to another one (several web processes
+        // share the port): say so, since a shot it was developing may need developing again.
+        if (state.process && msg.process && msg.process !== state.process) {
+          toast("Reconnected: another server process serves this page now. A shot that was developing shows in the strip below; if it did not finish, open it to develop it again.", "ok", 8000);
+        }
+        state.process = msg.process || state.process;
+        root.dataset.process = String(state.process || "");
         setStatus("live", "live");
         shutterBtn.disabled = !state.stream;
         if (Array.isArray(msg.intentions)) syncIntentions(msg.intentions);

@@ -33,6 +33,20 @@
     set(0.5);
   }
 
+  // --- a shot still developing --------------------------------------------------------------
+  // The page asks until the shot is developed or failed, then shows it as it is now.
+  const page = document.getElementById("shot");
+  if (page && page.dataset.status === "processing") {
+    const ask = async () => {
+      try {
+        const r = await fetch(page.dataset.statusUrl, { headers: { Accept: "application/json" } });
+        if (r.ok && (await r.json()).status !== "processing") { location.reload(); return; }
+      } catch (err) { /* the server restarting: ask again */ }
+      setTimeout(ask, 1000);
+    };
+    setTimeout(ask, 1000);
+  }
+
   // --- replay --------------------------------------------------------------------------------
   const data = JSON.parse(document.getElementById("replay-data").textContent || "[]");
   const stageEl = document.getElementById("replay-stage");
