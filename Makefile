@@ -36,10 +36,12 @@ samples: $(STAMP)
 	@$(PY) -m reconstruction.core.fetch samples
 
 bench: migrate samples
+	@mkdir -p test-artifacts/bench && touch test-artifacts/bench/.started
 	$(PY) bench/bench.py
 	$(PY) bench/models_bench.py
 	$(PY) bench/fidelity_bench.py
 	$(PY) bench/shutter_bench.py
+	$(PY) bench/table.py
 
 clean:
 	rm -rf $(VENV)

@@ -275,6 +275,9 @@ def main() -> int:
         "  (realism: the target is the held-out frame nearest in head placement whose smile differs; the model is asked for its three degrees)"
     )
     print(json.dumps({"models": results}, default=str))
+    from table import save  # bench/table.py: the one table at the end of `make bench`
+
+    save("models", {"models": results})
     return 0
 
 

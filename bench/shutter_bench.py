@@ -371,6 +371,9 @@ def main(argv: list[str]) -> int:
                 print(f"    | {line[:200]}")
         server.cleanup()
     print(json.dumps({"shutter": out}, separators=(",", ":")), flush=True)
+    from table import save  # bench/table.py: the one table at the end of `make bench`
+
+    save("shutter", {"shutter": out})
     return 0
 
 

@@ -86,6 +86,13 @@ def end_sockets(group: str, why: str) -> None:
         asyncio.ensure_future(layer.group_send(group, message))
 
 
+def _timed(analyze, jpeg: bytes, submitted: float):
+    """Analyse on a pool thread, with how long the frame waited for that thread (ms): each socket
+    has one frame in the pool at most, so the wait grows with the streams beyond the threads."""
+    waited = (time.perf_counter() - submitted) * 1000
+    return analyze(jpeg), waited
+
+
 class ShootConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.user = self.scope.get("user")
@@ -218,7 +225,9 @@ class ShootConsumer(AsyncWebsocketConsumer):
             if jpeg is None:
                 continue
             try:
-                outcome = await loop.run_in_executor(analysis_pool(), self.stream.analyze, jpeg)
+                outcome, waited = await loop.run_in_executor(
+                    analysis_pool(), _timed, self.stream.analyze, jpeg, time.perf_counter()
+                )
             except FrameError as exc:
                 await self._error(exc.code, str(exc))
                 continue
@@ -227,7 +236,8 @@ class ShootConsumer(AsyncWebsocketConsumer):
                 await self._error("analysis_failed", "this frame could not be analysed; the next one will be tried")
                 continue
             self.seq += 1
-            await self._send(protocol.degrees(self.seq, outcome.analysis, self.dropped))
+            busy = waited > settings.FLUX_BUSY_WAIT_MS
+            await self._send(protocol.degrees(self.seq, outcome.analysis, self.dropped, waited, busy))
             # Writing the sample must not hold up the next frame; if the previous write is still
             # going, this sample is skipped rather than queued.
             if outcome.sample_jpeg is not None and (self.keeping is None or self.keeping.done()):

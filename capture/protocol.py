@@ -23,7 +23,10 @@ Server → client (always text JSON)
   ``{"type": "hello", "user": NAME, "elements": [{name, group, label, low, high}, ...], "limits": {...},
      "intentions": [{name, label}, ...], "process": PID}`` (which web process holds this socket)
   ``{"type": "degrees", "seq": N, "width": W, "height": H, "faces": [{"box": [x, y, w, h] (0–1),
-     "main": bool, "degrees": {...}}], "elements": {name: degree or null}, "ms": T, "dropped": D}``
+     "main": bool, "degrees": {...}}], "elements": {name: degree or null}, "ms": T, "dropped": D,
+     "waited_ms": W, "busy": bool}`` (W: how long the frame waited for a free analysis thread; busy
+     when that is over FLUX_BUSY_WAIT_MS: the server has more streams than cores, every stream
+     still gets its turn, and the page says the meters slowed down)
      (with ``"unchanged": true`` where nothing in the frame moved beyond noise since the frame
      last analysed, under a second before: its degrees are repeated, not measured again)
   ``{"type": "shot_saved", "shot": {"id", "created_at", "width", "height", "elements", "faces", "url"}}``
@@ -171,8 +174,15 @@ def pong() -> dict:
     return {"type": "pong"}
 
 
-def degrees(seq: int, analysis: dict, dropped: int) -> dict:
-    return {"type": "degrees", "seq": seq, **analysis, "dropped": dropped}
+def degrees(seq: int, analysis: dict, dropped: int, waited_ms: float = 0.0, busy: bool = False) -> dict:
+    return {
+        "type": "degrees",
+        "seq": seq,
+        **analysis,
+        "dropped": dropped,
+        "waited_ms": round(waited_ms, 1),
+        "busy": busy,
+    }
 
 
 def shot_saved(shot: dict, elsewhere: bool = False) -> dict:

@@ -208,6 +208,9 @@ FLUX_SHUTTER_BURST = env_float("FLUX_SHUTTER_BURST", 6.0)
 FLUX_MAX_SOCKETS_PER_USER = env_int("FLUX_MAX_SOCKETS_PER_USER", 8)
 # Refresh the person mask of a live stream every N frames (it moves slowly; the segmenter costs ~5 ms a frame).
 FLUX_SEGMENT_EVERY = env_int("FLUX_SEGMENT_EVERY", 3)
+# A live frame that waited this long for a free analysis thread is answered as "busy": the page
+# says the meters slowed down because the server is busy (every stream still gets its turn).
+FLUX_BUSY_WAIT_MS = env_float("FLUX_BUSY_WAIT_MS", 100.0)
 # Learning data: keep at most one live frame per this many seconds per stream ...
 FLUX_LEARNING_INTERVAL_S = env_float("FLUX_LEARNING_INTERVAL_S", 1.0)
 # ... and at most this many per user, the oldest dropped first.

@@ -321,3 +321,29 @@ async def test_a_password_change_closes_every_socket_of_the_user_and_no_one_else
     await _expect_session_ended(alices)
     await assert_still_connected(bobs)
     await bobs.disconnect()
+
+
+async def test_a_frame_that_waited_for_a_busy_server_says_so(alice_headers, portrait_jpeg, settings):
+    import time
+
+    from capture.live import analysis_pool
+
+    comm, _ = await open_socket(alice_headers)
+    try:
+        await comm.send_to(bytes_data=portrait_jpeg)
+        first = await next_of(comm, "degrees")  # the analyzers are warm from here on
+        assert first["waited_ms"] >= 0
+        # Every analysis thread busy with other streams' frames for a while.
+        pool = analysis_pool()
+        blockers = [pool.submit(time.sleep, 0.4) for _ in range(settings.FLUX_ANALYSIS_THREADS)]
+        await comm.send_to(bytes_data=portrait_jpeg)
+        waited = await next_of(comm, "degrees")
+        assert waited["busy"] and waited["waited_ms"] >= 250, waited["waited_ms"]
+        assert waited["elements"]["expression.smile"] is not None  # answered all the same
+        for blocker in blockers:
+            blocker.result()
+        await comm.send_to(bytes_data=portrait_jpeg)
+        free = await next_of(comm, "degrees")
+        assert not free["busy"] and free["waited_ms"] < settings.FLUX_BUSY_WAIT_MS
+    finally:
+        await comm.disconnect()

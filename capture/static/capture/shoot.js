@@ -55,7 +55,7 @@
 
   const state = {
     ws: null, stream: null, facing: "user", inFlight: false, sentAt: 0, frames: 0,
-    frozen: false, shots: 0, lastRtt: 0, lastMs: 0, errors: [], toasts: [],
+    frozen: false, shots: 0, lastRtt: 0, lastMs: 0, errors: [], toasts: [], busy: [],
     // The staged preview. ``dev`` is the shot on screen; ``awaiting`` the shots pressed whose
     // shot_saved has not come yet, oldest first (the server answers them in order).
     dev: null, awaiting: [], lastShutterAt: -Infinity,
@@ -240,6 +240,13 @@
       }
     }
     drawFaces(msg.faces);
+    // The server has more streams than it can analyse at full rate: every stream still gets its
+    // turn, but less often; say so while most of the last few frames waited.
+    state.busy.push(Boolean(msg.busy));
+    if (state.busy.length > 5) state.busy.shift();
+    const busy = state.busy.filter(Boolean).length >= 3;
+    if (busy && statusEl.dataset.state === "live") setStatus("live · server busy: the meters update less often", "busy");
+    else if (!busy && statusEl.dataset.state === "busy") setStatus("live", "live");
     perfEl.textContent = `server ${msg.ms.toFixed(0)} ms · round trip ${state.lastRtt.toFixed(0)} ms · ${msg.faces.length} face(s)`;
   }
 

@@ -1,0 +1,199 @@
+#!/usr/bin/env python
+"""`make bench` ends here: one table of every figure the parts measured in this run, its goal, and
+the floor or baseline it is measured against in the same run (the landmarker alone on the same
+frames; one web process where several were tried; the training at full priority; the unchanged
+image). Each part saves its figures with ``save`` (test-artifacts/bench/<part>.json); a part
+not run since `make bench` started (test-artifacts/bench/.started) shows as "not measured".
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "test-artifacts" / "bench"
+FIDELITY = ROOT / "test-artifacts" / "fidelity" / "figures.json"
+
+
+def save(part: str, figures: dict) -> Path:
+    """Keep a part's figures for the table (and for anyone reading the artifacts)."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"{part}.json"
+    path.write_text(json.dumps({"measured_at": time.time(), **figures}, default=str))
+    return path
+
+
+def _load(path: Path, since: float) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    stamp = data.get("measured_at", path.stat().st_mtime)
+    return data if stamp >= since else None
+
+
+def _get(data, *keys):
+    for k in keys:
+        if not isinstance(data, dict) or k not in data:
+            return None
+        data = data[k]
+    return data
+
+
+def _ms(x) -> str:
+    return "—" if x is None else f"{x:.1f} ms"
+
+
+def rows(live: dict | None, models: dict | None, shutter: dict | None, fidelity: dict | None) -> list[tuple]:
+    """(figure, this run, goal, met, floor or baseline in the same run)."""
+    out: list[tuple] = []
+
+    def add(figure, value, goal, met, floor=""):
+        out.append((figure, value, goal, met, floor))
+
+    if live:
+        a = live.get("analysis", {})
+        e2e = _get(a, "frame_to_degrees_ms", "median")
+        floor = _get(a, "landmarker_alone_ms", "median")
+        add(
+            "frame in -> degrees out, 1 core, median",
+            _ms(e2e),
+            "<= 6 ms",
+            e2e is not None and e2e <= 6,
+            f"landmarker alone {_ms(floor)}",
+        )
+        one = _get(live, "server", "one_stream")
+        if one:
+            p95 = _get(one, "rtt_ms", "p95")
+            add("1 stream at 10 fps: round trip p95", _ms(p95), "<= 60 ms", p95 is not None and p95 <= 60)
+        procs = live.get("processes", {})
+        single = procs.get("1")
+        several = [k for k in procs if k.isdigit() and k != "1"]
+        if single:
+            fps_min = _get(single, "fps_per_stream", "min")
+            p95 = _get(single, "rtt_ms", "p95")
+            add(
+                f"{procs.get('streams')} streams at 10 fps: slowest stream",
+                f"{fps_min} fps",
+                ">= 9.5 fps",
+                fps_min is not None and fps_min >= 9.5,
+            )
+            add(
+                f"{procs.get('streams')} streams: round trip p95", _ms(p95), "<= 100 ms", p95 is not None and p95 <= 100
+            )
+            add(
+                f"{procs.get('streams')} streams: frames dropped by the server",
+                str(single.get("server_dropped")),
+                "0",
+                single.get("server_dropped") == 0,
+            )
+        for k in several:
+            r = procs[k]
+            add(
+                f"{procs.get('streams')} streams, {k} web processes on Redis: frames answered a second",
+                str(r.get("answered_per_s")),
+                "more than 1 process",
+                single is not None and (r.get("answered_per_s") or 0) > (single.get("answered_per_s") or 0),
+                f"1 process {single.get('answered_per_s') if single else '—'}",
+            )
+        beyond = live.get("beyond_capacity")
+        if beyond:
+            fair = beyond.get("fairness_min_over_mean")
+            add(
+                f"{beyond.get('streams')} streams (beyond capacity): slowest over mean",
+                f"{fair}",
+                ">= 0.5",
+                fair is not None and fair >= 0.5,
+                f"mean {_get(beyond, 'fps_per_stream', 'mean')} fps",
+            )
+            add(
+                f"{beyond.get('streams')} streams: errors, failed streams",
+                f"{sum((beyond.get('errors') or {}).values())}, {len(beyond.get('failures') or [])}",
+                "0, 0",
+                not beyond.get("errors") and not beyond.get("failures"),
+                f"round trip max {_ms(_get(beyond, 'rtt_ms', 'max'))}",
+            )
+    if shutter:
+        s = shutter.get("shutter", shutter)
+        for mode in (1, 2, 3):
+            m = s.get(f"mode_{mode}")
+            if not m:
+                continue
+            fp, rc = _get(m, "first_preview_ms", "p95"), _get(m, "reconstruction_ms", "p95")
+            add(f"shutter mode {mode}: first preview p95", _ms(fp), "<= 250 ms", fp is not None and fp <= 250)
+            add(f"shutter mode {mode}: recorded p95", _ms(rc), "<= 500 ms", rc is not None and rc <= 500)
+        training = s.get("while_training") or {}
+        quiet = training.get("default")
+        loud = training.get("nice 0")
+        if quiet:
+            rc = _get(quiet, "reconstruction_ms", "p95")
+            add(
+                f"shutter while a run trains (nice {quiet.get('nice')}): recorded p95",
+                _ms(rc),
+                "<= 500 ms",
+                rc is not None and rc <= 500,
+                f"nice 0: {_ms(_get(loud, 'reconstruction_ms', 'p95'))}" if loud else "",
+            )
+    if models:
+        m = models.get("models", models)
+        total = _get(m, "expression_300_frames", "total_s")
+        add(
+            "expression training, 300 frames, the worker's threads",
+            "—" if total is None else f"{total} s",
+            "<= 60 s",
+            total is not None and total <= 60,
+        )
+        tune = _get(m, "fine_tune_after_one_verdict", "expression", "seconds")
+        add(
+            "expression fine-tune after a verdict",
+            "—" if tune is None else f"{tune} s",
+            "<= 15 s",
+            tune is not None and tune <= 15,
+        )
+    if fidelity:
+        for intention in ("portrait", "fun"):
+            flux = _get(fidelity, "overall", intention, "flux") or {}
+            unchanged = _get(fidelity, "overall", intention, "unchanged") or {}
+            for key, label in (
+                ("improved", "improved where the person shows the feeling"),
+                ("visible_artifacts", "visible artifacts"),
+                ("new_unhappy_or_shocked", "new unhappy or shocked"),
+                ("same_person", "same person"),
+            ):
+                fig = flux.get(key) or {}
+                if "value" not in fig:
+                    continue
+                base = (unchanged.get(key) or {}).get("value")
+                add(
+                    f"fidelity, {intention}: {label}",
+                    f"{fig['value']}",
+                    fig.get("goal", ""),
+                    fig.get("met"),
+                    "" if base is None else f"unchanged image {base}",
+                )
+    return out
+
+
+def main() -> int:
+    started_file = OUT / ".started"
+    since = started_file.stat().st_mtime if started_file.exists() else 0.0
+    parts = {name: _load(OUT / f"{name}.json", since) for name in ("live", "models", "shutter")}
+    fidelity = _load(FIDELITY, since) if FIDELITY.exists() else None
+    table = rows(parts["live"], parts["models"], parts["shutter"], fidelity)
+    missing = [n for n, d in {**parts, "fidelity": fidelity}.items() if d is None]
+    print(f"\nOne table ({time.strftime('%Y-%m-%d %H:%M')}, this machine, this run)")
+    width = max([len(r[0]) for r in table] + [20])
+    print(f"  {'figure':<{width}}  {'this run':>14}  {'goal':>20}  {'':6}  floor or baseline (same run)")
+    for figure, value, goal, met, floor in table:
+        mark = "met" if met else "NOT met" if met is not None else ""
+        print(f"  {figure:<{width}}  {value:>14}  {goal:>20}  {mark:6}  {floor}")
+    if missing:
+        print(f"  not measured in this run: {', '.join(missing)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

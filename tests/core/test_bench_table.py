@@ -1,0 +1,60 @@
+"""`make bench` ends with one table: each figure the parts measured in this run beside its goal
+and the floor or baseline measured with it; a part not run since the bench started is named."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+import table  # noqa: E402
+
+
+def test_each_figure_stands_beside_its_goal_and_its_floor_from_the_same_run():
+    live = {
+        "analysis": {"frame_to_degrees_ms": {"median": 14.2}, "landmarker_alone_ms": {"median": 10.1}},
+        "processes": {
+            "streams": 16,
+            "1": {"fps_per_stream": {"min": 5.7}, "rtt_ms": {"p95": 247}, "server_dropped": 0},
+        },
+        "beyond_capacity": {
+            "streams": 32,
+            "fairness_min_over_mean": 0.8,
+            "fps_per_stream": {"mean": 2.9},
+            "errors": {},
+        },
+    }
+    shutter = {
+        "shutter": {
+            "while_training": {
+                "default": {"nice": 10, "reconstruction_ms": {"p95": 420}},
+                "nice 0": {"nice": 0, "reconstruction_ms": {"p95": 900}},
+            }
+        }
+    }
+    got = {r[0]: r for r in table.rows(live, None, shutter, None)}
+    e2e = got["frame in -> degrees out, 1 core, median"]
+    assert e2e[1:4] == ("14.2 ms", "<= 6 ms", False) and e2e[4] == "landmarker alone 10.1 ms"
+    assert got["16 streams at 10 fps: slowest stream"][3] is False
+    assert got["16 streams: frames dropped by the server"][3] is True
+    assert got["32 streams (beyond capacity): slowest over mean"][3] is True
+    training = got["shutter while a run trains (nice 10): recorded p95"]
+    assert training[3] is True and training[4] == "nice 0: 900.0 ms"
+
+
+def test_a_part_not_run_since_the_bench_started_is_not_shown_as_measured(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(table, "OUT", tmp_path)
+    monkeypatch.setattr(table, "FIDELITY", tmp_path / "none.json")
+    table.save("live", {"analysis": {"frame_to_degrees_ms": {"median": 9.0}}})
+    old = tmp_path / "models.json"
+    old.write_text('{"models": {"expression_300_frames": {"total_s": 50}}}')
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    (tmp_path / ".started").touch()
+    os.utime(tmp_path / ".started", (time.time() - 60, time.time() - 60))
+    table.main()
+    printed = capsys.readouterr().out
+    assert "frame in -> degrees out" in printed and "expression training" not in printed
+    assert "not measured in this run: models, shutter, fidelity" in printed
