@@ -127,15 +127,15 @@ def rows(live: dict | None, models: dict | None, shutter: dict | None, fidelity:
             add(f"shutter mode {mode}: recorded p95", _ms(rc), "<= 500 ms", rc is not None and rc <= 500)
         training = s.get("while_training") or {}
         quiet = training.get("default")
-        loud = training.get("nice 0")
+        loud = training.get("baseline")
         if quiet:
             rc = _get(quiet, "reconstruction_ms", "p95")
             add(
-                f"shutter while a run trains (nice {quiet.get('nice')}): recorded p95",
+                "shutter while a run trains: recorded p95",
                 _ms(rc),
                 "<= 500 ms",
                 rc is not None and rc <= 500,
-                f"nice 0: {_ms(_get(loud, 'reconstruction_ms', 'p95'))}" if loud else "",
+                f"training at nice 0, no pauses: {_ms(_get(loud, 'reconstruction_ms', 'p95'))}" if loud else "",
             )
     if models:
         m = models.get("models", models)

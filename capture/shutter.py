@@ -21,7 +21,7 @@ from django.db import close_old_connections
 from django.http import Http404
 from django.urls import reverse
 
-from reconstruction import plans
+from reconstruction import cpu, plans
 from reconstruction.core.elements import BY_NAME
 from reconstruction.core.extraction import thread_analyzer
 from reconstruction.core.imageio import FrameError, encode_jpeg
@@ -236,6 +236,11 @@ def develop(
 ) -> None:
     """Intention → rule → stages, streamed in display order; the reconstruction is recorded.
     ``recent``: the frames the socket streamed in the seconds before the shutter."""
+    with cpu.developing():  # a training run on this machine waits meanwhile
+        _develop(user, shot, rgb, analysis, analyzer, emit, chosen, wish, recent)
+
+
+def _develop(user, shot, rgb, analysis, analyzer, emit, chosen, wish, recent) -> None:
     attempts = services.attempts_at_scene(user, shot)
     plan = plans.plan_for(user, analysis, chosen=chosen, wish=wish, attempts=attempts, rgb=rgb)
     summary = plan.to_json()

@@ -229,6 +229,8 @@ FLUX_TRAINING_THREADS = env_int("FLUX_TRAINING_THREADS", max(1, (os.cpu_count() 
 # ... at this niceness (0-19): training yields the CPU to live analysis and the shutter, which keep
 # their budgets while a run trains; 0 switches it off.
 FLUX_TRAINING_NICE = env_int("FLUX_TRAINING_NICE", 10)
+# ... and pauses between its steps while a shot develops on the same machine (reconstruction.cpu).
+FLUX_TRAINING_YIELDS = env_bool("FLUX_TRAINING_YIELDS", True)
 # Training starts by itself for untrained groups once a user has this many learning frames.
 FLUX_AUTO_TRAIN_MIN_SAMPLES = env_int("FLUX_AUTO_TRAIN_MIN_SAMPLES", 120)
 # Long side of a stored learning frame, in pixels.

@@ -16,7 +16,7 @@ from django.db import IntegrityError, close_old_connections, transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from . import storage
+from . import cpu, storage
 from .core.evaluation import fit_and_measure
 from .core.extraction import thread_analyzer
 from .core.generators import MODEL_CLASSES, TRAINABLE_GROUPS, ModelError, load_checkpoint, save_checkpoint
@@ -157,6 +157,7 @@ def analyse_samples(rows, analyzer, with_rows: bool = False):
     sample) pairs, so that what a version trained on can be traced back to its rows."""
     pairs = []
     for row in rows:
+        cpu.wait_for_shots()  # in the worker: a shot developing on this machine goes first
         try:
             with row.image.open("rb") as fh:
                 rgb = decode_jpeg(fh.read())
@@ -296,6 +297,7 @@ def _train(run: TrainingRun, mine, analyzer) -> TrainingRun:
         last_write = [0.0]
 
         def progress(step: int, total: int, loss: float) -> None:
+            cpu.wait_for_shots()  # a shot developing on this machine goes first
             now = time.monotonic()
             if now - last_write[0] < 0.5 and step < total:
                 return

@@ -105,8 +105,8 @@ def fit(model: ExpressionModel, samples: Sequence[Sample], progress: Progress) -
         opt_r.zero_grad()
         loss.backward()
         opt_r.step()
-        if step % 20 == 0:
-            progress(step, total, loss.item())
+        # Every step: the caller throttles what it writes, and gives way to a shot between steps.
+        progress(step, total, loss.item())
     regressor.eval()
     for p in regressor.parameters():
         p.requires_grad_(False)
@@ -193,8 +193,7 @@ def fit(model: ExpressionModel, samples: Sequence[Sample], progress: Progress) -
             "adversarial": loss_adv.item(),
             "discriminator": loss_d.item(),
         }
-        if step % 10 == 0 or step == steps - 1:
-            progress(regressor_steps + step + 1, total, loss_g.item())
+        progress(regressor_steps + step + 1, total, loss_g.item())
     generator.eval()
     model._generator = generator.cpu()
     model._regressor = regressor.cpu()
