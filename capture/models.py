@@ -84,7 +84,11 @@ class Shot(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["user", "-created_at"])]
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            # serve looks for shots left developing every few seconds: only those are indexed.
+            models.Index(fields=["developer"], condition=models.Q(status="processing"), name="shots_developing"),
+        ]
 
     def __str__(self):
         return f"shot {self.id} of {self.user_id}"
