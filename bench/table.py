@@ -54,36 +54,33 @@ def rows(live: dict | None, models: dict | None, shutter: dict | None, fidelity:
     def add(figure, value, goal, met, floor=""):
         out.append((figure, value, goal, met, floor))
 
+    def bound(figure, value, limit, unit, floor="", at_least=False):
+        """A figure with a one-sided goal: at most (or at least) ``limit`` ``unit``."""
+        shown = "—" if value is None else _ms(value) if unit == "ms" else f"{value} {unit}".strip()
+        met = value is not None and (value >= limit if at_least else value <= limit)
+        add(figure, shown, f"{'>=' if at_least else '<='} {limit:g} {unit}".strip(), met, floor)
+
     if live:
         a = live.get("analysis", {})
-        e2e = _get(a, "frame_to_degrees_ms", "median")
         floor = _get(a, "landmarker_alone_ms", "median")
-        add(
+        bound(
             "frame in -> degrees out, 1 core, median",
-            _ms(e2e),
-            "<= 6 ms",
-            e2e is not None and e2e <= 6,
+            _get(a, "frame_to_degrees_ms", "median"),
+            6,
+            "ms",
             f"landmarker alone {_ms(floor)}",
         )
         one = _get(live, "server", "one_stream")
         if one:
-            p95 = _get(one, "rtt_ms", "p95")
-            add("1 stream at 10 fps: round trip p95", _ms(p95), "<= 60 ms", p95 is not None and p95 <= 60)
+            bound("1 stream at 10 fps: round trip p95", _get(one, "rtt_ms", "p95"), 60, "ms")
         procs = live.get("processes", {})
         single = procs.get("1")
         several = [k for k in procs if k.isdigit() and k != "1"]
         if single:
-            fps_min = _get(single, "fps_per_stream", "min")
-            p95 = _get(single, "rtt_ms", "p95")
-            add(
-                f"{procs.get('streams')} streams at 10 fps: slowest stream",
-                f"{fps_min} fps",
-                ">= 9.5 fps",
-                fps_min is not None and fps_min >= 9.5,
-            )
-            add(
-                f"{procs.get('streams')} streams: round trip p95", _ms(p95), "<= 100 ms", p95 is not None and p95 <= 100
-            )
+            streams = procs.get("streams")
+            slowest = _get(single, "fps_per_stream", "min")
+            bound(f"{streams} streams at 10 fps: slowest stream", slowest, 9.5, "fps", at_least=True)
+            bound(f"{streams} streams: round trip p95", _get(single, "rtt_ms", "p95"), 100, "ms")
             add(
                 f"{procs.get('streams')} streams: frames dropped by the server",
                 str(single.get("server_dropped")),
@@ -101,13 +98,13 @@ def rows(live: dict | None, models: dict | None, shutter: dict | None, fidelity:
             )
         beyond = live.get("beyond_capacity")
         if beyond:
-            fair = beyond.get("fairness_min_over_mean")
-            add(
+            bound(
                 f"{beyond.get('streams')} streams (beyond capacity): slowest over mean",
-                f"{fair}",
-                ">= 0.5",
-                fair is not None and fair >= 0.5,
+                beyond.get("fairness_min_over_mean"),
+                0.5,
+                "",
                 f"mean {_get(beyond, 'fps_per_stream', 'mean')} fps",
+                at_least=True,
             )
             add(
                 f"{beyond.get('streams')} streams: errors, failed streams",
@@ -122,36 +119,32 @@ def rows(live: dict | None, models: dict | None, shutter: dict | None, fidelity:
             m = s.get(f"mode_{mode}")
             if not m:
                 continue
-            fp, rc = _get(m, "first_preview_ms", "p95"), _get(m, "reconstruction_ms", "p95")
-            add(f"shutter mode {mode}: first preview p95", _ms(fp), "<= 250 ms", fp is not None and fp <= 250)
-            add(f"shutter mode {mode}: recorded p95", _ms(rc), "<= 500 ms", rc is not None and rc <= 500)
+            bound(f"shutter mode {mode}: first preview p95", _get(m, "first_preview_ms", "p95"), 250, "ms")
+            bound(f"shutter mode {mode}: recorded p95", _get(m, "reconstruction_ms", "p95"), 500, "ms")
         training = s.get("while_training") or {}
         quiet = training.get("default")
         loud = training.get("baseline")
         if quiet:
-            rc = _get(quiet, "reconstruction_ms", "p95")
-            add(
+            bound(
                 "shutter while a run trains: recorded p95",
-                _ms(rc),
-                "<= 500 ms",
-                rc is not None and rc <= 500,
+                _get(quiet, "reconstruction_ms", "p95"),
+                500,
+                "ms",
                 f"training at nice 0, no pauses: {_ms(_get(loud, 'reconstruction_ms', 'p95'))}" if loud else "",
             )
     if models:
         m = models.get("models", models)
-        total = _get(m, "expression_300_frames", "total_s")
-        add(
+        bound(
             "expression training, 300 frames, the worker's threads",
-            "—" if total is None else f"{total} s",
-            "<= 60 s",
-            total is not None and total <= 60,
+            _get(m, "expression_300_frames", "total_s"),
+            60,
+            "s",
         )
-        tune = _get(m, "fine_tune_after_one_verdict", "expression", "seconds")
-        add(
+        bound(
             "expression fine-tune after a verdict",
-            "—" if tune is None else f"{tune} s",
-            "<= 15 s",
-            tune is not None and tune <= 15,
+            _get(m, "fine_tune_after_one_verdict", "expression", "seconds"),
+            15,
+            "s",
         )
     if fidelity:
         for intention in ("portrait", "fun"):

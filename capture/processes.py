@@ -24,6 +24,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 
+from reconstruction import cpu
+
 from . import services
 from .groups import user_group
 
@@ -40,11 +42,7 @@ _lock = threading.Lock()
 
 def me() -> str:
     """This process, as shots name their developer."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def on_this_host(developer: str) -> bool:
-    return developer.rsplit(":", 1)[0] == socket.gethostname()
+    return cpu.this_process()
 
 
 def _key(developer: str) -> str:

@@ -175,12 +175,18 @@ def take(
         try:
             develop(user, shot, rgb, analysis, thread_analyzer(), emit, chosen=chosen, wish=wish, recent=recent)
         except Exception as exc:
-            log.exception("reconstruction of shot %s failed", shot.pk)
-            message = f"the reconstruction failed ({type(exc).__name__}); the original is kept as the photo"
-            services.mark_shot_failed(shot, message)
-            emit(protocol.error("reconstruction_failed", message, shot=str(shot.id)))
+            _failed(shot, exc, emit)
     finally:
         close_old_connections()
+
+
+def _failed(shot, exc: Exception, emit: Callable[[dict], None], again: bool = False) -> None:
+    """A shot whose development raised: the original stays the photo, the page is told, and the
+    shot's page offers to develop it again."""
+    log.exception("%s shot %s failed", "developing again" if again else "developing", shot.pk)
+    message = f"the reconstruction failed{' again' if again else ''} ({type(exc).__name__}); the original is kept as the photo"
+    services.mark_shot_failed(shot, message)
+    emit(protocol.error("reconstruction_failed", message, shot=str(shot.id)))
 
 
 def to_pages(user_id) -> Callable[[dict], None]:
@@ -221,10 +227,7 @@ def develop_again(user, shot_id) -> None:
                 wish=shot.asked.get("wish"),
             )
         except Exception as exc:
-            log.exception("developing shot %s again failed", shot_id)
-            message = f"the reconstruction failed again ({type(exc).__name__}); the original is kept as the photo"
-            services.mark_shot_failed(shot, message)
-            emit(protocol.error("reconstruction_failed", message, shot=str(shot_id)))
+            _failed(shot, exc, emit, again=True)
     except Http404:
         pass  # deleted meanwhile
     finally:

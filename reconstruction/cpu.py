@@ -14,6 +14,7 @@ FLUX_TRAINING_YIELDS=0 switches it off.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 import uuid
@@ -26,6 +27,12 @@ from django.conf import settings
 FRESH_S = 10.0  # a mark older than this was left by a process that died mid-shot
 YIELD_MAX_S = 2.0  # the longest a training step waits in one go
 POLL_S = 0.01
+
+
+def this_process() -> str:
+    """This process on this machine (host:pid), as a shot names the web process developing it and
+    a training run the worker running it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def marks() -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -141,9 +140,9 @@ def latest_runs(user) -> dict[str, TrainingRun]:
     return {run.group: run for run in newest if run is not None}
 
 
-def _fail(run: TrainingRun, message: str, mine=None) -> None:
-    rows = mine if mine is not None else TrainingRun.objects.filter(pk=run.pk)
-    rows.update(status=TrainingRun.FAILED, finished_at=timezone.now(), message=message[:500])
+def _fail(mine, message: str) -> None:
+    """Mark the run failed: ``mine``, its row while this worker still holds it."""
+    mine.update(status=TrainingRun.FAILED, finished_at=timezone.now(), message=message[:500])
 
 
 def learning_samples(user, limit: int):
@@ -195,10 +194,6 @@ def verdicts_for(user, group: str):
     return verdicts, ids
 
 
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 class _Beating:
     """While a run trains, its worker says so every FLUX_TRAINING_BEAT_S from a thread of its own
     (analysing the frames gives no progress to report for a while); the beat names the worker and
@@ -243,7 +238,7 @@ def run_training(run_id: int, analyzer=None) -> TrainingRun:
             TrainingRun.RUNNING,
             now,
             now,
-            _worker_name(),
+            cpu.this_process(),
             run.attempts + 1,
         )
         run.message = "analysing the learning data" + (f" (start {run.attempts})" if run.attempts > 1 else "")
@@ -320,11 +315,11 @@ def _train(run: TrainingRun, mine, analyzer) -> TrainingRun:
         )
         trained_rows = [pairs[k][0] for k in trained]
     except ModelError as exc:
-        _fail(run, str(exc), mine)
+        _fail(mine, str(exc))
         return TrainingRun.objects.get(pk=run.pk)
     except Exception as exc:
         log.exception("training run %s crashed", run.pk)
-        _fail(run, f"training crashed: {type(exc).__name__}: {exc}; the previous version stays in use", mine)
+        _fail(mine, f"training crashed: {type(exc).__name__}: {exc}; the previous version stays in use")
         return TrainingRun.objects.get(pk=run.pk)
     seconds = time.perf_counter() - started
     with transaction.atomic():

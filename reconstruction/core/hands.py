@@ -85,12 +85,6 @@ def _square(rgb: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray, float]
     return np.float32([[k, 0, SIDE / 2 - cx * k], [0, k, SIDE / 2 - cy * k]]), pts, across
 
 
-def lower_face(rgb: np.ndarray, face: Face) -> np.ndarray:
-    """The square around the face's mouth and chin the model is asked about (SIDE x SIDE, RGB)."""
-    m, _, _ = _square(rgb, face)
-    return cv2.warpAffine(rgb, m, (SIDE, SIDE), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT)
-
-
 def hand_at_face(rgb: np.ndarray, face: Face) -> HandReading:
     """Whether a hand is at the face's mouth or chin, and how high it reaches."""
     m, pts, across = _square(rgb, face)

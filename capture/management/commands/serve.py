@@ -155,11 +155,7 @@ class Command(BaseCommand):
         if not no_worker:
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "manage.py", "db_worker", "--interval", "0.5"],
-                    env=env,
-                    cwd=settings.BASE_DIR,
-                    # Every thread of the worker yields the CPU to the web processes.
-                    preexec_fn=lambda: os.nice(settings.FLUX_TRAINING_NICE),
+                    [sys.executable, "manage.py", "db_worker", "--interval", "0.5"], env=env, cwd=settings.BASE_DIR
                 )
             )
         self.stdout.write(self.style.SUCCESS(f"Flux is running at http://{host}:{port}/"))
