@@ -115,7 +115,10 @@ class ModelVersion(models.Model):
 
 class TrainingRun(models.Model):
     QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
-    STATUSES = [(s, s) for s in (QUEUED, RUNNING, SUCCEEDED, FAILED)]
+    # Ended without a version because the learning data is too little or too uniform yet: not a
+    # failure; its message says what to shoot.
+    WAITING = "waiting"
+    STATUSES = [(s, s) for s in (QUEUED, RUNNING, SUCCEEDED, FAILED, WAITING)]
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="training_runs")
     group = models.CharField(max_length=32)

@@ -11,9 +11,11 @@ Images are RGB ``uint8`` arrays of shape (H, W, 3). Nothing here imports Django.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import math
 import threading
 import time
+from collections import OrderedDict
 
 import cv2
 import numpy as np
@@ -420,7 +422,9 @@ class Analyzer:
     def __exit__(self, *exc):
         self.close()
 
-    def analyze(self, rgb: np.ndarray, person_mask: np.ndarray | None = None) -> Analysis:
+    def analyze(self, rgb: np.ndarray, person_mask: np.ndarray | None = None, segment: bool = True) -> Analysis:
+        """``segment``: False leaves the person mask out (and the elements it measures: clothing,
+        sky) for a caller that reads only the faces, such as the expression model's training."""
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError("expected an RGB uint8 image of shape (H, W, 3)")
         started = time.perf_counter()
@@ -429,12 +433,49 @@ class Analyzer:
         with self._lock:
             image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
             result = self._landmarker.detect(image)
-            if person_mask is None or person_mask.shape != (height, width):
+            if segment and (person_mask is None or person_mask.shape != (height, width)):
                 segmented = self._segmenter.segment(image).confidence_masks[0].numpy_view()
                 person_mask = np.array(segmented, dtype=np.float32).reshape(height, width)
         analysis = measure(rgb, result, person_mask)
         analysis.ms = (time.perf_counter() - started) * 1000
         return analysis
+
+
+class AnalysisCache:
+    """Analyses of frames seen before, for a caller that reads the same frames again (the worker's
+    next training run). Keyed by the pixels (a digest) and whether the person was segmented,
+    bounded in bytes, the least recently used dropped first. The cached ``Analysis`` is shared:
+    nothing may change it."""
+
+    def __init__(self, limit_bytes: int):
+        self.limit = limit_bytes
+        self._kept: OrderedDict[tuple, tuple[Analysis, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def analyze(self, analyzer, rgb: np.ndarray, segment: bool = True) -> Analysis:
+        key = (hashlib.blake2b(np.ascontiguousarray(rgb).data, digest_size=16).digest(), rgb.shape, segment)
+        with self._lock:
+            entry = self._kept.get(key)
+            if entry is not None:
+                self._kept.move_to_end(key)
+                return entry[0]
+        analysis = analyzer.analyze(rgb) if segment else analyzer.analyze(rgb, segment=False)
+        masks = (analysis.person_mask, analysis.sky_mask)
+        size = 4096 + sum(m.nbytes for m in masks if m is not None) + 8192 * len(analysis.faces)
+        with self._lock:
+            if key not in self._kept and size <= self.limit:
+                self._kept[key] = (analysis, size)
+                self._bytes += size
+                while self._bytes > self.limit:
+                    _, (_, dropped) = self._kept.popitem(last=False)
+                    self._bytes -= dropped
+        return analysis
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+            self._bytes = 0
 
 
 _local = threading.local()

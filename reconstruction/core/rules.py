@@ -55,13 +55,21 @@ RAISED = frozenset({"expression.smile"})
 RAISE_BY = 0.15
 
 
-def _smiles_eyes_asked(ideals: Mapping[str, float], current: Mapping, ranges: Mapping, staring: bool) -> bool:
+def _smiles_eyes_asked(
+    ideals: Mapping[str, float], current: Mapping, ranges: Mapping, staring: bool, shot: Mapping
+) -> bool:
     """Whether the smile's own eyes come with it: a laugh asked of a face that is not laughing as
-    far as the model can take it, or any smile asked of a staring face."""
+    far as the model can take it, or any smile asked of a staring face. Never where this shot
+    keeps its smile (a hand at the mouth): the laugh's narrower eyes without the laugh are no
+    laugh, only eyes lent from another frame (WolfgangLanger frame 212, "fun": a wide-eyed glance
+    over her fingers got doubled, washed-out irises, and no check saw them)."""
     ideal, smile = ideals.get("expression.smile"), current.get("expression.smile")
     if ideal is None or smile is None or (ideal < LAUGH and not staring):
         return False
     reach = clamp_to_range(ideal, ranges.get("expression.smile"))
+    if reach is not None and "expression.smile" in shot:
+        span = shot["expression.smile"]
+        reach = None if span is None else clamp_to_range(reach, span)
     return reach is not None and reach - float(smile) >= AT_TARGET
 
 
@@ -168,7 +176,7 @@ def fluctuation_rule(
             continue
         shot = achievable.get(group, {})
         targets, now, reasons, asked, limited, learned, reach_of = {}, {}, [], {}, {}, {}, {}
-        smiles_eyes = _smiles_eyes_asked(group_ideals, current, ranges[group], staring)
+        smiles_eyes = _smiles_eyes_asked(group_ideals, current, ranges[group], staring, shot)
         for name, ideal in group_ideals.items():
             degree = current.get(name)
             label = BY_NAME[name].label

@@ -87,11 +87,11 @@ def test_two_trainings_of_the_same_group_never_run_at_once(alice):
     services.start_training(alice, "climate", enqueue=False)  # another group may
 
 
-def test_too_little_data_fails_with_what_to_shoot_and_keeps_nothing(alice, frames, analyzer):
+def test_too_little_data_waits_for_data_with_what_to_shoot_and_keeps_nothing(alice, frames, analyzer):
     services.record_learning_sample(alice, encode_jpeg(frames[0]), analyzer.analyze(frames[0]).to_json())
     run = services.start_training(alice, "expression", enqueue=False)
     run = services.run_training(run.pk, analyzer=analyzer)
-    assert run.status == TrainingRun.FAILED
+    assert run.status == TrainingRun.WAITING  # not a failure: the data is not there yet
     assert "shoot a few more seconds" in run.message
     assert not ModelVersion.objects.filter(user=alice).exists()
 
@@ -255,11 +255,11 @@ def test_a_running_run_beats_while_it_analyses_its_frames(alice, frames, analyze
     beats = []
     real = services.analyse_samples
 
-    def slow(rows, analyzer, with_rows=False):
+    def slow(rows, analyzer, **kw):
         first = TrainingRun.objects.get(pk=run.pk).heartbeat_at
         time.sleep(0.5)  # no progress to report while the frames are analysed
         beats.append(TrainingRun.objects.get(pk=run.pk).heartbeat_at > first)
-        return real(rows, analyzer, with_rows)
+        return real(rows, analyzer, **kw)
 
     monkeypatch.setattr(services, "analyse_samples", slow)
     assert services.run_training(run.pk, analyzer=analyzer).status == TrainingRun.SUCCEEDED
@@ -380,3 +380,35 @@ def test_learned_from_lists_exactly_the_verdicts_a_version_trained_on(alice, fra
     everything = services.learning_samples_for(alice).count()
     verdicts = services.learning_samples_for(alice).exclude(feedback=None).count()
     assert verdicts == 6 and run.result.samples == everything - math.ceil((everything - verdicts) / 5)
+
+
+def test_a_second_run_on_the_same_frames_reads_their_analyses_instead_of_analysing_them_again(alice, frames, analyzer):
+    give_learning_data(alice, frames[:4], analyzer)
+    services.learning_analyses.clear()
+    calls = []
+
+    class Counting:
+        def analyze(self, rgb, **options):
+            calls.append(options.get("segment", True))
+            return analyzer.analyze(rgb, **options)
+
+    rows = services.learning_samples(alice, 100)
+    first = services.analyse_samples(rows, Counting())
+    assert calls == [True] * len(rows)
+    again = services.analyse_samples(rows, Counting())
+    assert len(calls) == len(rows)  # a fine-tune after a verdict reads the same frames: none analysed again
+    assert [s.analysis.elements for s in again] == [s.analysis.elements for s in first]
+    assert all(s.analysis.person_mask is not None for s in again)
+    faces_only = services.analyse_samples(rows, Counting(), segment=False)
+    # The expression model's frames skip the segmenter (it reads only faces): their own entries.
+    assert calls[len(rows) :] == [False] * len(rows)
+    assert all(s.analysis.person_mask is None and s.analysis.main_face is not None for s in faces_only)
+    assert [s.analysis.elements["expression.smile"] for s in faces_only] == [
+        s.analysis.elements["expression.smile"] for s in first
+    ]
+
+
+def test_the_expression_models_training_reads_only_faces():
+    from reconstruction.core.generators import MODEL_CLASSES
+
+    assert [g for g, cls in MODEL_CLASSES.items() if not cls.segmented] == ["expression"]

@@ -6,7 +6,15 @@
 and version.
 """
 
-from .base import FluctuationModel, ModelError
+from .base import DataShortage, FluctuationModel, ModelError
 from .checkpoints import MODEL_CLASSES, TRAINABLE_GROUPS, load_checkpoint, save_checkpoint
 
-__all__ = ["MODEL_CLASSES", "TRAINABLE_GROUPS", "FluctuationModel", "ModelError", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "MODEL_CLASSES",
+    "TRAINABLE_GROUPS",
+    "DataShortage",
+    "FluctuationModel",
+    "ModelError",
+    "load_checkpoint",
+    "save_checkpoint",
+]

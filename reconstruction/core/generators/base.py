@@ -19,6 +19,11 @@ class ModelError(RuntimeError):
     """A model that cannot be used: missing or corrupt weights, a wrong group, no range."""
 
 
+class DataShortage(ModelError):
+    """The learning data is too little or too uniform for a model yet: a training run waits for
+    data (it says what to shoot) rather than failing."""
+
+
 class FluctuationModel:
     """A per-user model that sets one element group to target degrees.
 
@@ -30,6 +35,9 @@ class FluctuationModel:
     elements: ClassVar[tuple[str, ...]]
     version: ClassVar[int] = 1  # bump when the checkpoint's content changes meaning
     uses_recent: ClassVar[bool] = False  # generation takes the frames streamed before the shutter
+    # Its training and quality figures read the person mask (clothing, sky, framing); the
+    # expression model reads only faces, and its learning frames skip the segmenter (~5 ms each).
+    segmented: ClassVar[bool] = True
 
     @dataclasses.dataclass
     class Config:
@@ -56,7 +64,7 @@ class FluctuationModel:
         self.summary = summarize(samples, self.elements)
         self.ranges = dict(self.summary.ranges)
         if not self.summary.usable:
-            raise ModelError("; ".join(self.summary.missing) or f"no usable {self.group} data")
+            raise DataShortage("; ".join(self.summary.missing) or f"no usable {self.group} data")
         if verdicts is not None:
             self.verdicts = newest(verdicts)
         progress = progress or (lambda *a: None)

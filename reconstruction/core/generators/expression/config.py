@@ -13,7 +13,7 @@ class ExpressionConfig:
     width: int = 16  # channels of the U-Net's first level (doubles per level)
     pose_neighbours: int = 12  # training targets are drawn from this many frames nearest in head pose
     feature_weight: float = 3.0  # extra L1 weight on the mouth and eyes
-    steps: int = 300  # generator/discriminator updates when training from scratch
+    steps: int = 120  # generator/discriminator updates when training from scratch
     regressor_steps: int = 60  # updates of the degree regressor before the GAN
     identity_fraction: float = 0.25  # share of each batch whose target is its own source (must come back unchanged)
     batch: int = 16  # pairs per update
@@ -28,7 +28,7 @@ class ExpressionConfig:
     smooth_weight: float = 0.5  # total variation of the flows: no tearing between supervised landmarks
     single_fraction: float = 0.5  # share of pairs conditioned on one element's change only, as generation asks
     cross_fraction: float = 0.5  # share of each batch whose target differs clearly in degrees (the way back is learnt)
-    finetune_steps: int = 36  # updates when fine-tuning from the previous version after feedback
+    finetune_steps: int = 24  # updates when fine-tuning from the previous version after feedback
     finetune_regressor_steps: int = 10  # regressor updates when fine-tuning
     bank_crop: int = 160  # side of the stored exemplar faces, pixels: pasted at this resolution
     bank_limit: int = 160  # most exemplar faces kept with the model: bounds the checkpoint

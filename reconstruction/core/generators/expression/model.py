@@ -15,7 +15,7 @@ from ...ranges import Progress, Sample, clamp_to_range
 from ...recent import RecentFrame
 from ...regions import face_hull_mask, feather
 from ...verdicts import likeness
-from ..base import FluctuationModel, ModelError, alpha_box
+from ..base import DataShortage, FluctuationModel, ModelError, alpha_box
 from .config import ExpressionConfig
 from .faces import (
     ELEMENTS,
@@ -136,6 +136,7 @@ MOUTH_KEPT = (
 
 class ExpressionModel(FluctuationModel):
     group = "expression"
+    segmented = False
     elements = ELEMENTS
     version = 5  # 5: the crop reaches a wide-open mouth's lower lip, the lips repainted whole; 4: exemplars chosen by what the face shows, smile read as a happy smile; 3: exemplar-guided; 2: flow + residual
     uses_recent = True  # takes the frames streamed before the shutter as its first exemplars
@@ -184,7 +185,7 @@ class ExpressionModel(FluctuationModel):
             accepted.append(s.accepted)
             verdicts.append(s.verdict)
         if not images:
-            raise ModelError("no face in the learning data: shoot a few seconds with your face in view")
+            raise DataShortage("no face in the learning data: shoot a few seconds with your face in view")
         return (
             np.stack(images),
             np.stack(degrees),
