@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test bench models samples migrate setup clean
+.PHONY: run test bench models samples migrate setup system clean
 
 setup: $(STAMP) models
 
@@ -20,13 +20,24 @@ $(STAMP): pyproject.toml
 models: $(STAMP)
 	@$(PY) -m reconstruction.core.fetch models
 
+# The Debian packages the tests drive for real (Chromium, nginx, openssl, Node.js): installed when
+# missing (as root), else the command that installs them is printed.
+system:
+	@tools/system-packages
+
+# An independent C2PA reader (pure TypeScript, not the library that signs) for the tests.
+tools/c2pa-verify/node_modules/.installed: tools/c2pa-verify/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 18 or newer (apt-get install -y nodejs npm)"; exit 1; }
+	npm ci --prefix tools/c2pa-verify --no-audit --no-fund --loglevel=error
+	@touch $@
+
 migrate: setup
 	@$(PY) manage.py migrate --noinput -v 0
 
 run: migrate
 	$(PY) manage.py serve
 
-test: setup
+test: system setup tools/c2pa-verify/node_modules/.installed
 	# Lint and format first (ruff, configured in pyproject.toml): `ruff format .` fixes the layout.
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .

@@ -9,7 +9,6 @@ where REDIS_URL is set (so every web process sees the same counts).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import caches
@@ -20,12 +19,6 @@ LONGEST = 3600.0  # the wait stops doubling here
 FORGET = 24 * 3600  # a count nobody adds to for a day is dropped
 
 
-@dataclass
-class Count:
-    failures: int = 0
-    until: float = 0.0  # no attempt before this time
-
-
 def _keys(username: str, address: str) -> list[str]:
     return [f"login-user:{username.strip().lower()[:150]}", f"login-addr:{address}"]
 
@@ -34,22 +27,31 @@ def _cache():
     return caches[settings.FLUX_THROTTLE_CACHE]
 
 
+def _wait(failures: int) -> float:
+    return 0.0 if failures < FREE else min(LONGEST, FIRST_WAIT * 2 ** (failures - FREE))
+
+
 def wait_for(username: str, address: str) -> float:
     """Seconds to wait before this account or address may try again (0: it may now)."""
     now = time.time()
-    counts = _cache().get_many(_keys(username, address))
-    return max([0.0] + [c.until - now for c in counts.values()])
+    keys = _keys(username, address)
+    seen = _cache().get_many([k + suffix for k in keys for suffix in (":n", ":at")])
+    return max([0.0] + [seen.get(k + ":at", 0.0) + _wait(seen.get(k + ":n", 0)) - now for k in keys])
 
 
 def failed(username: str, address: str) -> None:
-    now = time.time()
+    # Counted with the cache's atomic increment (INCRBY in Redis): two web processes failing the
+    # same account at once both count; a read-modify-write of one record would lose one of them.
+    now, cache = time.time(), _cache()
     for key in _keys(username, address):
-        count = _cache().get(key) or Count()
-        count.failures += 1
-        if count.failures >= FREE:
-            count.until = now + min(LONGEST, FIRST_WAIT * 2 ** (count.failures - FREE))
-        _cache().set(key, count, FORGET)
+        cache.add(key + ":n", 0, FORGET)
+        try:
+            cache.incr(key + ":n")
+        except ValueError:  # dropped between the add and the increment
+            cache.set(key + ":n", 1, FORGET)
+        cache.touch(key + ":n", FORGET)
+        cache.set(key + ":at", now, FORGET)
 
 
 def succeeded(username: str, address: str) -> None:
-    _cache().delete_many(_keys(username, address))
+    _cache().delete_many([k + suffix for k in _keys(username, address) for suffix in (":n", ":at")])

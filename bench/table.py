@@ -121,6 +121,15 @@ def rows(live: dict | None, models: dict | None, shutter: dict | None, fidelity:
                 continue
             bound(f"shutter mode {mode}: first preview p95", _get(m, "first_preview_ms", "p95"), 250, "ms")
             bound(f"shutter mode {mode}: recorded p95", _get(m, "reconstruction_ms", "p95"), 500, "ms")
+        signing = s.get("signing") or {}
+        if signing:
+            add(
+                "Content Credentials: signing a recorded photo, median",
+                _ms(_get(signing, "sign_ms", "median")),
+                "a few ms",
+                (_get(signing, "sign_ms", "median") or 1e9) <= 10,
+                f"+{_get(signing, 'bytes_added', 'median')} bytes on {_get(signing, 'bytes_added', 'photo_bytes')}",
+            )
         training = s.get("while_training") or {}
         quiet = training.get("default")
         loud = training.get("baseline")

@@ -21,6 +21,10 @@ def _thumbnail_path(instance: "Shot", filename: str) -> str:
     return f"users/{instance.user_id}/shots/{instance.id}-thumb.jpg"
 
 
+def _kept_path(instance: "Shot", filename: str) -> str:
+    return f"users/{instance.user_id}/shots/{instance.id}-kept.jpg"
+
+
 def _stage_path(instance: "ShotStage", filename: str) -> str:
     return f"users/{instance.shot.user_id}/shots/{instance.shot_id}-stage-{instance.index}.jpg"
 
@@ -49,6 +53,9 @@ class Shot(models.Model):
     asked = models.JSONField(default=dict, blank=True)
     reconstruction = models.FileField(upload_to=_reconstruction_path, blank=True)
     reconstructed_elements = models.JSONField(default=dict, blank=True)  # degrees measured on the reconstruction
+    # The original with Content Credentials saying it was kept: where no model changed the photo,
+    # or the user rejected the reconstruction (the reconstruction carries its own credentials).
+    kept = models.FileField(upload_to=_kept_path, blank=True)
     intention = models.JSONField(default=dict, blank=True)  # name, source, confidence, reasons, wished
     rule = models.JSONField(default=dict, blank=True)  # steps (group, targets, ...) and skipped groups
     models_used = models.JSONField(default=dict, blank=True)  # group -> version
@@ -70,8 +77,11 @@ class Shot(models.Model):
     @property
     def recorded(self):
         """The recorded photo: the reconstruction when one was made and not rejected, else the
-        original ([0092]: a rejected reconstruction leaves the original as the photo)."""
-        return self.reconstruction if self.recorded_kind == "reconstruction" else self.original
+        original ([0092]: a rejected reconstruction leaves the original as the photo), signed as
+        kept where it was."""
+        if self.recorded_kind == "reconstruction":
+            return self.reconstruction
+        return self.kept or self.original
 
     @property
     def targets(self) -> dict[str, float]:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 
 from django.db import DatabaseError, transaction
 from django.shortcuts import get_object_or_404
 
+from reconstruction import credentials
 from reconstruction import services as model_services
 from reconstruction.core.imageio import decode_jpeg, encode_jpeg, fit_within
+from reconstruction.models import Verdict
 from reconstruction.storage import put_jpeg
 
 from .models import Shot, ShotStage
+
+log = logging.getLogger(__name__)
 
 
 def shots_for(user):
@@ -84,23 +89,33 @@ def record_reconstruction(
     recorded photo. The previews' images are kept apart, for the replay only. None when the user
     deleted the shot while it developed: a deleted shot stays deleted, and nothing is written."""
     written = []
+    shot.intention = plan.get("intention", {})
+    shot.intention_name = shot.intention.get("name", "")
+    shot.rule = plan.get("rule", {})
+    shot.models_used = plan.get("models", {})
+    shot.preview_mode = plan.get("mode")
+    if jpeg is not None:
+        shot.reconstructed_elements = degrees
+    made = next((s.get("groups", []) for s in stages if s.get("stage") == "reconstruction"), [])
+    # The recorded photo carries its Content Credentials: the reconstruction, or the original
+    # signed as kept where no model changed it.
+    signed, problem = _signed(shot, jpeg, made if jpeg is not None else [], stages=stages)
+    if problem:
+        message = f"{message} The photo was recorded without Content Credentials: {problem}".strip()
     try:
         with transaction.atomic():
             # Lock the row (where the database can) so a delete waits for the recording or wins it.
             if not Shot.objects.select_for_update().filter(pk=shot.pk).exists():
                 return None
             if jpeg is not None:
-                put_jpeg(shot.reconstruction, jpeg)
+                put_jpeg(shot.reconstruction, signed or jpeg)
                 written.append(shot.reconstruction)
-                shot.reconstructed_elements = degrees
+            elif signed is not None:
+                put_jpeg(shot.kept, signed)
+                written.append(shot.kept)
             if thumbnail is not None:
                 put_jpeg(shot.thumbnail, thumbnail)
                 written.append(shot.thumbnail)
-            shot.intention = plan.get("intention", {})
-            shot.intention_name = shot.intention.get("name", "")
-            shot.rule = plan.get("rule", {})
-            shot.models_used = plan.get("models", {})
-            shot.preview_mode = plan.get("mode")
             shot.message = message[:500]
             shot.status = Shot.DONE
             # An update only: a plain save() would insert the row again had it been deleted meanwhile.
@@ -119,6 +134,28 @@ def record_reconstruction(
             field.storage.delete(field.name)
         return None
     return shot
+
+
+def _signed(shot: Shot, jpeg: bytes | None, made: list[str], verdict=None, stages=None) -> tuple[bytes | None, str]:
+    """The recorded photo with its signed manifest (``jpeg``, or the original kept when None),
+    or None and why it could not be signed: the photo is recorded either way."""
+    try:
+        original = _read(shot.original)
+        edits, record = credentials.describe(
+            before=shot.elements,
+            after=shot.reconstructed_elements,
+            rule=shot.rule,
+            models=shot.models_used,
+            intention=shot.intention,
+            stages=shot.stages if stages is None else stages,
+            mode=shot.preview_mode,
+            made=made,
+            verdict=verdict,
+        )
+        return credentials.sign(jpeg if jpeg is not None else original, original, edits, record), ""
+    except Exception as exc:  # a broken authority or SDK must not lose the shot
+        log.exception("shot %s: could not sign its Content Credentials", shot.pk)
+        return None, str(exc)[:200]
 
 
 def mark_shot_failed(shot: Shot, message: str) -> None:
@@ -151,7 +188,7 @@ def develop_again(user, shot_id, developer: str) -> Shot:
             if row.image:
                 row.image.delete(save=False)
         shot.shown.all().delete()
-        for field in (shot.reconstruction, shot.thumbnail):
+        for field in (shot.reconstruction, shot.thumbnail, shot.kept):
             if field:
                 field.delete(save=False)
         shot.status, shot.developer, shot.message = Shot.PROCESSING, developer, ""
@@ -176,7 +213,18 @@ def gallery(user, day=None, intention: str = "", feedback: str = ""):
         shots = shots.filter(intention_name=intention)
     if feedback:
         shots = shots.filter(feedback=feedback)
-    return shots.only("id", "created_at", "thumbnail", "original", "intention_name", "feedback", "status", "user_id")
+    return shots.only(
+        "id",
+        "created_at",
+        "thumbnail",
+        "original",
+        "reconstruction",
+        "kept",
+        "intention_name",
+        "feedback",
+        "status",
+        "user_id",
+    )
 
 
 def give_feedback(user, shot_id, verdict: str):
@@ -213,7 +261,14 @@ def give_feedback(user, shot_id, verdict: str):
         if not changed:
             return fb
         shot.feedback = verdict
-        shot.save(update_fields=["feedback"])
+        update = ["feedback"]
+        if verdict == Verdict.REJECTED and not shot.kept:
+            # The original is the photo now: it carries Content Credentials saying so.
+            signed, _ = _signed(shot, None, [], verdict="rejected")
+            if signed is not None:
+                put_jpeg(shot.kept, signed)
+                update.append("kept")
+        shot.save(update_fields=update)
         _refresh_thumbnail(shot)
     model_services.learn_from_verdict(user, fb)
     return fb

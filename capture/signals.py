@@ -13,7 +13,7 @@ from .models import Shot, ShotStage
 
 @receiver(post_delete, sender=Shot)
 def _delete_shot_file(sender, instance: Shot, **kwargs):
-    for field in (instance.original, instance.reconstruction, instance.thumbnail):
+    for field in (instance.original, instance.reconstruction, instance.thumbnail, instance.kept):
         if field:
             field.storage.delete(field.name)
 

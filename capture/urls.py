@@ -14,6 +14,7 @@ urlpatterns = [
     path("shots/<uuid:shot_id>/thumb.jpg", views.shot_thumbnail, name="shot-thumb"),
     path("shots/<uuid:shot_id>/stages/<int:index>.jpg", views.shot_stage, name="shot-stage"),
     path("shots/<uuid:shot_id>/download/", views.shot_download, name="shot-download"),
+    path("shots/<uuid:shot_id>/credentials.json", views.shot_credentials, name="shot-credentials"),
     path("shots/<uuid:shot_id>/feedback/", views.shot_feedback, name="shot-feedback"),
     path("shots/<uuid:shot_id>/delete/", views.shot_delete, name="shot-delete"),
     path("shots/<uuid:shot_id>/develop/", views.shot_develop, name="shot-develop"),

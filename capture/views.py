@@ -5,7 +5,6 @@ services; every state change is a POST with CSRF."""
 from __future__ import annotations
 
 import datetime
-import hashlib
 import io
 import json
 import zipfile
@@ -19,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from reconstruction import credentials
 from reconstruction import services as model_services
 from reconstruction.core.elements import ELEMENTS, by_group
 from reconstruction.core.intention import INTENTIONS, LABELS
@@ -90,6 +90,10 @@ def gallery(request):
     page = Paginator(services.gallery(request.user, day, intention, feedback), GALLERY_PAGE).get_page(
         request.GET.get("page")
     )
+    for shot in page:
+        # Each photo's Content Credentials badge (the verdict is cached by the file's digest).
+        found = _credentials(shot) if shot.status == Shot.DONE else None
+        shot.credentials_state = found.state if found else ""
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -139,6 +143,7 @@ def shot_page(request, shot_id):
         if shot.elements.get(e.name) is not None or after.get(e.name) is not None
     ]
     final = next((s for s in reversed(shot.stages) if s.get("stage") == "reconstruction"), None)
+    found = _credentials(shot) if shot.status == Shot.DONE else None
     return render(
         request,
         "capture/shot.html",
@@ -146,6 +151,8 @@ def shot_page(request, shot_id):
             "shot": shot,
             "rows": rows,
             "final": final,
+            "credentials": found,
+            "credentials_words": credentials.plain_words(found) if found else [],
             "replay": replay_json(shot),
             "feedback_history": model_services.feedback_on(request.user, shot.pk),
         },
@@ -196,6 +203,25 @@ def shot_develop(request, shot_id):
     return redirect("capture:shot", shot_id=shot_id)
 
 
+def _credentials(shot) -> credentials.Credentials | None:
+    """The recorded photo's Content Credentials, checked; None when its file is missing."""
+    try:
+        with shot.recorded.open("rb") as fh:
+            return credentials.check(fh.read())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+@login_required
+def shot_credentials(request, shot_id):
+    """The recorded photo's manifest as the C2PA library reports it, and Flux's verdict on it."""
+    shot = services.get_shot(request.user, shot_id)
+    found = _credentials(shot)
+    if found is None or found.state == "none":
+        raise Http404("this photo carries no Content Credentials")
+    return JsonResponse(credentials.as_json(found))
+
+
 @login_required
 def shot_status(request, shot_id):
     """Whether the shot is still developing (its page asks until it is not)."""
@@ -211,54 +237,6 @@ def shot_delete(request, shot_id):
     return redirect("capture:gallery")
 
 
-def provenance(shot, original: bytes, reconstruction: bytes | None) -> dict:
-    """Where the photo came from: the original's hash, every stage shown, the models and their
-    versions, the rule's parameters, the divergence, the feedback. Takes the files' bytes, which
-    the download has read already."""
-    original_hash = hashlib.sha256(original).hexdigest()
-    recon_hash = hashlib.sha256(reconstruction).hexdigest() if reconstruction is not None else None
-    stages = shot.stages  # one read of the replay rows
-    return {
-        "shot": str(shot.id),
-        "taken_at": shot.created_at.isoformat(),
-        "size": [shot.width, shot.height],
-        "original_sha256": original_hash,
-        "reconstruction_sha256": recon_hash,
-        "recorded": shot.recorded_kind,
-        "intention": shot.intention,
-        "rule": shot.rule,
-        "models": shot.models_used,
-        "parameters": {
-            "preview_mode": shot.preview_mode,
-            "targets": shot.targets,
-            "shown_strengths": {
-                s["index"]: s.get("strength") for s in stages if s.get("stage") in ("preview", "reconstruction")
-            },
-        },
-        "degrees": {"original": shot.elements, "reconstruction": shot.reconstructed_elements},
-        "stages": stages,
-        # What the self-check left out of the recorded photo and why, and whose faces lent pixels.
-        "self_check": next(
-            (
-                {
-                    "left_out": s.get("left_out", []),
-                    "raised": s.get("raised", []),
-                    "checked": s.get("checked", {}),
-                    "exemplars": s.get("exemplars", {}),
-                }
-                for s in stages
-                if s.get("stage") == "reconstruction"
-            ),
-            None,
-        ),
-        "message": shot.message,
-        "feedback": [
-            {"verdict": f.verdict, "at": f.created_at.isoformat(), "table_shift": f.table_shift}
-            for f in model_services.feedback_on(shot.user_id, shot.pk)
-        ],
-    }
-
-
 @login_required
 def shot_download(request, shot_id):
     shot = services.get_shot(request.user, shot_id)
@@ -272,15 +250,22 @@ def shot_download(request, shot_id):
         response = _jpeg(shot.reconstruction)
         response["Content-Disposition"] = f'attachment; filename="flux-{stamp}-reconstruction.jpg"'
         return response
+    if what == "recorded":  # the photo as recorded, with its Content Credentials
+        response = _jpeg(shot.recorded)
+        response["Content-Disposition"] = f'attachment; filename="flux-{stamp}-{shot.recorded_kind}.jpg"'
+        return response
     if what != "both":
-        raise Http404("download original, reconstruction or both")
+        raise Http404("download original, reconstruction, recorded or both")
     try:
         with shot.original.open("rb") as fh:
             original = fh.read()
-        reconstruction = None
+        reconstruction = kept = None
         if shot.reconstruction:
             with shot.reconstruction.open("rb") as fh:
                 reconstruction = fh.read()
+        if shot.kept:
+            with shot.kept.open("rb") as fh:
+                kept = fh.read()
     except FileNotFoundError:
         raise Http404("the shot's files are missing") from None
     buffer = io.BytesIO()
@@ -288,9 +273,13 @@ def shot_download(request, shot_id):
         archive.writestr(f"flux-{stamp}-original.jpg", original)
         if reconstruction is not None:
             archive.writestr(f"flux-{stamp}-reconstruction.jpg", reconstruction)
-        archive.writestr(
-            f"flux-{stamp}-provenance.json", json.dumps(provenance(shot, original, reconstruction), indent=2)
-        )
+        if kept is not None:
+            archive.writestr(f"flux-{stamp}-kept.jpg", kept)
+        # The recorded photo's C2PA manifest, as the library reads it, beside the files.
+        recorded = reconstruction if shot.recorded_kind == "reconstruction" else (kept or original)
+        found = credentials.check(recorded)
+        if found.state != "none":
+            archive.writestr(f"flux-{stamp}-manifest.json", json.dumps(credentials.as_json(found), indent=2))
     response = HttpResponse(buffer.getvalue(), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="flux-{stamp}.zip"'
     return response

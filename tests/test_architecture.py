@@ -172,7 +172,8 @@ def test_the_graph_sees_function_level_imports():
     assert "reconstruction.core.generators.expression.training" in lazy
 
 
-HEAVY = ("torch", "mediapipe", "dlib", "ai_edge_litert")  # LiteRT runs the hand model (hands.py)
+# LiteRT runs the hand model (hands.py); c2pa loads the C2PA SDK's native library (credentials.py).
+HEAVY = ("torch", "mediapipe", "dlib", "ai_edge_litert", "c2pa")
 
 
 def test_function_level_imports_only_defer_a_heavy_library():

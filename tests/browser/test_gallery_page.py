@@ -61,6 +61,10 @@ def test_gallery_to_shot_to_replay_to_accept(flux_server, browser, artifacts):
         assert "Reconstruction (recorded)" in page.inner_text("#replay-caption")
         assert page.locator("#replay-placeholder").is_hidden() and page.locator("#replay-img").is_visible()
         page.screenshot(path=str(artifacts / "shot-page.png"), full_page=True)
+        # The recorded photo's Content Credentials: valid, and what they say in plain words.
+        assert page.get_attribute("#credentials", "data-state") == "valid"
+        words = page.inner_text("#credentials-words")
+        assert "Signed by" in words and "Opened the original photo" in words, words
 
         page.click("#accept")
         page.wait_for_selector(".flash p.success", timeout=TIMEOUT_MS)

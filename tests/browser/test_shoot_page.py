@@ -154,6 +154,25 @@ def test_the_meters_move_and_the_shutter_saves_a_shot(flux_server, browser, arti
         assert exposures - {"—"}, "lighting.exposure never had a value"
         for value in exposures - {"—"}:
             assert 0.0 <= float(value) <= 1.0
+        # The bar and its number show the same value at the same moment: no animation behind it.
+        bar = page.evaluate(
+            """() => { const m = document.querySelector('.meter[data-element="expression.smile"]');
+                       const f = m.querySelector('.meter-fill');
+                       return {width: f.style.width, value: m.querySelector('.meter-value').textContent,
+                               transition: getComputedStyle(f).transitionDuration}; }"""
+        )
+        assert bar["transition"] == "0s", bar
+        assert abs(float(bar["width"].rstrip("%")) - 100 * float(bar["value"])) <= 0.5, bar
+        # Readings that jump 0 <-> 0.5 from one update to the next (eyes shut while laughing) show
+        # as a steady meter, and a real change still comes through within a few updates.
+        steady = page.evaluate(
+            """() => { const s = window.fluxMeters.smoothed; const out = [];
+                       for (let i = 0; i < 12; i++) out.push(s('test.flicker', i % 2 ? 0.5 : 0));
+                       for (let i = 0; i < 5; i++) out.push(s('test.flicker', 1.0));
+                       return out; }"""
+        )
+        assert all(0.1 < v < 0.42 for v in steady[4:12]), steady
+        assert steady[-1] > 0.9, steady
 
         # A face box was drawn on the overlay, around the middle of the frame, not the whole frame.
         assert ink, "no face box was drawn on the overlay canvas"

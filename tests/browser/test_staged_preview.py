@@ -137,6 +137,7 @@ def test_a_portrait_shows_the_original_then_a_placeholder_then_a_gentler_preview
         assert "you chose Portrait" in page.inner_text("#result-reasons")
         rule = page.inner_text("#result-rule")
         assert "lighting v" in rule and "composition v" in rule and "preview mode 2" in rule
+        assert " asks " in rule, rule  # the rule's targets, told apart from what was measured
         assert "not trained" in page.inner_text(".skipped li[data-group='expression']")
 
         wait_for_stage(page, "placeholder")
@@ -167,7 +168,9 @@ def test_a_portrait_shows_the_original_then_a_placeholder_then_a_gentler_preview
         assert "lighting" in text["models"], text
         assert "composition" in text["models"] or "composition left out:" in text["note"], text
         assert "diverges from the original" in text["divergence"], text
-        assert "→" in text["changes"], text  # e.g. "subject size 0.31→0.52"
+        assert text["changes"].startswith("measured: ") and "→" in text["changes"], (
+            text
+        )  # "measured: subject size 0.31→0.52"
         assert page.is_visible("#resume")
 
         # In order, each stage once, and each on screen for its whole dwell.

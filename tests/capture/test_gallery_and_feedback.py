@@ -16,7 +16,7 @@ from capture import services
 from capture.models import Shot, ShotStage
 from reconstruction import services as model_services
 from reconstruction.core.generators.lighting import tone_curve
-from reconstruction.core.imageio import encode_jpeg
+from reconstruction.core.imageio import decode_jpeg, encode_jpeg
 from reconstruction.core.intention import DEFAULT_TABLE
 from reconstruction.models import Feedback, LearningSample, TrainingRun, Verdict
 from tests.conftest import PASSWORD
@@ -153,7 +153,7 @@ def test_the_shot_page_shows_both_images_degrees_rule_divergence_and_the_replay(
     assert stage.status_code == 200 and b"".join(stage.streaming_content)[:2] == b"\xff\xd8"
 
 
-def test_the_shot_page_and_the_provenance_say_when_a_bigger_smile_was_asked(alice, frame):
+def test_the_shot_page_and_the_manifest_say_when_a_bigger_smile_was_asked(alice, frame):
     why = "the smile took only in part (p(happy) 0.00 → 0.48)"
     raised = [{"group": "expression", "element": "expression.smile", "from": 0.55, "to": 0.7, "why": why}]
     shot = make_shot(alice, frame, check={"checked": {"independent": ["face-api"]}, "left_out": [], "raised": raised})
@@ -162,7 +162,7 @@ def test_the_shot_page_and_the_provenance_say_when_a_bigger_smile_was_asked(alic
     assert "A bigger smile was asked of expression (0.55 → 0.70): the smile took only in part" in body
     response = client_for(alice).get(reverse("capture:shot-download", args=[shot.id]) + "?what=both")
     archive = zipfile.ZipFile(io.BytesIO(response.content))
-    record = json.loads(archive.read(next(n for n in archive.namelist() if n.endswith(".json"))))
+    record = json.loads(archive.read(next(n for n in archive.namelist() if n.endswith(".json"))))["record"]
     assert record["self_check"]["raised"] == raised
 
 
@@ -228,7 +228,8 @@ def test_rejecting_keeps_the_original_and_moves_the_intention_away_from_the_edit
     assert shot.feedback == Verdict.REJECTED and shot.recorded_kind == "original"
     recorded = client_for(alice).get(reverse("capture:shot-recorded", args=[shot.id]))
     with shot.original.open("rb") as fh:
-        assert b"".join(recorded.streaming_content) == fh.read()
+        # The original's pixels, now carrying Content Credentials that say it was kept.
+        assert np.array_equal(decode_jpeg(b"".join(recorded.streaming_content)), decode_jpeg(fh.read()))
     assert LearningSample.objects.filter(user=alice, source=LearningSample.SOURCE_REJECTED).count() == 1
     table = model_services.intention_table_for(alice)
     before = DEFAULT_TABLE["portrait"]["lighting.exposure"]
@@ -306,7 +307,7 @@ def test_a_shot_without_reconstruction_cannot_be_judged(alice, frame):
     assert 'id="accept"' not in page.content.decode()
 
 
-def test_downloading_both_gives_the_images_and_a_provenance_record(alice, frame):
+def test_downloading_both_gives_the_images_and_the_manifest(alice, frame):
     shot = make_shot(alice, frame)
     services.give_feedback(alice, shot.id, "accepted")
     response = client_for(alice).get(reverse("capture:shot-download", args=[shot.id]) + "?what=both")
@@ -314,13 +315,15 @@ def test_downloading_both_gives_the_images_and_a_provenance_record(alice, frame)
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     names = archive.namelist()
     assert any(n.endswith("-original.jpg") for n in names) and any(n.endswith("-reconstruction.jpg") for n in names)
-    record = json.loads(archive.read(next(n for n in names if n.endswith("provenance.json"))))
+    manifest = json.loads(archive.read(next(n for n in names if n.endswith("manifest.json"))))
     original = archive.read(next(n for n in names if n.endswith("-original.jpg")))
-    assert record["original_sha256"] == hashlib.sha256(original).hexdigest()
-    assert [s["stage"] for s in record["stages"]] == ["original", "placeholder", "preview", "reconstruction"]
-    assert record["models"] == {"lighting": 1} and record["rule"]["steps"][0]["targets"] == {"lighting.exposure": 0.55}
-    assert record["parameters"]["preview_mode"] == 2 and record["parameters"]["targets"] == {"lighting.exposure": 0.55}
-    assert record["feedback"][0]["verdict"] == "accepted" and record["recorded"] == "reconstruction"
+    with shot.original.open("rb") as fh:
+        assert hashlib.sha256(original).digest() == hashlib.sha256(fh.read()).digest()  # the camera's file, unsigned
+    record = manifest["record"]
+    assert [s["stage"] for s in record["preview"]["stages"]] == ["original", "placeholder", "preview", "reconstruction"]
+    assert record["models"] == {"lighting": 1} and record["targets"] == {"lighting.exposure": 0.55}
+    assert record["preview"]["mode"] == 2 and manifest["state"] == "valid"
+    assert [a["action"] for a in manifest["actions"]] == ["c2pa.opened", "c2pa.edited"]
     single = client_for(alice).get(reverse("capture:shot-download", args=[shot.id]) + "?what=original")
     assert "attachment" in single["Content-Disposition"]
 

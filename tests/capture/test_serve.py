@@ -82,6 +82,10 @@ def test_serve_answers_on_http_and_https(tmp_path):
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert f"http://127.0.0.1:{http_port}/" in out
+    # The first run made this installation's Content Credentials authority, keys readable by it alone.
+    assert "recorded photos are signed with Content Credentials" in out
+    authority = tmp_path / "credentials"
+    assert (authority / "root.pem").exists() and (authority / "signer.key").stat().st_mode & 0o777 == 0o600
 
 
 def test_the_production_setting_passes_check_deploy_without_a_warning(tmp_path):

@@ -13,7 +13,7 @@ from django.conf import settings as django_settings
 from django.urls import reverse
 
 from capture.models import Shot
-from reconstruction import services
+from reconstruction import credentials, services
 from tests.capture.test_shoot_socket import _session_headers, next_of, open_socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db, pytest.mark.channels]
@@ -109,7 +109,11 @@ async def test_a_user_without_models_gets_the_original_recorded_and_told_so(alic
     assert [s["stage"] for s in stages] == ["original", "reconstruction"]
     assert stages[-1]["recorded"] == "original" and "No models yet" in stages[-1]["message"]
     shot = await sync_to_async(Shot.objects.get)(pk=saved["shot"]["id"])
-    assert not shot.reconstruction and shot.recorded == shot.original and "No models yet" in shot.message
+    assert not shot.reconstruction and "No models yet" in shot.message
+    # The recorded photo is the original, carrying Content Credentials that say it was kept.
+    assert shot.recorded == shot.kept
+    with shot.kept.open("rb") as fh:
+        assert credentials.check(fh.read()).kept_original
 
 
 async def test_a_wish_sets_the_intention_and_is_explained(alice_with_models, portrait_jpeg):

@@ -29,10 +29,11 @@ def test_each_figure_stands_beside_its_goal_and_its_floor_from_the_same_run():
     }
     shutter = {
         "shutter": {
+            "signing": {"sign_ms": {"median": 2.9}, "bytes_added": {"median": 4000, "photo_bytes": 34044}},
             "while_training": {
                 "default": {"nice": 10, "reconstruction_ms": {"p95": 420}},
                 "baseline": {"reconstruction_ms": {"p95": 900}},
-            }
+            },
         }
     }
     got = {r[0]: r for r in table.rows(live, None, shutter, None)}
@@ -43,6 +44,8 @@ def test_each_figure_stands_beside_its_goal_and_its_floor_from_the_same_run():
     assert got["32 streams (beyond capacity): slowest over mean"][3] is True
     training = got["shutter while a run trains: recorded p95"]
     assert training[3] is True and training[4] == "training at nice 0, no pauses: 900.0 ms"
+    signing = got["Content Credentials: signing a recorded photo, median"]
+    assert signing[1] == "2.9 ms" and signing[3] is True and signing[4] == "+4000 bytes on 34044"
 
 
 def test_a_part_not_run_since_the_bench_started_is_not_shown_as_measured(tmp_path, monkeypatch, capsys):

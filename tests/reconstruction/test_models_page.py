@@ -1,5 +1,7 @@
 """My models over HTTP: listing, training requests, progress, rollback, delete, and privacy."""
 
+import html
+
 import pytest
 from django.urls import reverse
 
@@ -104,3 +106,39 @@ def test_each_version_shows_how_its_figures_moved_since_the_version_before(clien
     assert 'progress.exposure 0.86 <span class="delta" title="since the version before">(+0.06)</span>' in page
     assert "exposure_fit_rmse 0.05</span>" in page  # unchanged: no delta
     assert page.count('class="delta"') == 1  # the first version has nothing to compare with
+
+
+def test_each_element_gets_a_sentence_and_the_raw_figures_sit_behind_a_toggle(client, alice):
+    make_version(alice, version=1)
+    client.force_login(alice)
+    page = html.unescape(client.get(reverse("reconstruction:models")).content.decode())
+    # Exposure reaches 0.20–0.70: the user is told what to shoot to go further.
+    assert 'Exposure: from 0.20 to 0.70 of 0–1; shoot a few frames where it is "bright" to go further' in page
+    assert "Light direction: too uniform; shoot a few seconds from the left" in page
+    assert "<details><summary>figures</summary>" in page and "exposure_fit_rmse 0.05" in page
+
+
+def test_a_new_version_whose_figures_fell_says_so(client, alice):
+    old = make_version(alice, version=1, active=False)
+    new = make_version(alice, version=2)
+    ModelVersion.objects.filter(pk=old.pk).update(metrics={"progress.exposure": 0.98})
+    ModelVersion.objects.filter(pk=new.pk).update(metrics={"progress.exposure": 0.49})
+    client.force_login(alice)
+    page = client.get(reverse("reconstruction:models")).content.decode()
+    assert "Worse than the version before: exposure reached 0.98 → 0.49" in page
+    assert page.count('class="fell"') == 1
+
+
+def test_a_group_without_enough_data_waits_for_data_instead_of_failing(client, alice):
+    TrainingRun.objects.create(
+        user=alice,
+        group="expression",
+        status=TrainingRun.WAITING,
+        message="Smile: only 0 frames measured; shoot a few more seconds with your face in view",
+    )
+    client.force_login(alice)
+    page = client.get(reverse("reconstruction:models")).content.decode()
+    section = page[page.index('data-group="expression"') :][:3000]
+    assert "waiting for data" in section and 'data-status="waiting"' in section
+    assert "failed" not in section
+    assert client.get(reverse("reconstruction:runs")).json()["runs"][0]["status"] == "waiting"

@@ -224,8 +224,8 @@ def test_the_recorded_shot_says_which_model_the_self_check_left_out_and_why(
     page = client.get(f"/shots/{shot.id}/").content.decode()
     assert "expression left out" in page and "eyes closed" in page
     archive = zipfile.ZipFile(io.BytesIO(client.get(f"/shots/{shot.id}/download/?what=both").content))
-    name = next(n for n in archive.namelist() if n.endswith("provenance.json"))
-    check = json.loads(archive.read(name))["self_check"]
+    name = next(n for n in archive.namelist() if n.endswith("manifest.json"))
+    check = json.loads(archive.read(name))["record"]["self_check"]
     assert check["left_out"][0]["group"] == "expression" and "eyes closed" in check["left_out"][0]["why"]
     assert "eyes" in check["checked"]["independent"]
 

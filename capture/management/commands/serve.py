@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from capture import processes as processes_
+from reconstruction import credentials
 from reconstruction import services as model_services
 
 # How often shots left developing by a process on another machine are looked for.
@@ -147,6 +148,15 @@ class Command(BaseCommand):
             cmd = base + bind + (tls if i == 0 else []) + ["fluxsite.asgi:application"]
             return subprocess.Popen(cmd, env=env, pass_fds=(listener.fileno(),) if listener else ())
 
+        # This installation's Content Credentials authority, made on the first run (before the web
+        # processes start, so that they do not race to make it) and reused ever after.
+        try:
+            signing = credentials.authority()
+            where = settings.FLUX_C2PA_CHAIN or settings.FLUX_C2PA_DIR
+            signer = signing.signer_certificate.subject.rfc4514_string()
+            signed = f"  recorded photos are signed with Content Credentials ({signer}; {where})."
+        except Exception as exc:  # photos are still recorded, unsigned, and their pages say why
+            signed = f"  Content Credentials are OFF: {exc}"
         # The shots this machine's processes left developing when they last stopped.
         self.sweep()
         # Kept open here too (serve never accepts on it): a web process that dies is started again
@@ -172,6 +182,7 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"  phones on your network: https://{address}:{https_port}/  (self-signed certificate: accept it once)"
                 )
+        self.stdout.write(signed)
         self.stdout.write("  background worker: " + ("off" if no_worker else "running") + ".  Ctrl-C stops everything.")
         self.stdout.flush()
 

@@ -225,18 +225,37 @@
   }
   setInterval(sendFrame, 25);
 
+  // The meters show each element smoothed over the last few updates (about 0.3 s at 10 fps):
+  // MediaPipe's blink and smile readings of a face with its eyes shut jump by 0.3–0.5 from one
+  // frame to the next (WolfgangLanger laughing with eyes shut: 0.08, 0.57, 0.22 in 0.3 s). The
+  // number and the bar show the same value at once (no animation lagging behind the number).
+  const SMOOTHING = 0.45;
+  const meterValues = new Map();
+  function smoothed(name, v) {
+    if (v === null || v === undefined) {
+      meterValues.delete(name);
+      return null;
+    }
+    const last = meterValues.get(name);
+    const next = last === undefined ? v : last + SMOOTHING * (v - last);
+    meterValues.set(name, next);
+    return next;
+  }
+  window.fluxMeters = { smoothed, values: meterValues };
+
   function showDegrees(msg) {
     for (const [name, meter] of meters) {
-      const v = msg.elements[name];
+      const v = smoothed(name, msg.elements[name]);
       const fill = meter.querySelector(".meter-fill");
       const val = meter.querySelector(".meter-value");
-      if (v === null || v === undefined) {
+      if (v === null) {
         meter.classList.add("absent");
         val.textContent = "—";
       } else {
         meter.classList.remove("absent");
-        fill.style.width = (v * 100).toFixed(1) + "%";
-        val.textContent = v.toFixed(2);
+        const rounded = Number(v.toFixed(2));
+        fill.style.width = (rounded * 100).toFixed(0) + "%";
+        val.textContent = rounded.toFixed(2);
       }
     }
     drawFaces(msg.faces);
@@ -664,7 +683,9 @@
       if (Math.abs(b - a) >= 0.03) moves.push([Math.abs(b - a), `${(labels[name] || name).toLowerCase()} ${fmt(a)}→${fmt(b)}`]);
     }
     moves.sort((x, y) => y[0] - x[0]);
-    return moves.slice(0, 4).map((m) => m[1]).join(" · ");
+    // What was measured on this image, beside the rule's asks above: the two differ when a model
+    // falls short of its target, and unlabelled they read as a contradiction.
+    return moves.length ? "measured: " + moves.slice(0, 4).map((m) => m[1]).join(" · ") : "";
   }
 
   function divergenceText(d) {
@@ -728,10 +749,10 @@
         li.append(el("strong", "", step.group + (plan.models[step.group] ? ` v${plan.models[step.group]}` : "")));
         const moves = Object.entries(step.targets).map(([n, t]) => {
           const label = (labels[n] || n).toLowerCase();
-          const ideal = step.ideal && step.ideal[n] !== undefined && Math.abs(step.ideal[n] - t) > 0.005 ? ` (wanted ${fmt(step.ideal[n])})` : "";
+          const ideal = step.ideal && step.ideal[n] !== undefined && Math.abs(step.ideal[n] - t) > 0.005 ? ` (the intention's ideal ${fmt(step.ideal[n])}, as far as your models go)` : "";
           return `${label} ${fmt(step.current && step.current[n])}→${fmt(t)}${ideal}`;
         });
-        li.append(document.createTextNode(" " + moves.join(" · ")));
+        li.append(document.createTextNode(" asks " + moves.join(" · ")));
         // Why this shot held a target back (a reframing can only show what the frame holds).
         const limits = Object.values(step.limited || {});
         if (limits.length) li.append(el("div", "limited small muted", limits.join(" · ")));

@@ -60,6 +60,10 @@
   window.fluxReplay = replay;
 
   const describe = (s) => {
+    // Every edit left out: the original is the recorded photo, not a reconstruction.
+    if (s.stage === "reconstruction" && !(s.groups && s.groups.length)) {
+      return ["Original (recorded): nothing was changed", s.note].filter(Boolean).join(" · ");
+    }
     const parts = [NAMES[s.stage] || s.stage];
     if (s.groups && s.groups.length) parts.push(`models: ${s.groups.join(", ")}${typeof s.strength === "number" && s.strength < 1 ? ` at ${Math.round(s.strength * 100)} %` : ""}`);
     if (s.regions && s.regions.length) parts.push(`regions: ${s.regions.join(", ")}`);

@@ -7,7 +7,7 @@
   const live = (s) => s === "queued" || s === "running";
 
   function fmt(run) {
-    const parts = [run.status];
+    const parts = [run.status === "waiting" ? "waiting for data" : run.status];
     if (run.total) parts.push(`step ${run.step}/${run.total}`);
     if (run.loss !== null && run.status === "running") parts.push(`loss ${run.loss}`);
     if (run.seconds_left !== null) parts.push(`about ${Math.ceil(run.seconds_left)} s left`);
