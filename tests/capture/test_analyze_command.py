@@ -48,3 +48,15 @@ def test_analyze_says_clearly_what_is_wrong_with_bad_inputs(tmp_path):
     broken.write_bytes(b"\xff\xd8 not really")
     out = run_analyze(broken)
     assert out.returncode != 0 and "not a readable image" in out.stderr
+
+
+def test_analyze_lists_every_face_of_a_group_with_its_own_degrees():
+    out = run_analyze(sample_path("multi_face.jpg"), "--every-face")
+    assert out.returncode == 0, out.stderr
+    (line,) = [json.loads(x) for x in out.stdout.splitlines()]
+    assert line["faces"] == len(line["face_list"]) == 5  # five friends, sunglasses included
+    assert sum(face["main"] for face in line["face_list"]) == 1
+    for face in line["face_list"]:
+        assert len(face["box"]) == 4 and 0 < face["box"][2] < 0.2
+        assert 0 <= face["degrees"]["expression.smile"] <= 1
+    assert max(face["degrees"]["expression.smile"] for face in line["face_list"]) > 0.5  # they are smiling

@@ -18,8 +18,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", metavar="PATH")
         parser.add_argument("--every", type=int, default=1, help="analyse every N-th frame of a video (default 1)")
+        parser.add_argument(
+            "--every-face",
+            action="store_true",
+            help="a group: look for every face down to about 40 px (tiles), and list each with its own degrees",
+        )
 
-    def handle(self, *args, paths, every, **options):
+    def handle(self, *args, paths, every, every_face, **options):
+        self.every_face = every_face
         if every < 1:
             raise CommandError("--every must be 1 or more")
         for raw in paths:
@@ -40,10 +46,10 @@ class Command(BaseCommand):
                 path = Path(raw)
                 try:
                     if path.suffix.lower() in IMAGE_SUFFIXES:
-                        self._emit(raw, 0, analyzer.analyze(read_image(path)))
+                        self._emit(raw, 0, analyzer.analyze(read_image(path), every_face=every_face))
                     else:
                         for index, _, frame in iter_video(path, every=every):
-                            self._emit(raw, index, analyzer.analyze(frame))
+                            self._emit(raw, index, analyzer.analyze(frame, every_face=every_face))
                 except FrameError as exc:
                     self.stderr.write(f"error: {exc}")
                     failed = True
@@ -61,5 +67,9 @@ class Command(BaseCommand):
             "elements": data["elements"],
             "ms": data["ms"],
         }
+        if self.every_face:
+            # Each face: its box (normalised x, y, width, height), whether it is the main subject,
+            # and its own degrees.
+            line["face_list"] = data["faces"]
         self.stdout.write(json.dumps(line))
         self.stdout.flush()
