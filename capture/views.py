@@ -256,28 +256,21 @@ def shot_download(request, shot_id):
         return response
     if what != "both":
         raise Http404("download original, reconstruction, recorded or both")
+    files = {"original": shot.original, "reconstruction": shot.reconstruction, "kept": shot.kept}
+    read = {}
     try:
-        with shot.original.open("rb") as fh:
-            original = fh.read()
-        reconstruction = kept = None
-        if shot.reconstruction:
-            with shot.reconstruction.open("rb") as fh:
-                reconstruction = fh.read()
-        if shot.kept:
-            with shot.kept.open("rb") as fh:
-                kept = fh.read()
+        for kind, field in files.items():
+            if field:
+                with field.open("rb") as fh:
+                    read[field.name] = (kind, fh.read())
     except FileNotFoundError:
         raise Http404("the shot's files are missing") from None
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr(f"flux-{stamp}-original.jpg", original)
-        if reconstruction is not None:
-            archive.writestr(f"flux-{stamp}-reconstruction.jpg", reconstruction)
-        if kept is not None:
-            archive.writestr(f"flux-{stamp}-kept.jpg", kept)
+        for kind, data in read.values():
+            archive.writestr(f"flux-{stamp}-{kind}.jpg", data)
         # The recorded photo's C2PA manifest, as the library reads it, beside the files.
-        recorded = reconstruction if shot.recorded_kind == "reconstruction" else (kept or original)
-        found = credentials.check(recorded)
+        found = credentials.check(read[shot.recorded.name][1])
         if found.state != "none":
             archive.writestr(f"flux-{stamp}-manifest.json", json.dumps(credentials.as_json(found), indent=2))
     response = HttpResponse(buffer.getvalue(), content_type="application/zip")

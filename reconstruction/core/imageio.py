@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import simplejpeg
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".m4v", ".avi", ".mkv"}
+# What the commands take as photos and videos (OpenCV reads every one of them).
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".m4v", ".avi", ".mkv", ".y4m"}
 
 
 class FrameError(ValueError):

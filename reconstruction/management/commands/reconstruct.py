@@ -19,12 +19,16 @@ from django.core.management.base import BaseCommand, CommandError
 
 from reconstruction import credentials, plans, services
 from reconstruction.core.extraction import Analyzer
-from reconstruction.core.imageio import FrameError, encode_jpeg, iter_video, read_image
+from reconstruction.core.imageio import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    FrameError,
+    encode_jpeg,
+    iter_video,
+    read_image,
+)
 from reconstruction.core.intention import INTENTIONS
 from reconstruction.core.preview import MODES, ORDERS, placeholder_image
-
-PHOTOS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
-VIDEOS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".y4m"}
 
 
 class Command(BaseCommand):
@@ -170,14 +174,14 @@ class Command(BaseCommand):
 def _inputs(paths: list[Path]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTOS | VIDEOS)
+            yield from sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
         else:
             yield path
 
 
 def _count(path: Path, every: int) -> int:
     """How many lines an input gives: one for a photo, one per Nth frame for a video."""
-    if path.suffix.lower() not in VIDEOS:
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
         return 1
     capture = cv2.VideoCapture(str(path))
     frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -188,7 +192,7 @@ def _count(path: Path, every: int) -> int:
 def _frames(inputs: list[Path], every: int) -> Iterator[tuple[str, str, np.ndarray | str]]:
     """(output name, input as said, the RGB frame or why it cannot be read) for each input."""
     for path in inputs:
-        if path.suffix.lower() in VIDEOS:
+        if path.suffix.lower() in VIDEO_SUFFIXES:
             try:
                 for index, _, rgb in iter_video(path, every=every):
                     yield f"{path.stem}-f{index:06d}", f"{path}#frame={index}", rgb
