@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from reconstruction.core.extraction import thread_analyzer
+from reconstruction.core.identity import signature
 from reconstruction.core.imageio import FrameLimits, decode_jpeg, encode_jpeg, fit_within, glance, still
 from reconstruction.core.recent import RecentFrames
+from reconstruction.core.tracking import FaceTracker
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -69,8 +71,10 @@ class FrameOutcome:
 
 
 class LiveStream:
-    """Per-socket state: the reused person mask, the learning-data sampling clock and the frames
-    of the last seconds (``recent``: the shutter's first exemplars, freed with the socket).
+    """Per-socket state: the reused person mask, the learning-data sampling clock, the frames
+    of the last seconds (``recent``: the shutter's first exemplars, freed with the socket) and the
+    numbers of the faces in view (``tracker``: a person who steps out and back within those
+    seconds keeps their number).
 
     Only one frame of a stream is analysed at a time (the consumer guarantees it), so this needs
     no lock even though its methods run on pool threads.
@@ -86,6 +90,7 @@ class LiveStream:
         self.recent = RecentFrames(
             settings.FLUX_RECENT_SECONDS, settings.FLUX_RECENT_FRAMES, settings.FLUX_RECENT_BYTES
         )
+        self.tracker = FaceTracker(settings.FLUX_RECENT_SECONDS, describe=signature)
 
     def analyze(self, jpeg: bytes) -> FrameOutcome:
         started = time.perf_counter()
@@ -102,6 +107,7 @@ class LiveStream:
         else:
             reuse = self._person if self._frames % settings.FLUX_SEGMENT_EVERY else None
             analysis = thread_analyzer().analyze(rgb, person_mask=reuse)
+            self.tracker.update(analysis.faces, analysis.width, analysis.height, rgb)
             self._person = analysis.person_mask
             self._frames += 1
             self._look, self._analysis, self._analysed_at = look, analysis, now

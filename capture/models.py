@@ -118,3 +118,28 @@ class ShotStage(models.Model):
     class Meta:
         ordering = ["index"]
         constraints = [models.UniqueConstraint(fields=["shot", "index"], name="one_stage_per_index")]
+
+
+def _take_path(instance: "ShotTake", filename: str) -> str:
+    return f"users/{instance.shot.user_id}/shots/{instance.shot_id}-take-{instance.face}-{instance.index}.jpg"
+
+
+class ShotTake(models.Model):
+    """One of a person's own faces from the seconds before the shutter that a group shot's best
+    take found for them (``reconstruction.core.besttake``): kept with the shot, so that the page can
+    show each person's takes and develop the photo again with another one. The image is a crop of
+    the streamed frame around that face; ``face`` holds its landmarks (x, y over the crop's size),
+    box, degrees and where it looks."""
+
+    shot = models.ForeignKey(Shot, on_delete=models.CASCADE, related_name="takes")
+    face = models.PositiveSmallIntegerField()  # the face of the shot it was found for (its index)
+    index = models.PositiveSmallIntegerField()  # its place among that face's takes (as the record's "takes")
+    part = models.CharField(max_length=8)  # the part it would lend: eyes or mouth
+    age = models.FloatField()  # seconds before the shutter
+    image = models.FileField(upload_to=_take_path)
+    face_data = models.JSONField(default=dict)
+    chosen = models.BooleanField(default=False)  # blended into the recorded photo
+
+    class Meta:
+        ordering = ["face", "index"]
+        constraints = [models.UniqueConstraint(fields=["shot", "face", "index"], name="one_take_per_place")]

@@ -11,11 +11,12 @@ from django.shortcuts import get_object_or_404
 
 from reconstruction import credentials
 from reconstruction import services as model_services
+from reconstruction.core.generators import TRAINABLE_GROUPS
 from reconstruction.core.imageio import decode_jpeg, encode_jpeg, fit_within
 from reconstruction.models import Verdict
 from reconstruction.storage import put_jpeg
 
-from .models import Shot, ShotStage
+from .models import Shot, ShotStage, ShotTake
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +84,15 @@ def record_reconstruction(
     message: str = "",
     previews: dict[int, bytes] | None = None,
     thumbnail: bytes | None = None,
+    takes: list[dict] | None = None,
+    chosen_takes: set[tuple[int, int]] | None = None,
 ) -> Shot | None:
     """Record the shot's reconstruction (claim 8: the full one, never a softened preview) and what
     was shown. Without a reconstruction (no models, or every model failed) the original stays the
-    recorded photo. The previews' images are kept apart, for the replay only. None when the user
-    deleted the shot while it developed: a deleted shot stays deleted, and nothing is written."""
+    recorded photo. The previews' images are kept apart, for the replay only. ``takes``: a group
+    shot's best takes found at the shutter (``capture.shutter.kept_takes``), kept for its page;
+    ``chosen_takes``: (face, index) of those blended in. None when the user deleted the shot while
+    it developed: a deleted shot stays deleted, and nothing is written."""
     written = []
     shot.intention = plan.get("intention", {})
     shot.intention_name = shot.intention.get("name", "")
@@ -127,6 +132,23 @@ def record_reconstruction(
                     put_jpeg(row.image, image)
                     written.append(row.image)
                 row.save()
+            chosen = chosen_takes or set()
+            for take in takes or ():
+                row = ShotTake(
+                    shot=shot,
+                    face=take["face"],
+                    index=take["index"],
+                    part=take["part"],
+                    age=take["age"],
+                    face_data=take["face_data"],
+                    chosen=(take["face"], take["index"]) in chosen,
+                )
+                put_jpeg(row.image, take["jpeg"])
+                written.append(row.image)
+                row.save()
+            if takes is None:
+                for row in shot.takes.all():
+                    ShotTake.objects.filter(pk=row.pk).update(chosen=(row.face, row.index) in chosen)
     except DatabaseError:  # the forced update found no row, or a stage's row lost its shot
         if Shot.objects.filter(pk=shot.pk).exists():
             raise
@@ -184,17 +206,41 @@ def develop_again(user, shot_id, developer: str) -> Shot:
             raise ValueError(
                 "this shot is developing already" if shot.status == Shot.PROCESSING else "this shot is developed"
             )
-        for row in shot.shown.all():
-            if row.image:
-                row.image.delete(save=False)
-        shot.shown.all().delete()
-        for field in (shot.reconstruction, shot.thumbnail, shot.kept):
-            if field:
-                field.delete(save=False)
-        shot.status, shot.developer, shot.message = Shot.PROCESSING, developer, ""
-        shot.rule, shot.models_used, shot.reconstructed_elements = {}, {}, {}
-        shot.save()
+        shot.takes.all().delete()  # found again by the new development (none without the stream)
+        _take_back(shot, developer)
     return shot
+
+
+def takes_of(shot: Shot):
+    """The best takes a group shot kept, by face and place."""
+    return list(shot.takes.all())
+
+
+def choose_take(user, shot_id, face: int, index: int, developer: str) -> tuple[Shot, ShotTake]:
+    """Take back a developed group shot to develop it again with the take the user picked for one
+    face (its other faces as before, through the same checks). Another user's shot, or a take the
+    shot does not have, answers 404."""
+    with transaction.atomic():
+        shot = get_object_or_404(shots_for(user).select_for_update(), pk=shot_id)
+        take = get_object_or_404(ShotTake, shot=shot, face=face, index=index)
+        if shot.status != Shot.DONE:
+            raise ValueError("this shot is still developing" if shot.status == Shot.PROCESSING else "this shot failed")
+        _take_back(shot, developer)
+    return shot, take
+
+
+def _take_back(shot: Shot, developer: str) -> None:
+    """What a development left (a reconstruction, the stages shown) goes; the original stays."""
+    for row in shot.shown.all():
+        if row.image:
+            row.image.delete(save=False)
+    shot.shown.all().delete()
+    for field in (shot.reconstruction, shot.thumbnail, shot.kept):
+        if field:
+            field.delete(save=False)
+    shot.status, shot.developer, shot.message = Shot.PROCESSING, developer, ""
+    shot.rule, shot.models_used, shot.reconstructed_elements = {}, {}, {}
+    shot.save()
 
 
 def delete_shot(user, shot_id) -> None:
@@ -245,7 +291,8 @@ def give_feedback(user, shot_id, verdict: str):
             shot_id=shot.pk,
             intention=shot.intention_name,
             targets=shot.targets,
-            groups=sorted(shot.models_used),
+            # The models a verdict can fine-tune (each person's best take is no trained model).
+            groups=sorted(g for g in shot.models_used if g in TRAINABLE_GROUPS),
             source=shot.elements,
             reached=shot.reconstructed_elements,
             exemplars={

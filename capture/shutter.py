@@ -22,9 +22,10 @@ from django.http import Http404
 from django.urls import reverse
 
 from reconstruction import cpu, plans
+from reconstruction.core.besttake import face_data, kept_take, take_crop
 from reconstruction.core.elements import BY_NAME
 from reconstruction.core.extraction import thread_analyzer
-from reconstruction.core.imageio import FrameError, encode_jpeg
+from reconstruction.core.imageio import FrameError, encode_jpeg, jpeg_size
 from reconstruction.core.selfcheck import shared_checks
 
 from . import processes, protocol, services
@@ -206,9 +207,12 @@ def to_pages(user_id) -> Callable[[dict], None]:
     return emit
 
 
-def develop_again(user, shot_id) -> None:
-    """Develop a shot again from its stored original (``services.develop_again`` took it back),
-    asking what its shutter asked; run on a reconstruction thread."""
+def develop_again(user, shot_id, take: tuple[int, str, int] | None = None) -> None:
+    """Develop a shot again from its stored original (``services.develop_again`` or, for ``take``,
+    ``services.choose_take`` took it back), asking what its shutter asked; run on a reconstruction
+    thread. ``take``: (face, part, index) of the kept best take the user picked for one face of a
+    group; every other face goes through the same checks again, and the pick then counts as the
+    user's verdict (the recorded photo is the one they want)."""
     emit = to_pages(user.pk)
     try:
         shot = services.get_shot(user, shot_id)
@@ -225,7 +229,11 @@ def develop_again(user, shot_id) -> None:
                 emit,
                 chosen=shot.asked.get("intention"),
                 wish=shot.asked.get("wish"),
+                takes=_kept(shot) if take else None,
+                choose={take[0]: {take[1]: take[2]}} if take else None,
             )
+            if take:
+                services.give_feedback(user, shot_id, "accepted")
         except Exception as exc:
             _failed(shot, exc, emit, again=True)
     except Http404:
@@ -234,18 +242,42 @@ def develop_again(user, shot_id) -> None:
         close_old_connections()
 
 
+def _kept(shot) -> dict:
+    """The best takes a group shot kept, face -> part -> takes, ready to be blended again."""
+    given: dict = {}
+    for row in services.takes_of(shot):
+        with row.image.open("rb") as f:
+            crop = f.read()
+        take = kept_take(crop, row.face_data, row.age, row.part, *(jpeg_size(crop) or (1, 1)))
+        given.setdefault(row.face, {}).setdefault(row.part, []).append(take)
+    return given
+
+
 def develop(
-    user, shot, rgb, analysis, analyzer, emit: Callable[[dict], None], chosen=None, wish=None, recent=()
+    user,
+    shot,
+    rgb,
+    analysis,
+    analyzer,
+    emit: Callable[[dict], None],
+    chosen=None,
+    wish=None,
+    recent=(),
+    takes=None,
+    choose=None,
 ) -> None:
     """Intention → rule → stages, streamed in display order; the reconstruction is recorded.
-    ``recent``: the frames the socket streamed in the seconds before the shutter."""
+    ``recent``: the frames the socket streamed in the seconds before the shutter; ``takes`` and
+    ``choose``: the best takes the shot kept and the one the user picked (developed again)."""
     with cpu.developing():  # a training run on this machine waits meanwhile
-        _develop(user, shot, rgb, analysis, analyzer, emit, chosen, wish, recent)
+        _develop(user, shot, rgb, analysis, analyzer, emit, chosen, wish, recent, takes, choose)
 
 
-def _develop(user, shot, rgb, analysis, analyzer, emit, chosen, wish, recent) -> None:
+def _develop(user, shot, rgb, analysis, analyzer, emit, chosen, wish, recent, takes=None, choose=None) -> None:
     attempts = services.attempts_at_scene(user, shot)
-    plan = plans.plan_for(user, analysis, chosen=chosen, wish=wish, attempts=attempts, rgb=rgb)
+    plan = plans.plan_for(
+        user, analysis, chosen=chosen, wish=wish, attempts=attempts, rgb=rgb, takes=takes, choose=choose
+    )
     summary = plan.to_json()
     shot_id = str(shot.id)
     emit(protocol.plan(shot_id, summary))
@@ -259,6 +291,9 @@ def _develop(user, shot, rgb, analysis, analyzer, emit, chosen, wish, recent) ->
             made = bool(stage.groups)
             # Whose faces lent pixels, for the models that ran (also one the self-check then left out).
             record["exemplars"] = {g: r["exemplar"] for g, r in plan.reports.items() if "exemplar" in r}
+            # Each person's best take: what each face missed, what was taken, what was left and why.
+            if "faces" in plan.reports:
+                record["faces"] = message["faces"] = plan.reports["faces"]["faces"]
             note = _message(plan, stage)
             recorded = encode_jpeg(stage.image, quality=92) if made else None
             message |= {
@@ -279,6 +314,8 @@ def _develop(user, shot, rgb, analysis, analyzer, emit, chosen, wish, recent) ->
                 note,
                 previews,
                 services.thumbnail_jpeg(stage.image),
+                takes=kept_takes(plan) if takes is None else None,
+                chosen_takes=chosen_takes(plan),
             )
             if kept is None:
                 emit(
@@ -295,6 +332,48 @@ def _develop(user, shot, rgb, analysis, analyzer, emit, chosen, wish, recent) ->
         emit(message)
 
 
+def kept_takes(plan) -> list[dict]:
+    """Every take the best takes found, as the shot keeps them: a crop of its frame around the face,
+    and the face over the crop (``besttake.take_crop``)."""
+    model = plan.models.get("faces")
+    if model is None or model.last is None:
+        return []
+    out = []
+    for face in model.last.faces:
+        for k, take in enumerate(face.takes):
+            crop, crop_face = take_crop(take)
+            out.append(
+                {
+                    "face": face.index,
+                    "index": k,
+                    "part": take.part,
+                    "age": take.age,
+                    "jpeg": encode_jpeg(crop, quality=92),
+                    "face_data": face_data(crop_face),
+                }
+            )
+    return out
+
+
+def chosen_takes(plan) -> set[tuple[int, int]]:
+    """(face, take index) of every take blended into the recorded photo."""
+    model = plan.models.get("faces")
+    if model is None or model.last is None:
+        return set()
+    return {(f.index, k) for f in model.last.faces for k in f.chosen.values()}
+
+
+def _listed(numbers: list[int]) -> str:
+    words = [str(n) for n in numbers]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def face_taken(face: dict) -> str:
+    """What a face of a group was given, in words: "face 2: eyes from 1.2 s before"."""
+    lent = [f"{part} from {face['takes'][k]['age']:.1f} s before" for part, k in face["chosen"].items()]
+    return f"face {face['index'] + 1}: " + " and ".join(lent)
+
+
 def _message(plan, stage) -> str:
     if not plan.rule.steps:
         if plan.damaged:
@@ -307,6 +386,14 @@ def _message(plan, stage) -> str:
     for group, report in plan.reports.items():
         if group in stage.groups:
             parts.extend(report.get("kept", ()))
+    # A group: who took what, and who stayed as shot (each face's reason is on the shot page).
+    faces = (plan.reports.get("faces") or {}).get("faces", ())
+    taken = [f for f in faces if f["chosen"]]
+    left = [f["index"] + 1 for f in faces if f["left"] and not f["chosen"]]
+    if left:
+        parts.insert(0, f"face{'s' if len(left) > 1 else ''} {_listed(left)} left as shot (why: on the shot page)")
+    if taken:
+        parts.insert(0, "; ".join(face_taken(f) for f in taken))
     for r in stage.raised:
         label = BY_NAME[r["element"]].label.lower()
         parts.append(f"a bigger {label} was asked ({r['from']:.2f} \u2192 {r['to']:.2f}): {r['why']}")

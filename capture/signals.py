@@ -8,7 +8,7 @@ from django.dispatch import receiver
 
 from .consumers import end_sockets
 from .groups import session_group, user_group
-from .models import Shot, ShotStage
+from .models import Shot, ShotStage, ShotTake
 
 
 @receiver(post_delete, sender=Shot)
@@ -19,7 +19,8 @@ def _delete_shot_file(sender, instance: Shot, **kwargs):
 
 
 @receiver(post_delete, sender=ShotStage)
-def _delete_stage_file(sender, instance: ShotStage, **kwargs):
+@receiver(post_delete, sender=ShotTake)
+def _delete_stage_file(sender, instance: ShotStage | ShotTake, **kwargs):
     if instance.image:
         instance.image.storage.delete(instance.image.name)
 

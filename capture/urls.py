@@ -19,4 +19,6 @@ urlpatterns = [
     path("shots/<uuid:shot_id>/delete/", views.shot_delete, name="shot-delete"),
     path("shots/<uuid:shot_id>/develop/", views.shot_develop, name="shot-develop"),
     path("shots/<uuid:shot_id>/status/", views.shot_status, name="shot-status"),
+    path("shots/<uuid:shot_id>/take/", views.shot_take, name="shot-take"),
+    path("shots/<uuid:shot_id>/takes/<int:face>/<int:index>.jpg", views.shot_take_image, name="shot-take-image"),
 ]

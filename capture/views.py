@@ -76,6 +76,37 @@ def shot_stage(request, shot_id, index):
 
 
 @login_required
+def shot_take_image(request, shot_id, face, index):
+    """One of a group shot's kept takes: a person's own face from the seconds before the shutter."""
+    shot = services.get_shot(request.user, shot_id)
+    return _jpeg(get_object_or_404(shot.takes, face=face, index=index).image)
+
+
+@login_required
+@require_POST
+def shot_take(request, shot_id):
+    """Develop a group shot again with another of one person's takes (the shot page's thumbnails):
+    the same checks run, and the pick counts as the user's verdict."""
+    try:
+        face, index = int(request.POST.get("face", "")), int(request.POST.get("index", ""))
+    except ValueError:
+        raise Http404("no such take") from None
+    try:
+        shot, take = services.choose_take(request.user, shot_id, face, index, processes.me())
+    except ValueError as exc:
+        messages.error(request, f"{str(exc).capitalize()}.")
+        return redirect("capture:shot", shot_id=shot_id)
+    user = request.user
+    job = lambda: shutter.develop_again(user, shot.pk, (take.face, take.part, take.index))  # noqa: E731
+    if shutter.fair_shots().submit(user.pk, job) is None:
+        services.mark_shot_failed(shot, "your other shots are still developing; develop this one again in a moment")
+        messages.error(request, "Your other shots are still developing: try again in a moment.")
+    else:
+        messages.success(request, f"Developing again with face {face + 1}'s {take.part} from {take.age:.1f} s before.")
+    return redirect("capture:shot", shot_id=shot_id)
+
+
+@login_required
 def gallery(request):
     day = None
     if request.GET.get("date"):
@@ -155,8 +186,16 @@ def shot_page(request, shot_id):
             "credentials_words": credentials.plain_words(found) if found else [],
             "replay": replay_json(shot),
             "feedback_history": model_services.feedback_on(request.user, shot.pk),
+            "takes": _takes_by_face(shot),
         },
     )
+
+
+def _takes_by_face(shot) -> dict[int, list]:
+    by_face: dict[int, list] = {}
+    for take in shot.takes.all():
+        by_face.setdefault(take.face, []).append(take)
+    return by_face
 
 
 @login_required

@@ -84,6 +84,7 @@ def describe(
     before, after = before or {}, after or {}
     targets = {n: t for s in rule.get("steps", []) for n, t in s.get("targets", {}).items()}
     edits = []
+    made_stage = next((s for s in stages if s.get("stage") == "reconstruction"), {})
     for group in made:
         moved = {}
         for name in steps.get(group, {}).get("targets", {}):
@@ -92,15 +93,13 @@ def describe(
                 moved[name] = (round(float(was), 3), round(float(now), 3))
         words = ", ".join(f"{BY_NAME[n].label.lower()} {a:.2f} → {b:.2f}" for n, (a, b) in moved.items())
         version = int(models.get(group, 0) or 0)
-        edits.append(
-            c2pa_core.Edit(
-                group=group,
-                version=version,
-                degrees=moved,
-                description=f"Flux's {group} model (version {version}) " + (f"moved {words}" if words else "edited"),
+        description = f"Flux's {group} model (version {version}) " + (f"moved {words}" if words else "edited")
+        if group == "faces":
+            taken = [f for f in made_stage.get("faces", []) if f.get("chosen")]
+            description = "each person's best take (their own face from the seconds before the shutter): " + "; ".join(
+                f"face {f['index'] + 1}'s {' and '.join(sorted(f['chosen']))}" for f in taken
             )
-        )
-    made_stage = next((s for s in stages if s.get("stage") == "reconstruction"), {})
+        edits.append(c2pa_core.Edit(group=group, version=version, degrees=moved, description=description))
     intention = intention or {}
     record = {
         "intention": {
@@ -121,6 +120,16 @@ def describe(
             # Whose faces (the user's own frames) lent pixels, and which were passed over and why.
             "exemplars": made_stage.get("exemplars", {}),
         },
+        # A group shot: what each face missed, what it took from its own takes, or why it was left.
+        "faces": [
+            {
+                "face": f["index"] + 1,
+                "misses": f.get("misses", []),
+                "took": {part: f["takes"][k]["age"] for part, k in f.get("chosen", {}).items()},
+                "left": f.get("left", []),
+            }
+            for f in made_stage.get("faces", [])
+        ],
         "preview": {
             "mode": mode,
             "stages": [

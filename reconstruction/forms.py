@@ -8,11 +8,12 @@ from django import forms
 
 from .core.elements import BY_NAME, ELEMENTS
 from .core.generators import TRAINABLE_GROUPS
-from .core.intention import INTENTIONS, LABELS
+from .core.intention import FACING, INTENTIONS, LABELS
 from .models import ShootingPreferences
 
-# The elements a trained model can change: the intention table's rows.
-TABLE_ELEMENTS = [e for e in ELEMENTS if e.group in TRAINABLE_GROUPS]
+# The elements an intention can ask for: those a model of the user's can change, and the head's
+# turn and tilt, which a group photo asks of every face (each person's own best take serves them).
+TABLE_ELEMENTS = [e for e in ELEMENTS if e.group in TRAINABLE_GROUPS or e.name in FACING]
 
 
 class PreferencesForm(forms.ModelForm):

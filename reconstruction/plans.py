@@ -11,11 +11,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from . import services
+from .core.besttake import PER_FACE_IDEALS, BestTakeStep
 from .core.divergence import DivergenceSettings
-from .core.intention import Intention, infer_intention
+from .core.intention import Intention, infer_intention, people_in
 from .core.preview import ModelReconstructor, PreviewSettings, Stage, stages
-from .core.rules import Rule, rule_for_models
+from .core.rules import Rule, Step, rule_for_models
 from .core.selfcheck import SelfCheck, shared_checks
+from .core.yardstick.artifacts import check_face_artifacts
 
 
 @dataclass
@@ -47,7 +49,11 @@ class Plan:
         first); ``independent``: run the independent judges in the self-check."""
         reconstructor = ModelReconstructor(self.models, analyzer, recent)
         self.reports = reconstructor.reports
-        check = SelfCheck(shared_checks() if independent else None)
+        checks = shared_checks() if independent else None
+        check = SelfCheck(checks)
+        faces = self.models.get(BestTakeStep.group)
+        if faces is not None and checks is not None:
+            faces.judge = lambda rgb, box: checks.read(rgb, box, describe=False).expression
         return stages(rgb, analysis, self.rule, reconstructor, self.preview, self.divergence, check)
 
 
@@ -66,24 +72,61 @@ def plan_for(
     mode: int | None = None,
     order: str | None = None,
     rgb=None,
+    takes=None,
+    choose=None,
 ) -> Plan:
-    """Everything the shot needs before the first model runs; ``rgb``: the shot itself."""
+    """Everything the shot needs before the first model runs; ``rgb``: the shot itself;
+    ``takes``: face -> part -> the best takes the shot kept (developed again from its page), and
+    ``choose``: face -> part -> the one the user picked."""
     preview, div, model_order = settings_for(user)
     if mode is not None:
         preview = replace(preview, mode=mode)
     if order is not None:
         preview = replace(preview, order=order)
-    intention = infer_intention(analysis.elements, len(analysis.faces), attempts, chosen=chosen, wish=wish)
+    people = people_in([f.box for f in analysis.faces])
+    intention = infer_intention(analysis.elements, people, attempts, chosen=chosen, wish=wish)
     ideals = intention.ideals(services.intention_table_for(user))
     models, versions, unavailable = services.active_models(user)
+    # No model turns a head: a face turned away is faced to the camera only by that person's own
+    # take from the seconds before the shutter (the best take), never by a generator.
+    unavailable = {"posture": "no model turns a head; only a take of the person's own can", **unavailable}
     rule = rule_for_models(analysis.elements, ideals, models, unavailable, model_order, analysis, rgb=rgb)
+    chosen_models = {s.group: models[s.group] for s in rule.steps}
+    chosen_versions = {s.group: versions[s.group] for s in rule.steps}
+    faces = best_take_step(analysis, ideals, rule, people, takes, choose)
+    if faces is not None:
+        # First in the chain: the takes are blended on the shot's own framing, before a reframing.
+        step, model = faces
+        rule.steps.insert(0, step)
+        chosen_models = {step.group: model, **chosen_models}
+        chosen_versions = {step.group: BEST_TAKE_VERSION, **chosen_versions}
     return Plan(
         intention,
         rule,
         preview,
         div,
-        {s.group: models[s.group] for s in rule.steps},
-        {s.group: versions[s.group] for s in rule.steps},
+        chosen_models,
+        chosen_versions,
         sorted(models),
         {g: services.damage_sentence(why) for g, why in unavailable.items() if why.startswith(services.DAMAGED)},
     )
+
+
+BEST_TAKE_VERSION = 1  # what the shot's record names the best take by, beside the models' versions
+
+
+def best_take_step(analysis, ideals, rule: Rule, people: int, given=None, choose=None):
+    """(step, model) of each person's best take, for a shot of two people or more whose intention
+    asks anything of their faces; None otherwise. The main face is left to the user's own models
+    where they edit it (it is the user's face), and given its best take like everyone's otherwise."""
+    asked = {n: v for n, v in ideals.items() if n in PER_FACE_IDEALS}
+    if people < 2 or not asked:
+        return None
+
+    def artifacts(shot, image, face, after):
+        return check_face_artifacts(shot, image, face.landmarks, face.box, after).reasons
+
+    main = next((i for i, f in enumerate(analysis.faces) if f.main), None)
+    skip = {main} if main is not None and "expression" in rule.groups else set()
+    step = Step(group=BestTakeStep.group, targets={}, current={}, ideal=asked, gap=0.0)
+    return step, BestTakeStep(asked, skip, artifacts=artifacts, given=given, choose=choose)

@@ -26,6 +26,7 @@ from .core.generators import (
     load_checkpoint,
     save_checkpoint,
 )
+from .core.identity import owners_frames
 from .core.imageio import FrameError, decode_jpeg
 from .core.intention import DEFAULT_TABLE, validate_table
 from .core.ranges import Sample
@@ -179,6 +180,9 @@ def analyse_samples(rows, analyzer, with_rows: bool = False, segment: bool = Tru
         analysis = learning_analyses.analyze(analyzer, rgb, segment)
         accepted = row.source == LearningSample.SOURCE_ACCEPTED_EDIT
         pairs.append((row, Sample(rgb=rgb, analysis=analysis, accepted=accepted, verdict=row.feedback_id)))
+    # Personal models stay personal: a friend in the frames teaches the user's models nothing.
+    owned = owners_frames([(s.rgb, s.analysis) for _, s in pairs])
+    pairs = [(row, dataclasses.replace(s, analysis=a)) for (row, s), a in zip(pairs, owned) if a is not None]
     return pairs if with_rows else [sample for _, sample in pairs]
 
 

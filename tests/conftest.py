@@ -61,6 +61,17 @@ def solid_jpeg(width=320, height=240, rgb=(90, 120, 150)) -> bytes:
     return encode_jpeg(solid_frame(width, height, rgb))
 
 
+def farther_back(rgb: np.ndarray, scale: float) -> np.ndarray:
+    """The frame with its content shrunk about the centre on an even grey: the same person
+    standing farther from the camera."""
+    h, w = rgb.shape[:2]
+    small = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    out = np.full_like(rgb, 118)
+    y, x = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
+    out[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return out
+
+
 def video_frames(name: str, indices) -> dict[int, np.ndarray]:
     from reconstruction.core.imageio import iter_video
 

@@ -1,4 +1,4 @@
-"""Two small filters the shot page needs: a dict lookup and a difference."""
+"""Two small filters the shot page needs: a lookup (by key or position) and a difference."""
 
 from django import template
 
@@ -7,6 +7,12 @@ register = template.Library()
 
 @register.filter
 def get_item(mapping, key):
+    """``mapping[key]`` for a dict, or the ``key``-th item of a list; None when there is none."""
+    if isinstance(mapping, (list, tuple)):
+        try:
+            return mapping[int(key)]
+        except (ValueError, TypeError, IndexError):
+            return None
     return (mapping or {}).get(key)
 
 

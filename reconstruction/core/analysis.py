@@ -14,6 +14,20 @@ def both_sides(blendshapes: dict[str, float], name: str) -> float:
     return (blendshapes.get(name + "Left", 0.0) + blendshapes.get(name + "Right", 0.0)) / 2
 
 
+def gaze(blendshapes: dict[str, float]) -> tuple[float, float]:
+    """Where the eyes look (x toward the image's right, y up; each −1–1), from MediaPipe's eyeLook
+    blendshapes. The subject's left eye is on the image's right: looking toward the image's right
+    turns that eye outward and the other inward."""
+    if not blendshapes:
+        return float("nan"), float("nan")
+    b = blendshapes.get
+    x = (b("eyeLookOutLeft", 0.0) + b("eyeLookInRight", 0.0) - b("eyeLookInLeft", 0.0) - b("eyeLookOutRight", 0.0)) / 2
+    y = (
+        b("eyeLookUpLeft", 0.0) + b("eyeLookUpRight", 0.0) - b("eyeLookDownLeft", 0.0) - b("eyeLookDownRight", 0.0)
+    ) / 2
+    return float(x), float(y)
+
+
 @dataclass
 class Face:
     box: tuple[float, float, float, float]  # x, y, width, height in pixels of the analysed image
@@ -22,6 +36,11 @@ class Face:
     matrix: np.ndarray | None  # 4x4 facial transformation (head pose), None if not returned
     degrees: dict[str, float | None] = field(default_factory=dict)  # this face's own elements
     main: bool = False  # the main subject: the largest, most central face
+    track: int | None = None  # its number in a stream (tracking.FaceTracker), None outside one
+    looking: float | None = None  # how straight it looks into the lens, 1 (straight) to 0 (30° off or more)
+    signature: np.ndarray | None = field(
+        default=None, repr=False
+    )  # its person's identity (identity.signature), when read
 
     @property
     def eyes_wide(self) -> float:
@@ -30,11 +49,15 @@ class Face:
 
     def to_json(self, width: int, height: int) -> dict:
         x, y, w, h = self.box
-        return {
+        out = {
             "box": [round(x / width, 4), round(y / height, 4), round(w / width, 4), round(h / height, 4)],
             "main": self.main,
             "degrees": _rounded(self.degrees),
+            "looking": None if self.looking is None else round(self.looking, 3),
         }
+        if self.track is not None:
+            out["track"] = self.track
+        return out
 
 
 # The mesh's two cheek points (MediaPipe face mesh): the face's width is measured between them.

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .analysis import Face, face_width
+from .analysis import Face, face_width, gaze
 from .extraction import distress_degree
 from .hands import hand_at_face
 
@@ -102,20 +102,6 @@ class Appearance:
     @classmethod
     def from_array(cls, values) -> Appearance:
         return cls(*(float(v) for v in values))
-
-
-def gaze(blendshapes: dict[str, float]) -> tuple[float, float]:
-    """Where the eyes look (x toward the image's right, y up; each −1–1), from MediaPipe's eyeLook
-    blendshapes. The subject's left eye is on the image's right: looking toward the image's right
-    turns that eye outward and the other inward."""
-    if not blendshapes:
-        return float("nan"), float("nan")
-    b = blendshapes.get
-    x = (b("eyeLookOutLeft", 0.0) + b("eyeLookInRight", 0.0) - b("eyeLookInLeft", 0.0) - b("eyeLookOutRight", 0.0)) / 2
-    y = (
-        b("eyeLookUpLeft", 0.0) + b("eyeLookUpRight", 0.0) - b("eyeLookDownLeft", 0.0) - b("eyeLookDownRight", 0.0)
-    ) / 2
-    return float(x), float(y)
 
 
 def _polygon(points: np.ndarray, indices, shape) -> np.ndarray:

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 
 from .elements import BY_NAME
 
-INTENTIONS: tuple[str, ...] = ("fun", "souvenir", "portrait", "travel", "landscape")
+INTENTIONS: tuple[str, ...] = ("fun", "souvenir", "group", "portrait", "travel", "landscape")
 
 LABELS = {
     "fun": "Fun",
     "souvenir": "Souvenir photo",
+    "group": "Group photo",
     "portrait": "Portrait",
     "travel": "Travel",
     "landscape": "Landscape",
@@ -45,6 +46,17 @@ DEFAULT_TABLE: dict[str, dict[str, float]] = {
         "composition.subject_size": 0.35,
         "lighting.exposure": 0.55,
         "climate.sunniness": 0.8,
+    },
+    # Everyone at their best at once: eyes open, facing the camera, nobody caught mid-word, a
+    # gentle smile. Each face is held to it (the user's own through their models, everyone else
+    # through their own takes from the seconds before the shutter).
+    "group": {
+        "expression.smile": 0.6,
+        "expression.eye_openness": 0.85,
+        "expression.mouth_openness": 0.1,
+        "posture.face_yaw": 0.5,
+        "posture.face_pitch": 0.5,
+        "lighting.exposure": 0.55,
     },
     "portrait": {
         "expression.smile": 0.55,
@@ -145,7 +157,8 @@ _WISHES: tuple[tuple[str, str | None, dict[str, float], str], ...] = (
         "you asked for a wider framing",
     ),
     (r"\b(fun|party|silly|joy\w*)\b", "fun", {}, "you said it is for fun"),
-    (r"\b(souvenir|memor\w*|commemorat\w*|family|group|together)\b", "souvenir", {}, "you said it is a souvenir"),
+    (r"\b(group|everyone|everybody|all of us|family|friends|team)\b", "group", {}, "you said it is a group photo"),
+    (r"\b(souvenir|memor\w*|commemorat\w*|together)\b", "souvenir", {}, "you said it is a souvenir"),
     (r"\b(portrait|headshot|profile picture|cv|linkedin)\b", "portrait", {}, "you asked for a portrait"),
     (r"\b(travel\w*|trip|holiday|vacation|journey|abroad)\b", "travel", {}, "you said it is a travel photo"),
     (r"\b(landscape|scenery|view|mountains?|sea|beach|sunset)\b", "landscape", {}, "you asked for a landscape"),
@@ -194,6 +207,23 @@ def parse_wish(text: str) -> tuple[str | None, dict[str, float], list[str]]:
 # --- what the image says ------------------------------------------------------------------------
 
 
+# The elements that say where a face looks: no model of the user's turns a head, but a group
+# photo asks them of every face, and each person's own best take can serve them.
+FACING = ("posture.face_yaw", "posture.face_pitch")
+
+# A face less than this share of the largest face's height is a passer-by, not one of the group.
+GROUP_FACE = 0.45
+
+
+def people_in(boxes) -> int:
+    """How many people the shot is of: the faces (x, y, w, h) at least ``GROUP_FACE`` as tall as
+    the largest one (a stranger far behind a couple does not make a group photo)."""
+    heights = [b[3] for b in boxes]
+    if not heights:
+        return 0
+    return sum(h >= GROUP_FACE * max(heights) for h in heights)
+
+
 def infer_from_image(elements: dict[str, float | None], faces: int, attempts: int = 1) -> Intention:
     """[0059], [0077]: the intention the shot itself suggests. ``attempts`` counts this shot and the
     user's recent shots of the same scene ([0059] "the number of shooting attempts"): a scene
@@ -208,12 +238,12 @@ def infer_from_image(elements: dict[str, float | None], faces: int, attempts: in
         reasons.append("no face in the shot" + (" and the sky is visible" if sky else ""))
         confidence = 0.7 if sky else 0.45
     elif faces >= 2:
-        if smile is not None and smile >= 0.4:
-            name, confidence = "fun", 0.65
-            reasons.append(f"{faces} people and a smile ({smile:.2f})")
-        else:
+        if sky and size is not None and size < 0.25:
             name, confidence = "souvenir", 0.6
-            reasons.append(f"{faces} people in the shot")
+            reasons.append(f"{faces} people small before the sky: a souvenir of the place")
+        else:
+            name, confidence = "group", 0.65
+            reasons.append(f"{faces} people in the shot: everyone's eyes open, facing the camera")
     elif sky and (size is None or size < 0.4):
         name, confidence = "travel", 0.6
         reasons.append(

@@ -50,7 +50,7 @@ ORDERS = {
 PLACEHOLDERS = {"card": "a \u201cprocessing\u201d card", "colour": "a solid colour"}
 
 # Close range to long range ([0135]): the face is nearest the camera, the sky farthest.
-GROUP_DEPTH = {"expression": 0, "lighting": 1, "clothing": 2, "composition": 3, "climate": 4}
+GROUP_DEPTH = {"faces": 0, "expression": 0, "lighting": 1, "clothing": 2, "composition": 3, "climate": 4}
 REGION_DEPTH = {"face": 0, "torso": 1, "background": 2, "sky": 3}
 # Groups whose edit moves the subject: the shot is measured again before the next model runs.
 MOVES_SUBJECT = {"composition"}
@@ -113,7 +113,10 @@ class ModelReconstructor:
     def apply(self, rgb, analysis, step, strength):
         report: dict = {}
         self.last_lender.pop(step.group, None)
-        image = self.models[step.group].generate(
+        model = self.models[step.group]
+        if strength < 1.0 and getattr(model, "whole_only", False):
+            return rgb  # no weaker version of it (half a lent eye is a ghost): the preview goes without
+        image = model.generate(
             rgb, analysis, step.at(strength), recent=self.recent, report=report, avoid=self.avoid.get(step.group)
         )
         lender = (report.get("exemplar") or {}).get("lender")
@@ -218,6 +221,7 @@ def reconstruct(
     clock = time.perf_counter
     for step in steps:
         started = clock()
+        before = image
         try:
             image = reconstructor.apply(image, current, step, strength)
         except Exception as exc:  # one broken model must not cost the user the others' edits
@@ -227,6 +231,8 @@ def reconstruct(
             continue
         finally:
             timings[step.group] = (clock() - started) * 1000
+        if image is before:
+            continue  # a step that found nothing to change (each person's best take) is no edit
         applied.append(step.group)
         lender = getattr(reconstructor, "last_lender", {}).get(step.group)
         if lender:
@@ -529,7 +535,9 @@ def stages(
         original, analysis, steps_left, full, reconstructor, check, quick=True, cache=cache
     )
     left_out = early_out + left_out
-    d_full = divergence(original, analysis.elements, full.image, full.analysis.elements, div)
+    d_full = divergence(
+        original, analysis.elements, full.image, full.analysis.elements, div, (analysis.faces, full.analysis.faces)
+    )
 
     def final() -> Stage:
         """The reconstruction, once the slow judges passed it too."""
@@ -539,7 +547,14 @@ def stages(
         d = (
             d_full
             if checked_full is full
-            else divergence(original, analysis.elements, checked_full.image, checked_full.analysis.elements, div)
+            else divergence(
+                original,
+                analysis.elements,
+                checked_full.image,
+                checked_full.analysis.elements,
+                div,
+                (analysis.faces, checked_full.analysis.faces),
+            )
         )
         stage = Stage(
             "reconstruction",
@@ -578,13 +593,45 @@ def stages(
         def measured(groups, strength=1.0):
             return expected_degrees(analysis, full, groups, strength)
 
-        soft, _, _ = _softened(original, analysis, steps, d_full.gaps, measured, reconstructor, settings, div)
+        soft, _, _ = _softened(
+            original, analysis, steps, d_full.gaps, measured, reconstructor, settings, div, faces=d_full.faces
+        )
         if soft is not None:
             yield from (stamp(s) for s in _with_placeholder(soft, settings))
     else:
         for preview in _sequence(original, analysis, rule, full, d_full, reconstructor, settings, div, first):
             yield stamp(preview)
     yield final()
+
+
+def _face_by_face(original, analysis, groups, faces, reconstructor, settings, grown, first):
+    """Mode 3 over a group: each person's best take revealed face by face, in the sequence's order
+    (nearest first: the specification's near-to-far order). Yields the previews; returns how many
+    it showed, or None when the sequence ends here (a preview within the threshold of the
+    reconstruction, or nothing more to show before it)."""
+    order_name = ORDERS[settings.order]
+    taken = reconstructor.models["faces"].last.image
+    start = len(first[0].regions) if first is not None and first[0].regions else 0
+    shown = 1 if start else 0
+    for k in range(start + 1, len(faces) + 1):
+        if shown >= settings.max_previews or (k == len(faces) and len(groups) == 1):
+            return None  # out of previews, or the last face is the reconstruction itself
+        image = _faces_revealed(original, taken, faces[:k])
+        measured = reconstructor.measure(image, like=analysis)
+        names = [_face_name(f) for f in faces[:k]]
+        stage = grown(
+            image,
+            measured.elements,
+            ["faces"],
+            faces=measured.faces,
+            regions=names,
+            note=f"face by face ({order_name}): {', '.join(names)}",
+        )
+        shown += 1
+        yield stage
+        if not stage.to_reconstruction.diverged:
+            return None
+    return shown
 
 
 def _with_placeholder(soft: Stage, settings: PreviewSettings) -> list[Stage]:
@@ -602,9 +649,16 @@ def _with_placeholder(soft: Stage, settings: PreviewSettings) -> list[Stage]:
     return [soft]
 
 
-def _contribution(step_group: str, gaps: Mapping[str, float]) -> float:
+def _contribution(
+    step_group: str, gaps: Mapping[str, float], faces: Mapping[str, Mapping[str, float]] | None = None
+) -> float:
     """How much a group's edits moved the image: its elements' gaps measured against their
-    thresholds and weighted (claim 9), so a small reframing outweighs a big smile ([0100])."""
+    thresholds and weighted (claim 9), so a small reframing outweighs a big smile ([0100]). The
+    best takes (``faces``) moved the other faces: their gaps (``Divergence.faces``)."""
+    if step_group == "faces":
+        return sum(
+            BY_NAME[n].weight * g / BY_NAME[n].threshold for face in (faces or {}).values() for n, g in face.items()
+        )
     return sum(BY_NAME[n].weight * g / BY_NAME[n].threshold for n, g in gaps.items() if BY_NAME[n].group == step_group)
 
 
@@ -637,7 +691,7 @@ def expected_degrees(analysis: Analysis, full: Chain, groups, strength: float = 
 
 
 def _softened(
-    original, analysis, steps, gaps, expected, reconstructor, settings, div, check=None, cache=None
+    original, analysis, steps, gaps, expected, reconstructor, settings, div, check=None, cache=None, faces=None
 ) -> tuple[Stage | None, Chain, list[dict]]:
     """The third image for modes 1 and 2: chosen by the degrees it is expected to measure
     (``expected(groups, strength)``; ``gaps``: how far each element is expected to move in the
@@ -649,12 +703,35 @@ def _softened(
     def close_enough(groups, strength=1.0):
         return not divergence(None, analysis.elements, None, expected(groups, strength), by_degrees).diverged
 
+    if len(steps) == 1 and steps[0].group == "faces":
+        # Only the best takes: no weaker version of a lent eye exists, so fewer faces instead (the
+        # nearest half of those that took something); one face alone is shown as it is.
+        chain, left_out = _quick_checked(original, analysis, list(steps), reconstructor, 1.0, check, cache)
+        faces = _taken_faces(reconstructor, replace(settings, order="near_far")) if chain.applied else []
+        if len(faces) < 2:
+            return None, chain, left_out
+        kept = faces[: len(faces) // 2]
+        image = _faces_revealed(original, reconstructor.models["faces"].last.image, kept)
+        measured = reconstructor.measure(image, like=analysis)
+        d = divergence(original, analysis.elements, image, measured.elements, div, (analysis.faces, measured.faces))
+        names = [_face_name(f) for f in kept]
+        stage = Stage(
+            "preview",
+            image,
+            ["faces"],
+            1.0,
+            regions=names,
+            degrees=dict(measured.elements),
+            divergence=d,
+            note=f"fewer faces: only {', '.join(names)} of {len(faces)} that took something",
+        )
+        return stage, chain, left_out  # the chain with every face: a reconstruction may go on from it
     if settings.soften == "fewer_models" and len(steps) > 1:
         # Leave out the model that moves the image most, then the next, until the preview is
         # expected within the threshold or one model is left ([0111]: composition goes first).
         kept = [s.group for s in steps]
         dropped: list[str] = []
-        for group in sorted(kept, key=lambda g: -_contribution(g, gaps)):
+        for group in sorted(kept, key=lambda g: -_contribution(g, gaps, faces)):
             if len(kept) == 1:
                 break
             kept.remove(group)
@@ -673,7 +750,9 @@ def _softened(
         note = f"weaker parameters: {round(strength * 100)} % of the way{reason}"
     if not chain.applied:
         return None, chain, left_out
-    d = divergence(original, analysis.elements, chain.image, chain.analysis.elements, div)
+    d = divergence(
+        original, analysis.elements, chain.image, chain.analysis.elements, div, (analysis.faces, chain.analysis.faces)
+    )
     return (
         Stage(
             "preview",
@@ -697,8 +776,8 @@ def _ordered(units: list[str], depth: Mapping[str, int], weight: Mapping[str, fl
     return sorted(units, key=lambda u: weight[u], reverse=order == "divergence_desc")
 
 
-def _sequence_groups(steps, gaps, settings) -> list[str]:
-    return _ordered(list(steps), GROUP_DEPTH, {g: _contribution(g, gaps) for g in steps}, settings.order)
+def _sequence_groups(steps, gaps, settings, faces=None) -> list[str]:
+    return _ordered(list(steps), GROUP_DEPTH, {g: _contribution(g, gaps, faces) for g in steps}, settings.order)
 
 
 def _first_in_sequence(original, analysis, rule, aimed, reconstructor, settings, div, check, cache):
@@ -708,7 +787,8 @@ def _first_in_sequence(original, analysis, rule, aimed, reconstructor, settings,
     (None when every model was left out), its chain and the models left out."""
     steps = {s.group: s for s in rule.steps}
     groups = _sequence_groups(steps, aimed.gaps, settings)
-    strength = 1 / 3 if len(groups) == 1 else 1.0
+    # One model alone grows in strength; the best takes have no weaker version (they grow face by face).
+    strength = 1 / 3 if len(groups) == 1 and groups[0] != "faces" else 1.0
     left_out: list[dict] = []
     chain = None
     for group in groups[:-1] or groups:
@@ -718,25 +798,81 @@ def _first_in_sequence(original, analysis, rule, aimed, reconstructor, settings,
             break
     if chain is None or not chain.applied:
         return None, chain, left_out
-    degrees = chain.analysis.elements
+    revealed, shown = [], chain
+    faces = _taken_faces(reconstructor, settings) if chain.applied == ["faces"] else []
+    if len(faces) >= 2:
+        # Several people took something: the sequence reveals them face by face, the first alone
+        # (the chain itself, with every face, is what the reconstruction goes on from).
+        image = _faces_revealed(original, reconstructor.models["faces"].last.image, faces[:1])
+        shown = replace(chain, image=image, analysis=reconstructor.measure(image, like=analysis))
+        revealed = [_face_name(faces[0])]
+    degrees = shown.analysis.elements
     by_degrees = DivergenceSettings("degrees", scale=div.scale)
-    note = (
-        f"{group} at {round(strength * 100)} %"
-        if len(groups) == 1
-        else f"model by model ({ORDERS[settings.order]}): {group}"
+    if revealed:
+        note = f"face by face ({ORDERS[settings.order]}): {revealed[0]}"
+    elif len(groups) == 1:
+        note = f"{group} at {round(strength * 100)} %"
+    else:
+        note = f"model by model ({ORDERS[settings.order]}): {group}"
+    # Distance to the reconstruction: what the rule aims at, which says nothing of the other faces;
+    # a face-by-face reveal is measured against every face taken.
+    to_reconstruction = (
+        divergence(
+            shown.image,
+            degrees,
+            chain.image,
+            chain.analysis.elements,
+            div,
+            (shown.analysis.faces, chain.analysis.faces),
+        )
+        if revealed
+        else divergence(None, degrees, None, planned_degrees(analysis, rule.steps), by_degrees)
     )
     stage = Stage(
         "preview",
-        chain.image,
+        shown.image,
         list(chain.applied),
         strength,
         degrees=dict(degrees),
-        divergence=divergence(original, analysis.elements, chain.image, degrees, div),
-        to_reconstruction=divergence(None, degrees, None, planned_degrees(analysis, rule.steps), by_degrees),
+        divergence=divergence(
+            original, analysis.elements, shown.image, degrees, div, (analysis.faces, shown.analysis.faces)
+        ),
+        to_reconstruction=to_reconstruction,
         note=note + _unit_note(settings),
         failed=chain.failed,
+        regions=revealed,
     )
     return stage, chain, left_out
+
+
+def _taken_faces(reconstructor, settings) -> list:
+    """The faces the best takes changed (``besttake.FaceTake``), in the sequence's order: nearest
+    (largest) first, or farthest first; by how much each moved, for the divergence orders."""
+    model = getattr(reconstructor, "models", {}).get("faces")
+    last = getattr(model, "last", None)
+    if last is None:
+        return []
+    faces = last.changed
+    if settings.order in ("near_far", "far_near"):
+        return sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=settings.order == "near_far")
+    return sorted(faces, key=lambda f: len(f.chosen), reverse=settings.order == "divergence_desc")
+
+
+def _face_name(face) -> str:
+    return f"face {face.index + 1}"
+
+
+def _faces_revealed(original: np.ndarray, taken: np.ndarray, faces) -> np.ndarray:
+    """The original with ``faces``' best takes shown, the others' not yet: each take changed only
+    pixels inside its face's box, so a box of the best-take image is exactly that face's edit."""
+    image = original.copy()
+    height, width = original.shape[:2]
+    for face in faces:
+        x, y, w, h = face.box
+        x0, y0 = max(0, int(x) - 1), max(0, int(y) - 1)
+        x1, y1 = min(width, int(x + w) + 2), min(height, int(y + h) + 2)
+        image[y0:y1, x0:x1] = taken[y0:y1, x0:x1]
+    return image
 
 
 def _unit_note(settings) -> str:
@@ -750,16 +886,26 @@ def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, d
     steps = {s.group: s for s in rule.steps if s.group in full.applied}
     order_name = ORDERS[settings.order]
 
-    def grown(image, degrees, groups, strength=1.0, **extra) -> Stage:
-        """A preview with its divergence from the original and to the reconstruction."""
+    def grown(image, degrees, groups, strength=1.0, faces=None, **extra) -> Stage:
+        """A preview with its divergence from the original and to the reconstruction (``faces``:
+        the preview's faces, so that every face counts)."""
         return Stage(
             "preview",
             image,
             list(groups),
             strength,
             degrees=dict(degrees),
-            divergence=divergence(original, analysis.elements, image, degrees, div),
-            to_reconstruction=divergence(image, degrees, full.image, full.analysis.elements, div),
+            divergence=divergence(
+                original, analysis.elements, image, degrees, div, None if faces is None else (analysis.faces, faces)
+            ),
+            to_reconstruction=divergence(
+                image,
+                degrees,
+                full.image,
+                full.analysis.elements,
+                div,
+                None if faces is None else (faces, full.analysis.faces),
+            ),
             **extra,
         )
 
@@ -785,13 +931,25 @@ def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, d
                 return
         return
     note_unit = _unit_note(settings)
-    groups = _sequence_groups(steps, d_full.gaps, settings)
-    shown = first[0] if first is not None else None
+    groups = _sequence_groups(steps, d_full.gaps, settings, d_full.faces)
+    faces = _taken_faces(reconstructor, settings) if "faces" in steps else []
+    if len(faces) >= 2:
+        # A group: each person's best take face by face first, then the models one by one.
+        shown_faces = yield from _face_by_face(original, analysis, groups, faces, reconstructor, settings, grown, first)
+        groups = [g for g in groups if g != "faces"]
+        if shown_faces is None or len(groups) < 2:
+            return  # within the threshold, out of previews, or the last model is the reconstruction
+        image = reconstructor.models["faces"].last.image
+        current, applied = reconstructor.measure(image, like=analysis), ["faces"]
+        budget = settings.max_previews - shown_faces
+    else:
+        image, current, applied, budget = None, None, [], settings.max_previews
+    shown = first[0] if first is not None and image is None else None
     if shown is not None and shown.groups and shown.groups[0] in groups:
         groups = shown.groups[:1] + [g for g in groups if g != shown.groups[0]]
     else:
         shown = None  # its model was left out of the reconstruction: start again from the original
-    if len(groups) == 1:
+    if len(groups) == 1 and image is None:
         # One model: grow its strength instead (claim 4: the degree rises preview by preview).
         for strength in (1 / 3, 2 / 3)[: settings.max_previews]:
             if shown is not None and strength <= shown.strength:
@@ -808,11 +966,13 @@ def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, d
             if not stage.to_reconstruction.diverged:
                 return
         return
-    image, current, applied = original, analysis, []
-    if shown is not None and shown.strength == 1.0:
-        image, current, applied = first[1].image, first[1].analysis, list(first[1].applied)
-        groups = groups[1:]
-    for group in groups[:-1][: settings.max_previews - (1 if applied else 0)]:
+    if image is None:
+        image, current = original, analysis
+        if shown is not None and shown.strength == 1.0:
+            image, current, applied = first[1].image, first[1].analysis, list(first[1].applied)
+            groups = groups[1:]
+            budget -= 1
+    for group in groups[:-1][: max(0, budget)]:
         # Each preview adds one model to the previous preview, so the sequence costs one pass per model.
         chain = reconstruct(image, current, [steps[group]], reconstructor)
         image, current = chain.image, chain.analysis
@@ -821,6 +981,7 @@ def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, d
             image,
             current.elements,
             applied,
+            faces=current.faces if "faces" in applied else None,
             failed=chain.failed,
             note=f"model by model ({order_name}): {', '.join(applied)}{note_unit}",
         )

@@ -32,10 +32,11 @@ class RecentFrame:
     height: int
     at: float  # when it was analysed (``clock`` seconds)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    faces: tuple[Face, ...] = ()  # every face, each with its stream number (a group's best take)
 
     @property
     def nbytes(self) -> int:
-        return len(self.jpeg) + (FACE_BYTES if self.face is not None else 0)
+        return len(self.jpeg) + FACE_BYTES * max(len(self.faces), int(self.face is not None))
 
     def age(self) -> float:
         return max(0.0, self.clock() - self.at)
@@ -77,18 +78,23 @@ class RecentFrames:
         return len(self._frames)
 
     def add(self, jpeg: bytes, analysis: Analysis) -> None:
-        face = analysis.main_face
-        if face is not None:
-            # Only what the exemplar choice reads; the landmark array is shared, not copied.
-            face = Face(
-                box=face.box,
-                landmarks=face.landmarks,
-                blendshapes=face.blendshapes,
+        # Only what the exemplar and best-take choices read; the landmark arrays are shared, not copied.
+        faces = tuple(
+            Face(
+                box=f.box,
+                landmarks=f.landmarks,
+                blendshapes=f.blendshapes,
                 matrix=None,
-                degrees=dict(face.degrees),
-                main=True,
+                degrees=dict(f.degrees),
+                main=f.main,
+                track=f.track,
+                looking=f.looking,
+                signature=f.signature,
             )
-        frame = RecentFrame(jpeg, face, analysis.width, analysis.height, self.clock(), self.clock)
+            for f in analysis.faces
+        )
+        face = next((f for f in faces if f.main), None)
+        frame = RecentFrame(jpeg, face, analysis.width, analysis.height, self.clock(), self.clock, faces)
         if frame.nbytes > self.max_bytes:
             return
         with self._lock:

@@ -29,9 +29,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .analysis import Analysis
+from .analysis import Analysis, gaze
 from .elements import BY_NAME, degree_gap
-from .exemplars import gaze
 from .yardstick import dlib_face, expression, expression_fer, installed
 from .yardstick.artifacts import check_face_artifacts
 from .yardstick.borders import check_borders
@@ -361,9 +360,14 @@ def element_findings(
     # A reframing changes what the frame holds, so frame-wide measures (exposure, the sky, the
     # clothes under the face) move with it though nothing in the picture changed.
     reframed = "composition" in ran
+    # Each person's best take may give the main face its own eyes or mouth from another moment
+    # (where the user's models do not serve it); it checks every face it changes itself, with the
+    # independent judges, so its face degrees moving is no fault of a model that did not run.
+    best_take = "faces" in ran
     for name, element in BY_NAME.items():
         if (
             element.group in ran
+            or (best_take and element.region == "face")
             or element.group not in OWNERS["frame"]
             or before.get(name) is None
             or after.get(name) is None

