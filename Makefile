@@ -52,6 +52,7 @@ bench: migrate samples
 	$(PY) bench/models_bench.py
 	$(PY) bench/fidelity_bench.py
 	$(PY) bench/shutter_bench.py
+	$(PY) bench/group_bench.py
 	$(PY) bench/table.py
 
 clean:

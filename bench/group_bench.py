@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import table  # noqa: E402  (the run's table of every figure)
+
 import bench as live  # noqa: E402  (the live bench's server harness and helpers)
 
 STREAMS = (
@@ -288,6 +290,7 @@ def main(argv: list[str]) -> int:
         flush=True,
     )
     (OUT / "figures.json").write_text(json.dumps(figures, indent=2))
+    table.save("group", figures)
     print(json.dumps({"group": figures}))
     return 0
 

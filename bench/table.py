@@ -179,13 +179,46 @@ def rows(live: dict | None, models: dict | None, shutter: dict | None, fidelity:
     return out
 
 
+def group_rows(group: dict | None) -> list[tuple]:
+    """Part 5 (bench/group_bench.py): each person's best take on four real clips side by side."""
+    if group is None:
+        return []
+    four = group["recorded_ms_four_faces"]
+    return [
+        (
+            "group: faces swapped with another person",
+            str(group["identity_swapped"]),
+            "0",
+            group["identity_swapped"] == 0,
+            "",
+        ),
+        ("group: visible artifacts (the check)", str(group["artifacts"]), "0", group["artifacts"] == 0, ""),
+        (
+            "group: faces that took a part of their own",
+            f"{group['faces_that_took_something']} of {group['faces_missing_something']}",
+            "(how often it helped)",
+            None,
+            f"eyes open {group['eyes_open_before_pct']} -> {group['eyes_open_after_pct']} % (dlib)",
+        ),
+        (
+            "group: shutter -> recorded, four faces, p95",
+            f"{four['p95']} ms",
+            "<= 500 ms",
+            four["p95"] is not None and four["p95"] <= 500,
+            f"median {four['median']} ms",
+        ),
+    ]
+
+
 def main() -> int:
     started_file = OUT / ".started"
     since = started_file.stat().st_mtime if started_file.exists() else 0.0
     parts = {name: _load(OUT / f"{name}.json", since) for name in ("live", "models", "shutter")}
     fidelity = _load(FIDELITY, since) if FIDELITY.exists() else None
     table = rows(parts["live"], parts["models"], parts["shutter"], fidelity)
-    missing = [n for n, d in {**parts, "fidelity": fidelity}.items() if d is None]
+    group = _load(OUT / "group.json", since)
+    table += group_rows(group)
+    missing = [n for n, d in {**parts, "fidelity": fidelity, "group": group}.items() if d is None]
     print(f"\nOne table ({time.strftime('%Y-%m-%d %H:%M')}, this machine, this run)")
     width = max([len(r[0]) for r in table] + [20])
     print(f"  {'figure':<{width}}  {'this run':>14}  {'goal':>20}  {'':6}  floor or baseline (same run)")

@@ -61,3 +61,20 @@ def test_a_part_not_run_since_the_bench_started_is_not_shown_as_measured(tmp_pat
     printed = capsys.readouterr().out
     assert "frame in -> degrees out" in printed and "expression training" not in printed
     assert "not measured in this run: models, shutter, fidelity" in printed
+
+
+def test_the_group_part_says_swaps_artifacts_help_and_time_against_their_goals():
+    group = {
+        "identity_swapped": 0,
+        "artifacts": 1,
+        "faces_that_took_something": 10,
+        "faces_missing_something": 25,
+        "eyes_open_before_pct": 71.9,
+        "eyes_open_after_pct": 75.0,
+        "recorded_ms_four_faces": {"median": 958.0, "p95": 1713.0},
+    }
+    got = {r[0]: r for r in table.group_rows(group)}
+    assert got["group: faces swapped with another person"][3] is True
+    assert got["group: visible artifacts (the check)"][3] is False
+    assert got["group: shutter -> recorded, four faces, p95"][1:4] == ("1713.0 ms", "<= 500 ms", False)
+    assert table.group_rows(None) == []
