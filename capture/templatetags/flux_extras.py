@@ -13,7 +13,9 @@ def get_item(mapping, key):
             return mapping[int(key)]
         except (ValueError, TypeError, IndexError):
             return None
-    return (mapping or {}).get(key)
+    mapping = mapping or {}
+    # JSON keeps a dict's keys as strings: a number asks for its string too.
+    return mapping.get(key, mapping.get(str(key)))
 
 
 @register.filter

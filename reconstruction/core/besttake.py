@@ -31,9 +31,11 @@ import numpy as np
 
 from . import identity
 from .analysis import Analysis, Face, face_width
+from .exemplars import EYE_REACH, HAND_PRESENT
 from .extraction import distress_degree, head_angles
 from .generators.expression.faces import part_mask
 from .generators.expression.model import half_showing, matched_at_edge
+from .hands import hand_at_face
 from .recent import RecentFrame
 from .regions import feather
 from .selfcheck import borrowed_feelings
@@ -115,6 +117,7 @@ class FaceTake:
     left: list[str] = field(default_factory=list)  # why a part (or the face) was left as shot
     distance: float | None = None  # the largest identity distance of a chosen take to this face in the shot
     tried: list[str] = field(default_factory=list)  # why takes tried before were refused
+    refused: dict[int, str] = field(default_factory=dict)  # take index -> why it was refused
 
     @property
     def changed(self) -> bool:
@@ -133,6 +136,7 @@ class FaceTake:
             "left": self.left,
             "distance": None if self.distance is None else round(self.distance, 3),
             "tried": self.tried,
+            "refused": {str(k): why for k, why in self.refused.items()},
         }
 
 
@@ -450,6 +454,11 @@ def best_takes(
         # Each part from its own best take (the eyes of one moment, the mouth of another), both
         # the person's own; the eyes first, so that the mouth's checks see the face as it will be.
         for part in parts:
+            covered = _hand_over(rgb, face, part)
+            if covered:
+                # A part lent over fingers melts them into it (issue 19, WolfgangLanger 172 and 212).
+                outcome.left.append(f"{', '.join(m for m in found if m in PART_MISSES[part])}: {covered}")
+                continue
             if given is not None:
                 takes = list(given.get(i, {}).get(part, ()))
             else:
@@ -464,6 +473,7 @@ def best_takes(
                 refused = _refused(image, rgb, analysis, i, takes[k], shot_signature, artifacts, judge)
                 if isinstance(refused, str):
                     outcome.tried.append(f"{part}: {refused}")
+                    outcome.refused[first + k] = refused
                     continue
                 image, distance = refused
                 outcome.distance = max(distance, outcome.distance or 0.0)
@@ -480,6 +490,19 @@ def best_takes(
                         "same pose"
                     )
     return BestTakes(image, outcomes)
+
+
+def _hand_over(rgb: np.ndarray, face: Face, part: str) -> str | None:
+    """Why ``part`` of ``face`` is under a hand (hands.hand_at_face: a hand at the mouth or chin,
+    reaching up over the eyes), or None."""
+    hand = hand_at_face(rgb, face)
+    if hand.presence < HAND_PRESENT:
+        return None
+    if part == "mouth":
+        return "a hand is at the mouth, so the mouth is left as shot"
+    if hand.reach > -EYE_REACH:
+        return "a hand is over the eyes, so the eyes are left as shot"
+    return None
 
 
 def _track_signatures(recent: Sequence[RecentFrame]) -> dict[int, np.ndarray]:
@@ -507,6 +530,9 @@ def _refused(image, shot_rgb, analysis, i, take: Take, shot_signature, artifacts
     for j in range(len(analysis.faces)):
         if j != i and identity.distance(mine, shot_signature(j, read=False)) <= d:
             return "the face in that frame is as near to someone else in the shot"
+    covered = _hand_over(take_rgb, take.face, take.part)
+    if covered:
+        return f"in that frame {covered.split(',')[0]}"
     blended, after, why = blend_part(image, face, take_rgb, take.face, [take.part])
     if why:
         return why

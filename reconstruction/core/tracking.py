@@ -81,6 +81,7 @@ class FaceTracker:
         self.describe = describe
         self.clock = clock
         self.tracks: dict[int, Track] = {}
+        self._previous = float("-inf")  # when the previous frame was numbered
 
     def update(self, faces: Sequence[Face], width: int, height: int, rgb: np.ndarray | None = None) -> list[int]:
         """The number of each face of this frame (in the order given); sets ``face.track`` too."""
@@ -90,7 +91,10 @@ class FaceTracker:
         aspect = width / max(1, height)
         boxes = [(f.box[0] / width, f.box[1] / height, f.box[2] / width, f.box[3] / height) for f in faces]
         numbers: list[int | None] = [None] * len(faces)
-        present = [t for t in self.tracks.values() if now - t.seen <= GONE_AFTER]
+        # A face seen in the previous frame is present however long ago that was: a busy server
+        # analyses a stream less often, and must not take everyone for gone (and read them all).
+        present = [t for t in self.tracks.values() if now - t.seen <= GONE_AFTER or t.seen >= self._previous]
+        self._previous = now
         # Nearest pairs first: two faces crossing each other keep their own numbers.
         pairs = sorted((_cost(t.box, box, aspect), i, t.number) for t in present for i, box in enumerate(boxes))
         taken: set[int] = set()

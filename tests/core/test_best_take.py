@@ -100,6 +100,8 @@ def test_a_face_is_never_replaced_by_someone_elses(analyzer, people):
     assert "eyes" not in face.chosen
     assert face.tried and all("not surely the same person" in why for why in face.tried if why.startswith("eyes"))
     assert any(why.startswith("eyes shut") for why in face.left), face.left
+    # Each refused take says why, for the page's thumbnails.
+    assert face.refused and all("not surely the same person" in why for why in face.refused.values())
     x, y, w, h = (int(v) for v in analysis.faces[bottom].box)
     assert np.array_equal(shot[y : y + h, x : x + w], result.image[y : y + h, x : x + w])
 
@@ -118,3 +120,24 @@ def test_the_users_own_face_is_left_to_the_users_models(analyzer, people):
     jwp = face_at(analysis, 0, 1)
     result = best_takes(shot, analysis, recent, GROUP, skip={jwp}, now=clock())
     assert result.faces[jwp].misses == [] and not result.faces[jwp].chosen
+
+
+def test_a_mouth_behind_a_hand_is_left_as_shot_and_no_take_lends_over_fingers(analyzer):
+    """WolfgangLanger's clip: her hand at her mouth in the frames before the shutter and at it
+    (frames 172-212). Nothing is lent over the fingers (issue 19: a smile lent there melted them)."""
+    frames = video_frames("WolfgangLanger_Pexels.mp4", range(150, 214, 3))
+    clock = Clock()
+    tracker = FaceTracker(describe=signature, clock=clock)
+    recent = RecentFrames(6.0, 60, 40 * 2**20, clock=clock)
+    keys = sorted(frames)
+    for k in keys:
+        rgb = side_by_side([frames[k], None], columns=2)
+        analysis = analyzer.analyze(rgb, segment=False)
+        tracker.update(analysis.faces, analysis.width, analysis.height, rgb)
+        if k != keys[-1]:
+            recent.add(encode_jpeg(rgb, 92), analysis)
+            clock.now += 0.1
+    result = best_takes(rgb, analysis, recent.snapshot(), GROUP, now=clock())
+    face = result.faces[0]
+    assert "mouth" not in face.chosen
+    assert any("a hand is at the mouth" in why for why in face.left), face.to_json(analysis.width, analysis.height)

@@ -110,3 +110,22 @@ def test_a_lone_face_costs_no_identity_reading(analyzer, people):
         assert tracker.update(analysis.faces, analysis.width, analysis.height, frame) == [1]
         clock.now += 0.1
     assert reads == []
+
+
+def test_a_slow_stream_keeps_everyone_present_without_reading_them_again(analyzer, people):
+    """A busy server analyses a stream every two seconds: the faces of the frame before are still
+    there, matched by place, with no identity read."""
+    reads = []
+
+    def describe(rgb, face):
+        reads.append(face)
+        return signature(rgb, face)
+
+    shoot = Stream(analyzer)
+    shoot.tracker.describe = describe
+    first = shoot([p[0] for p in people])
+    read_first = len(reads)
+    for k in range(1, 4):
+        shoot.clock.now += 2.0
+        assert shoot([p[k] for p in people]) == first
+    assert len(reads) == read_first
