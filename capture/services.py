@@ -85,14 +85,14 @@ def record_reconstruction(
     previews: dict[int, bytes] | None = None,
     thumbnail: bytes | None = None,
     takes: list[dict] | None = None,
-    chosen_takes: set[tuple[int, int]] | None = None,
 ) -> Shot | None:
     """Record the shot's reconstruction (claim 8: the full one, never a softened preview) and what
     was shown. Without a reconstruction (no models, or every model failed) the original stays the
     recorded photo. The previews' images are kept apart, for the replay only. ``takes``: a group
-    shot's best takes found at the shutter (``capture.shutter.kept_takes``), kept for its page;
-    ``chosen_takes``: (face, index) of those blended in. None when the user deleted the shot while
-    it developed: a deleted shot stays deleted, and nothing is written."""
+    shot's best takes found at the shutter (``capture.shutter.kept_takes``), kept for its page (a
+    shot developed again keeps those it has, marked anew by what the reconstruction's stage says
+    was blended in). None when the user deleted the shot while it developed: a deleted shot stays
+    deleted, and nothing is written."""
     written = []
     shot.intention = plan.get("intention", {})
     shot.intention_name = shot.intention.get("name", "")
@@ -101,7 +101,8 @@ def record_reconstruction(
     shot.preview_mode = plan.get("mode")
     if jpeg is not None:
         shot.reconstructed_elements = degrees
-    made = next((s.get("groups", []) for s in stages if s.get("stage") == "reconstruction"), [])
+    made_stage = next((s for s in stages if s.get("stage") == "reconstruction"), {})
+    made = made_stage.get("groups", [])
     # The recorded photo carries its Content Credentials: the reconstruction, or the original
     # signed as kept where no model changed it.
     signed, problem = _signed(shot, jpeg, made if jpeg is not None else [], stages=stages)
@@ -132,7 +133,7 @@ def record_reconstruction(
                     put_jpeg(row.image, image)
                     written.append(row.image)
                 row.save()
-            chosen = chosen_takes or set()
+            chosen = {(f["index"], k) for f in made_stage.get("faces", ()) for k in f["chosen"].values()}
             for take in takes or ():
                 row = ShotTake(
                     shot=shot,
@@ -147,8 +148,9 @@ def record_reconstruction(
                 written.append(row.image)
                 row.save()
             if takes is None:
-                for row in shot.takes.all():
-                    ShotTake.objects.filter(pk=row.pk).update(chosen=(row.face, row.index) in chosen)
+                shot.takes.update(chosen=False)
+                for face, index in chosen:
+                    shot.takes.filter(face=face, index=index).update(chosen=True)
     except DatabaseError:  # the forced update found no row, or a stage's row lost its shot
         if Shot.objects.filter(pk=shot.pk).exists():
             raise

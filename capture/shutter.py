@@ -315,7 +315,6 @@ def _develop(user, shot, rgb, analysis, analyzer, emit, chosen, wish, recent, ta
                 previews,
                 services.thumbnail_jpeg(stage.image),
                 takes=kept_takes(plan) if takes is None else None,
-                chosen_takes=chosen_takes(plan),
             )
             if kept is None:
                 emit(
@@ -353,14 +352,6 @@ def kept_takes(plan) -> list[dict]:
                 }
             )
     return out
-
-
-def chosen_takes(plan) -> set[tuple[int, int]]:
-    """(face, take index) of every take blended into the recorded photo."""
-    model = plan.models.get("faces")
-    if model is None or model.last is None:
-        return set()
-    return {(f.index, k) for f in model.last.faces for k in f.chosen.values()}
 
 
 def _listed(numbers: list[int]) -> str:

@@ -31,15 +31,15 @@ import numpy as np
 
 from . import identity
 from .analysis import Analysis, Face, face_width
-from .exemplars import EYE_REACH, HAND_PRESENT
+from .exemplars import EYE_REACH, HAND_PRESENT, INNER_LIPS, LEFT_EYE_RING, OUTER_LIPS, RIGHT_EYE_RING
 from .extraction import distress_degree, head_angles
-from .generators.expression.faces import part_mask
-from .generators.expression.model import half_showing, matched_at_edge
+from .generators.expression.faces import part_mask, similarity
+from .generators.expression.model import EDGE_LENGTH, LIDS_LENGTH, half_showing, matched_at_edge
 from .hands import hand_at_face
 from .recent import RecentFrame
 from .regions import feather
 from .selfcheck import borrowed_feelings
-from .tracking import _cost
+from .tracking import box_cost, normalised
 
 # MediaPipe mesh points that a part's own movement does not move: the eye corners and the nose
 # for the mouth (a smile lifts the corners and cheeks, a word drops the jaw); the nose and the
@@ -49,11 +49,7 @@ STILL_FOR = {
     "eyes": [33, 133, 362, 263, 168, 6, 197, 1, 2, 98, 327, 55, 285],
     "mouth": [33, 133, 362, 263, 168, 6, 197, 195, 5, 1, 2, 98, 327],
 }
-LEFT_EYE_RING = [33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246]
-RIGHT_EYE_RING = [362, 382, 381, 380, 374, 373, 390, 249, 263, 466, 388, 387, 386, 385, 384, 398]
 IRISES = list(range(468, 478))
-OUTER_LIPS = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
-INNER_LIPS = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191]
 MOVES = {"eyes": LEFT_EYE_RING + RIGHT_EYE_RING + IRISES, "mouth": OUTER_LIPS + INNER_LIPS}
 
 # What a face misses, by the intention's per-face ideals.
@@ -70,9 +66,6 @@ OPEN_EYES = 0.6  # a take's eyes at least this open
 LOOKING = 0.7  # a take that looks into the lens this much
 DISTRESS = 0.35  # a take this distressed (a crying grimace) lends nothing
 SHARPER_BY = 0.15  # a take at most this much blurrier (motion blur degree) than the shot
-# A part is checked as it is made (the expression model's measures, in face widths).
-LIDS_LENGTH = 0.075
-EDGE_LENGTH = 0.08
 # Takes tried per face before it is left as shot, and kept for the page.
 TRIED = 3
 KEPT = 4
@@ -88,10 +81,6 @@ class Take:
     part: str  # the part it would lend: "eyes" or "mouth"
     fixes: list[str]  # which of the shot face's misses it fixes
     score: float
-
-    @property
-    def lender(self) -> str:
-        return f"streamed frame {self.frame.at:.3f}"
 
     def to_json(self) -> dict:
         return {
@@ -116,12 +105,12 @@ class FaceTake:
     chosen: dict[str, int] = field(default_factory=dict)  # part -> the take blended in (index into takes)
     left: list[str] = field(default_factory=list)  # why a part (or the face) was left as shot
     distance: float | None = None  # the largest identity distance of a chosen take to this face in the shot
-    tried: list[str] = field(default_factory=list)  # why takes tried before were refused
-    refused: dict[int, str] = field(default_factory=dict)  # take index -> why it was refused
+    refused: dict[int, str] = field(default_factory=dict)  # take index -> why it was refused, in the order tried
 
     @property
-    def changed(self) -> bool:
-        return bool(self.chosen)
+    def tried(self) -> list[str]:
+        """Why each take tried and refused was, with its part: "eyes: ..."."""
+        return [f"{self.takes[k].part}: {why}" for k, why in self.refused.items()]
 
     def to_json(self, width: int, height: int) -> dict:
         x, y, w, h = self.box
@@ -258,19 +247,15 @@ def match_tracks(analysis: Analysis, recent: Sequence[RecentFrame]) -> list[int 
     aspect = analysis.width / max(1, analysis.height)
     out: list[int | None] = []
     for face in analysis.faces:
-        box = _normalised(face.box, analysis.width, analysis.height)
+        box = normalised(face.box, analysis.width, analysis.height)
         costs = [
-            (_cost(_normalised(f.box, newest.width, newest.height), box, aspect), f.track)
+            (box_cost(normalised(f.box, newest.width, newest.height), box, aspect), f.track)
             for f in newest.faces
             if f.track is not None
         ]
         best = min(costs, default=(math.inf, None))
         out.append(best[1] if best[0] < 0.8 else None)
     return out
-
-
-def _normalised(box, width, height):
-    return box[0] / width, box[1] / height, box[2] / width, box[3] / height
 
 
 def candidates(
@@ -280,14 +265,14 @@ def candidates(
     best first. The same number in the stream, or (a frame the tracker did not number) the face
     standing where this one stands."""
     aspect = analysis.width / max(1, analysis.height)
-    box = _normalised(shot.box, analysis.width, analysis.height)
+    box = normalised(shot.box, analysis.width, analysis.height)
     takes = []
     for frame in recent:
         for face in frame.faces:
             same = (
                 face.track == track
                 if track is not None and face.track is not None
-                else _cost(_normalised(face.box, frame.width, frame.height), box, aspect) < 0.8
+                else box_cost(normalised(face.box, frame.width, frame.height), box, aspect) < 0.8
             )
             if not same:
                 continue
@@ -322,27 +307,6 @@ def _points(face: Face, width: int, height: int) -> np.ndarray:
     return face.landmarks[:, :2].astype(np.float64) * np.array([width, height], np.float64)
 
 
-def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The 2x3 rotation, scale and shift that best carries ``src`` points onto ``dst`` (least
-    squares, as complex numbers)."""
-    s = src[:, 0] + 1j * src[:, 1]
-    d = dst[:, 0] + 1j * dst[:, 1]
-    s0, d0 = s - s.mean(), d - d.mean()
-    spread = float(np.sum(np.abs(s0) ** 2))
-    if spread < 1e-6:
-        raise ValueError("the points do not spread")
-    z = complex(np.sum(d0 * np.conj(s0)) / spread)
-    t = d.mean() - z * s.mean()
-    return np.array([[z.real, -z.imag, t.real], [z.imag, z.real, t.imag]], np.float64)
-
-
-def part_region(face: Face, width: int, height: int, part: str) -> np.ndarray:
-    """Where a part is taken (bool, frame-sized): around both eyes (lids and crease, not the
-    brows) or around the lips and the cheeks a smile lifts, inside the face's outline and clear of
-    it by a tenth of the face's width (the expression model's own parts)."""
-    return part_mask(face, width, height, {part})
-
-
 def blend_part(
     shot_rgb: np.ndarray, shot: Face, take_rgb: np.ndarray, take: Face, parts: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, str | None]:
@@ -358,12 +322,13 @@ def blend_part(
         m = similarity(t_pts[STILL_FOR[part]], s_pts[STILL_FOR[part]])
         warped = cv2.warpAffine(take_rgb, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         moved = t_pts @ m[:, :2].T + m[:, 2]
-        # The part's region on the shot and on the lent face both: a closed mouth lent over an open
-        # one must cover the open one, and an open eye over a shut one must show whole.
+        # The part's region (the expression model's own parts) on the shot and on the lent face
+        # both: a closed mouth lent over an open one must cover the open one, and an open eye over
+        # a shut one must show whole.
         lent = Face(
             box=shot.box, landmarks=np.c_[moved / [width, height], take.landmarks[:, 2]], blendshapes={}, matrix=None
         )
-        region = part_region(shot, width, height, part) | part_region(lent, width, height, part)
+        region = part_mask(shot, width, height, {part}) | part_mask(lent, width, height, {part})
         alpha = feather(region, max(3.0, shot.box[2] / 16))
         ys, xs = np.nonzero(alpha > 0)
         if not len(ys):
@@ -472,7 +437,6 @@ def best_takes(
             for k in order:
                 refused = _refused(image, rgb, analysis, i, takes[k], shot_signature, artifacts, judge)
                 if isinstance(refused, str):
-                    outcome.tried.append(f"{part}: {refused}")
                     outcome.refused[first + k] = refused
                     continue
                 image, distance = refused
@@ -483,7 +447,7 @@ def best_takes(
                 words = PART_MISSES[part]
                 missed = ", ".join(m for m in found if m in words)
                 if order:
-                    outcome.left.append(f"{missed}: no clean take ({outcome.tried[-1].split(': ', 1)[1]})")
+                    outcome.left.append(f"{missed}: no clean take ({outcome.refused[first + order[-1]]})")
                 else:
                     outcome.left.append(
                         f"{missed}: none of this person's faces in the seconds before the shutter did better in the "
@@ -568,8 +532,6 @@ class BestTakeStep:
     serve (the user's own face); ``artifacts`` and ``judge`` as for ``best_takes``."""
 
     group = "faces"
-    elements: tuple[str, ...] = ()
-    uses_recent = True
     whole_only = True  # no weaker version: a preview at reduced strength leaves every face as shot
 
     def __init__(
@@ -584,7 +546,6 @@ class BestTakeStep:
         self.ideals = {n: v for n, v in ideals.items() if n in PER_FACE_IDEALS}
         self.skip = set(skip)
         self.artifacts, self.judge, self.choose, self.given = artifacts, judge, choose, given
-        self.ranges: dict = {}
         self.last: BestTakes | None = None
         self._key: tuple | None = None
 

@@ -535,9 +535,7 @@ def stages(
         original, analysis, steps_left, full, reconstructor, check, quick=True, cache=cache
     )
     left_out = early_out + left_out
-    d_full = divergence(
-        original, analysis.elements, full.image, full.analysis.elements, div, (analysis.faces, full.analysis.faces)
-    )
+    d_full = _between(original, analysis, full.image, full.analysis, div)
 
     def final() -> Stage:
         """The reconstruction, once the slow judges passed it too."""
@@ -547,14 +545,7 @@ def stages(
         d = (
             d_full
             if checked_full is full
-            else divergence(
-                original,
-                analysis.elements,
-                checked_full.image,
-                checked_full.analysis.elements,
-                div,
-                (analysis.faces, checked_full.analysis.faces),
-            )
+            else _between(original, analysis, checked_full.image, checked_full.analysis, div)
         )
         stage = Stage(
             "reconstruction",
@@ -594,7 +585,7 @@ def stages(
             return expected_degrees(analysis, full, groups, strength)
 
         soft, _, _ = _softened(
-            original, analysis, steps, d_full.gaps, measured, reconstructor, settings, div, faces=d_full.faces
+            original, analysis, steps, d_full.gaps, measured, reconstructor, settings, div, face_gaps=d_full.faces
         )
         if soft is not None:
             yield from (stamp(s) for s in _with_placeholder(soft, settings))
@@ -604,13 +595,12 @@ def stages(
     yield final()
 
 
-def _face_by_face(original, analysis, groups, faces, reconstructor, settings, grown, first):
+def _face_by_face(original, analysis, groups, taken, faces, reconstructor, settings, grown, first):
     """Mode 3 over a group: each person's best take revealed face by face, in the sequence's order
     (nearest first: the specification's near-to-far order). Yields the previews; returns how many
     it showed, or None when the sequence ends here (a preview within the threshold of the
     reconstruction, or nothing more to show before it)."""
     order_name = ORDERS[settings.order]
-    taken = reconstructor.models["faces"].last.image
     start = len(first[0].regions) if first is not None and first[0].regions else 0
     shown = 1 if start else 0
     for k in range(start + 1, len(faces) + 1):
@@ -647,6 +637,11 @@ def _with_placeholder(soft: Stage, settings: PreviewSettings) -> list[Stage]:
             soft,
         ]
     return [soft]
+
+
+def _between(a_rgb: np.ndarray, a: Analysis, b_rgb: np.ndarray, b: Analysis, div: DivergenceSettings) -> Divergence:
+    """How far image b has moved from image a, every face of both counted."""
+    return divergence(a_rgb, a.elements, b_rgb, b.elements, div, (a.faces, b.faces))
 
 
 def _contribution(
@@ -691,7 +686,7 @@ def expected_degrees(analysis: Analysis, full: Chain, groups, strength: float = 
 
 
 def _softened(
-    original, analysis, steps, gaps, expected, reconstructor, settings, div, check=None, cache=None, faces=None
+    original, analysis, steps, gaps, expected, reconstructor, settings, div, check=None, cache=None, face_gaps=None
 ) -> tuple[Stage | None, Chain, list[dict]]:
     """The third image for modes 1 and 2: chosen by the degrees it is expected to measure
     (``expected(groups, strength)``; ``gaps``: how far each element is expected to move in the
@@ -707,13 +702,13 @@ def _softened(
         # Only the best takes: no weaker version of a lent eye exists, so fewer faces instead (the
         # nearest half of those that took something); one face alone is shown as it is.
         chain, left_out = _quick_checked(original, analysis, list(steps), reconstructor, 1.0, check, cache)
-        faces = _taken_faces(reconstructor, replace(settings, order="near_far")) if chain.applied else []
-        if len(faces) < 2:
+        taken, faces = _taken_faces(reconstructor, replace(settings, order="near_far"))
+        if not chain.applied or len(faces) < 2:
             return None, chain, left_out
         kept = faces[: len(faces) // 2]
-        image = _faces_revealed(original, reconstructor.models["faces"].last.image, kept)
+        image = _faces_revealed(original, taken, kept)
         measured = reconstructor.measure(image, like=analysis)
-        d = divergence(original, analysis.elements, image, measured.elements, div, (analysis.faces, measured.faces))
+        d = _between(original, analysis, image, measured, div)
         names = [_face_name(f) for f in kept]
         stage = Stage(
             "preview",
@@ -731,7 +726,7 @@ def _softened(
         # expected within the threshold or one model is left ([0111]: composition goes first).
         kept = [s.group for s in steps]
         dropped: list[str] = []
-        for group in sorted(kept, key=lambda g: -_contribution(g, gaps, faces)):
+        for group in sorted(kept, key=lambda g: -_contribution(g, gaps, face_gaps)):
             if len(kept) == 1:
                 break
             kept.remove(group)
@@ -750,9 +745,7 @@ def _softened(
         note = f"weaker parameters: {round(strength * 100)} % of the way{reason}"
     if not chain.applied:
         return None, chain, left_out
-    d = divergence(
-        original, analysis.elements, chain.image, chain.analysis.elements, div, (analysis.faces, chain.analysis.faces)
-    )
+    d = _between(original, analysis, chain.image, chain.analysis, div)
     return (
         Stage(
             "preview",
@@ -799,11 +792,11 @@ def _first_in_sequence(original, analysis, rule, aimed, reconstructor, settings,
     if chain is None or not chain.applied:
         return None, chain, left_out
     revealed, shown = [], chain
-    faces = _taken_faces(reconstructor, settings) if chain.applied == ["faces"] else []
-    if len(faces) >= 2:
+    taken, faces = _taken_faces(reconstructor, settings)
+    if chain.applied == ["faces"] and len(faces) >= 2:
         # Several people took something: the sequence reveals them face by face, the first alone
         # (the chain itself, with every face, is what the reconstruction goes on from).
-        image = _faces_revealed(original, reconstructor.models["faces"].last.image, faces[:1])
+        image = _faces_revealed(original, taken, faces[:1])
         shown = replace(chain, image=image, analysis=reconstructor.measure(image, like=analysis))
         revealed = [_face_name(faces[0])]
     degrees = shown.analysis.elements
@@ -817,14 +810,7 @@ def _first_in_sequence(original, analysis, rule, aimed, reconstructor, settings,
     # Distance to the reconstruction: what the rule aims at, which says nothing of the other faces;
     # a face-by-face reveal is measured against every face taken.
     to_reconstruction = (
-        divergence(
-            shown.image,
-            degrees,
-            chain.image,
-            chain.analysis.elements,
-            div,
-            (shown.analysis.faces, chain.analysis.faces),
-        )
+        _between(shown.image, shown.analysis, chain.image, chain.analysis, div)
         if revealed
         else divergence(None, degrees, None, planned_degrees(analysis, rule.steps), by_degrees)
     )
@@ -834,9 +820,7 @@ def _first_in_sequence(original, analysis, rule, aimed, reconstructor, settings,
         list(chain.applied),
         strength,
         degrees=dict(degrees),
-        divergence=divergence(
-            original, analysis.elements, shown.image, degrees, div, (analysis.faces, shown.analysis.faces)
-        ),
+        divergence=_between(original, analysis, shown.image, shown.analysis, div),
         to_reconstruction=to_reconstruction,
         note=note + _unit_note(settings),
         failed=chain.failed,
@@ -845,17 +829,19 @@ def _first_in_sequence(original, analysis, rule, aimed, reconstructor, settings,
     return stage, chain, left_out
 
 
-def _taken_faces(reconstructor, settings) -> list:
-    """The faces the best takes changed (``besttake.FaceTake``), in the sequence's order: nearest
-    (largest) first, or farthest first; by how much each moved, for the divergence orders."""
+def _taken_faces(reconstructor, settings) -> tuple[np.ndarray | None, list]:
+    """The best takes' image and the faces they changed (``besttake.FaceTake``), in the sequence's
+    order: nearest (largest) first, or farthest first; by how much each moved, for the divergence
+    orders. (None, []) where no best take ran."""
     model = getattr(reconstructor, "models", {}).get("faces")
     last = getattr(model, "last", None)
     if last is None:
-        return []
-    faces = last.changed
+        return None, []
     if settings.order in ("near_far", "far_near"):
-        return sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=settings.order == "near_far")
-    return sorted(faces, key=lambda f: len(f.chosen), reverse=settings.order == "divergence_desc")
+        faces = sorted(last.changed, key=lambda f: f.box[2] * f.box[3], reverse=settings.order == "near_far")
+    else:
+        faces = sorted(last.changed, key=lambda f: len(f.chosen), reverse=settings.order == "divergence_desc")
+    return last.image, faces
 
 
 def _face_name(face) -> str:
@@ -932,14 +918,16 @@ def _sequence(original, analysis, rule, full, d_full, reconstructor, settings, d
         return
     note_unit = _unit_note(settings)
     groups = _sequence_groups(steps, d_full.gaps, settings, d_full.faces)
-    faces = _taken_faces(reconstructor, settings) if "faces" in steps else []
-    if len(faces) >= 2:
+    taken, faces = _taken_faces(reconstructor, settings)
+    if "faces" in steps and len(faces) >= 2:
         # A group: each person's best take face by face first, then the models one by one.
-        shown_faces = yield from _face_by_face(original, analysis, groups, faces, reconstructor, settings, grown, first)
+        shown_faces = yield from _face_by_face(
+            original, analysis, groups, taken, faces, reconstructor, settings, grown, first
+        )
         groups = [g for g in groups if g != "faces"]
         if shown_faces is None or len(groups) < 2:
             return  # within the threshold, out of previews, or the last model is the reconstruction
-        image = reconstructor.models["faces"].last.image
+        image = taken
         current, applied = reconstructor.measure(image, like=analysis), ["faces"]
         budget = settings.max_previews - shown_faces
     else:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import identity
 from .analysis import Face
 
 # A face whose centre moved less than this many face widths since the numbered face was last seen
@@ -32,9 +33,6 @@ SIZE_CHANGE = 1.6
 # A face unseen this long is "gone": it is no longer matched by position but only by its signature
 # (someone else may have stepped into that place).
 GONE_AFTER = 1.0
-# Two signatures closer than this are one person (dlib's own bar is 0.6; a person coming back
-# into the same light reads 0.2-0.45).
-SAME_PERSON = 0.55
 # Without a signature, a face coming back within this many face widths of where a gone face left
 # is taken for it.
 RETURN_LIMIT = 1.5
@@ -45,9 +43,7 @@ class Track:
     number: int  # the face's number, stable across frames; the smallest free one when given
     box: tuple[float, float, float, float]  # where it was last seen: x, y, w, h over the frame size
     seen: float  # when it was last seen (the tracker's clock)
-    since: float  # when it was first seen
     signature: np.ndarray | None = None  # its identity descriptor, read when the number was given
-    frames: int = 0  # frames it was seen in
     read: bool = False  # whether its signature was asked for (a face too small to read is not asked again)
 
 
@@ -55,7 +51,12 @@ def _centre(box) -> tuple[float, float]:
     return box[0] + box[2] / 2, box[1] + box[3] / 2
 
 
-def _cost(a, b, aspect: float) -> float:
+def normalised(box, width: int, height: int) -> tuple[float, float, float, float]:
+    """A box (x, y, w, h) in pixels over the frame's size."""
+    return box[0] / width, box[1] / height, box[2] / width, box[3] / height
+
+
+def box_cost(a, b, aspect: float) -> float:
     """How far apart two boxes (normalised x, y, w, h) are, in face widths; ``inf`` when their
     sizes differ too much to be one face. ``aspect``: the frame's width over its height, so that
     distances are measured in pixels' proportions."""
@@ -89,14 +90,14 @@ class FaceTracker:
         for number in [n for n, t in self.tracks.items() if now - t.seen > self.forget_after]:
             del self.tracks[number]
         aspect = width / max(1, height)
-        boxes = [(f.box[0] / width, f.box[1] / height, f.box[2] / width, f.box[3] / height) for f in faces]
+        boxes = [normalised(f.box, width, height) for f in faces]
         numbers: list[int | None] = [None] * len(faces)
         # A face seen in the previous frame is present however long ago that was: a busy server
         # analyses a stream less often, and must not take everyone for gone (and read them all).
         present = [t for t in self.tracks.values() if now - t.seen <= GONE_AFTER or t.seen >= self._previous]
         self._previous = now
         # Nearest pairs first: two faces crossing each other keep their own numbers.
-        pairs = sorted((_cost(t.box, box, aspect), i, t.number) for t in present for i, box in enumerate(boxes))
+        pairs = sorted((box_cost(t.box, box, aspect), i, t.number) for t in present for i, box in enumerate(boxes))
         taken: set[int] = set()
         for cost, i, number in pairs:
             if cost > MOVE_LIMIT:
@@ -114,7 +115,7 @@ class FaceTracker:
             number = self._returning(boxes[i], signature, taken, aspect, now)
             if number is None:
                 number = self._free(taken)
-                self.tracks[number] = Track(number, boxes[i], now, now, signature, read=signature is not None)
+                self.tracks[number] = Track(number, boxes[i], now, signature, read=signature is not None)
             elif signature is not None and self.tracks[number].signature is None:
                 self.tracks[number].signature = signature
             numbers[i] = number
@@ -122,7 +123,6 @@ class FaceTracker:
         unread = None
         for i, face in enumerate(faces):
             track = self.tracks[numbers[i]]
-            track.frames += 1
             track.box, track.seen = boxes[i], now
             face.track = numbers[i]
             if not track.read and unread is None:
@@ -152,14 +152,14 @@ class FaceTracker:
         best, best_distance = None, math.inf
         for t in gone:
             if signature is not None and t.signature is not None:
-                distance = float(np.linalg.norm(signature - t.signature))
-                if distance < SAME_PERSON and distance < best_distance:
+                distance = identity.distance(signature, t.signature)
+                if distance < identity.SAME_PERSON and distance < best_distance:
                     best, best_distance = t.number, distance
             elif signature is None or t.signature is None:
                 # Without both signatures only a face back where it left is taken for it.
-                cost = _cost(t.box, box, aspect)
-                if cost < RETURN_LIMIT and cost + SAME_PERSON < best_distance:
-                    best, best_distance = t.number, cost + SAME_PERSON
+                cost = box_cost(t.box, box, aspect)
+                if cost < RETURN_LIMIT and cost + identity.SAME_PERSON < best_distance:
+                    best, best_distance = t.number, cost + identity.SAME_PERSON
         return best
 
     def _free(self, taken: set[int]) -> int:
@@ -167,7 +167,3 @@ class FaceTracker:
         while number in self.tracks or number in taken:
             number += 1
         return number
-
-    def signature_of(self, number: int) -> np.ndarray | None:
-        track = self.tracks.get(number)
-        return None if track is None else track.signature

