@@ -115,6 +115,9 @@ class ShootConsumer(AsyncWebsocketConsumer):
             return
         _sockets[self.user.pk] = _sockets.get(self.user.pk, 0) + 1
         self.counted = True
+        # The shutter's models and judges load (two seconds or so) while the person frames the
+        # shot, not after they press it.
+        await asyncio.get_running_loop().run_in_executor(None, reconstruction_pool)
         self.stream = LiveStream()
         self.waiting: bytes | None = None  # the newest frame not yet analysed
         self.wake = asyncio.Event()

@@ -22,6 +22,7 @@ from django.http import Http404
 from django.urls import reverse
 
 from reconstruction import cpu, plans
+from reconstruction.core import identity
 from reconstruction.core.besttake import face_data, kept_take, take_crop
 from reconstruction.core.elements import BY_NAME
 from reconstruction.core.extraction import thread_analyzer
@@ -42,6 +43,7 @@ def _warm() -> None:
 
     thread_analyzer()
     shared_checks().warm()  # the self-check's judges take about two seconds to load
+    identity.warm()  # and every face's identity, read at a group shot
     import torch
 
     # The web process only runs small models, one shot at a time per thread: one thread each is
@@ -295,7 +297,7 @@ def _develop(user, shot, rgb, analysis, analyzer, emit, chosen, wish, recent, ta
             if "faces" in plan.reports:
                 record["faces"] = message["faces"] = plan.reports["faces"]["faces"]
             note = _message(plan, stage)
-            recorded = encode_jpeg(stage.image, quality=92) if made else None
+            recorded = encode_jpeg(stage.image, quality=plans.RECORDED_QUALITY) if made else None
             message |= {
                 "recorded": "reconstruction" if made else "original",
                 "url": reverse("capture:shot-recorded", args=[shot.id]),

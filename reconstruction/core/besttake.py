@@ -23,7 +23,9 @@ Plain numpy and OpenCV; no Django.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -370,6 +372,21 @@ class BestTakes:
         return [f.to_json(width, height) for f in self.faces]
 
 
+# Faces worked on at once: each face's reads, blends and checks are its own, and most of their
+# time is spent outside Python's lock (torch, OpenCV, the hand model), so two cores do two faces.
+FACE_WORKERS = 2
+_workers: ThreadPoolExecutor | None = None
+_workers_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _workers
+    with _workers_lock:
+        if _workers is None:
+            _workers = ThreadPoolExecutor(max_workers=FACE_WORKERS, thread_name_prefix="flux-best-take")
+        return _workers
+
+
 def best_takes(
     rgb: np.ndarray,
     analysis: Analysis,
@@ -392,68 +409,103 @@ def best_takes(
     now = now if now is not None else (recent[-1].clock() if recent else 0.0)
     tracks = match_tracks(analysis, recent)
     known = _track_signatures(recent)
-    signatures: dict[int, np.ndarray | None] = {}
-
-    def shot_signature(i: int, read: bool = True) -> np.ndarray | None:
-        """Face ``i`` of the shot's identity: read from the shot (the face a take would replace),
-        or (``read`` False: everyone else, to compare a take with) what the stream knows of its
-        person, read only when the stream does not know them."""
-        if i in signatures:
-            return signatures[i]
-        if not read and tracks[i] in known:
-            return known[tracks[i]]
-        signatures[i] = identity.signature(rgb, analysis.faces[i])
-        return signatures[i]
-
-    image = rgb
-    outcomes = []
+    work = []
     for i, face in enumerate(analysis.faces):
         outcome = FaceTake(i, face.box, own=i in skip)
-        outcomes.append(outcome)
-        if i in skip:
+        if i not in skip:
+            outcome.misses, outcome.parts, why = misses(face, ideals)
+            if why:
+                outcome.left.append(why)
+        work.append(outcome)
+    # The shot's faces, read in one batch: each face a take would replace from the shot itself
+    # (someone may have stepped into a place just left), everyone else from what the stream knows
+    # of them where it knows them.
+    wanted = [o.index for o in work if o.parts or tracks[o.index] not in known]
+    read = dict(zip(wanted, identity.signatures([(rgb, analysis.faces[i]) for i in wanted])))
+    own = [read.get(i) for i in range(len(work))]
+    others = [read[i] if i in read else known.get(tracks[i]) for i in range(len(work))]
+
+    def one(outcome: FaceTake) -> np.ndarray | None:
+        return _face_best_take(
+            outcome, rgb, analysis, recent, tracks, own, others, ideals, now, artifacts, judge, choose, given
+        )
+
+    busy = [o for o in work if o.parts]
+    if len(busy) > 1 and not _overlapping([analysis.faces[o.index] for o in busy]):
+        images = list(_pool().map(one, busy))
+    else:
+        images = [one(o) for o in busy]
+    # Each face blended into the shot on its own; the parts lie inside each face's outline and the
+    # faces apart, so the photo takes each face's changed pixels.
+    image = rgb
+    for made in images:
+        if made is not None:
+            if image is rgb:
+                image = rgb.copy()
+            changed = np.any(made != rgb, axis=2)
+            image[changed] = made[changed]
+    return BestTakes(image, work)
+
+
+def _overlapping(faces: Sequence[Face]) -> bool:
+    """Whether any two faces' boxes, a tenth larger, meet: their parts could then blend over each
+    other's pixels, and are made one after the other instead."""
+    grown = [(x - 0.1 * w, y - 0.1 * h, x + 1.1 * w, y + 1.1 * h) for x, y, w, h in (f.box for f in faces)]
+    for k, a in enumerate(grown):
+        for b in grown[k + 1 :]:
+            if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                return True
+    return False
+
+
+def _face_best_take(outcome, rgb, analysis, recent, tracks, own, others, ideals, now, artifacts, judge, choose, given):
+    """Each missing part of one face from its best take (``outcome`` filled in); the shot with that
+    face's parts blended in, or None when it was left as shot."""
+    i, face, image = outcome.index, analysis.faces[outcome.index], rgb
+    read: list = []
+
+    def as_shot():
+        if not read:
+            read.append(judge(rgb, face.box))
+        return read[0]
+
+    # Each part from its own best take (the eyes of one moment, the mouth of another), both the
+    # person's own; the eyes first, so that the mouth's checks see the face as it will be.
+    for part in outcome.parts:
+        covered = _hand_over(rgb, face, part)
+        if covered:
+            # A part lent over fingers melts them into it (issue 19, WolfgangLanger 172 and 212).
+            outcome.left.append(f"{', '.join(m for m in outcome.misses if m in PART_MISSES[part])}: {covered}")
             continue
-        found, parts, why = misses(face, ideals)
-        outcome.misses, outcome.parts = found, parts
-        if why:
-            outcome.left.append(why)
-        # Each part from its own best take (the eyes of one moment, the mouth of another), both
-        # the person's own; the eyes first, so that the mouth's checks see the face as it will be.
-        for part in parts:
-            covered = _hand_over(rgb, face, part)
-            if covered:
-                # A part lent over fingers melts them into it (issue 19, WolfgangLanger 172 and 212).
-                outcome.left.append(f"{', '.join(m for m in found if m in PART_MISSES[part])}: {covered}")
+        if given is not None:
+            takes = list(given.get(i, {}).get(part, ()))
+        else:
+            takes = candidates(face, tracks[i], analysis, recent, part, ideals, now)[:KEPT]
+        first = len(outcome.takes)
+        outcome.takes += takes
+        order = list(range(min(TRIED, len(takes))))
+        picked = (choose or {}).get(i, {}).get(part)
+        if picked is not None and first <= picked < first + len(takes):
+            order = [picked - first] + [k for k in order if k != picked - first]
+        for k in order:
+            refused = _refused(image, rgb, analysis, i, takes[k], own, others, artifacts, judge, as_shot)
+            if isinstance(refused, str):
+                outcome.refused[first + k] = refused
                 continue
-            if given is not None:
-                takes = list(given.get(i, {}).get(part, ()))
+            image, distance = refused
+            outcome.distance = max(distance, outcome.distance or 0.0)
+            outcome.chosen[part] = first + k
+            break
+        if part not in outcome.chosen:
+            missed = ", ".join(m for m in outcome.misses if m in PART_MISSES[part])
+            if order:
+                outcome.left.append(f"{missed}: no clean take ({outcome.refused[first + order[-1]]})")
             else:
-                takes = candidates(face, tracks[i], analysis, recent, part, ideals, now)[:KEPT]
-            first = len(outcome.takes)
-            outcome.takes += takes
-            order = list(range(min(TRIED, len(takes))))
-            picked = (choose or {}).get(i, {}).get(part)
-            if picked is not None and first <= picked < first + len(takes):
-                order = [picked - first] + [k for k in order if k != picked - first]
-            for k in order:
-                refused = _refused(image, rgb, analysis, i, takes[k], shot_signature, artifacts, judge)
-                if isinstance(refused, str):
-                    outcome.refused[first + k] = refused
-                    continue
-                image, distance = refused
-                outcome.distance = max(distance, outcome.distance or 0.0)
-                outcome.chosen[part] = first + k
-                break
-            if part not in outcome.chosen:
-                words = PART_MISSES[part]
-                missed = ", ".join(m for m in found if m in words)
-                if order:
-                    outcome.left.append(f"{missed}: no clean take ({outcome.refused[first + order[-1]]})")
-                else:
-                    outcome.left.append(
-                        f"{missed}: none of this person's faces in the seconds before the shutter did better in the "
-                        "same pose"
-                    )
-    return BestTakes(image, outcomes)
+                outcome.left.append(
+                    f"{missed}: none of this person's faces in the seconds before the shutter did better in the "
+                    "same pose"
+                )
+    return image if outcome.chosen else None
 
 
 def _hand_over(rgb: np.ndarray, face: Face, part: str) -> str | None:
@@ -482,17 +534,18 @@ def _track_signatures(recent: Sequence[RecentFrame]) -> dict[int, np.ndarray]:
 PART_MISSES = {"eyes": ("eyes shut", "looking away"), "mouth": ("caught mid-word", "not smiling")}
 
 
-def _refused(image, shot_rgb, analysis, i, take: Take, shot_signature, artifacts, judge):
-    """(image, identity distance) with the take blended in, or why it was refused."""
+def _refused(image, shot_rgb, analysis, i, take: Take, own, others, artifacts, judge, as_shot):
+    """(image, identity distance) with the take blended in, or why it was refused. ``own``: each
+    shot face's signature read from the shot; ``others``: each one's as known (read or streamed);
+    ``as_shot()``: the classifier's reading of the face as shot (read once for all its takes)."""
     face = analysis.faces[i]
     take_rgb = take.frame.rgb()
     mine = identity.signature(take_rgb, take.face)
-    own = shot_signature(i)
-    d = identity.distance(mine, own)
+    d = identity.distance(mine, own[i])
     if not d < identity.SAME_PERSON:
         return "the face in that frame is not surely the same person" + ("" if math.isinf(d) else f" ({d:.2f})")
     for j in range(len(analysis.faces)):
-        if j != i and identity.distance(mine, shot_signature(j, read=False)) <= d:
+        if j != i and identity.distance(mine, others[j]) <= d:
             return "the face in that frame is as near to someone else in the shot"
     covered = _hand_over(take_rgb, take.face, take.part)
     if covered:
@@ -500,16 +553,18 @@ def _refused(image, shot_rgb, analysis, i, take: Take, shot_signature, artifacts
     blended, after, why = blend_part(image, face, take_rgb, take.face, [take.part])
     if why:
         return why
-    if artifacts is not None:
-        reasons = artifacts(shot_rgb, blended, face, after)
-        if reasons:
-            return f"the photo would show {reasons[0]}"
+    # The classifier first: it costs a third of the artifact check, and a lent part that brings
+    # a feeling tends to bring it from every take of that moment.
     if judge is not None:
-        before, after_p = judge(shot_rgb, face.box), judge(blended, face.box)
+        before, after_p = as_shot(), judge(blended, face.box)
         if before and after_p:
             found = borrowed_feelings(before, after_p, ["faces"])
             if found:
                 return found[0].message
+    if artifacts is not None:
+        reasons = artifacts(shot_rgb, blended, face, after)
+        if reasons:
+            return f"the photo would show {reasons[0]}"
     return blended, d
 
 

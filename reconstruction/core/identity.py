@@ -4,11 +4,13 @@ A group shot needs it three ways: a person who leaves the frame and comes back k
 (``tracking``), a face is only ever replaced by the same person's own face (the best take), and
 the user's models learn only from the user's own face, never from a friend beside them
 (``owners_frames``). The signature is dlib's 128-number ResNet descriptor of the face inside the
-box MediaPipe found; two faces of one person lie within ``SAME_PERSON`` of each other.
+box MediaPipe found (dlib's 68 landmarks align it; the network runs in torch,
+``yardstick.recognition``); two faces of one person lie within ``SAME_PERSON`` of each other.
 
-dlib is loaded on first use (``yardstick.dlib_face.get``: about two seconds, once per process);
-reading one face costs 30-100 ms on these two cores, so a stream reads each face once, when it
-first gets its number. No Django.
+dlib's landmark model loads on first use (``yardstick.dlib_face.get``: about two seconds, once per
+process); reading one face then costs about 12 ms (2 ms landmarks, 9 ms network), several in one
+batch (``signatures``) about 5 ms each. A stream still reads each face once, when it first gets its
+number. No Django.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import cv2
 import numpy as np
 
 from .analysis import Analysis, Face
-from .yardstick import dlib_face  # dlib itself loads with the first face read (dlib_face.get)
+from .yardstick import dlib_face, recognition  # loaded with the first face read (their get())
 
 # Two faces closer than this are one person. dlib's own bar is 0.6; the self-check keeps a
 # reconstruction within 0.55 of its shot, and so does a lent face here.
@@ -41,20 +43,38 @@ READ_MEMO = 4096  # faces: a fine-tune reads the same learning frames as the run
 def signature(rgb: np.ndarray, face: Face) -> np.ndarray | None:
     """The face's identity descriptor (128 numbers), or None when it cannot be read (a face cut by
     the frame's edge to a sliver). Kept by the face's landmarks (no two frames share them)."""
-    key = hashlib.blake2b(face.landmarks.tobytes(), digest_size=16).digest()
+    return signatures([(rgb, face)])[0]
+
+
+def signatures(faces: Sequence[tuple[np.ndarray, Face]]) -> list[np.ndarray | None]:
+    """``signature`` of each (frame, face), the ones not read before read as one batch."""
+    keys = [hashlib.blake2b(face.landmarks.tobytes(), digest_size=16).digest() for _, face in faces]
+    out: list[np.ndarray | None] = [None] * len(faces)
+    unread: dict[bytes, list[int]] = {}
     with _read_lock:
-        if key in _read:
-            _read.move_to_end(key)
-            return _read[key]
-    value = _signature(rgb, face)
+        for i, key in enumerate(keys):
+            if key in _read:
+                _read.move_to_end(key)
+                out[i] = _read[key]
+            else:
+                unread.setdefault(key, []).append(i)
+    if not unread:
+        return out
+    chips = {key: _chip(*faces[where[0]]) for key, where in unread.items()}
+    readable = [key for key, chip in chips.items() if chip is not None]
+    read = dict(zip(readable, recognition.get().descriptors([chips[k] for k in readable])))
     with _read_lock:
-        _read[key] = value
+        for key, where in unread.items():
+            value = read.get(key)
+            _read[key] = value
+            for i in where:
+                out[i] = value
         while len(_read) > READ_MEMO:
             _read.popitem(last=False)
-    return value
+    return out
 
 
-def _signature(rgb: np.ndarray, face: Face) -> np.ndarray | None:
+def _chip(rgb: np.ndarray, face: Face) -> np.ndarray | None:
     x, y, w, h = face.box
     if w < 8 or h < 8:
         return None
@@ -69,8 +89,18 @@ def _signature(rgb: np.ndarray, face: Face) -> np.ndarray | None:
         k = SMALL_FACE / max(1.0, w) * 2
         crop = cv2.resize(crop, (max(1, round(crop.shape[1] * k)), max(1, round(crop.shape[0] * k))))
         box = ((x - x0) * k, (y - y0) * k, (x - x0 + w) * k, (y - y0 + h) * k)
-        return reader.at_box(crop, box).descriptor
-    return reader.at_box(rgb, (x, y, x + w, y + h)).descriptor
+        return reader.chip_at_box(crop, box)
+    return reader.chip_at_box(rgb, (x, y, x + w, y + h))
+
+
+def warm() -> None:
+    """Load the landmark model and the network now (about two seconds) rather than at the first
+    group shot; a missing model file is left for the first read to report."""
+    try:
+        dlib_face.get()
+        recognition.get()
+    except Exception:  # a missing model: the read that needs it says so
+        pass
 
 
 def distance(a: np.ndarray | None, b: np.ndarray | None) -> float:
@@ -116,8 +146,8 @@ def owner_signature(readings: Sequence[tuple[Sequence[np.ndarray | None], int | 
     return medoid([s for s in flat if distance(best, s) < SAME_PERSON])
 
 
-# Frames with a single face read to find the owner besides the group frames (each read costs
-# 30-100 ms; the owner is in nearly all of them).
+# Frames with a single face read to find the owner besides the group frames (the owner is in
+# nearly all of them).
 OWNER_SAMPLE = 16
 
 
@@ -134,7 +164,7 @@ def owners_frames(frames: Sequence[tuple[np.ndarray, Analysis]]) -> list[Analysi
     read: dict[int, list[np.ndarray | None]] = {}
     for i, (rgb, a) in enumerate(frames):
         if len(a.faces) >= 2 or i in sampled:
-            read[i] = [signature(rgb, f) for f in a.faces]
+            read[i] = signatures([(rgb, f) for f in a.faces])
     owner = owner_signature(
         [(read[i], next((k for k, f in enumerate(frames[i][1].faces) if f.main), None)) for i in read]
     )

@@ -240,6 +240,18 @@ class Checks:
             reading.expression2 = dict(self._expression2.probabilities(rgb, corners))
         return reading
 
+    def expression(self, rgb: np.ndarray, box: tuple[float, float, float, float]) -> dict[str, float] | None:
+        """The independent expression classifier's probabilities alone for the face in ``box``
+        (x, y, width, height), or None without it: what a lent part is checked by, face after
+        face on several threads (the classifier keeps its own lock)."""
+        with self._lock:
+            self._load()
+        if self._expression is None:
+            return None
+        x, y, w, h = box
+        corners = (int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h)))
+        return dict(self._expression.probabilities(rgb, corners))
+
     def distance(self, a: np.ndarray, b: np.ndarray) -> float:
         return float(np.linalg.norm(np.asarray(a) - np.asarray(b)))
 

@@ -97,6 +97,18 @@ async def test_the_origin_must_name_the_host_and_port_the_socket_was_opened_on(a
     await comm.disconnect()
 
 
+async def test_opening_the_camera_starts_loading_the_shutters_models(alice_headers, monkeypatch):
+    # The judges and the identity models take seconds to load: they load while the person frames
+    # the shot, not after the shutter.
+    from capture import shutter
+
+    monkeypatch.setattr(shutter, "_pool", None)
+    comm, _ = await open_socket(alice_headers)
+    started = shutter._pool
+    assert started is not None
+    await comm.disconnect()
+
+
 async def test_hello_lists_every_element_and_the_limits(alice_headers):
     comm, hello = await open_socket(alice_headers)
     assert [e["name"] for e in hello["elements"]] == list(ELEMENT_NAMES)

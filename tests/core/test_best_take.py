@@ -10,6 +10,8 @@ a second; at the last one, jwp (bottom left) blinks.
 import numpy as np
 import pytest
 
+from reconstruction.core import besttake
+from reconstruction.core.analysis import Face
 from reconstruction.core.besttake import best_takes, misses
 from reconstruction.core.identity import signature
 from reconstruction.core.imageio import encode_jpeg, side_by_side
@@ -81,6 +83,27 @@ def test_a_blink_at_the_shutter_gets_the_same_persons_open_eyes_from_a_moment_be
         fx, fy, fw, fh = (int(v) for v in face.box)
         outside[fy : fy + fh, fx : fx + fw] = False
     assert np.array_equal(shot[outside], result.image[outside])
+
+
+def test_faces_worked_on_side_by_side_make_the_same_photo_as_one_after_another(analyzer, people, monkeypatch):
+    # Two cores take two faces at once; each face is blended into the shot on its own and the photo
+    # takes each one's pixels: it must be the photo the faces made one after another would be.
+    shot, analysis, recent, clock = stream(analyzer, lambda k: [p[k] for p in people], len(STEPS))
+    together = best_takes(shot, analysis, recent, GROUP, now=clock())
+    assert sum(bool(f.parts) for f in together.faces) >= 2 and together.changed
+    monkeypatch.setattr(besttake, "_overlapping", lambda faces: True)  # faces that touch: one at a time
+    apart = best_takes(shot, analysis, recent, GROUP, now=clock())
+    assert [f.chosen for f in together.faces] == [f.chosen for f in apart.faces]
+    assert [f.refused for f in together.faces] == [f.refused for f in apart.faces]
+    assert np.array_equal(together.image, apart.image)
+
+
+def test_faces_whose_boxes_touch_are_worked_on_one_after_another():
+    def face(x, y, w):
+        return Face(box=(x, y, w, w), landmarks=np.zeros((478, 3), np.float32), blendshapes={}, matrix=None, degrees={})
+
+    assert besttake._overlapping([face(0, 0, 100), face(105, 0, 100)])  # within a tenth of a face
+    assert not besttake._overlapping([face(0, 0, 100), face(130, 0, 100), face(0, 130, 100)])
 
 
 def test_a_face_is_never_replaced_by_someone_elses(analyzer, people):

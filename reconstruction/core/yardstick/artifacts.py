@@ -28,6 +28,7 @@ Thresholds were set on reconstructions labelled by looking at them (``bench/arti
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import cv2
@@ -182,15 +183,16 @@ def _detail(lab: np.ndarray) -> np.ndarray:
     return lab - cv2.GaussianBlur(lab, (0, 0), DETAIL_SIGMA)
 
 
-_FLOW = None
+_FLOW = threading.local()
 
 
 def _flow():
-    """One DIS optical flow (OpenCV's; about as costly as the rest of the check together)."""
-    global _FLOW
-    if _FLOW is None:
-        _FLOW = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return _FLOW
+    """A DIS optical flow (OpenCV's; about as costly as the rest of the check together), one per
+    thread: it keeps state between calls, and faces are checked on several threads at once."""
+    flow = getattr(_FLOW, "flow", None)
+    if flow is None:
+        flow = _FLOW.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return flow
 
 
 def _shot_moved(o: np.ndarray, r: np.ndarray):

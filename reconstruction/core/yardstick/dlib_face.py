@@ -156,6 +156,18 @@ class DlibFace:
         with self._lock:
             return self._read(img, self._dlib.rectangle(x0, y0, x1, y1), None, describe)
 
+    def chip_at_box(self, rgb: np.ndarray, box: tuple[float, float, float, float], size: int = 150) -> np.ndarray:
+        """The face inside a known box (as ``at_box``) aligned on its 68 landmarks into a square
+        chip (``size`` pixels, 0.25 padding): what dlib's descriptor network reads
+        (``compute_face_descriptor`` cuts the same chip), for ``recognition`` to read it."""
+        img = _as_dlib_image(rgb)
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        if x1 <= x0 or y1 <= y0:
+            raise ValueError(f"empty face box {box}")
+        with self._lock:
+            shape = self._shape(img, self._dlib.rectangle(x0, y0, x1, y1))
+            return np.asarray(self._dlib.get_face_chip(img, shape, size, 0.25))
+
     distance = staticmethod(distance)
 
     def _detect(self, img: np.ndarray) -> list[tuple[object, float]]:
