@@ -423,6 +423,22 @@ class Server:
     def rss(self) -> tuple[float, dict]:
         return tree_rss_mb(self.proc.pid) if self.proc and self.proc.poll() is None else (0.0, {})
 
+    def wait_until_warm(self, timeout: float = 120.0) -> float:
+        """Wait for the server to say the shutter's models are loaded (it loads them as it starts,
+        fluxsite.daphne_main); the seconds waited. A server that has been up a while, as a person
+        meets it, has them loaded: a shot in its first seconds would time the loading."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            try:
+                with open(self.log_path, errors="replace") as fh:
+                    text = fh.read()
+            except OSError:
+                text = ""
+            if "the shutter's models and judges are loaded" in text or "were not loaded in advance" in text:
+                return time.monotonic() - started
+            time.sleep(0.2)
+        raise RuntimeError(f"the server did not load the shutter's models within {timeout:.0f} s:\n{self.log_tail()}")
+
     def log_tail(self, n: int = 40) -> str:
         try:
             with open(self.log_path, errors="replace") as fh:

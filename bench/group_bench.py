@@ -246,6 +246,9 @@ def main(argv: list[str]) -> int:
     try:
         server.prepare()
         server.start()
+        print(
+            f"  the server loaded the shutter's models {server.wait_until_warm():.1f} s after it answered", flush=True
+        )
         session = server.login()
         for n, clips in enumerate(STREAMS[:count], start=1):
             frames = stream_frames(clips)

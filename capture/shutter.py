@@ -39,8 +39,8 @@ _pool: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
 
 
-def _warm() -> None:
-
+def warm() -> None:
+    """Everything a shot needs loaded in this process (and this thread's analyser)."""
     thread_analyzer()
     shared_checks().warm()  # the self-check's judges take about two seconds to load
     identity.warm()  # and every face's identity, read at a group shot
@@ -63,7 +63,7 @@ def reconstruction_pool() -> ThreadPoolExecutor:
                 max_workers=settings.FLUX_RECONSTRUCTION_THREADS, thread_name_prefix="flux-reconstruct"
             )
             for _ in range(settings.FLUX_RECONSTRUCTION_THREADS):
-                _pool.submit(_warm)
+                _pool.submit(warm)
     return _pool
 
 

@@ -1,7 +1,9 @@
+import queue
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -58,6 +60,8 @@ def test_serve_answers_on_http_and_https(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     try:
         context = ssl._create_unverified_context()
         deadline = time.monotonic() + 45
@@ -78,9 +82,21 @@ def test_serve_answers_on_http_and_https(tmp_path):
             urllib.request.urlopen(f"https://127.0.0.1:{https_port}/accounts/login/", timeout=5, context=pinned).status
             == 200
         )
+        # The shutter's models and judges load as the server starts, not at the first shot.
+        seen, deadline = [], time.monotonic() + 120
+        while not any("the shutter's models and judges are loaded" in line for line in seen):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(seen)
+            try:
+                seen.append(lines.get(timeout=1))
+            except queue.Empty:
+                pass
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
+    time.sleep(0.5)  # the reader's last lines
+    while not lines.empty():
+        seen.append(lines.get())
+    out = "".join(seen)
     assert f"http://127.0.0.1:{http_port}/" in out
     # The first run made this installation's Content Credentials authority, keys readable by it alone.
     assert "recorded photos are signed with Content Credentials" in out
