@@ -80,6 +80,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_warm(proc: subprocess.Popen, log: Callable[[], str], seconds: float = 120) -> None:
+    """Until the server says the shutter's models are loaded (it loads them as it starts, for
+    several seconds of both cores): a test of how a running server behaves under a load of its own
+    should not also time its start."""
+    deadline = time.monotonic() + seconds
+    while True:
+        text = log()
+        if "the shutter's models and judges are loaded" in text or "were not loaded in advance" in text:
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"the server exited with {proc.returncode} while loading its models:\n{text}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"the server did not load its models within {seconds:g} s:\n{text}")
+        time.sleep(0.2)
+
+
 def wait_until_answering(url: str, proc: subprocess.Popen, log: Callable[[], str], seconds: float = 45) -> None:
     """Until the sign-in page at ``url`` answers 200; the test fails with the server's log if the
     process exits first or nothing answers in time."""

@@ -18,7 +18,15 @@ import cv2
 import pytest
 
 from tests.conftest import PASSWORD, sample_path
-from tests.servers import free_port, server_env, start_serve, stop, user_command, wait_until_answering
+from tests.servers import (
+    free_port,
+    server_env,
+    start_serve,
+    stop,
+    user_command,
+    wait_until_answering,
+    wait_until_warm,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -128,6 +136,7 @@ def flux_server(tmp_path_factory):
     server.proc = start_serve(env, port, server.log_path)
     try:
         wait_until_answering(server.url, server.proc, server.log)
+        wait_until_warm(server.proc, lambda: _tail(server.log_path, 10**7))
         yield server
     finally:
         stop(server.proc)
