@@ -36,10 +36,11 @@ from .live import analyze_jpeg
 log = logging.getLogger(__name__)
 
 _pool: ThreadPoolExecutor | None = None
+_warming: list[Future] = []  # each reconstruction thread loading what a shot needs
 _lock = threading.Lock()
 
 
-def warm() -> None:
+def _warm() -> None:
     """Everything a shot needs loaded in this process (and this thread's analyser)."""
     thread_analyzer()
     shared_checks().warm()  # the self-check's judges take about two seconds to load
@@ -62,9 +63,16 @@ def reconstruction_pool() -> ThreadPoolExecutor:
             _pool = ThreadPoolExecutor(
                 max_workers=settings.FLUX_RECONSTRUCTION_THREADS, thread_name_prefix="flux-reconstruct"
             )
-            for _ in range(settings.FLUX_RECONSTRUCTION_THREADS):
-                _pool.submit(warm)
+            _warming[:] = [_pool.submit(_warm) for _ in range(settings.FLUX_RECONSTRUCTION_THREADS)]
     return _pool
+
+
+def warmed() -> None:
+    """Start the reconstruction threads if need be and wait until each has loaded what a shot
+    needs; raises what loading raised (a missing model file)."""
+    reconstruction_pool()
+    for loading in list(_warming):
+        loading.result()
 
 
 class FairShots:

@@ -27,8 +27,7 @@ def warm_up() -> None:
     0.4 with four faces)."""
     started = time.monotonic()
     try:
-        shutter.reconstruction_pool()
-        shutter.warm()
+        shutter.warmed()
     except Exception as exc:  # a missing model file: the first shot says which
         print(f"the shutter's models were not loaded in advance ({exc}); the first shot loads them", flush=True)
         return

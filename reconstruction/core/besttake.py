@@ -22,6 +22,7 @@ Plain numpy and OpenCV; no Django.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -291,15 +292,7 @@ def candidates(
 def _in_shot_pixels(face: Face, frame: RecentFrame, analysis: Analysis) -> Face:
     k = analysis.width / max(1, frame.width)
     x, y, w, h = face.box
-    return Face(
-        box=(x * k, y * k, w * k, h * k),
-        landmarks=face.landmarks,
-        blendshapes=face.blendshapes,
-        matrix=face.matrix,
-        degrees=face.degrees,
-        track=face.track,
-        looking=face.looking,
-    )
+    return dataclasses.replace(face, box=(x * k, y * k, w * k, h * k))
 
 
 # --- blending a part ---------------------------------------------------------------------------

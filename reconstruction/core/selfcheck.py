@@ -226,8 +226,7 @@ class Checks:
             return self._read(rgb, box, describe)
 
     def _read(self, rgb, box, describe) -> JudgesReading:
-        x, y, w, h = box
-        corners = (int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h)))
+        corners = _corners(box)
         reading = JudgesReading()
         if self._faces is not None:
             face = self._faces.at_box(rgb, corners, describe=describe)
@@ -248,15 +247,19 @@ class Checks:
             self._load()
         if self._expression is None:
             return None
-        x, y, w, h = box
-        corners = (int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h)))
-        return dict(self._expression.probabilities(rgb, corners))
+        return dict(self._expression.probabilities(rgb, _corners(box)))
 
     def distance(self, a: np.ndarray, b: np.ndarray) -> float:
         return float(np.linalg.norm(np.asarray(a) - np.asarray(b)))
 
     def borders(self, original: np.ndarray, image: np.ndarray):
         return check_borders(original, image)
+
+
+def _corners(box) -> tuple[int, int, int, int]:
+    """A face box (x, y, width, height) as the judges take it: (x0, y0, x1, y1) whole pixels."""
+    x, y, w, h = box
+    return int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h))
 
 
 def unhappiest(probabilities: Mapping[str, float]) -> tuple[str, float]:

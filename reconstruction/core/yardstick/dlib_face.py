@@ -149,26 +149,25 @@ class DlibFace:
         trained on HOG detector boxes (a square from about the brows to the chin): the closer the
         box is to that, the better the landmarks; Flux's own box (x, y, w, h) serves as
         (x, y, x + w, y + h)."""
-        img = _as_dlib_image(rgb)
-        x0, y0, x1, y1 = (int(round(v)) for v in box)
-        if x1 <= x0 or y1 <= y0:
-            raise ValueError(f"empty face box {box}")
+        img, rect = _as_dlib_image(rgb), self._rectangle(box)
         with self._lock:
-            return self._read(img, self._dlib.rectangle(x0, y0, x1, y1), None, describe)
+            return self._read(img, rect, None, describe)
 
     def chip_at_box(self, rgb: np.ndarray, box: tuple[float, float, float, float], size: int = 150) -> np.ndarray:
         """The face inside a known box (as ``at_box``) aligned on its 68 landmarks into a square
         chip (``size`` pixels, 0.25 padding): what dlib's descriptor network reads
         (``compute_face_descriptor`` cuts the same chip), for ``recognition`` to read it."""
-        img = _as_dlib_image(rgb)
+        img, rect = _as_dlib_image(rgb), self._rectangle(box)
+        with self._lock:
+            return np.asarray(self._dlib.get_face_chip(img, self._shape(img, rect), size, 0.25))
+
+    distance = staticmethod(distance)
+
+    def _rectangle(self, box: tuple[float, float, float, float]):
         x0, y0, x1, y1 = (int(round(v)) for v in box)
         if x1 <= x0 or y1 <= y0:
             raise ValueError(f"empty face box {box}")
-        with self._lock:
-            shape = self._shape(img, self._dlib.rectangle(x0, y0, x1, y1))
-            return np.asarray(self._dlib.get_face_chip(img, shape, size, 0.25))
-
-    distance = staticmethod(distance)
+        return self._dlib.rectangle(x0, y0, x1, y1)
 
     def _detect(self, img: np.ndarray) -> list[tuple[object, float]]:
         upsample = 1 if min(img.shape[:2]) < UPSAMPLE_BELOW else 0
