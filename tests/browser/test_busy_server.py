@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from reconstruction.core.imageio import decode_jpeg, encode_jpeg
 from tests.browser.test_shoot_page import TIMEOUT_MS, log_in, wait_for_live
 from tests.browser.test_socket_limits import _session
 
@@ -26,6 +27,10 @@ def test_the_page_says_the_meters_slowed_while_the_server_is_busy(flux_server, b
         sessions.append(_session(flux_server, f"load{i}"))
     stop = threading.Event()
     answered = []
+    # The same frame again within a second is "still" and not analysed again (capture.live): the
+    # load alternates the portrait with its mirror image, so that every frame costs an analysis
+    # (with one frame repeated, whether 24 streams kept the server busy depended on the machine).
+    frames = (portrait_jpeg, encode_jpeg(decode_jpeg(portrait_jpeg)[:, ::-1].copy(), quality=85))
 
     async def stream(session):
         async with connect(
@@ -33,8 +38,10 @@ def test_the_page_says_the_meters_slowed_while_the_server_is_busy(flux_server, b
             additional_headers={"Cookie": f"sessionid={session}", "Origin": flux_server.url},
         ) as ws:
             await ws.recv()  # hello
+            sent = 0
             while not stop.is_set():
-                await ws.send(portrait_jpeg)
+                await ws.send(frames[sent % 2])
+                sent += 1
                 while True:  # one frame in flight, like the page
                     msg = await asyncio.wait_for(ws.recv(), 30)
                     if '"degrees"' in msg[:20]:
