@@ -13,6 +13,7 @@ from reconstruction.core.extraction import thread_analyzer
 from reconstruction.core.identity import signature
 from reconstruction.core.imageio import FrameLimits, decode_jpeg, encode_jpeg, fit_within, glance, still
 from reconstruction.core.recent import RecentFrames
+from reconstruction.core.smallfaces import FaceScan, Look, seen
 from reconstruction.core.tracking import FaceTracker
 
 _pool: ThreadPoolExecutor | None = None
@@ -53,10 +54,14 @@ def frame_limits() -> FrameLimits:
     )
 
 
-def analyze_jpeg(jpeg: bytes, person_mask=None):
-    """Decode and analyse one frame with this thread's analyzer (call it in the pool)."""
+def analyze_jpeg(jpeg: bytes, person_mask=None, around=()):
+    """Decode and analyse one frame with this thread's analyzer (call it in the pool).
+    ``around``: faces seen lately, (x, y, w, h) over the frame's size (the stream's last frame
+    before the shutter, or the shot's own faces when it is developed again): the small ones the
+    whole frame misses are looked for again in a tile around each."""
     rgb = decode_jpeg(jpeg, frame_limits())
-    return rgb, thread_analyzer().analyze(rgb, person_mask=person_mask)
+    look = Look(around=tuple(tuple(box) for box in around)) if around else None
+    return rgb, thread_analyzer().analyze(rgb, person_mask=person_mask, look=look)
 
 
 # A still scene is analysed again at least this often anyway (light drifts slowly).
@@ -91,6 +96,7 @@ class LiveStream:
             settings.FLUX_RECENT_SECONDS, settings.FLUX_RECENT_FRAMES, settings.FLUX_RECENT_BYTES
         )
         self.tracker = FaceTracker(settings.FLUX_RECENT_SECONDS, describe=signature)
+        self.scan = FaceScan()  # where to look for faces too small for the whole-frame pass
 
     def analyze(self, jpeg: bytes) -> FrameOutcome:
         started = time.perf_counter()
@@ -106,7 +112,11 @@ class LiveStream:
             )
         else:
             reuse = self._person if self._frames % settings.FLUX_SEGMENT_EVERY else None
-            analysis = thread_analyzer().analyze(rgb, person_mask=reuse)
+            height, width = rgb.shape[:2]
+            last = self._analysis
+            before = seen(last.faces, width, height) if last and (last.width, last.height) == (width, height) else ()
+            beyond = self.scan.look(width, height, before)
+            analysis = thread_analyzer().analyze(rgb, person_mask=reuse, look=beyond)
             self.tracker.update(analysis.faces, analysis.width, analysis.height, rgb)
             self._person = analysis.person_mask
             self._frames += 1

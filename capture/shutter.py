@@ -28,6 +28,7 @@ from reconstruction.core.elements import BY_NAME
 from reconstruction.core.extraction import thread_analyzer
 from reconstruction.core.imageio import FrameError, encode_jpeg, jpeg_size
 from reconstruction.core.selfcheck import shared_checks
+from reconstruction.core.smallfaces import seen
 
 from . import processes, protocol, services
 from .groups import user_group
@@ -161,7 +162,7 @@ def take(
     """Analyse and store the shot, then develop it. Errors reach the user through ``emit``."""
     try:
         try:
-            rgb, analysis = analyze_jpeg(jpeg)
+            rgb, analysis = analyze_jpeg(jpeg, around=_seen_before(recent))
         except FrameError as exc:
             emit(protocol.error(exc.code, f"the shot was not saved: {exc}"))
             return
@@ -189,6 +190,15 @@ def take(
             _failed(shot, exc, emit)
     finally:
         close_old_connections()
+
+
+def _seen_before(recent) -> tuple:
+    """The faces of the stream's last frame before the shutter, (x, y, w, h) over its size: the
+    shot's small faces are looked for where they were (the whole frame misses them)."""
+    if not recent:
+        return ()
+    last = recent[-1]
+    return seen(last.faces, last.width, last.height)
 
 
 def _failed(shot, exc: Exception, emit: Callable[[dict], None], again: bool = False) -> None:
@@ -229,7 +239,7 @@ def develop_again(user, shot_id, take: tuple[int, str, int] | None = None) -> No
         try:
             with shot.original.open("rb") as f:
                 jpeg = f.read()
-            rgb, analysis = analyze_jpeg(jpeg)
+            rgb, analysis = analyze_jpeg(jpeg, around=[face["box"] for face in shot.faces or ()])
             develop(
                 user,
                 shot,

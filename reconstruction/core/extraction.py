@@ -15,6 +15,7 @@ import hashlib
 import math
 import threading
 import time
+import zipfile
 from collections import OrderedDict
 from types import SimpleNamespace
 
@@ -25,6 +26,7 @@ from . import assets
 from .analysis import Analysis, Face, both_sides, gaze
 from .elements import PER_FACE_NAMES, empty_degrees
 from .regions import face_hull_mask, torso_box
+from .smallfaces import Look, grid, holds, tile_around
 
 # Landmark indices of MediaPipe's canonical face mesh.
 NOSE_TIP = 1
@@ -437,33 +439,97 @@ class Analyzer:
                 output_category_mask=False,
             )
         )
+        self._detector = None  # the face detector alone (``_face_detector``), made on first use
         self._lock = threading.Lock()
 
     def close(self) -> None:
         self._landmarker.close()
         self._segmenter.close()
+        if self._detector is not None:
+            self._detector.close()
+
+    def _detect(self, tile: np.ndarray):
+        """The landmarker's result on one tile of the frame."""
+        return self._landmarker.detect(self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=tile))
 
     def _tiled(self, rgb: np.ndarray, whole):
-        """``whole``'s faces and those the landmarker finds in overlapping tiles of the frame: tiles
-        ``TILE_FACES`` smallest faces wide, then twice and four times that, ..., so that every face
-        from ``SMALLEST_FACE`` pixels up is, in some tile, as large to the detector as a selfie's
-        face is in a whole frame. A face cut by a tile's edge is left to a tile that holds it
-        whole; one found twice counts once (the largest tiles' first: their faces are whole)."""
+        """``whole``'s faces and those the landmarker finds in every tile of the frame's
+        ``smallfaces.grid``, so that every face from ``SMALLEST_FACE`` pixels up is, in some tile,
+        as large to the detector as a selfie's face is in a whole frame. A face cut by a tile's
+        edge is left to a tile that holds it whole; one found twice counts once (the largest
+        tiles' first: their faces are whole)."""
         height, width = rgb.shape[:2]
         found = _Found(width, height)
         found.add_result(whole, 0, 0, width, height, cut_ok=True)
-        sides = []
-        side = max(TILE_MIN, SMALLEST_FACE * TILE_FACES)
-        while side < max(height, width):
-            sides.append(side)
-            side *= 2
-        for side in reversed(sides):
-            for y0 in _starts(height, side):
-                for x0 in _starts(width, side):
-                    tile = np.ascontiguousarray(rgb[y0 : y0 + side, x0 : x0 + side])
-                    th, tw = tile.shape[:2]
-                    image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=tile)
-                    found.add_result(self._landmarker.detect(image), x0, y0, tw, th)
+        for x0, y0, side in grid(width, height):
+            tile = np.ascontiguousarray(rgb[y0 : y0 + side, x0 : x0 + side])
+            th, tw = tile.shape[:2]
+            found.add_result(self._detect(tile), x0, y0, tw, th)
+        return found
+
+    def _face_detector(self):
+        """MediaPipe's face detector alone (the landmarker's own, read from its bundle), made on
+        first use: only a stream's scan for small faces needs it."""
+        if self._detector is None:
+            from mediapipe.tasks.python import BaseOptions, vision
+
+            with zipfile.ZipFile(assets.model_path("face_landmarker.task")) as bundle:
+                model = bundle.read("face_detector.tflite")
+            self._detector = vision.FaceDetector.create_from_options(
+                vision.FaceDetectorOptions(
+                    base_options=BaseOptions(model_asset_buffer=model),
+                    running_mode=vision.RunningMode.IMAGE,
+                    min_detection_confidence=0.4,
+                )
+            )
+        return self._detector
+
+    def _looked(self, rgb: np.ndarray, whole, look: Look):
+        """``whole``'s faces and the small ones ``look`` points at: the face detector alone over
+        its scan tiles (about 2 ms a tile), then the landmarker on a tile around each face seen
+        lately or just detected that the whole frame missed (about 11 ms a tile with a face).
+        Faces near one another share a tile."""
+        height, width = rgb.shape[:2]
+        boxes = [_box_of(marks, 0, 0, width, height) for marks in whole.face_landmarks]
+
+        def known(box) -> bool:
+            return any(_overlap(box, seen) > SAME_FACE for seen in boxes)
+
+        aims = []  # faces (x0, y0, x1, y1 in pixels) the landmarker should look at more closely
+        for x, y, w, h in look.around:
+            box = (x * width, y * height, (x + w) * width, (y + h) * height)
+            if not known(box):
+                aims.append(box)
+        for x0, y0, side in look.scan:
+            tile = np.ascontiguousarray(rgb[y0 : y0 + side, x0 : x0 + side])
+            image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=tile)
+            for detection in self._face_detector().detect(image).detections:
+                b = detection.bounding_box
+                box = (x0 + b.origin_x, y0 + b.origin_y, x0 + b.origin_x + b.width, y0 + b.origin_y + b.height)
+                if not known(box) and not any(_overlap(box, aim) > SAME_FACE for aim in aims):
+                    aims.append(box)
+        if not aims:
+            return whole  # the usual frame: nothing small seen lately, nothing new in the scan
+        found = _Found(width, height)
+        found.add_result(whole, 0, 0, width, height, cut_ok=True)
+        looked = []
+        for box in aims:
+            if any(holds(tile, box) for tile in looked):
+                continue  # the tile around an earlier face held this one whole: looked at already
+            x0, y0, side = tile_around(box, width, height)
+            looked.append((x0, y0, side))
+            tile = rgb[y0 : y0 + side, x0 : x0 + side].copy()
+            th, tw = tile.shape[:2]
+            # Faces found already are greyed out of the tile: the landmarker would measure them
+            # again (about 9 ms a face), and in a group a tile holds neighbours.
+            for bx0, by0, bx1, by1 in found.boxes:
+                if _overlap((bx0, by0, bx1, by1), box) == 0.0:
+                    pad = 0.15 * (bx1 - bx0)
+                    xa, ya = int(max(x0, bx0 - pad)) - x0, int(max(y0, by0 - pad)) - y0
+                    xb, yb = int(min(x0 + tw, bx1 + pad)) - x0, int(min(y0 + th, by1 + pad)) - y0
+                    if xb > xa and yb > ya:
+                        tile[ya:yb, xa:xb] = 118
+            found.add_result(self._detect(tile), x0, y0, tw, th)
         return found
 
     def __enter__(self):
@@ -473,12 +539,18 @@ class Analyzer:
         self.close()
 
     def analyze(
-        self, rgb: np.ndarray, person_mask: np.ndarray | None = None, segment: bool = True, every_face: bool = False
+        self,
+        rgb: np.ndarray,
+        person_mask: np.ndarray | None = None,
+        segment: bool = True,
+        every_face: bool = False,
+        look: Look | None = None,
     ) -> Analysis:
         """``segment``: False leaves the person mask out (and the elements it measures: clothing,
         sky) for a caller that reads only the faces, such as the expression model's training.
         ``every_face``: also look for faces down to ``SMALLEST_FACE`` pixels in overlapping tiles
-        (a group photo: the landmarker's own detector misses small faces and stops at four)."""
+        (a group photo: the landmarker's own detector misses small faces and stops at four).
+        ``look``: where else to look for small faces (a stream's ``smallfaces.FaceScan``)."""
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError("expected an RGB uint8 image of shape (H, W, 3)")
         started = time.perf_counter()
@@ -489,6 +561,8 @@ class Analyzer:
             result = self._landmarker.detect(image)
             if every_face:
                 result = self._tiled(rgb, result)
+            elif look:
+                result = self._looked(rgb, result, look)
             if segment and (person_mask is None or person_mask.shape != (height, width)):
                 segmented = self._segmenter.segment(image).confidence_masks[0].numpy_view()
                 person_mask = np.array(segmented, dtype=np.float32).reshape(height, width)
@@ -539,23 +613,6 @@ class AnalysisCache:
                 self._bytes[segment] = 0
 
 
-# Group photos (``Analyzer.analyze(every_face=True)``): the smallest face looked for, in pixels,
-# and how many such faces wide a tile is (the landmarker's detector finds a face about a tenth of
-# its input wide: measured on expressions_grid.jpg, 0 of 24 faces in the whole 1920 px frame).
-SMALLEST_FACE = 40
-TILE_FACES = 6
-TILE_MIN = 256
-OVERLAP = 0.35  # of a tile: a face up to this much of a tile wide is whole in one of them
-
-
-def _starts(length: int, side: int) -> list[int]:
-    if length <= side:
-        return [0]
-    step = max(1, int(side * (1 - OVERLAP)))
-    starts = list(range(0, length - side, step))
-    return starts + [length - side]
-
-
 class _Found:
     """Faces gathered from the whole frame and its tiles, in the landmarker's result form (the
     landmarks normalised to the whole frame), each face once."""
@@ -563,7 +620,7 @@ class _Found:
     def __init__(self, width: int, height: int):
         self.width, self.height = width, height
         self.face_landmarks, self.face_blendshapes, self.facial_transformation_matrixes = [], [], []
-        self._boxes: list[tuple[float, float, float, float]] = []
+        self.boxes: list[tuple[float, float, float, float]] = []
 
     def add_result(self, result, x0: int, y0: int, tw: int, th: int, cut_ok: bool = False) -> None:
         for i, marks in enumerate(result.face_landmarks):
@@ -577,9 +634,9 @@ class _Found:
                 or (box[2] > x0 + tw - margin and x0 + tw < self.width)
                 or (box[3] > y0 + th - margin and y0 + th < self.height)
             )
-            if (cut and not cut_ok) or any(_overlap(box, seen) > 0.3 for seen in self._boxes):
+            if (cut and not cut_ok) or self.has(box):
                 continue
-            self._boxes.append(box)
+            self.boxes.append(box)
             self.face_landmarks.append(
                 [
                     SimpleNamespace(x=x / self.width, y=y / self.height, z=p.z * tw / self.width)
@@ -590,6 +647,18 @@ class _Found:
                 self.face_blendshapes.append(result.face_blendshapes[i])
             if result.facial_transformation_matrixes:
                 self.facial_transformation_matrixes.append(result.facial_transformation_matrixes[i])
+
+    def has(self, box) -> bool:
+        """Whether a face (x0, y0, x1, y1 in pixels) was found already: its box lies more than
+        ``SAME_FACE`` inside one found (neighbours in a group may overlap less than that)."""
+        return any(_overlap(box, seen) > SAME_FACE for seen in self.boxes)
+
+
+def _box_of(marks, x0: int, y0: int, tw: int, th: int) -> tuple[float, float, float, float]:
+    """A face's box (x0, y0, x1, y1 in the frame's pixels) from its landmarks in a tile at x0, y0."""
+    xs = np.array([p.x for p in marks]) * tw + x0
+    ys = np.array([p.y for p in marks]) * th + y0
+    return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
 
 
 def _overlap(a, b) -> float:

