@@ -85,7 +85,9 @@ def plan_for(
     if order is not None:
         preview = replace(preview, order=order)
     people = people_in([f.box for f in analysis.faces])
-    intention = infer_intention(analysis.elements, people, attempts, chosen=chosen, wish=wish)
+    intention = infer_intention(
+        analysis.elements, people, attempts, chosen=chosen, wish=wish, behind=len(analysis.faces) - people
+    )
     ideals = intention.ideals(services.intention_table_for(user))
     models, versions, unavailable = services.active_models(user)
     # No model turns a head: a face turned away is faced to the camera only by that person's own

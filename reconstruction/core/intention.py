@@ -224,11 +224,12 @@ def people_in(boxes) -> int:
     return sum(h >= GROUP_FACE * max(heights) for h in heights)
 
 
-def infer_from_image(elements: dict[str, float | None], faces: int, attempts: int = 1) -> Intention:
+def infer_from_image(elements: dict[str, float | None], faces: int, attempts: int = 1, behind: int = 0) -> Intention:
     """[0059], [0077]: the intention the shot itself suggests. ``attempts`` counts this shot and the
     user's recent shots of the same scene ([0059] "the number of shooting attempts"): a scene
     shot again and again is a posed picture the user cares about, so it leans to a portrait or a
-    souvenir and the inference grows more confident."""
+    souvenir and the inference grows more confident. ``behind``: faces too small beside the others
+    to count among the people the shot is of (``people_in``), said in the reason."""
     smile = elements.get("expression.smile")
     size = elements.get("composition.subject_size")
     sky = elements.get("climate.sunniness") is not None
@@ -243,7 +244,8 @@ def infer_from_image(elements: dict[str, float | None], faces: int, attempts: in
             reasons.append(f"{faces} people small before the sky: a souvenir of the place")
         else:
             name, confidence = "group", 0.65
-            reasons.append(f"{faces} people in the shot: everyone's eyes open, facing the camera")
+            farther = f" (and {behind} farther back)" if behind else ""
+            reasons.append(f"{faces} people in the shot{farther}: everyone's eyes open, facing the camera")
     elif sky and (size is None or size < 0.4):
         name, confidence = "travel", 0.6
         reasons.append(
@@ -264,11 +266,16 @@ def infer_from_image(elements: dict[str, float | None], faces: int, attempts: in
 
 
 def infer_intention(
-    elements: dict[str, float | None], faces: int, attempts: int = 1, chosen: str | None = None, wish: str | None = None
+    elements: dict[str, float | None],
+    faces: int,
+    attempts: int = 1,
+    chosen: str | None = None,
+    wish: str | None = None,
+    behind: int = 0,
 ) -> Intention:
     """The shot's intention: chosen beats said beats inferred. A wish's element ideals apply
     whatever the intention."""
-    inferred = infer_from_image(elements, faces, attempts)
+    inferred = infer_from_image(elements, faces, attempts, behind)
     said_name, wished, said_reasons = parse_wish(wish) if wish and wish.strip() else (None, {}, [])
     if chosen:
         if chosen not in INTENTIONS:

@@ -99,6 +99,8 @@ def test_a_group_shot_page_shows_everyone_and_their_own_takes(flux_server, group
         page.wait_for_selector("#everyone", timeout=TIMEOUT_MS)
         faces = page.locator("#everyone li[data-face]")
         assert faces.count() == 4
+        # The one far behind is no part of the group the intention is of, and the page says so.
+        assert "3 people in the shot (and 1 farther back)" in page.inner_text("body")
         # Each face says what became of it: as shot, what it missed and took, or why it was left.
         for k in range(4):
             assert page.inner_text(f"#everyone li[data-face='{k + 1}']").strip().startswith(f"Face {k + 1}:")

@@ -29,6 +29,15 @@ def test_several_people_are_a_group_photo_and_a_group_small_before_the_sky_a_sou
     assert infer_intention(before_sky, faces=3).name == "souvenir"
 
 
+def test_a_group_photo_says_how_many_people_it_is_of_and_how_many_stand_farther_back():
+    from reconstruction.core.intention import people_in
+
+    boxes = [(0, 0, 100, 120), (200, 0, 95, 110), (400, 300, 30, 40)]  # a couple, a stranger far behind
+    assert people_in(boxes) == 2
+    reasons = infer_intention(degrees(expression__smile=0.2), faces=2, behind=1).reasons
+    assert reasons == ["2 people in the shot (and 1 farther back): everyone's eyes open, facing the camera"]
+
+
 def test_a_group_photo_asks_every_face_for_open_eyes_facing_the_camera_and_no_word_midway():
     row = DEFAULT_TABLE["group"]
     assert row["expression.eye_openness"] >= 0.8 and row["expression.mouth_openness"] <= 0.15
