@@ -90,7 +90,7 @@ def _timed(analyze, jpeg: bytes, submitted: float):
     """Analyse on a pool thread, with how long the frame waited for that thread (ms): each socket
     has one frame in the pool at most, so the wait grows with the streams beyond the threads."""
     waited = (time.perf_counter() - submitted) * 1000
-    return analyze(jpeg), waited
+    return analyze(jpeg, busy=waited > settings.FLUX_BUSY_WAIT_MS), waited
 
 
 class ShootConsumer(AsyncWebsocketConsumer):

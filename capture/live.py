@@ -98,7 +98,9 @@ class LiveStream:
         self.tracker = FaceTracker(settings.FLUX_RECENT_SECONDS, describe=signature)
         self.scan = FaceScan()  # where to look for faces too small for the whole-frame pass
 
-    def analyze(self, jpeg: bytes) -> FrameOutcome:
+    def analyze(self, jpeg: bytes, busy: bool = False) -> FrameOutcome:
+        """``busy``: the frame waited for an analysis thread; the scan for new small faces waits
+        too (the faces already found are still measured)."""
         started = time.perf_counter()
         now = time.monotonic()
         rgb = decode_jpeg(jpeg, frame_limits())
@@ -115,7 +117,7 @@ class LiveStream:
             height, width = rgb.shape[:2]
             last = self._analysis
             before = seen(last.faces, width, height) if last and (last.width, last.height) == (width, height) else ()
-            beyond = self.scan.look(width, height, before)
+            beyond = self.scan.look(width, height, before, scan=not busy)
             analysis = thread_analyzer().analyze(rgb, person_mask=reuse, look=beyond)
             self.tracker.update(analysis.faces, analysis.width, analysis.height, rgb)
             self._person = analysis.person_mask

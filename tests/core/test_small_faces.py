@@ -57,6 +57,15 @@ def test_only_the_small_faces_of_the_frame_before_are_looked_for_again():
     assert not Look()
 
 
+def test_a_busy_server_still_looks_at_the_small_faces_found_but_scans_for_new_ones_later():
+    scan = FaceScan()
+    small = (0.1, 0.1, 0.07, 0.09)
+    busy = scan.look(640, 480, (small,), scan=False)
+    assert busy.around == (small,) and busy.scan == ()
+    # The scan goes on where it was once the server has time again.
+    assert scan.look(640, 480).scan == tuple(grid(640, 480)[:3])
+
+
 def test_a_frame_no_larger_than_a_tile_has_nothing_to_scan():
     assert grid(256, 192) == []
     assert FaceScan().look(256, 192).scan == ()
