@@ -486,9 +486,9 @@ class Analyzer:
 
     def _looked(self, rgb: np.ndarray, whole, look: Look):
         """``whole``'s faces and the small ones ``look`` points at: the face detector alone over
-        its scan tiles (about 2 ms a tile), then the landmarker on a tile around each face seen
-        lately or just detected that the whole frame missed (about 11 ms a tile with a face).
-        Faces near one another share a tile."""
+        its scan tiles (about 1.5 ms a tile; a detection counts from ``SCAN_SCORE``), then the
+        landmarker on a tile around each face seen lately or just detected that the whole frame
+        missed (about 11 ms a tile with a face). Faces near one another share a tile."""
         height, width = rgb.shape[:2]
         boxes = [_box_of(marks, 0, 0, width, height) for marks in whole.face_landmarks]
 
