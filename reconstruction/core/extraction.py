@@ -493,7 +493,7 @@ class Analyzer:
         boxes = [_box_of(marks, 0, 0, width, height) for marks in whole.face_landmarks]
 
         def known(box) -> bool:
-            return any(_overlap(box, seen) > SAME_FACE for seen in boxes)
+            return _found_in(box, boxes)
 
         aims = []  # faces (x0, y0, x1, y1 in pixels) the landmarker should look at more closely
         for x, y, w, h in look.around:
@@ -508,7 +508,7 @@ class Analyzer:
                     continue
                 b = detection.bounding_box
                 box = (x0 + b.origin_x, y0 + b.origin_y, x0 + b.origin_x + b.width, y0 + b.origin_y + b.height)
-                if not known(box) and not any(_overlap(box, aim) > SAME_FACE for aim in aims):
+                if not known(box) and not _found_in(box, aims):
                     aims.append(box)
         if not aims:
             return whole  # the usual frame: nothing small seen lately, nothing new in the scan
@@ -657,7 +657,7 @@ class _Found:
     def has(self, box) -> bool:
         """Whether a face (x0, y0, x1, y1 in pixels) was found already: its box lies more than
         ``SAME_FACE`` inside one found (neighbours in a group may overlap less than that)."""
-        return any(_overlap(box, seen) > SAME_FACE for seen in self.boxes)
+        return _found_in(box, self.boxes)
 
 
 def _box_of(marks, x0: int, y0: int, tw: int, th: int) -> tuple[float, float, float, float]:
@@ -665,6 +665,11 @@ def _box_of(marks, x0: int, y0: int, tw: int, th: int) -> tuple[float, float, fl
     xs = np.array([p.x for p in marks]) * tw + x0
     ys = np.array([p.y for p in marks]) * th + y0
     return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
+
+
+def _found_in(box, boxes) -> bool:
+    """Whether a face (x0, y0, x1, y1) lies more than ``SAME_FACE`` inside one of ``boxes``."""
+    return any(_overlap(box, seen) > SAME_FACE for seen in boxes)
 
 
 def _overlap(a, b) -> float:

@@ -112,7 +112,8 @@ class FaceScan:
         self._next = 0  # the grid tile to scan next
         self._owed = float(most)  # tiles due and not yet scanned: a new stream starts scanning at once
         self._started = False
-        self._size: tuple[int, int] | None = None
+        self._size: tuple[int, int] | None = None  # the frame size ``_tiles`` is the grid of
+        self._tiles: list[Tile] = []
 
     def look(
         self, width: int, height: int, seen: Sequence[tuple[float, float, float, float]] = (), scan: bool = True
@@ -126,9 +127,9 @@ class FaceScan:
         around = tuple(box for box in seen if box[2] * width < SMALL_SHARE * longer)
         if not scan:
             return Look(around=around)
-        tiles = grid(width, height)
         if (width, height) != self._size:
-            self._size, self._next = (width, height), 0
+            self._size, self._tiles, self._next = (width, height), grid(width, height), 0
+        tiles = self._tiles
         if self._started:
             self._owed += len(tiles) / self.frames
         self._started = True

@@ -52,12 +52,7 @@ class Command(BaseCommand):
                     if path.suffix.lower() in IMAGE_SUFFIXES:
                         self._emit(raw, 0, analyzer.analyze(read_image(path), every_face=every_face))
                     else:
-                        tracker, at = self._tracker() if every_face else (None, [0.0])
-                        for index, ms, frame in iter_video(path, every=every):
-                            analysis = analyzer.analyze(frame, every_face=every_face)
-                            if tracker is not None:
-                                at[0] = ms / 1000
-                                tracker.update(analysis.faces, analysis.width, analysis.height, frame)
+                        for index, analysis in self._video(analyzer, path, every):
                             self._emit(raw, index, analysis)
                 except FrameError as exc:
                     self.stderr.write(f"error: {exc}")
@@ -65,11 +60,18 @@ class Command(BaseCommand):
         if failed:
             raise CommandError("some inputs could not be read")
 
-    def _tracker(self):
-        """A video's faces numbered as the live stream numbers them, on the video's own clock (a
-        person who steps out and back within the recent seconds keeps their number)."""
-        at = [0.0]
-        return FaceTracker(settings.FLUX_RECENT_SECONDS, describe=signature, clock=lambda: at[0]), at
+    def _video(self, analyzer, path: Path, every: int):
+        """(frame index, analysis) of a video; with ``--every-face`` its faces numbered as the live
+        stream numbers them, on the video's own clock (one who steps out and back keeps their
+        number)."""
+        at = 0.0
+        tracker = FaceTracker(settings.FLUX_RECENT_SECONDS, describe=signature, clock=lambda: at)
+        for index, ms, frame in iter_video(path, every=every):
+            analysis = analyzer.analyze(frame, every_face=self.every_face)
+            if self.every_face:
+                at = ms / 1000
+                tracker.update(analysis.faces, analysis.width, analysis.height, frame)
+            yield index, analysis
 
     def _emit(self, source: str, frame: int, analysis) -> None:
         data = analysis.to_json()
