@@ -72,6 +72,22 @@ def farther_back(rgb: np.ndarray, scale: float) -> np.ndarray:
     return out
 
 
+def flipped(data: bytes, index: int) -> bytes:
+    """``data`` with one bit of the byte at ``index`` changed."""
+    changed = bytearray(data)
+    changed[index] ^= 0x01 if changed[index] != 0xFE else 0x02  # never make a 0xFF marker byte
+    return bytes(changed)
+
+
+def in_image_data(data: bytes) -> int:
+    """An offset inside a JPEG's entropy-coded scan, well after every manifest segment (the last
+    start-of-scan marker: a manifest's signature or thumbnail may hold the bytes FF DA by chance,
+    entropy-coded data never does)."""
+    start_of_scan = data.rfind(b"\xff\xda")
+    assert start_of_scan > data.rfind(b"c2pa")
+    return start_of_scan + (len(data) - start_of_scan) // 2
+
+
 def video_frames(name: str, indices) -> dict[int, np.ndarray]:
     from reconstruction.core.imageio import iter_video
 

@@ -25,6 +25,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from reconstruction.core import credentials
 from reconstruction.core.credentials import Edit
+from tests.conftest import flipped, in_image_data
 
 # --- frames and fixtures ------------------------------------------------------------------------
 
@@ -86,19 +87,6 @@ def signed(reconstruction, original, authority) -> bytes:
 
 def cert(path: Path) -> x509.Certificate:
     return x509.load_pem_x509_certificate(path.read_bytes())
-
-
-def flipped(data: bytes, index: int) -> bytes:
-    changed = bytearray(data)
-    changed[index] ^= 0x01 if changed[index] != 0xFE else 0x02  # never make a 0xFF marker byte
-    return bytes(changed)
-
-
-def in_image_data(data: bytes) -> int:
-    """An offset inside the entropy-coded scan, well after every manifest segment."""
-    start_of_scan = data.rfind(b"\xff\xda")
-    assert start_of_scan > data.rfind(b"c2pa")
-    return start_of_scan + (len(data) - start_of_scan) // 2
 
 
 # --- the installation's certificate authority ---------------------------------------------------
